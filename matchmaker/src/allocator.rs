@@ -1,0 +1,56 @@
+//! The seam between the matchmaker and whatever hosts rooms.
+//!
+//! The matchmaker never depends on the server: a node (in-process for the embedded default,
+//! remote in distributed mode) implements [`Allocator`].
+
+use std::{future::Future, net::SocketAddr};
+
+/// A player a room is being made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayerSlot {
+    /// The player's id.
+    pub player_id: String,
+    /// The ticket that placed them (hex).
+    pub ticket_id: String,
+}
+
+/// A request for one room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllocationRequest {
+    /// Game mode.
+    pub mode: String,
+    /// Everyone the match was made for.
+    pub players: Vec<PlayerSlot>,
+}
+
+/// A room ready for its players.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allocation {
+    /// The room's id.
+    pub room_id: u64,
+    /// The UDP address clients connect to.
+    pub addr: SocketAddr,
+}
+
+/// Why no room could be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocateError {
+    /// Every node is full; the players go back to the queue.
+    #[error("no capacity for another room")]
+    NoCapacity,
+    /// The mode is not hosted.
+    #[error("no node hosts mode {0:?}")]
+    UnknownMode(String),
+    /// The node failed to start the room.
+    #[error("room allocation failed: {0}")]
+    Failed(String),
+}
+
+/// Something that can start rooms.
+pub trait Allocator: Send + Sync + 'static {
+    /// Starts a room for these players and says where it listens.
+    fn allocate(
+        &self,
+        request: AllocationRequest,
+    ) -> impl Future<Output = Result<Allocation, AllocateError>> + Send;
+}

@@ -1,0 +1,92 @@
+//! The matchmaker's HTTP frontend: `/v1/tickets`.
+
+use std::time::Duration;
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State, rejection::JsonRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use protocol::api::CreateTicketRequest;
+use serde::Deserialize;
+
+use crate::{
+    allocator::Allocator,
+    error::{MatchmakerError, error_response},
+    service::Matchmaker,
+    store::TicketStore,
+};
+
+/// Largest request body accepted on these routes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The tickets API: `POST /v1/tickets`, `GET /v1/tickets/{id}?wait_ms=N`,
+/// `DELETE /v1/tickets/{id}`.
+pub fn router<S: TicketStore, A: Allocator>(mm: Matchmaker<S, A>) -> Router {
+    Router::new()
+        .route("/v1/tickets", post(create::<S, A>))
+        .route("/v1/tickets/{id}", get(read::<S, A>).delete(cancel::<S, A>))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(mm)
+}
+
+/// Turns a JSON body rejection into the standard error body, saying what was wrong.
+pub fn json_rejection(rejection: JsonRejection) -> Response {
+    let status = rejection.status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "invalid_json",
+    };
+    error_response(status, code, rejection.body_text())
+}
+
+async fn create<S: TicketStore, A: Allocator>(
+    State(mm): State<Matchmaker<S, A>>,
+    body: Result<Json<CreateTicketRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return json_rejection(rejection),
+    };
+    match mm.create_ticket(request).await {
+        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+async fn read<S: TicketStore, A: Allocator>(
+    State(mm): State<Matchmaker<S, A>>,
+    Path(id): Path<String>,
+    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let wait = match query {
+        Ok(Query(q)) => Duration::from_millis(q.wait_ms),
+        Err(e) => {
+            return MatchmakerError::InvalidRequest(format!("wait_ms: {}", e.body_text()))
+                .into_response();
+        }
+    };
+    match mm.ticket(&id, wait).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn cancel<S: TicketStore, A: Allocator>(
+    State(mm): State<Matchmaker<S, A>>,
+    Path(id): Path<String>,
+) -> Response {
+    match mm.cancel(&id).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => e.into_response(),
+    }
+}

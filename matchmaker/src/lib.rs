@@ -1,0 +1,32 @@
+//! Rallypoint's matchmaker: tickets in, rooms and connect tokens out.
+//!
+//! What it is:
+//! - [`Matchmaker`]: creates, reads (long-poll) and cancels tickets, and runs the matching loop
+//!   that groups queued tickets by [`ModeRules`], asks an [`Allocator`] for a room, and assigns
+//!   each ticket an address and a connect token;
+//! - [`find_matches`]: the pure match function (skill windows that widen with waiting);
+//! - [`TicketStore`]: where tickets live, with [`MemoryStore`] for the single-process default;
+//! - [`router`]: the `/v1/tickets` HTTP API (axum), with JSON error bodies.
+//!
+//! What it is not: it hosts no rooms and never depends on the server crate; whatever hosts
+//! rooms implements [`Allocator`].
+//!
+//! Invariant: every ticket ends in exactly one terminal state (assigned, cancelled, expired);
+//! state changes are compare-and-set in the store, so none is assigned twice.
+#![warn(missing_docs)]
+
+mod allocator;
+mod error;
+mod http;
+mod rules;
+mod service;
+mod store;
+mod ticket;
+
+pub use allocator::{AllocateError, Allocation, AllocationRequest, Allocator, PlayerSlot};
+pub use error::{MatchmakerError, error_response};
+pub use http::{MAX_BODY_BYTES, json_rejection, router};
+pub use rules::{Candidate, ModeRules, find_matches};
+pub use service::{DEFAULT_SKILL, MAX_LONG_POLL, Matchmaker, MatchmakerConfig, MatchmakerStats};
+pub use store::{MemoryStore, StoreError, TicketStore};
+pub use ticket::{BadTicketId, StateKind, Ticket, TicketId};

@@ -1,0 +1,402 @@
+//! The matchmaker service: ticket requests in, assignments out, and the loop that matches.
+
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use dashmap::DashMap;
+use protocol::{
+    MAX_PLAYER_ID_BYTES, TokenKey, TokenUserData,
+    api::{Assignment, CreateTicketRequest, TicketStatus, TicketView},
+    issue_token, token_to_base64, unix_now,
+};
+use tokio::sync::{Notify, watch};
+
+use crate::{
+    allocator::{AllocateError, AllocationRequest, Allocator, PlayerSlot},
+    error::MatchmakerError,
+    rules::{Candidate, ModeRules, find_matches},
+    store::TicketStore,
+    ticket::{StateKind, Ticket, TicketId, now_ms},
+};
+
+/// Skill assumed when a ticket gives none.
+pub const DEFAULT_SKILL: f64 = 1000.0;
+
+/// Longest a `GET /v1/tickets/{id}` long-poll waits.
+pub const MAX_LONG_POLL: Duration = Duration::from_secs(30);
+
+/// How the matchmaker runs.
+#[derive(Debug, Clone)]
+pub struct MatchmakerConfig {
+    /// The modes players may queue for.
+    pub modes: Vec<ModeRules>,
+    /// Key that signs and encrypts connect tokens; the rooms hold the same key.
+    pub token_key: TokenKey,
+    /// How long an issued connect token stays valid (capped at 30 s).
+    pub token_expiry: Duration,
+    /// Longest pause between two matching passes.
+    pub match_interval: Duration,
+    /// How long finished tickets stay readable.
+    pub ticket_retention: Duration,
+}
+
+impl MatchmakerConfig {
+    /// Defaults around one mode list and key.
+    pub fn new(modes: Vec<ModeRules>, token_key: TokenKey) -> Self {
+        Self {
+            modes,
+            token_key,
+            token_expiry: Duration::from_secs(30),
+            match_interval: Duration::from_millis(20),
+            ticket_retention: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Counters since start.
+#[derive(Debug, Default)]
+pub struct MatchmakerStats {
+    /// Tickets created.
+    pub tickets_created: AtomicU64,
+    /// Tickets assigned to a room.
+    pub tickets_assigned: AtomicU64,
+    /// Matches made (rooms allocated).
+    pub matches: AtomicU64,
+    /// Allocation attempts that failed (players went back to the queue).
+    pub allocation_failures: AtomicU64,
+}
+
+/// The matchmaker. Cheap to clone; clones share everything.
+pub struct Matchmaker<S, A> {
+    inner: Arc<Inner<S, A>>,
+}
+
+impl<S, A> Clone for Matchmaker<S, A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<S, A> {
+    store: S,
+    allocator: A,
+    config: MatchmakerConfig,
+    /// Per ticket, a channel long-polls wait on; the store stays the source of truth.
+    watchers: DashMap<TicketId, watch::Sender<()>>,
+    wake: Notify,
+    stats: MatchmakerStats,
+}
+
+impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
+    /// A matchmaker over a store and an allocator.
+    pub fn new(store: S, allocator: A, config: MatchmakerConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                allocator,
+                config,
+                watchers: DashMap::new(),
+                wake: Notify::new(),
+                stats: MatchmakerStats::default(),
+            }),
+        }
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &MatchmakerStats {
+        &self.inner.stats
+    }
+
+    /// The mode names players may queue for.
+    pub fn modes(&self) -> impl Iterator<Item = &str> {
+        self.inner.config.modes.iter().map(|m| m.name.as_str())
+    }
+
+    /// Validates a request and queues a ticket.
+    pub async fn create_ticket(
+        &self,
+        request: CreateTicketRequest,
+    ) -> Result<TicketView, MatchmakerError> {
+        if !self
+            .inner
+            .config
+            .modes
+            .iter()
+            .any(|m| m.name == request.mode)
+        {
+            return Err(MatchmakerError::UnknownMode {
+                mode: request.mode.chars().take(64).collect(),
+                known: self.modes().map(String::from).collect(),
+            });
+        }
+        let skill = request.skill.unwrap_or(DEFAULT_SKILL);
+        if !skill.is_finite() || !(0.0..=100_000.0).contains(&skill) {
+            return Err(MatchmakerError::InvalidRequest(
+                "skill must be a finite number between 0 and 100000".into(),
+            ));
+        }
+        let id = TicketId::random();
+        let player_id = match request.player_id {
+            Some(p) => {
+                if p.is_empty()
+                    || p.len() > MAX_PLAYER_ID_BYTES
+                    || p.chars().any(|c| c.is_control())
+                {
+                    return Err(MatchmakerError::InvalidRequest(format!(
+                        "player_id must be 1 to {MAX_PLAYER_ID_BYTES} bytes with no control characters"
+                    )));
+                }
+                p
+            }
+            None => format!("player-{}", &id.to_string()[..12]),
+        };
+        let now = now_ms();
+        let ticket = Ticket {
+            id,
+            mode: request.mode,
+            player_id,
+            skill,
+            enqueued_ms: now,
+            updated_ms: now,
+            status: TicketStatus::Queued,
+        };
+        let view = ticket.view();
+        self.inner.watchers.insert(id, watch::channel(()).0);
+        self.inner.store.insert(ticket).await?;
+        self.inner
+            .stats
+            .tickets_created
+            .fetch_add(1, Ordering::Relaxed);
+        self.inner.wake.notify_one();
+        Ok(view)
+    }
+
+    /// Reads a ticket; while it is queued or matched, waits up to `wait` for it to change.
+    pub async fn ticket(&self, id: &str, wait: Duration) -> Result<TicketView, MatchmakerError> {
+        let id: TicketId = id.parse().map_err(|_| MatchmakerError::BadTicketId)?;
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_LONG_POLL);
+        let mut changes = self.inner.watchers.get(&id).map(|w| w.subscribe());
+        loop {
+            let ticket = self
+                .inner
+                .store
+                .get(id)
+                .await?
+                .ok_or(MatchmakerError::TicketNotFound)?;
+            if ticket.status.is_terminal() || tokio::time::Instant::now() >= deadline {
+                return Ok(ticket.view());
+            }
+            // Wake on a local change, or re-read now and then in case another instance sharing
+            // the store changed it.
+            let poll = tokio::time::sleep_until(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(250)),
+            );
+            match changes.as_mut() {
+                Some(rx) => {
+                    tokio::select! {
+                        _ = rx.changed() => {}
+                        _ = poll => {}
+                    }
+                }
+                None => poll.await,
+            }
+        }
+    }
+
+    /// Cancels a queued ticket. A ticket already matched or finished cannot be cancelled.
+    pub async fn cancel(&self, id: &str) -> Result<TicketView, MatchmakerError> {
+        let id: TicketId = id.parse().map_err(|_| MatchmakerError::BadTicketId)?;
+        match self
+            .inner
+            .store
+            .transition(id, StateKind::Queued, TicketStatus::Cancelled)
+            .await?
+        {
+            Some(ticket) => {
+                self.notify(id);
+                Ok(ticket.view())
+            }
+            None => match self.inner.store.get(id).await? {
+                None => Err(MatchmakerError::TicketNotFound),
+                Some(ticket) => Err(MatchmakerError::NotCancellable(ticket.view())),
+            },
+        }
+    }
+
+    fn notify(&self, id: TicketId) {
+        if let Some(w) = self.inner.watchers.get(&id) {
+            w.send_replace(());
+        }
+    }
+
+    /// Runs matching passes until `shutdown` resolves: whenever a ticket arrives, and at least
+    /// every `match_interval` so waiting tickets' windows widen and old ones expire.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut last_purge = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(self.inner.config.match_interval) => {}
+            }
+            if let Err(e) = self.match_once().await {
+                tracing::warn!(error = %e, "matching pass failed");
+            }
+            if last_purge.elapsed() >= Duration::from_secs(1) {
+                last_purge = tokio::time::Instant::now();
+                self.purge().await;
+            }
+        }
+    }
+
+    async fn purge(&self) {
+        let retention = self.inner.config.ticket_retention.as_millis() as u64;
+        let before = now_ms().saturating_sub(retention);
+        if let Err(e) = self.inner.store.purge_terminal(before).await {
+            tracing::warn!(error = %e, "purging old tickets failed");
+        }
+        // Forget the watchers of tickets that are gone.
+        let mut gone = Vec::new();
+        for entry in self.inner.watchers.iter() {
+            if matches!(self.inner.store.get(*entry.key()).await, Ok(None)) {
+                gone.push(*entry.key());
+            }
+        }
+        for id in gone {
+            self.inner.watchers.remove(&id);
+        }
+    }
+
+    /// One matching pass over every mode: expires tickets past the mode's maximum wait, groups
+    /// the rest, allocates rooms and assigns tickets. Returns how many matches it made.
+    pub async fn match_once(&self) -> Result<usize, MatchmakerError> {
+        let mut made = 0;
+        for rules in &self.inner.config.modes {
+            made += self.match_mode(rules).await?;
+        }
+        Ok(made)
+    }
+
+    async fn match_mode(&self, rules: &ModeRules) -> Result<usize, MatchmakerError> {
+        let now = now_ms();
+        let mut queued = self.inner.store.queued(&rules.name).await?;
+        let max_wait = rules.max_wait.as_millis() as u64;
+        let mut kept = Vec::with_capacity(queued.len());
+        for ticket in queued.drain(..) {
+            if now.saturating_sub(ticket.enqueued_ms) > max_wait {
+                if self
+                    .inner
+                    .store
+                    .transition(ticket.id, StateKind::Queued, TicketStatus::Expired)
+                    .await?
+                    .is_some()
+                {
+                    self.notify(ticket.id);
+                }
+            } else {
+                kept.push(ticket);
+            }
+        }
+        let candidates: Vec<Candidate> = kept
+            .iter()
+            .map(|t| Candidate {
+                skill: t.skill,
+                waited: Duration::from_millis(now.saturating_sub(t.enqueued_ms)),
+            })
+            .collect();
+        let mut made = 0;
+        for group in find_matches(rules, &candidates) {
+            let tickets: Vec<&Ticket> = group.iter().map(|&i| &kept[i]).collect();
+            let ids: Vec<TicketId> = tickets.iter().map(|t| t.id).collect();
+            if !self.inner.store.claim(&ids).await? {
+                continue; // someone cancelled meanwhile; the rest wait for the next pass
+            }
+            ids.iter().for_each(|&id| self.notify(id));
+            match self.assign(rules, &tickets).await {
+                Ok(()) => made += 1,
+                Err(e) => {
+                    self.inner
+                        .stats
+                        .allocation_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(mode = %rules.name, error = %e, "allocation failed; players requeued");
+                    for &id in &ids {
+                        self.inner
+                            .store
+                            .transition(id, StateKind::Matched, TicketStatus::Queued)
+                            .await?;
+                        self.notify(id);
+                    }
+                    if e == AllocateError::NoCapacity {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(made)
+    }
+
+    async fn assign(&self, rules: &ModeRules, tickets: &[&Ticket]) -> Result<(), AllocateError> {
+        let request = AllocationRequest {
+            mode: rules.name.clone(),
+            players: tickets
+                .iter()
+                .map(|t| PlayerSlot {
+                    player_id: t.player_id.clone(),
+                    ticket_id: t.id.to_string(),
+                })
+                .collect(),
+        };
+        let allocation = self.inner.allocator.allocate(request).await?;
+        self.inner.stats.matches.fetch_add(1, Ordering::Relaxed);
+        for ticket in tickets {
+            let user_data = TokenUserData {
+                room_id: allocation.room_id,
+                ticket_id: ticket.id.to_string(),
+                player_id: ticket.player_id.clone(),
+            };
+            let token = issue_token(
+                &self.inner.config.token_key,
+                unix_now(),
+                self.inner.config.token_expiry,
+                rand::random(),
+                allocation.addr,
+                &user_data,
+            )
+            .map_err(|e| AllocateError::Failed(e.to_string()))?;
+            let assignment = Assignment {
+                server_addr: allocation.addr.to_string(),
+                connect_token: token_to_base64(&token),
+                room_id: allocation.room_id,
+                player_id: ticket.player_id.clone(),
+            };
+            let assigned = self
+                .inner
+                .store
+                .transition(
+                    ticket.id,
+                    StateKind::Matched,
+                    TicketStatus::Assigned(assignment),
+                )
+                .await
+                .map_err(|e| AllocateError::Failed(e.to_string()))?;
+            if assigned.is_some() {
+                self.inner
+                    .stats
+                    .tickets_assigned
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            self.notify(ticket.id);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! Where tickets live. [`TicketStore`] is the seam between the matchmaker and its storage:
+//! [`MemoryStore`] for the single-process default; a shared store for several instances
+//! implements the same trait.
+//!
+//! Every state change is a compare-and-set on the ticket's [`StateKind`], so concurrent callers
+//! (the match loop, a cancel request, expiry) can never both win.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    future::Future,
+    sync::Mutex,
+};
+
+use protocol::api::TicketStatus;
+
+use crate::ticket::{StateKind, Ticket, TicketId, now_ms};
+
+/// The store failed; the operation did not happen.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("ticket store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// Storage for tickets and per-mode queues.
+pub trait TicketStore: Send + Sync + 'static {
+    /// Adds a new ticket; if queued, it joins its mode's queue.
+    fn insert(&self, ticket: Ticket) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads one ticket.
+    fn get(&self, id: TicketId) -> impl Future<Output = Result<Option<Ticket>, StoreError>> + Send;
+
+    /// The queued tickets of a mode, longest-waiting first.
+    fn queued(&self, mode: &str) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
+
+    /// Atomically moves every listed ticket from queued to matched. If any of them is no longer
+    /// queued, nothing changes and the result is `false`.
+    fn claim(&self, ids: &[TicketId]) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Sets a ticket's status if it is currently in state `from`; returns the updated ticket,
+    /// or `None` (and changes nothing) if the ticket is missing or in another state.
+    fn transition(
+        &self,
+        id: TicketId,
+        from: StateKind,
+        to: TicketStatus,
+    ) -> impl Future<Output = Result<Option<Ticket>, StoreError>> + Send;
+
+    /// Forgets terminal tickets whose last change is older than `before_ms`; returns how many.
+    fn purge_terminal(
+        &self,
+        before_ms: u64,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// The in-memory store: one mutex over a map and per-mode ordered queues.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    tickets: HashMap<TicketId, Ticket>,
+    /// Per mode: (enqueued_ms, id), so iteration is longest-waiting first.
+    queues: HashMap<String, BTreeSet<(u64, TicketId)>>,
+}
+
+impl Inner {
+    fn set_status(&mut self, id: TicketId, to: TicketStatus) -> Option<Ticket> {
+        let ticket = self.tickets.get_mut(&id)?;
+        let key = (ticket.enqueued_ms, id);
+        let queue = self.queues.entry(ticket.mode.clone()).or_default();
+        if matches!(to, TicketStatus::Queued) {
+            queue.insert(key);
+        } else {
+            queue.remove(&key);
+        }
+        ticket.status = to;
+        ticket.updated_ms = now_ms();
+        Some(ticket.clone())
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the maps consistent (every mutation above is
+        // complete before anything can panic), so a poisoned lock is still safe to use.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl TicketStore for MemoryStore {
+    async fn insert(&self, ticket: Ticket) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if matches!(ticket.status, TicketStatus::Queued) {
+            inner
+                .queues
+                .entry(ticket.mode.clone())
+                .or_default()
+                .insert((ticket.enqueued_ms, ticket.id));
+        }
+        inner.tickets.insert(ticket.id, ticket);
+        Ok(())
+    }
+
+    async fn get(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+        Ok(self.lock().tickets.get(&id).cloned())
+    }
+
+    async fn queued(&self, mode: &str) -> Result<Vec<Ticket>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .queues
+            .get(mode)
+            .map(|q| {
+                q.iter()
+                    .filter_map(|(_, id)| inner.tickets.get(id).cloned())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn claim(&self, ids: &[TicketId]) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let all_queued = ids.iter().all(|id| {
+            inner
+                .tickets
+                .get(id)
+                .is_some_and(|t| matches!(t.status, TicketStatus::Queued))
+        });
+        if !all_queued {
+            return Ok(false);
+        }
+        for &id in ids {
+            inner.set_status(id, TicketStatus::Matched);
+        }
+        Ok(true)
+    }
+
+    async fn transition(
+        &self,
+        id: TicketId,
+        from: StateKind,
+        to: TicketStatus,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let mut inner = self.lock();
+        match inner.tickets.get(&id) {
+            Some(t) if StateKind::of(&t.status) == from => Ok(inner.set_status(id, to)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn purge_terminal(&self, before_ms: u64) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.tickets.len();
+        inner
+            .tickets
+            .retain(|_, t| !(t.status.is_terminal() && t.updated_ms < before_ms));
+        Ok(before - inner.tickets.len())
+    }
+}

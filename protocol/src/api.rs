@@ -1,0 +1,117 @@
+//! The matchmaker's HTTP/JSON API types (`/v1`), shared by the server and every client.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/tickets` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTicketRequest {
+    /// Game mode to queue for, e.g. `"arena"`.
+    pub mode: String,
+    /// Skill rating; players are matched with others near it. Defaults to 1000.
+    #[serde(default)]
+    pub skill: Option<f64>,
+    /// The player's id (1..=64 bytes); generated when absent.
+    #[serde(default)]
+    pub player_id: Option<String>,
+}
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TicketStatus {
+    /// Waiting in the queue.
+    Queued,
+    /// Grouped into a match; a room is being allocated.
+    Matched,
+    /// A room is ready: connect with the token. Terminal.
+    Assigned(Assignment),
+    /// Cancelled by the player. Terminal.
+    Cancelled,
+    /// No match was found within the mode's maximum wait, or the record timed out. Terminal.
+    Expired,
+}
+
+impl TicketStatus {
+    /// Whether the ticket can change no more.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Assigned(_) | Self::Cancelled | Self::Expired)
+    }
+}
+
+/// Where to play: a room's address and a connect token for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The room's UDP address.
+    pub server_addr: String,
+    /// Netcode connect token, base64; see [`crate::token_from_base64`].
+    pub connect_token: String,
+    /// The room's id.
+    pub room_id: u64,
+    /// The player's id in that room.
+    pub player_id: String,
+}
+
+/// A ticket as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketView {
+    /// Unguessable ticket id (32 hex digits).
+    pub id: String,
+    /// Game mode.
+    pub mode: String,
+    /// The player's id.
+    pub player_id: String,
+    /// Skill rating.
+    pub skill: f64,
+    /// Current state.
+    #[serde(flatten)]
+    pub status: TicketStatus,
+}
+
+/// Every error body: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`) and people (`message`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `"unknown_mode"`.
+    pub code: String,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// `GET /v1/health` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `"ok"` while the process serves.
+    pub status: String,
+    /// Rooms running on this node.
+    pub rooms: usize,
+    /// Most rooms this node will host at once.
+    pub room_capacity: usize,
+    /// Players connected to rooms on this node.
+    pub players: usize,
+}
+
+/// One entry of `GET /v1/rooms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    /// The room's id.
+    pub id: u64,
+    /// Game mode.
+    pub mode: String,
+    /// UDP address clients connect to.
+    pub addr: String,
+    /// `"waiting"`, `"running"` or `"ended"`.
+    pub phase: String,
+    /// Players the match was made for.
+    pub expected_players: usize,
+    /// Players connected now.
+    pub connected_players: usize,
+    /// Current room tick.
+    pub tick: u32,
+}

@@ -1,0 +1,405 @@
+//! [`GameClient`]: one player's connection to a room.
+//!
+//! The client owns a UDP socket and drives netcode (encryption, connect handshake) and renet
+//! (channels, reliability) itself. It is poll-based and never blocks: call [`GameClient::update`]
+//! once per frame with the elapsed time, read events and the newest snapshot, send an input,
+//! then [`GameClient::flush`].
+
+use std::{
+    collections::VecDeque,
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket},
+    time::Duration,
+};
+
+use renetcode::{ClientAuthentication, ConnectToken, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
+
+use crate::{
+    api::Assignment,
+    codec,
+    message::{
+        Channel, ClientEvent, INPUT_REDUNDANCY, InputFrame, InputPacket, PlayerInput, ServerEvent,
+        Snapshot, connection_config,
+    },
+    token::{PROTOCOL_ID, TokenError, token_from_base64, unix_now},
+};
+
+/// Why a [`GameClient`] could not connect or stopped working.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The connect token could not be read.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The token was issued for another protocol version than this client speaks.
+    #[error(
+        "protocol mismatch: token is for protocol id {token:#x}, this client speaks {client:#x}; update the client"
+    )]
+    ProtocolMismatch {
+        /// Protocol id in the token.
+        token: u64,
+        /// Protocol id of this build.
+        client: u64,
+    },
+    /// The token names no server address.
+    #[error("connect token has no server address")]
+    NoServerAddress,
+    /// A socket operation failed.
+    #[error("socket error: {0}")]
+    Io(#[from] io::Error),
+    /// Netcode refused to start or encrypt.
+    #[error("netcode error: {0}")]
+    Netcode(String),
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectCause {
+    /// The connect token expired before the handshake finished.
+    TokenExpired,
+    /// The server stopped answering (handshake or connection timeout).
+    TimedOut,
+    /// The server refused the connection (full, or the token was not accepted).
+    Denied,
+    /// The server closed the connection.
+    ByServer,
+    /// This client closed the connection.
+    ByClient,
+    /// The reliability layer failed (e.g. a channel overflowed); the text says how.
+    Protocol(String),
+}
+
+/// Whether the client is connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Handshake in progress.
+    Connecting,
+    /// Connected: events and snapshots flow.
+    Connected,
+    /// The connection ended.
+    Disconnected(DisconnectCause),
+}
+
+/// Traffic counters, at the UDP level (netcode headers and encryption included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// UDP payload bytes received from the server.
+    pub bytes_received: u64,
+    /// UDP payload bytes sent to the server.
+    pub bytes_sent: u64,
+    /// Datagrams received from the server.
+    pub packets_received: u64,
+    /// Datagrams sent to the server.
+    pub packets_sent: u64,
+    /// Snapshots received.
+    pub snapshots_received: u64,
+    /// Messages from the server that failed to decode (dropped).
+    pub decode_errors: u64,
+}
+
+/// A game client connected (or connecting) to one room.
+pub struct GameClient {
+    socket: UdpSocket,
+    server_addr: SocketAddr,
+    netcode: NetcodeClient,
+    renet: renet::RenetClient,
+    buf: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
+    events: VecDeque<ServerEvent>,
+    snapshot: Option<Snapshot>,
+    snapshot_is_new: bool,
+    next_seq: u32,
+    recent_inputs: VecDeque<InputFrame>,
+    stats: ClientStats,
+}
+
+impl std::fmt::Debug for GameClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GameClient")
+            .field("server_addr", &self.server_addr)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GameClient {
+    /// Starts connecting to the room named in a matchmaker assignment.
+    pub fn connect(assignment: &Assignment) -> Result<Self, ClientError> {
+        Self::connect_with_token(token_from_base64(&assignment.connect_token)?)
+    }
+
+    /// Starts connecting with a netcode connect token.
+    pub fn connect_with_token(token: ConnectToken) -> Result<Self, ClientError> {
+        if token.protocol_id != PROTOCOL_ID {
+            return Err(ClientError::ProtocolMismatch {
+                token: token.protocol_id,
+                client: PROTOCOL_ID,
+            });
+        }
+        let server_addr = token.server_addresses[0].ok_or(ClientError::NoServerAddress)?;
+        let bind_ip = match server_addr.ip() {
+            IpAddr::V4(ip) if ip.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(ip) if ip.is_loopback() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let socket = UdpSocket::bind(SocketAddr::new(bind_ip, 0))?;
+        socket.set_nonblocking(true)?;
+        let netcode = NetcodeClient::new(
+            unix_now(),
+            ClientAuthentication::Secure {
+                connect_token: token,
+            },
+        )
+        .map_err(|e| ClientError::Netcode(e.to_string()))?;
+        let mut renet = renet::RenetClient::new(connection_config());
+        renet.set_connecting();
+        Ok(Self {
+            socket,
+            server_addr,
+            netcode,
+            renet,
+            buf: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
+            events: VecDeque::new(),
+            snapshot: None,
+            snapshot_is_new: false,
+            next_seq: 1,
+            recent_inputs: VecDeque::with_capacity(INPUT_REDUNDANCY),
+            stats: ClientStats::default(),
+        })
+    }
+
+    /// Advances time by `dt`, receives everything waiting on the socket and decodes it.
+    /// Sends handshake and keep-alive packets as netcode needs.
+    pub fn update(&mut self, dt: Duration) -> Result<(), ClientError> {
+        self.renet.update(dt);
+        if self.netcode.is_disconnected() {
+            self.renet.disconnect_due_to_transport();
+            return Ok(());
+        }
+        if self.renet.is_disconnected() {
+            // The reliability layer gave up; tell the server before going quiet.
+            self.send_netcode_disconnect();
+            return Ok(());
+        }
+        loop {
+            let (len, from) = match self.socket.recv_from(&mut self.buf[..]) {
+                Ok(received) => received,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionRefused
+                            | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if from != self.server_addr {
+                continue;
+            }
+            self.stats.bytes_received += len as u64;
+            self.stats.packets_received += 1;
+            if let Some(payload) = self.netcode.process_packet(&mut self.buf[..len]) {
+                self.renet.process_packet(payload);
+            }
+        }
+        if let Some((packet, addr)) = self.netcode.update(dt) {
+            self.stats.bytes_sent += packet.len() as u64;
+            self.stats.packets_sent += 1;
+            send_ignoring_refused(&self.socket, packet, addr)?;
+        }
+        if self.netcode.is_connected() {
+            self.renet.set_connected();
+        } else if self.netcode.is_disconnected() {
+            self.renet.disconnect_due_to_transport();
+        }
+        self.drain_messages();
+        Ok(())
+    }
+
+    fn drain_messages(&mut self) {
+        while let Some(bytes) = self.renet.receive_message(Channel::Events) {
+            match codec::decode::<ServerEvent>(&bytes) {
+                Ok(event) => self.events.push_back(event),
+                Err(_) => self.stats.decode_errors += 1,
+            }
+        }
+        while let Some(bytes) = self.renet.receive_message(Channel::State) {
+            match codec::decode::<Snapshot>(&bytes) {
+                Ok(snapshot) => {
+                    self.stats.snapshots_received += 1;
+                    // Unreliable: older snapshots may arrive late; keep only the newest.
+                    if self
+                        .snapshot
+                        .as_ref()
+                        .is_none_or(|s| snapshot.tick > s.tick)
+                    {
+                        self.snapshot = Some(snapshot);
+                        self.snapshot_is_new = true;
+                    }
+                }
+                Err(_) => self.stats.decode_errors += 1,
+            }
+        }
+    }
+
+    /// Queues an input for sending. Each input packet also repeats the previous
+    /// [`INPUT_REDUNDANCY`]` - 1` inputs and acknowledges the newest snapshot. Returns the
+    /// input's sequence number.
+    pub fn send_input(&mut self, input: PlayerInput) -> u32 {
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        if self.recent_inputs.len() == INPUT_REDUNDANCY {
+            self.recent_inputs.pop_front();
+        }
+        self.recent_inputs.push_back(InputFrame { seq, input });
+        if self.renet.is_connected() {
+            let packet = InputPacket {
+                ack_tick: self.snapshot.as_ref().map_or(0, |s| s.tick),
+                inputs: self.recent_inputs.iter().copied().collect(),
+            };
+            let bytes = codec::encode(&packet).expect("an input packet is always encodable");
+            self.renet.send_message(Channel::State, bytes);
+        }
+        seq
+    }
+
+    /// Tells the room this player leaves on purpose. Keep calling [`GameClient::update`] and
+    /// [`GameClient::flush`] briefly so the event is delivered, then [`GameClient::disconnect`].
+    pub fn leave(&mut self) {
+        if self.renet.is_connected() {
+            let bytes = codec::encode(&ClientEvent::Leave).expect("always encodable");
+            self.renet.send_message(Channel::Events, bytes);
+        }
+    }
+
+    /// Sends everything queued. Call once per frame after sending inputs.
+    pub fn flush(&mut self) -> Result<(), ClientError> {
+        if !self.netcode.is_connected() {
+            return Ok(());
+        }
+        for packet in self.renet.get_packets_to_send() {
+            let (addr, payload) = self
+                .netcode
+                .generate_payload_packet(&packet)
+                .map_err(|e| ClientError::Netcode(e.to_string()))?;
+            self.stats.bytes_sent += payload.len() as u64;
+            self.stats.packets_sent += 1;
+            send_ignoring_refused(&self.socket, payload, addr)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the connection now, telling the server.
+    pub fn disconnect(&mut self) {
+        self.renet.disconnect();
+        self.send_netcode_disconnect();
+    }
+
+    fn send_netcode_disconnect(&mut self) {
+        if self.netcode.is_disconnected() {
+            return;
+        }
+        if let Ok((addr, packet)) = self.netcode.disconnect() {
+            let _ = self.socket.send_to(packet, addr);
+        }
+    }
+
+    /// The next reliable event from the room, in order.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// The newest snapshot, if one arrived since the last call.
+    pub fn take_new_snapshot(&mut self) -> Option<&Snapshot> {
+        if std::mem::take(&mut self.snapshot_is_new) {
+            self.snapshot.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// The newest snapshot received so far.
+    pub fn latest_snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// Connection state, with the cause once disconnected.
+    pub fn state(&self) -> ConnectionState {
+        if let Some(reason) = self.netcode.disconnect_reason() {
+            use renetcode::DisconnectReason as N;
+            return ConnectionState::Disconnected(match reason {
+                N::ConnectTokenExpired => DisconnectCause::TokenExpired,
+                N::ConnectionTimedOut
+                | N::ConnectionResponseTimedOut
+                | N::ConnectionRequestTimedOut => DisconnectCause::TimedOut,
+                N::ConnectionDenied => DisconnectCause::Denied,
+                N::DisconnectedByClient => DisconnectCause::ByClient,
+                N::DisconnectedByServer => DisconnectCause::ByServer,
+            });
+        }
+        if let Some(reason) = self.renet.disconnect_reason() {
+            use renet::DisconnectReason as R;
+            return ConnectionState::Disconnected(match reason {
+                R::DisconnectedByClient => DisconnectCause::ByClient,
+                R::DisconnectedByServer => DisconnectCause::ByServer,
+                R::Transport => DisconnectCause::TimedOut,
+                other => DisconnectCause::Protocol(other.to_string()),
+            });
+        }
+        if self.netcode.is_connected() {
+            ConnectionState::Connected
+        } else {
+            ConnectionState::Connecting
+        }
+    }
+
+    /// Whether events and snapshots are flowing.
+    pub fn is_connected(&self) -> bool {
+        self.state() == ConnectionState::Connected
+    }
+
+    /// Smoothed round-trip time, as measured by renet's acks.
+    pub fn rtt(&self) -> Duration {
+        Duration::from_secs_f64(self.renet.rtt().max(0.0))
+    }
+
+    /// Estimated packet loss, 0.0 to 1.0.
+    pub fn packet_loss(&self) -> f64 {
+        self.renet.packet_loss()
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> ClientStats {
+        self.stats
+    }
+
+    /// The room's UDP address.
+    pub fn server_addr(&self) -> SocketAddr {
+        self.server_addr
+    }
+
+    /// This connection's netcode client id.
+    pub fn client_id(&self) -> u64 {
+        self.netcode.client_id()
+    }
+}
+
+/// ICMP "port unreachable" surfaces as ConnectionRefused on the next socket call on Linux; the
+/// netcode timeout is what decides the connection is gone, so it is not an error here.
+fn send_ignoring_refused(socket: &UdpSocket, packet: &[u8], addr: SocketAddr) -> io::Result<()> {
+    match socket.send_to(packet, addr) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,67 @@
+//! Rallypoint's wire protocol and client SDK: the only crate that knows bytes on the wire.
+//!
+//! What it is:
+//! - [`codec`]: bounded bincode encoding of every UDP message (limit, trailing bytes rejected).
+//! - the messages of the two channels ([`Channel`]): reliable [`ServerEvent`] / [`ClientEvent`],
+//!   unreliable [`Snapshot`] / [`InputPacket`];
+//! - connect tokens ([`issue_token`], [`TokenUserData`]) with the protocol version inside the
+//!   netcode protocol id ([`PROTOCOL_ID`]);
+//! - the matchmaker's HTTP/JSON types ([`api`]);
+//! - the client SDK: [`GameClient`] (UDP, netcode, renet) and [`MatchmakerClient`] (HTTP).
+//!
+//! What it is not: it has no game logic, no server, and no clock of its own; time comes in as
+//! arguments. It depends on no other workspace crate.
+//!
+//! # A minimal game client
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use protocol::{api::CreateTicketRequest, GameClient, MatchmakerClient, PlayerInput, ServerEvent};
+//!
+//! # async fn play() -> Result<(), Box<dyn std::error::Error>> {
+//! let mm = MatchmakerClient::new("http://127.0.0.1:7350");
+//! let ticket = mm
+//!     .create_ticket(&CreateTicketRequest { mode: "arena".into(), skill: None, player_id: None })
+//!     .await?;
+//! let assignment = mm.wait_for_assignment(&ticket.id, Duration::from_secs(60)).await?;
+//! let mut client = GameClient::connect(&assignment)?;
+//! let frame = Duration::from_millis(33);
+//! loop {
+//!     client.update(frame)?;
+//!     while let Some(event) = client.poll_event() {
+//!         if let ServerEvent::MatchEnded(results) = event {
+//!             println!("{results:?}");
+//!             return Ok(());
+//!         }
+//!     }
+//!     if let Some(snapshot) = client.take_new_snapshot() {
+//!         let _ = snapshot.entities.len(); // draw the world here
+//!     }
+//!     client.send_input(PlayerInput::new(1.0, 0.0, 0.0, true));
+//!     client.flush()?;
+//!     tokio::time::sleep(frame).await;
+//! }
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+pub mod api;
+mod client;
+pub mod codec;
+mod message;
+mod mm_client;
+mod token;
+
+pub use client::{ClientError, ClientStats, ConnectionState, DisconnectCause, GameClient};
+pub use message::{
+    Channel, ClientEvent, EndReason, EntityKind, EntityState, INPUT_REDUNDANCY, InputFrame,
+    InputPacket, MAX_INPUTS_PER_PACKET, MatchResults, PlayerInput, PlayerResult, ServerEvent,
+    Snapshot, connection_config, dequantize_angle, quantize_angle,
+};
+pub use mm_client::{MatchmakerClient, MatchmakerError};
+pub use renetcode::{NETCODE_KEY_BYTES, NETCODE_USER_DATA_BYTES};
+pub use token::{
+    CONNECTION_TIMEOUT_SECONDS, MAX_PLAYER_ID_BYTES, MAX_TOKEN_EXPIRY, NetcodeConnectToken,
+    PROTOCOL_ID, PROTOCOL_VERSION, TokenError, TokenKey, TokenUserData, issue_token,
+    token_from_base64, token_to_base64, unix_now,
+};

@@ -1,0 +1,270 @@
+//! Messages exchanged between a game client and a room, and the channels that carry them.
+//!
+//! Two channels in each direction:
+//! - [`Channel::Events`], reliable and ordered: [`ServerEvent`] from the room, [`ClientEvent`]
+//!   from the client. Structural things: welcome, joins, leaves, match start and end.
+//! - [`Channel::State`], unreliable: [`Snapshot`] from the room, [`InputPacket`] from the client.
+//!   Each input packet repeats the last few inputs so one lost packet loses no input, and carries
+//!   the newest snapshot tick the client has seen (its ack).
+
+use serde::{Deserialize, Serialize};
+
+/// Most inputs one [`InputPacket`] may carry; a packet with more is rejected by the room.
+pub const MAX_INPUTS_PER_PACKET: usize = 8;
+
+/// How many recent inputs a client repeats in each [`InputPacket`].
+pub const INPUT_REDUNDANCY: usize = 4;
+
+/// A renet channel. The numeric ids are part of the wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Reliable, ordered: events in both directions.
+    Events,
+    /// Unreliable: snapshots (server to client) and inputs (client to server).
+    State,
+}
+
+impl From<Channel> for u8 {
+    fn from(channel: Channel) -> u8 {
+        match channel {
+            Channel::Events => 0,
+            Channel::State => 1,
+        }
+    }
+}
+
+/// One tick's worth of player intent for a top-down game: a movement stick, an aim angle and
+/// buttons. Quantized on the wire, so no value can be NaN or out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PlayerInput {
+    /// Horizontal movement, -127 (left) to 127 (right).
+    pub move_x: i8,
+    /// Vertical movement, -127 (down) to 127 (up).
+    pub move_y: i8,
+    /// Aim angle, a full turn mapped onto 0..=65535 (counter-clockwise from +x).
+    pub aim: u16,
+    /// Button bits; see [`PlayerInput::FIRE`].
+    pub buttons: u8,
+}
+
+impl PlayerInput {
+    /// The fire button.
+    pub const FIRE: u8 = 1;
+
+    /// Builds an input from a movement direction (each component clamped to -1..=1), an aim
+    /// angle in radians and whether to fire.
+    pub fn new(move_x: f32, move_y: f32, aim_radians: f32, fire: bool) -> Self {
+        let stick = |v: f32| {
+            if v.is_finite() {
+                (v.clamp(-1.0, 1.0) * 127.0).round() as i8
+            } else {
+                0
+            }
+        };
+        Self {
+            move_x: stick(move_x),
+            move_y: stick(move_y),
+            aim: quantize_angle(aim_radians),
+            buttons: if fire { Self::FIRE } else { 0 },
+        }
+    }
+
+    /// The movement stick as floats in -1..=1.
+    pub fn movement(&self) -> (f32, f32) {
+        (
+            f32::from(self.move_x.max(-127)) / 127.0,
+            f32::from(self.move_y.max(-127)) / 127.0,
+        )
+    }
+
+    /// The aim angle in radians, 0..2π.
+    pub fn aim_radians(&self) -> f32 {
+        dequantize_angle(self.aim)
+    }
+
+    /// Whether the fire button is held.
+    pub fn fire(&self) -> bool {
+        self.buttons & Self::FIRE != 0
+    }
+}
+
+/// Maps an angle in radians onto 16 bits (precision 2π/65536 ≈ 0.0055°). Non-finite input maps to 0.
+pub fn quantize_angle(radians: f32) -> u16 {
+    if !radians.is_finite() {
+        return 0;
+    }
+    let turns = (radians / std::f32::consts::TAU).rem_euclid(1.0);
+    ((turns * 65536.0) as u32 & 0xffff) as u16
+}
+
+/// The inverse of [`quantize_angle`].
+pub fn dequantize_angle(q: u16) -> f32 {
+    f32::from(q) / 65536.0 * std::f32::consts::TAU
+}
+
+/// An input tagged with the client's sequence number (1, 2, 3, ... per connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFrame {
+    /// Sequence number, increasing by one per input.
+    pub seq: u32,
+    /// The input.
+    pub input: PlayerInput,
+}
+
+/// Client to room, unreliable: the newest inputs (oldest first) and the newest snapshot tick seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputPacket {
+    /// Tick of the newest snapshot the client has received (0 before the first).
+    pub ack_tick: u32,
+    /// Up to [`MAX_INPUTS_PER_PACKET`] inputs, oldest first.
+    pub inputs: Vec<InputFrame>,
+}
+
+/// Client to room, reliable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientEvent {
+    /// The player leaves on purpose; the room treats the disconnect that follows as expected.
+    Leave,
+}
+
+/// What an entity in a snapshot is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntityKind {
+    /// A player's avatar.
+    Player,
+    /// A projectile.
+    Projectile,
+}
+
+/// One entity's replicated state.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EntityState {
+    /// Network id, stable for the entity's life in the room.
+    pub id: u32,
+    /// What the entity is.
+    pub kind: EntityKind,
+    /// Position, world units.
+    pub x: f32,
+    /// Position, world units.
+    pub y: f32,
+    /// Facing, quantized as in [`quantize_angle`].
+    pub angle: u16,
+    /// Health points; 0 means dead (waiting to respawn).
+    pub hp: u8,
+}
+
+/// Room to client, unreliable: the room's state at a tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The room tick this snapshot describes.
+    pub tick: u32,
+    /// Sequence number of the newest input from this client the room has applied.
+    pub last_input_seq: u32,
+    /// Milliseconds left in the match (0 before it starts and after it ends).
+    pub time_left_ms: u32,
+    /// Entity states.
+    pub entities: Vec<EntityState>,
+}
+
+/// Why a match ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EndReason {
+    /// The match clock ran out.
+    TimeLimit,
+    /// A player reached the score limit.
+    ScoreLimit,
+    /// Too few players were left to go on.
+    Abandoned,
+}
+
+/// One player's line in the results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerResult {
+    /// The player's id as given when it queued.
+    pub player_id: String,
+    /// Score (kills).
+    pub score: u32,
+    /// Deaths.
+    pub deaths: u32,
+}
+
+/// The results of a finished match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchResults {
+    /// Why it ended.
+    pub reason: EndReason,
+    /// Ticks played while the match ran.
+    pub ticks_played: u32,
+    /// One entry per player who took part, best score first.
+    pub players: Vec<PlayerResult>,
+}
+
+/// Room to client, reliable and ordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerEvent {
+    /// First event after connecting: who you are in this room.
+    Welcome {
+        /// The room's id.
+        room_id: u64,
+        /// Your player id.
+        player_id: String,
+        /// Network id of your avatar in snapshots.
+        entity_id: u32,
+        /// Room ticks per second.
+        tick_rate: u16,
+        /// Match length in milliseconds.
+        match_duration_ms: u32,
+        /// The arena's width and height in world units.
+        arena_size: u32,
+    },
+    /// Another player joined.
+    PlayerJoined {
+        /// Their player id.
+        player_id: String,
+        /// Network id of their avatar.
+        entity_id: u32,
+    },
+    /// A player left.
+    PlayerLeft {
+        /// Their player id.
+        player_id: String,
+    },
+    /// The match clock started.
+    MatchStarted {
+        /// The tick at which it started.
+        tick: u32,
+    },
+    /// The match is over; the room closes shortly after sending this.
+    MatchEnded(MatchResults),
+    /// The room refuses or drops this client, and says why.
+    Error {
+        /// A stable machine-readable code.
+        code: String,
+        /// A sentence for humans.
+        message: String,
+    },
+}
+
+/// The renet connection configuration both ends must share.
+pub fn connection_config() -> renet::ConnectionConfig {
+    use renet::{ChannelConfig, SendType};
+    let channels = vec![
+        ChannelConfig {
+            channel_id: Channel::Events.into(),
+            max_memory_usage_bytes: 1024 * 1024,
+            send_type: SendType::ReliableOrdered {
+                resend_time: std::time::Duration::from_millis(200),
+            },
+        },
+        ChannelConfig {
+            channel_id: Channel::State.into(),
+            max_memory_usage_bytes: 256 * 1024,
+            send_type: SendType::Unreliable,
+        },
+    ];
+    renet::ConnectionConfig {
+        available_bytes_per_tick: 60_000,
+        server_channels_config: channels.clone(),
+        client_channels_config: channels,
+    }
+}

@@ -1,0 +1,147 @@
+//! [`MatchmakerClient`]: queue a player over the `/v1` HTTP API and wait for a room.
+
+use std::time::{Duration, Instant};
+
+use crate::api::{Assignment, CreateTicketRequest, ErrorBody, TicketStatus, TicketView};
+
+/// Longest single long-poll the client asks for; the server caps it too.
+const LONG_POLL: Duration = Duration::from_secs(20);
+
+/// Why a matchmaker call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MatchmakerError {
+    /// The request did not complete (connection refused, timeout, bad body).
+    #[error("matchmaker request failed: {0}")]
+    Transport(String),
+    /// The matchmaker answered with an error.
+    #[error("matchmaker refused ({status} {code}): {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The error code from the body.
+        code: String,
+        /// The error message from the body.
+        message: String,
+    },
+    /// The ticket ended without an assignment (cancelled or expired).
+    #[error("ticket ended without a match: {0:?}")]
+    NotAssigned(TicketStatus),
+    /// No assignment arrived within the caller's timeout.
+    #[error("no assignment within {0:?}")]
+    Timeout(Duration),
+}
+
+impl From<reqwest::Error> for MatchmakerError {
+    fn from(e: reqwest::Error) -> Self {
+        Self::Transport(e.to_string())
+    }
+}
+
+/// A client of the matchmaker's HTTP API.
+#[derive(Debug, Clone)]
+pub struct MatchmakerClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl MatchmakerClient {
+    /// A client for the matchmaker at `base_url`, e.g. `http://127.0.0.1:7350`.
+    pub fn new(base_url: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(LONG_POLL + Duration::from_secs(10))
+            .build()
+            .expect("a client with only a timeout set always builds");
+        Self {
+            http,
+            base: base_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// Queues a player: `POST /v1/tickets`.
+    pub async fn create_ticket(
+        &self,
+        request: &CreateTicketRequest,
+    ) -> Result<TicketView, MatchmakerError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/tickets", self.base))
+            .json(request)
+            .send()
+            .await?;
+        parse(response).await
+    }
+
+    /// Reads a ticket, waiting up to `wait` for it to change from queued or matched:
+    /// `GET /v1/tickets/{id}?wait_ms=N`.
+    pub async fn get_ticket(
+        &self,
+        id: &str,
+        wait: Duration,
+    ) -> Result<TicketView, MatchmakerError> {
+        let response = self
+            .http
+            .get(format!(
+                "{}/v1/tickets/{id}?wait_ms={}",
+                self.base,
+                wait.min(LONG_POLL).as_millis()
+            ))
+            .send()
+            .await?;
+        parse(response).await
+    }
+
+    /// Long-polls until the ticket is assigned, ends otherwise, or `timeout` passes.
+    pub async fn wait_for_assignment(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Assignment, MatchmakerError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(MatchmakerError::Timeout(timeout));
+            }
+            let view = self.get_ticket(id, left).await?;
+            match view.status {
+                TicketStatus::Assigned(assignment) => return Ok(assignment),
+                status if status.is_terminal() => return Err(MatchmakerError::NotAssigned(status)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Cancels a queued ticket: `DELETE /v1/tickets/{id}`. A ticket already assigned cannot be
+    /// cancelled (409).
+    pub async fn cancel(&self, id: &str) -> Result<TicketView, MatchmakerError> {
+        let response = self
+            .http
+            .delete(format!("{}/v1/tickets/{id}", self.base))
+            .send()
+            .await?;
+        parse(response).await
+    }
+}
+
+async fn parse<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, MatchmakerError> {
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| MatchmakerError::Transport(format!("bad response body: {e}")));
+    }
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(body) => Err(MatchmakerError::Api {
+            status: status.as_u16(),
+            code: body.error.code,
+            message: body.error.message,
+        }),
+        Err(_) => Err(MatchmakerError::Api {
+            status: status.as_u16(),
+            code: "http".into(),
+            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+        }),
+    }
+}
