@@ -1,1 +1,26 @@
+//! Rallypoint's server: the node that hosts rooms, and the embedded single-process mode.
+//!
+//! What it is:
+//! - [`Game`]: how a game plugs in (components, systems, input and snapshot mappings), with
+//!   [`arena::ArenaGame`] as the reference game;
+//! - [`room`]: one room per match, a sans-IO [`room::RoomCore`] (shell state + the ECS
+//!   simulation) driven on a fixed tick by a UDP transport (renet over netcode, secure tokens);
+//! - [`Node`]: many rooms at once within a capacity, one UDP port each; it is the matchmaker's
+//!   [`matchmaker::Allocator`];
+//! - [`http::router`]: the HTTP API; [`EmbeddedServer`]: everything in one process.
+//!
+//! What it is not: it defines no wire format (that is `protocol`) and no match rules (that is
+//! `matchmaker`).
+#![warn(missing_docs)]
 
+pub mod arena;
+pub mod config;
+mod embedded;
+mod game;
+pub mod http;
+mod node;
+pub mod room;
+
+pub use embedded::{EmbeddedServer, StartError};
+pub use game::{Game, RoomClock};
+pub use node::{Node, NodeConfig};

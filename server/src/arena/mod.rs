@@ -1,0 +1,233 @@
+//! The arena: the reference game. Top-down 2D free-for-all: players move, aim, shoot
+//! projectiles, take damage, die, respawn after a delay, and score a point per kill.
+
+mod systems;
+
+use bevy_ecs::{prelude::*, schedule::Schedule};
+use protocol::{EntityKind, EntityState, PlayerInput, quantize_angle};
+use rand::{SeedableRng, rngs::StdRng};
+
+use crate::game::Game;
+
+/// Tunable rules of the arena.
+#[derive(Resource, Debug, Clone, PartialEq)]
+pub struct ArenaRules {
+    /// Side of the square field, world units.
+    pub size: f32,
+    /// Player speed, units per second.
+    pub player_speed: f32,
+    /// Player radius, units.
+    pub player_radius: f32,
+    /// Health on (re)spawn.
+    pub max_health: u8,
+    /// Seconds between two shots.
+    pub fire_interval: f32,
+    /// Projectile speed, units per second.
+    pub projectile_speed: f32,
+    /// Projectile lifetime, seconds.
+    pub projectile_lifetime: f32,
+    /// Damage per hit.
+    pub damage: u8,
+    /// Seconds from death to respawn.
+    pub respawn_delay: f32,
+    /// Kills that end the match.
+    pub score_limit: u32,
+}
+
+impl Default for ArenaRules {
+    fn default() -> Self {
+        Self {
+            size: 100.0,
+            player_speed: 12.0,
+            player_radius: 1.0,
+            max_health: 100,
+            fire_interval: 0.3,
+            projectile_speed: 45.0,
+            projectile_lifetime: 0.8,
+            damage: 20,
+            respawn_delay: 2.0,
+            score_limit: 25,
+        }
+    }
+}
+
+/// Network id, stable for an entity's life.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetId(pub u32);
+
+/// Position in world units.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct Position {
+    /// x
+    pub x: f32,
+    /// y
+    pub y: f32,
+}
+
+/// A player's avatar.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct Avatar {
+    /// Facing, radians.
+    pub facing: f32,
+    /// Health; 0 while dead.
+    pub health: u8,
+    /// Seconds until the weapon can fire again.
+    pub cooldown: f32,
+    /// Seconds until respawn while dead.
+    pub respawn_in: f32,
+    /// Kills.
+    pub kills: u32,
+    /// Deaths.
+    pub deaths: u32,
+}
+
+/// What the player wants this tick.
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Intent(pub PlayerInput);
+
+/// A projectile in flight.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct Projectile {
+    /// Who fired it (gets the kill).
+    pub owner: Entity,
+    /// Velocity, units per second.
+    pub vx: f32,
+    /// Velocity, units per second.
+    pub vy: f32,
+    /// Seconds left to live.
+    pub ttl: f32,
+}
+
+/// Source of network ids.
+#[derive(Resource, Debug, Default)]
+pub struct NetIds(u32);
+
+impl NetIds {
+    /// The next id (1, 2, ...).
+    pub fn next(&mut self) -> u32 {
+        self.0 += 1;
+        self.0
+    }
+}
+
+/// The match's random source, seeded per room so a match is reproducible.
+#[derive(Resource, Debug)]
+pub struct ArenaRng(pub StdRng);
+
+/// The arena game.
+#[derive(Debug, Clone, Default)]
+pub struct ArenaGame {
+    /// Its rules.
+    pub rules: ArenaRules,
+}
+
+impl ArenaGame {
+    /// The arena with default rules and the given score limit.
+    pub fn with_score_limit(score_limit: u32) -> Self {
+        Self {
+            rules: ArenaRules {
+                score_limit,
+                ..ArenaRules::default()
+            },
+        }
+    }
+}
+
+impl Game for ArenaGame {
+    fn mode(&self) -> &str {
+        "arena"
+    }
+
+    fn arena_size(&self) -> u32 {
+        self.rules.size as u32
+    }
+
+    fn setup(&self, world: &mut World, seed: u64) {
+        world.insert_resource(self.rules.clone());
+        world.insert_resource(NetIds::default());
+        world.insert_resource(ArenaRng(StdRng::seed_from_u64(seed)));
+    }
+
+    fn add_systems(&self, schedule: &mut Schedule) {
+        schedule.add_systems(
+            (
+                systems::move_players,
+                systems::fire_weapons,
+                systems::move_projectiles,
+                systems::resolve_hits,
+                systems::respawn,
+            )
+                .chain(),
+        );
+    }
+
+    fn spawn_player(&self, world: &mut World) -> (Entity, u32) {
+        let id = world.resource_mut::<NetIds>().next();
+        let (x, y) = systems::spawn_point(world);
+        let entity = world
+            .spawn((
+                NetId(id),
+                Position { x, y },
+                Avatar {
+                    facing: 0.0,
+                    health: self.rules.max_health,
+                    cooldown: 0.0,
+                    respawn_in: 0.0,
+                    kills: 0,
+                    deaths: 0,
+                },
+                Intent::default(),
+            ))
+            .id();
+        (entity, id)
+    }
+
+    fn despawn_player(&self, world: &mut World, avatar: Entity) {
+        world.despawn(avatar);
+    }
+
+    fn apply_input(&self, world: &mut World, avatar: Entity, input: PlayerInput) {
+        if let Some(mut intent) = world.get_mut::<Intent>(avatar) {
+            intent.0 = input;
+        }
+    }
+
+    fn write_snapshot(&self, world: &mut World, out: &mut Vec<EntityState>) {
+        let mut avatars = world.query::<(&NetId, &Position, &Avatar)>();
+        for (id, pos, avatar) in avatars.iter(world) {
+            out.push(EntityState {
+                id: id.0,
+                kind: EntityKind::Player,
+                x: pos.x,
+                y: pos.y,
+                angle: quantize_angle(avatar.facing),
+                hp: avatar.health,
+            });
+        }
+        let mut projectiles = world.query::<(&NetId, &Position, &Projectile)>();
+        for (id, pos, p) in projectiles.iter(world) {
+            out.push(EntityState {
+                id: id.0,
+                kind: EntityKind::Projectile,
+                x: pos.x,
+                y: pos.y,
+                angle: quantize_angle(p.vy.atan2(p.vx)),
+                hp: 1,
+            });
+        }
+    }
+
+    fn score(&self, world: &World, avatar: Entity) -> (u32, u32) {
+        world
+            .get::<Avatar>(avatar)
+            .map_or((0, 0), |a| (a.kills, a.deaths))
+    }
+
+    fn score_limit_reached(&self, world: &mut World) -> bool {
+        let limit = self.rules.score_limit;
+        world
+            .query::<&Avatar>()
+            .iter(world)
+            .any(|a| a.kills >= limit)
+    }
+}

@@ -1,0 +1,146 @@
+//! Command-line and environment configuration of the `server` binary.
+
+use std::{net::SocketAddr, str::FromStr, time::Duration};
+
+use clap::Parser;
+
+/// A UDP port range, `FIRST-LAST`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// First port.
+    pub first: u16,
+    /// Last port (inclusive).
+    pub last: u16,
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("expected FIRST-LAST, e.g. 7400-7999, got {s:?}"))?;
+        let first: u16 = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad first port {a:?}"))?;
+        let last: u16 = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad last port {b:?}"))?;
+        if first == 0 || last < first {
+            return Err(format!(
+                "port range must be 1..=65535 with FIRST <= LAST, got {s:?}"
+            ));
+        }
+        Ok(Self { first, last })
+    }
+}
+
+fn parse_tick_rate(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(hz @ 1..=128) => Ok(hz),
+        _ => Err(format!("tick rate must be 1 to 128 Hz, got {s:?}")),
+    }
+}
+
+fn parse_key(s: &str) -> Result<[u8; 32], String> {
+    let s = s.trim();
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("token key must be 64 hex digits (32 bytes)".into());
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(key)
+}
+
+/// Rallypoint server: rooms, matchmaker and HTTP API in one process (the embedded default).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version, about)]
+pub struct ServerArgs {
+    /// Address of the HTTP API (matchmaker frontend, health, rooms).
+    #[arg(long, env = "RALLYPOINT_HTTP", default_value = "127.0.0.1:7350")]
+    pub http: SocketAddr,
+
+    /// UDP ports rooms may use, FIRST-LAST; one port per room.
+    #[arg(long, env = "RALLYPOINT_UDP_PORTS", default_value = "7400-7999")]
+    pub udp_ports: PortRange,
+
+    /// IP the room sockets bind to.
+    #[arg(long, env = "RALLYPOINT_UDP_BIND", default_value = "127.0.0.1")]
+    pub udp_bind: std::net::IpAddr,
+
+    /// IP clients are told to connect to (defaults to --udp-bind).
+    #[arg(long, env = "RALLYPOINT_PUBLIC_IP")]
+    pub public_ip: Option<std::net::IpAddr>,
+
+    /// Room ticks per second (1-128).
+    #[arg(long, env = "RALLYPOINT_TICK_RATE", default_value = "30", value_parser = parse_tick_rate)]
+    pub tick_rate: u16,
+
+    /// Length of a match, e.g. 60s or 5m.
+    #[arg(long, env = "RALLYPOINT_MATCH_DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub match_duration: Duration,
+
+    /// Players per arena match.
+    #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub players_per_match: u16,
+
+    /// Kills that end an arena match early.
+    #[arg(long, env = "RALLYPOINT_SCORE_LIMIT", default_value = "25")]
+    pub score_limit: u32,
+
+    /// Most rooms at once (also limited by the number of UDP ports).
+    #[arg(long, env = "RALLYPOINT_MAX_ROOMS", default_value = "600")]
+    pub max_rooms: usize,
+
+    /// How long a room waits for all its players before starting with those present.
+    #[arg(long, env = "RALLYPOINT_JOIN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub join_timeout: Duration,
+
+    /// Connect-token key, 64 hex digits. In this embedded mode a random key is generated when
+    /// absent (tokens then only work for this process's lifetime).
+    #[arg(long, env = "RALLYPOINT_TOKEN_KEY", value_parser = parse_key, hide_env_values = true)]
+    pub token_key: Option<[u8; 32]>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_parse_or_say_why_not() {
+        assert_eq!(
+            "7400-7999".parse(),
+            Ok(PortRange {
+                first: 7400,
+                last: 7999
+            })
+        );
+        assert_eq!("9-9".parse(), Ok(PortRange { first: 9, last: 9 }));
+        for bad in ["7400", "7999-7400", "0-10", "a-b", "1-70000"] {
+            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let args = ServerArgs::try_parse_from(["server"]).unwrap();
+        assert_eq!(args.http, "127.0.0.1:7350".parse().unwrap());
+        assert_eq!(
+            args.udp_ports,
+            PortRange {
+                first: 7400,
+                last: 7999
+            }
+        );
+        assert_eq!(args.tick_rate, 30);
+        assert_eq!(args.match_duration, Duration::from_secs(60));
+        assert!(ServerArgs::try_parse_from(["server", "--tick-rate", "0"]).is_err());
+        assert!(ServerArgs::try_parse_from(["server", "--tick-rate", "129"]).is_err());
+        let args = ServerArgs::try_parse_from(["server", "--match-duration", "5s"]).unwrap();
+        assert_eq!(args.match_duration, Duration::from_secs(5));
+        assert!(ServerArgs::try_parse_from(["server", "--token-key", "abc"]).is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! The embedded single-process server: matchmaker + one node + HTTP API, started in-process.
+
+use std::{net::SocketAddr, time::Duration};
+
+use matchmaker::{Matchmaker, MatchmakerConfig, MemoryStore, ModeRules};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+use crate::{
+    arena::ArenaGame,
+    config::ServerArgs,
+    node::{Node, NodeConfig},
+};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The HTTP address could not be bound.
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    BindHttp {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running embedded server.
+pub struct EmbeddedServer {
+    /// Where the HTTP API listens (the real port when 0 was asked for).
+    pub http_addr: SocketAddr,
+    /// The node hosting the rooms.
+    pub node: Node<ArenaGame>,
+    /// Whether the token key was generated (not given).
+    pub generated_key: bool,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl EmbeddedServer {
+    /// Starts the matchmaker loop, the node and the HTTP API.
+    pub async fn start(args: &ServerArgs) -> Result<Self, StartError> {
+        let generated_key = args.token_key.is_none();
+        let token_key = args.token_key.unwrap_or_else(rand::random);
+        let node = Node::new(
+            ArenaGame::with_score_limit(args.score_limit),
+            NodeConfig {
+                udp_bind_ip: args.udp_bind,
+                public_ip: args.public_ip.unwrap_or(args.udp_bind),
+                udp_ports: (args.udp_ports.first, args.udp_ports.last),
+                max_rooms: args.max_rooms,
+                tick_rate: args.tick_rate,
+                match_duration: args.match_duration,
+                join_timeout: args.join_timeout,
+                linger: Duration::from_secs(2),
+                token_key,
+            },
+        );
+        let mm = Matchmaker::new(
+            MemoryStore::new(),
+            node.clone(),
+            MatchmakerConfig::new(
+                vec![ModeRules::arena(usize::from(args.players_per_match))],
+                token_key,
+            ),
+        );
+        let listener =
+            TcpListener::bind(args.http)
+                .await
+                .map_err(|source| StartError::BindHttp {
+                    addr: args.http,
+                    source,
+                })?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::BindHttp {
+                addr: args.http,
+                source,
+            })?;
+        let app = crate::http::router(mm.clone(), node.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let (stop_mm_tx, stop_mm_rx) = oneshot::channel::<()>();
+            let matching = tokio::spawn(mm.run(async {
+                let _ = stop_mm_rx.await;
+            }));
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+            let _ = stop_mm_tx.send(());
+            let _ = matching.await;
+        });
+        Ok(Self {
+            http_addr,
+            node,
+            generated_key,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// The matchmaker's base URL, e.g. `http://127.0.0.1:7350`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// Stops accepting requests and the matching loop; running rooms finish on their own.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the server stops (after [`EmbeddedServer::shutdown`] from elsewhere, or a
+    /// failure).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,314 @@
+//! The transport driver: moves bytes between one room's UDP socket and its [`RoomCore`].
+//!
+//! One netcode server (secure connect tokens only) and one renet server per room, on the room's
+//! own port: a netcode server finds a client by scanning its slots, so small per-room servers
+//! keep that cheap, and a room's traffic never touches another room's state.
+
+use std::{
+    collections::HashMap,
+    io,
+    net::{SocketAddr, UdpSocket},
+    time::Duration,
+};
+
+use protocol::{Channel, TokenKey, TokenUserData, codec, connection_config, unix_now};
+use renet::{RenetServer, ServerEvent as RenetEvent};
+use renetcode::{
+    NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult,
+};
+
+use super::core::{ClientId, Outbound, RoomCore, RoomInput};
+use crate::game::Game;
+
+/// Most messages taken from one client per channel per tick; the rest wait (bounds the work a
+/// flooding client can cause).
+const MAX_MESSAGES_PER_TICK: usize = 32;
+
+/// Traffic counters for one room, at the UDP level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Datagrams received.
+    pub packets_in: u64,
+    /// Datagrams sent.
+    pub packets_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Datagrams netcode rejected or the reliability layer could not use.
+    pub bad_packets: u64,
+}
+
+/// One room's socket, netcode server and renet server.
+pub struct RoomTransport {
+    socket: UdpSocket,
+    addr: SocketAddr,
+    netcode: NetcodeServer,
+    renet: RenetServer,
+    buf: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
+    /// Token user data of clients connected at the netcode level, until the room hears of them.
+    joining: HashMap<ClientId, TokenUserData>,
+    refused: Vec<ClientId>,
+    encode_buf: Vec<u8>,
+    stats: TransportStats,
+}
+
+impl RoomTransport {
+    /// Wraps a bound socket. `public_addr` is the address clients were given (it must match the
+    /// one in their tokens); `max_clients` bounds connections.
+    pub fn new(
+        socket: UdpSocket,
+        public_addr: SocketAddr,
+        key: TokenKey,
+        max_clients: usize,
+    ) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        let netcode = NetcodeServer::new(ServerConfig {
+            current_time: unix_now(),
+            max_clients: max_clients.clamp(1, 1024),
+            protocol_id: protocol::PROTOCOL_ID,
+            public_addresses: vec![public_addr],
+            authentication: ServerAuthentication::Secure { private_key: key },
+        });
+        Ok(Self {
+            socket,
+            addr: public_addr,
+            netcode,
+            renet: RenetServer::new(connection_config()),
+            buf: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
+            joining: HashMap::new(),
+            refused: Vec::new(),
+            encode_buf: Vec::with_capacity(1500),
+            stats: TransportStats::default(),
+        })
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> TransportStats {
+        self.stats
+    }
+
+    /// Advances time by `dt`, drains the socket and hands connections and messages to `core`.
+    pub fn receive<G: Game>(&mut self, dt: Duration, core: &mut RoomCore<G>) {
+        self.netcode.update(dt);
+        self.renet.update(dt);
+        loop {
+            let (len, from) = match self.socket.recv_from(&mut self.buf[..]) {
+                Ok(received) => received,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(addr = %self.addr, error = %e, "room socket receive failed");
+                    break;
+                }
+            };
+            self.stats.packets_in += 1;
+            self.stats.bytes_in += len as u64;
+            let result = self.netcode.process_packet(from, &mut self.buf[..len]);
+            on_netcode_result(
+                result,
+                &self.socket,
+                &mut self.renet,
+                &mut self.joining,
+                &mut self.refused,
+                &mut self.stats,
+            );
+        }
+        for client in self.netcode.clients_id() {
+            let result = self.netcode.update_client(client);
+            on_netcode_result(
+                result,
+                &self.socket,
+                &mut self.renet,
+                &mut self.joining,
+                &mut self.refused,
+                &mut self.stats,
+            );
+        }
+        for client in std::mem::take(&mut self.refused) {
+            self.renet.disconnect(client);
+        }
+        for client in self.renet.disconnections_id() {
+            let result = self.netcode.disconnect(client);
+            on_netcode_result(
+                result,
+                &self.socket,
+                &mut self.renet,
+                &mut self.joining,
+                &mut self.refused,
+                &mut self.stats,
+            );
+        }
+        while let Some(event) = self.renet.get_event() {
+            match event {
+                RenetEvent::ClientConnected { client_id } => {
+                    if let Some(user) = self.joining.remove(&client_id) {
+                        core.handle(RoomInput::Connected {
+                            client: client_id,
+                            user,
+                        });
+                    }
+                }
+                RenetEvent::ClientDisconnected { client_id, reason } => {
+                    tracing::debug!(addr = %self.addr, client = client_id, %reason, "client disconnected");
+                    self.joining.remove(&client_id);
+                    core.handle(RoomInput::Disconnected { client: client_id });
+                }
+            }
+        }
+        for client in self.renet.clients_id() {
+            for channel in [Channel::Events, Channel::State] {
+                for _ in 0..MAX_MESSAGES_PER_TICK {
+                    let Some(bytes) = self.renet.receive_message(client, channel) else {
+                        break;
+                    };
+                    core.handle(RoomInput::Message {
+                        client,
+                        channel,
+                        bytes: &bytes,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Queues the core's outbound messages on their channels and sends every packet due.
+    pub fn send(&mut self, out: &mut Vec<Outbound>) {
+        for message in out.drain(..) {
+            match message {
+                Outbound::Event { client, event } => {
+                    if self.encode(&event) {
+                        self.renet
+                            .send_message(client, Channel::Events, self.encode_buf.clone());
+                    }
+                }
+                Outbound::Snapshot { client, snapshot } => {
+                    if self.encode(&snapshot) {
+                        self.renet
+                            .send_message(client, Channel::State, self.encode_buf.clone());
+                    }
+                }
+                Outbound::Disconnect { client } => self.renet.disconnect(client),
+            }
+        }
+        for client in self.renet.clients_id() {
+            let Ok(packets) = self.renet.get_packets_to_send(client) else {
+                continue;
+            };
+            for packet in packets {
+                match self.netcode.generate_payload_packet(client, &packet) {
+                    Ok((addr, payload)) => {
+                        self.stats.packets_out += 1;
+                        self.stats.bytes_out += payload.len() as u64;
+                        if let Err(e) = self.socket.send_to(payload, addr) {
+                            tracing::debug!(%addr, error = %e, "send failed");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(client, error = %e, "could not encrypt packet");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn encode<T: serde::Serialize>(&mut self, message: &T) -> bool {
+        match codec::encode_into(message, &mut self.encode_buf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "could not encode an outbound message");
+                false
+            }
+        }
+    }
+
+    /// Tells every client the room is closing (netcode disconnect packets, sent now).
+    pub fn disconnect_all(&mut self) {
+        for client in self.netcode.clients_id() {
+            let result = self.netcode.disconnect(client);
+            on_netcode_result(
+                result,
+                &self.socket,
+                &mut self.renet,
+                &mut self.joining,
+                &mut self.refused,
+                &mut self.stats,
+            );
+        }
+    }
+
+    /// Clients connected at the netcode level.
+    pub fn connected_clients(&self) -> usize {
+        self.netcode.connected_clients()
+    }
+}
+
+fn on_netcode_result(
+    result: ServerResult<'_, '_>,
+    socket: &UdpSocket,
+    renet: &mut RenetServer,
+    joining: &mut HashMap<ClientId, TokenUserData>,
+    refused: &mut Vec<ClientId>,
+    stats: &mut TransportStats,
+) {
+    let mut send = |payload: &[u8], addr: SocketAddr| {
+        stats.packets_out += 1;
+        stats.bytes_out += payload.len() as u64;
+        if let Err(e) = socket.send_to(payload, addr) {
+            tracing::debug!(%addr, error = %e, "send failed");
+        }
+    };
+    match result {
+        ServerResult::None => {}
+        ServerResult::PacketToSend { addr, payload } => send(payload, addr),
+        ServerResult::Payload { client_id, payload } => {
+            if renet.process_packet_from(payload, client_id).is_err() {
+                stats.bad_packets += 1;
+            }
+        }
+        ServerResult::ClientConnected {
+            client_id,
+            addr,
+            user_data,
+            payload,
+        } => {
+            renet.add_connection(client_id);
+            send(payload, addr);
+            match TokenUserData::from_bytes(&user_data) {
+                Ok(user) => {
+                    joining.insert(client_id, user);
+                }
+                Err(e) => {
+                    // Only the matchmaker can mint tokens, so this means a key or version mix-up.
+                    tracing::warn!(client = client_id, error = %e, "token user data unreadable; refusing");
+                    refused.push(client_id);
+                }
+            }
+        }
+        ServerResult::ClientDisconnected {
+            client_id,
+            addr,
+            payload,
+        } => {
+            renet.remove_connection(client_id);
+            if let Some(payload) = payload {
+                send(payload, addr);
+            }
+        }
+    }
+}
