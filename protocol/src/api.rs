@@ -63,8 +63,7 @@ pub struct TicketView {
     pub player_id: String,
     /// Skill rating.
     pub skill: f64,
-    /// Current state.
-    #[serde(flatten)]
+    /// Current state: `{"state": "queued"}`, or `{"state": "assigned", "server_addr": ...}`.
     pub status: TicketStatus,
 }
 

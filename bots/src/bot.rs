@@ -1,0 +1,209 @@
+//! One bot's life: queue, wait for a room, connect, play to the end, queue again.
+
+use std::{sync::Arc, time::Duration};
+
+use protocol::{
+    ConnectionState, GameClient, MatchmakerClient, MatchmakerError, ServerEvent,
+    api::{Assignment, CreateTicketRequest, TicketStatus},
+};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::{SwarmConfig, brain::ArenaBrain, report::Recorder};
+
+/// How long a bot waits for the netcode handshake and the room's welcome.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) struct Bot {
+    pub(crate) index: usize,
+    pub(crate) config: Arc<SwarmConfig>,
+    pub(crate) mm: MatchmakerClient,
+    pub(crate) recorder: Arc<Recorder>,
+}
+
+enum Queued {
+    Assigned(Assignment),
+    /// The run ended while queued; the ticket was cancelled.
+    Stopped,
+    Failed,
+}
+
+impl Bot {
+    /// Plays matches until `stop_queueing`; a match under way is finished, up to `hard_stop`.
+    pub(crate) async fn run(self, stop_queueing: Instant, hard_stop: Instant) {
+        let mut round = 0u64;
+        while Instant::now() < stop_queueing {
+            round += 1;
+            match self.queue(round, stop_queueing).await {
+                Queued::Assigned(assignment) => self.play(&assignment, hard_stop).await,
+                Queued::Stopped => break,
+                Queued::Failed => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    async fn queue(&self, round: u64, stop_queueing: Instant) -> Queued {
+        let request = CreateTicketRequest {
+            mode: self.config.mode.clone(),
+            skill: Some(self.skill()),
+            player_id: Some(format!(
+                "{}-{}-{round}",
+                self.config.player_prefix, self.index
+            )),
+        };
+        let started = Instant::now();
+        let ticket = match self.mm.create_ticket(&request).await {
+            Ok(ticket) => ticket,
+            Err(e) => {
+                tracing::warn!(bot = self.index, error = %e, "create ticket failed");
+                self.recorder.error("create_ticket");
+                return Queued::Failed;
+            }
+        };
+        self.recorder.ticket_created();
+        let wait = self
+            .mm
+            .wait_for_assignment(&ticket.id, Duration::from_secs(3600));
+        let result = tokio::select! {
+            r = wait => r,
+            _ = tokio::time::sleep_until(stop_queueing) => {
+                // The run is over: leave the queue, unless a room was already made for us, in
+                // which case the others are counting on us to show up.
+                match self.mm.cancel(&ticket.id).await {
+                    Ok(_) => {
+                        self.recorder.ticket_cancelled();
+                        return Queued::Stopped;
+                    }
+                    Err(MatchmakerError::Api { status: 409, .. }) => {
+                        self.mm.wait_for_assignment(&ticket.id, Duration::from_secs(30)).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match result {
+            Ok(assignment) => {
+                self.recorder.ticket_assigned(started.elapsed());
+                Queued::Assigned(assignment)
+            }
+            Err(MatchmakerError::NotAssigned(TicketStatus::Expired)) => {
+                self.recorder.error("ticket_expired");
+                Queued::Failed
+            }
+            Err(e) => {
+                tracing::warn!(bot = self.index, error = %e, "waiting for a match failed");
+                self.recorder.error("wait_assignment");
+                Queued::Failed
+            }
+        }
+    }
+
+    fn skill(&self) -> f64 {
+        let spread = self.config.skill_spread;
+        if spread <= 0.0 {
+            return 1000.0;
+        }
+        1000.0 + (self.index as f64 * 7919.0 % (2.0 * spread)) - spread
+    }
+
+    async fn play(&self, assignment: &Assignment, hard_stop: Instant) {
+        let mut client = match GameClient::connect(assignment) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(bot = self.index, error = %e, "connect failed");
+                self.recorder.error("connect");
+                return;
+            }
+        };
+        let mut brain = ArenaBrain::new(self.index as u64 ^ assignment.room_id);
+        let mut me = None;
+        let mut frame = tokio::time::interval(Duration::from_millis(33));
+        frame.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let started = Instant::now();
+        let mut last = started;
+        let mut connected_at = None;
+        let mut next_rtt_sample = started + Duration::from_secs(2);
+        let outcome = loop {
+            frame.tick().await;
+            let now = Instant::now();
+            if let Err(e) = client.update(now - last) {
+                tracing::warn!(bot = self.index, error = %e, "socket error");
+                break Outcome::Error("socket");
+            }
+            last = now;
+            let mut ended = false;
+            while let Some(event) = client.poll_event() {
+                match event {
+                    ServerEvent::Welcome {
+                        entity_id,
+                        arena_size,
+                        ..
+                    } => {
+                        me = Some(entity_id);
+                        brain.set_arena_size(arena_size);
+                    }
+                    ServerEvent::MatchEnded(_) => ended = true,
+                    ServerEvent::Error { code, message } => {
+                        tracing::warn!(bot = self.index, %code, %message, "room refused us");
+                        self.recorder.error(&format!("room_{code}"));
+                    }
+                    _ => {}
+                }
+            }
+            if ended {
+                break Outcome::Completed;
+            }
+            match client.state() {
+                ConnectionState::Connecting if now - started > CONNECT_TIMEOUT => {
+                    break Outcome::Error("connect_timeout");
+                }
+                ConnectionState::Connecting => {}
+                ConnectionState::Disconnected(cause) => {
+                    tracing::warn!(
+                        bot = self.index,
+                        ?cause,
+                        "disconnected before the match ended"
+                    );
+                    break Outcome::Unexpected;
+                }
+                ConnectionState::Connected => {
+                    connected_at.get_or_insert(now);
+                    if me.is_none() && now - started > CONNECT_TIMEOUT {
+                        break Outcome::Error("no_welcome");
+                    }
+                    if now >= next_rtt_sample {
+                        self.recorder.rtt(client.rtt());
+                        next_rtt_sample = now + Duration::from_secs(1);
+                    }
+                    if let (Some(me), Some(snapshot)) = (me, client.latest_snapshot()) {
+                        let input = brain.think(snapshot, me);
+                        client.send_input(input);
+                    }
+                }
+            }
+            if now >= hard_stop {
+                client.leave();
+                break Outcome::Error("match_overran_run");
+            }
+            if let Err(e) = client.flush() {
+                tracing::warn!(bot = self.index, error = %e, "send failed");
+                break Outcome::Error("socket");
+            }
+        };
+        client.disconnect();
+        let stats = client.stats();
+        let connected = connected_at.map_or(Duration::ZERO, |t| t.elapsed());
+        self.recorder
+            .traffic(stats.bytes_received, stats.bytes_sent, connected);
+        match outcome {
+            Outcome::Completed => self.recorder.match_completed(assignment.room_id),
+            Outcome::Unexpected => self.recorder.unexpected_disconnect(),
+            Outcome::Error(class) => self.recorder.error(class),
+        }
+    }
+}
+
+enum Outcome {
+    Completed,
+    Unexpected,
+    Error(&'static str),
+}

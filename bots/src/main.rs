@@ -1,0 +1,90 @@
+//! The `bots` binary: run a swarm against a matchmaker and report.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use bots::{SwarmConfig, run_swarm};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// Rallypoint bot swarm: arena bots that queue, connect and play real matches.
+#[derive(Debug, Parser)]
+#[command(name = "bots", version, about)]
+struct Args {
+    /// Matchmaker base URL.
+    #[arg(
+        long,
+        env = "RALLYPOINT_MATCHMAKER",
+        default_value = "http://127.0.0.1:7350"
+    )]
+    matchmaker: String,
+    /// Bots to run at once.
+    #[arg(long, env = "RALLYPOINT_BOTS_PLAYERS", default_value = "10")]
+    players: usize,
+    /// How long bots keep queueing for matches, e.g. 60s.
+    #[arg(long, env = "RALLYPOINT_BOTS_DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// After --duration, how long bots may take to finish their current match.
+    #[arg(long, env = "RALLYPOINT_BOTS_GRACE", default_value = "120s", value_parser = humantime::parse_duration)]
+    grace: Duration,
+    /// Game mode to queue for.
+    #[arg(long, env = "RALLYPOINT_BOTS_MODE", default_value = "arena")]
+    mode: String,
+    /// Spread skill ratings over 1000 ± this.
+    #[arg(long, env = "RALLYPOINT_BOTS_SKILL_SPREAD", default_value = "0")]
+    skill_spread: f64,
+    /// Write the report as JSON to this file.
+    #[arg(long, env = "RALLYPOINT_BOTS_REPORT_JSON")]
+    report_json: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut config = SwarmConfig::new(&args.matchmaker, args.players, args.duration);
+    config.grace = args.grace;
+    config.mode = args.mode;
+    config.skill_spread = args.skill_spread;
+    let report = run_swarm(config).await;
+    let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
+    if let Some(path) = &args.report_json
+        && let Err(e) = std::fs::write(path, &json)
+    {
+        eprintln!("cannot write report to {}: {e}", path.display());
+        return ExitCode::from(2);
+    }
+    println!(
+        "bots: {} players, {:.1}s, {} matches completed ({} per-player), tickets {} created / {} assigned / {} cancelled",
+        report.players,
+        report.duration_s,
+        report.matches_completed,
+        report.player_matches_completed,
+        report.tickets_created,
+        report.tickets_assigned,
+        report.tickets_cancelled,
+    );
+    println!(
+        "time to match ms: p50 {:.1} p99 {:.1} max {:.1} | rtt ms: p50 {:.2} p99 {:.2} | {:.0} B/s received per player, {:.0} B/s sent",
+        report.time_to_match_ms.p50,
+        report.time_to_match_ms.p99,
+        report.time_to_match_ms.max,
+        report.rtt_ms.p50,
+        report.rtt_ms.p99,
+        report.bytes_received_per_player_per_s,
+        report.bytes_sent_per_player_per_s,
+    );
+    println!(
+        "unexpected disconnects: {} | errors: {:?}",
+        report.disconnects_unexpected, report.errors
+    );
+    if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,203 @@
+//! What a swarm measured, and the JSON report it writes.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Mutex,
+    time::Duration,
+};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Percentiles of a latency, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.5)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// The swarm's report (also the `--report-json` file).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Bots run.
+    pub players: usize,
+    /// Wall time of the run, seconds.
+    pub duration_s: f64,
+    /// Distinct matches whose results at least one bot received.
+    pub matches_completed: u64,
+    /// Matches played to the end, counted per bot.
+    pub player_matches_completed: u64,
+    /// Tickets created.
+    pub tickets_created: u64,
+    /// Tickets that got a room.
+    pub tickets_assigned: u64,
+    /// Tickets cancelled because the run ended while they queued.
+    pub tickets_cancelled: u64,
+    /// From creating a ticket to holding an assignment.
+    pub time_to_match_ms: Percentiles,
+    /// Round-trip time, sampled once a second per connected bot.
+    pub rtt_ms: Percentiles,
+    /// Connections that ended before the match did, not by the bot's choice.
+    pub disconnects_unexpected: u64,
+    /// Errors by class.
+    pub errors: BTreeMap<String, u64>,
+    /// UDP bytes received per connected bot per second.
+    pub bytes_received_per_player_per_s: f64,
+    /// UDP bytes sent per connected bot per second.
+    pub bytes_sent_per_player_per_s: f64,
+}
+
+impl Report {
+    /// Whether the run was clean: no error and no unexpected disconnect.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty() && self.disconnects_unexpected == 0
+    }
+}
+
+/// Shared sink the bots record into.
+#[derive(Debug)]
+pub struct Recorder {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    time_to_match: Histogram<u64>,
+    rtt: Histogram<u64>,
+    rooms_completed: HashSet<u64>,
+    player_matches_completed: u64,
+    tickets_created: u64,
+    tickets_assigned: u64,
+    tickets_cancelled: u64,
+    disconnects_unexpected: u64,
+    errors: BTreeMap<String, u64>,
+    bytes_received: u64,
+    bytes_sent: u64,
+    connected_time: Duration,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 µs to 1 hour at 3 significant digits.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                time_to_match: histogram(),
+                rtt: histogram(),
+                rooms_completed: HashSet::new(),
+                player_matches_completed: 0,
+                tickets_created: 0,
+                tickets_assigned: 0,
+                tickets_cancelled: 0,
+                disconnects_unexpected: 0,
+                errors: BTreeMap::new(),
+                bytes_received: 0,
+                bytes_sent: 0,
+                connected_time: Duration::ZERO,
+            }),
+        }
+    }
+}
+
+impl Recorder {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn ticket_created(&self) {
+        self.with(|i| i.tickets_created += 1);
+    }
+
+    pub(crate) fn ticket_cancelled(&self) {
+        self.with(|i| i.tickets_cancelled += 1);
+    }
+
+    pub(crate) fn ticket_assigned(&self, waited: Duration) {
+        self.with(|i| {
+            i.tickets_assigned += 1;
+            i.time_to_match
+                .saturating_record(waited.as_micros().max(1) as u64);
+        });
+    }
+
+    pub(crate) fn rtt(&self, rtt: Duration) {
+        self.with(|i| i.rtt.saturating_record(rtt.as_micros().max(1) as u64));
+    }
+
+    pub(crate) fn match_completed(&self, room_id: u64) {
+        self.with(|i| {
+            i.player_matches_completed += 1;
+            i.rooms_completed.insert(room_id);
+        });
+    }
+
+    pub(crate) fn unexpected_disconnect(&self) {
+        self.with(|i| i.disconnects_unexpected += 1);
+    }
+
+    pub(crate) fn error(&self, class: &str) {
+        self.with(|i| *i.errors.entry(class.to_string()).or_default() += 1);
+    }
+
+    pub(crate) fn traffic(&self, received: u64, sent: u64, connected: Duration) {
+        self.with(|i| {
+            i.bytes_received += received;
+            i.bytes_sent += sent;
+            i.connected_time += connected;
+        });
+    }
+
+    /// The report so far.
+    pub fn report(&self, players: usize, duration: Duration) -> Report {
+        self.with(|i| {
+            let secs = i.connected_time.as_secs_f64().max(f64::MIN_POSITIVE);
+            Report {
+                players,
+                duration_s: duration.as_secs_f64(),
+                matches_completed: i.rooms_completed.len() as u64,
+                player_matches_completed: i.player_matches_completed,
+                tickets_created: i.tickets_created,
+                tickets_assigned: i.tickets_assigned,
+                tickets_cancelled: i.tickets_cancelled,
+                time_to_match_ms: Percentiles::of(&i.time_to_match),
+                rtt_ms: Percentiles::of(&i.rtt),
+                disconnects_unexpected: i.disconnects_unexpected,
+                errors: i.errors.clone(),
+                bytes_received_per_player_per_s: if i.connected_time.is_zero() {
+                    0.0
+                } else {
+                    i.bytes_received as f64 / secs
+                },
+                bytes_sent_per_player_per_s: if i.connected_time.is_zero() {
+                    0.0
+                } else {
+                    i.bytes_sent as f64 / secs
+                },
+            }
+        })
+    }
+}
