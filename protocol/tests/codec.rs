@@ -1,0 +1,244 @@
+//! Codec round trips, and hostile bytes that must give error values, never a panic or an abort.
+
+use protocol::{
+    ClientEvent, EndReason, EntityKind, EntityState, InputFrame, InputPacket, MatchResults,
+    PlayerInput, PlayerResult, ServerEvent, Snapshot, TokenUserData,
+    codec::{self, CodecError, MAX_MESSAGE_BYTES},
+};
+
+fn snapshot(n: u32) -> Snapshot {
+    Snapshot {
+        tick: 12_345,
+        last_input_seq: 77,
+        time_left_ms: 59_000,
+        entities: (0..n)
+            .map(|i| EntityState {
+                id: i + 1,
+                kind: if i % 3 == 0 {
+                    EntityKind::Projectile
+                } else {
+                    EntityKind::Player
+                },
+                x: i as f32 * 1.5,
+                y: 100.0 - i as f32,
+                angle: (i * 1000) as u16,
+                hp: (i % 101) as u8,
+            })
+            .collect(),
+    }
+}
+
+fn events() -> Vec<ServerEvent> {
+    vec![
+        ServerEvent::Welcome {
+            room_id: 1 << 52,
+            player_id: "ümlaut-player".into(),
+            entity_id: 3,
+            tick_rate: 30,
+            match_duration_ms: 60_000,
+            arena_size: 100,
+        },
+        ServerEvent::PlayerJoined {
+            player_id: "a".into(),
+            entity_id: 9,
+        },
+        ServerEvent::PlayerLeft {
+            player_id: "a".into(),
+        },
+        ServerEvent::MatchStarted { tick: 4 },
+        ServerEvent::MatchEnded(MatchResults {
+            reason: EndReason::ScoreLimit,
+            ticks_played: 900,
+            players: vec![PlayerResult {
+                player_id: "a".into(),
+                score: 25,
+                deaths: 3,
+            }],
+        }),
+        ServerEvent::Error {
+            code: "wrong_room".into(),
+            message: "no".into(),
+        },
+    ]
+}
+
+#[test]
+fn every_message_round_trips() {
+    for n in [0, 1, 64] {
+        let s = snapshot(n);
+        assert_eq!(
+            codec::decode::<Snapshot>(&codec::encode(&s).unwrap()),
+            Ok(s)
+        );
+    }
+    for e in events() {
+        assert_eq!(
+            codec::decode::<ServerEvent>(&codec::encode(&e).unwrap()),
+            Ok(e)
+        );
+    }
+    let input = InputPacket {
+        ack_tick: 99,
+        inputs: (1..=4)
+            .map(|seq| InputFrame {
+                seq,
+                input: PlayerInput::new(0.5, -1.0, 1.0, seq % 2 == 0),
+            })
+            .collect(),
+    };
+    assert_eq!(
+        codec::decode::<InputPacket>(&codec::encode(&input).unwrap()),
+        Ok(input)
+    );
+    assert_eq!(
+        codec::decode::<ClientEvent>(&codec::encode(&ClientEvent::Leave).unwrap()),
+        Ok(ClientEvent::Leave)
+    );
+}
+
+#[test]
+fn a_ten_player_snapshot_fits_one_packet() {
+    // 10 players and 40 projectiles, the arena's busy case, stays under one 1200-byte packet.
+    assert!(codec::encode(&snapshot(50)).unwrap().len() < 1200);
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    for message in events() {
+        let bytes = codec::encode(&message).unwrap();
+        for cut in 0..bytes.len() {
+            assert!(
+                codec::decode::<ServerEvent>(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+    let bytes = codec::encode(&snapshot(20)).unwrap();
+    for cut in 0..bytes.len() {
+        assert!(
+            codec::decode::<Snapshot>(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+}
+
+#[test]
+fn trailing_bytes_are_rejected() {
+    let mut bytes = codec::encode(&ClientEvent::Leave).unwrap();
+    bytes.push(0);
+    assert_eq!(
+        codec::decode::<ClientEvent>(&bytes),
+        Err(CodecError::TrailingBytes(1))
+    );
+    let mut bytes = codec::encode(&snapshot(3)).unwrap();
+    bytes.extend_from_slice(&[1, 2, 3]);
+    assert_eq!(
+        codec::decode::<Snapshot>(&bytes),
+        Err(CodecError::TrailingBytes(3))
+    );
+}
+
+#[test]
+fn absurd_length_prefixes_are_refused_without_allocating() {
+    // A string length of 2^32-1 inside an event (PlayerLeft's player_id): the byte limit
+    // refuses it before any allocation.
+    let mut bytes = vec![2]; // variant PlayerLeft
+    bytes.push(252); // varint marker: u32 follows
+    bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        codec::decode::<ServerEvent>(&bytes),
+        Err(CodecError::TooLarge)
+    );
+    // A snapshot claiming u64::MAX entities: preallocation is capped, so decoding runs out of
+    // bytes instead of memory. (A huge allocation would abort this test process.)
+    let mut bytes = vec![1, 1, 1]; // tick, last_input_seq, time_left_ms
+    bytes.push(253); // varint marker: u64 follows
+    bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+    assert_eq!(
+        codec::decode::<Snapshot>(&bytes),
+        Err(CodecError::Truncated)
+    );
+    // 2^40 inputs claimed in an 11-byte input packet: the same.
+    let mut bytes = vec![0, 253];
+    bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    assert_eq!(
+        codec::decode::<InputPacket>(&bytes),
+        Err(CodecError::Truncated)
+    );
+}
+
+#[test]
+fn oversized_buffers_are_refused_up_front() {
+    let big = vec![0u8; MAX_MESSAGE_BYTES + 1];
+    assert_eq!(codec::decode::<Snapshot>(&big), Err(CodecError::TooLarge));
+}
+
+#[test]
+fn bad_tags_and_bad_utf8_are_errors() {
+    assert!(codec::decode::<ClientEvent>(&[9]).is_err());
+    assert!(codec::decode::<ServerEvent>(&[200]).is_err());
+    // PlayerLeft with a 2-byte id that is not UTF-8.
+    assert!(matches!(
+        codec::decode::<ServerEvent>(&[2, 2, 0xff, 0xfe]),
+        Err(CodecError::Malformed(_))
+    ));
+}
+
+#[test]
+fn pseudo_random_garbage_never_panics() {
+    // A small deterministic fuzz: xorshift bytes of every length up to 300.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as u8
+    };
+    for len in 0..300 {
+        for _ in 0..20 {
+            let bytes: Vec<u8> = (0..len).map(|_| next()).collect();
+            let _ = codec::decode::<Snapshot>(&bytes);
+            let _ = codec::decode::<ServerEvent>(&bytes);
+            let _ = codec::decode::<InputPacket>(&bytes);
+            let _ = codec::decode::<ClientEvent>(&bytes);
+            let _ = codec::decode::<TokenUserData>(&bytes);
+        }
+    }
+}
+
+#[test]
+fn token_user_data_round_trips_and_rejects_bad_lengths() {
+    let user = TokenUserData {
+        room_id: 42,
+        ticket_id: "0123456789abcdef0123456789abcdef".into(),
+        player_id: "p".repeat(64),
+    };
+    let bytes = user.to_bytes().unwrap();
+    assert_eq!(TokenUserData::from_bytes(&bytes).unwrap(), user);
+    let mut bad = bytes;
+    bad[0] = 0xff;
+    bad[1] = 0xff;
+    assert!(TokenUserData::from_bytes(&bad).is_err());
+    let too_big = TokenUserData {
+        player_id: "x".repeat(300),
+        ..user
+    };
+    assert!(too_big.to_bytes().is_err());
+}
+
+#[test]
+fn input_quantization_is_bounded_and_rejects_non_finite() {
+    let i = PlayerInput::new(f32::NAN, f32::INFINITY, f32::NAN, true);
+    assert_eq!((i.move_x, i.move_y, i.aim), (0, 0, 0));
+    let i = PlayerInput::new(5.0, -5.0, -std::f32::consts::FRAC_PI_2, false);
+    assert_eq!((i.move_x, i.move_y), (127, -127));
+    assert!((i.aim_radians() - 3.0 * std::f32::consts::FRAC_PI_2).abs() < 1e-3);
+    // -128 on the wire (never produced by `new`) still maps into -1..=1.
+    let raw = PlayerInput {
+        move_x: -128,
+        move_y: 0,
+        aim: 0,
+        buttons: 0,
+    };
+    assert_eq!(raw.movement().0, -1.0);
+}

@@ -1,0 +1,446 @@
+//! The room core driven sans-IO: no sockets, no clock, hundreds of ticks in milliseconds.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use bots::brain::ArenaBrain;
+use protocol::{
+    Channel, ClientEvent, EndReason, InputFrame, InputPacket, PlayerInput, ServerEvent, Snapshot,
+    TokenUserData, codec,
+};
+use server::{
+    arena::ArenaGame,
+    room::{ExpectedPlayer, Outbound, Phase, RoomCore, RoomInput, RoomSettings},
+};
+
+const ROOM: u64 = 77;
+
+fn settings(players: usize, seed: u64, match_secs: u64) -> RoomSettings {
+    RoomSettings {
+        room_id: ROOM,
+        tick_rate: 30,
+        match_duration: Duration::from_secs(match_secs),
+        join_timeout: Duration::from_secs(2),
+        linger: Duration::from_secs(1),
+        seed,
+        expected: (0..players).map(|i| expected(i)).collect(),
+    }
+}
+
+fn expected(i: usize) -> ExpectedPlayer {
+    ExpectedPlayer {
+        player_id: format!("p{i}"),
+        ticket_id: format!("{i:032x}"),
+    }
+}
+
+fn user(i: usize) -> TokenUserData {
+    TokenUserData {
+        room_id: ROOM,
+        ticket_id: format!("{i:032x}"),
+        player_id: format!("p{i}"),
+    }
+}
+
+fn client(i: usize) -> u64 {
+    1000 + i as u64
+}
+
+/// A client as the core sees it: its newest snapshot, its avatar, a brain, an input sequence.
+struct FakeClient {
+    me: Option<u32>,
+    snapshot: Option<Snapshot>,
+    brain: ArenaBrain,
+    seq: u32,
+    events: Vec<ServerEvent>,
+}
+
+/// Runs a full match of `players` brain-driven clients; returns every outbound message per tick.
+fn play(
+    players: usize,
+    seed: u64,
+    ticks: u32,
+) -> (
+    Vec<Vec<Outbound>>,
+    RoomCore<ArenaGame>,
+    BTreeMap<u64, FakeClient>,
+) {
+    let mut core = RoomCore::new(ArenaGame::default(), settings(players, seed, 10));
+    let mut clients: BTreeMap<u64, FakeClient> = BTreeMap::new();
+    for i in 0..players {
+        core.handle(RoomInput::Connected {
+            client: client(i),
+            user: user(i),
+        });
+        clients.insert(
+            client(i),
+            FakeClient {
+                me: None,
+                snapshot: None,
+                brain: ArenaBrain::new(i as u64),
+                seq: 0,
+                events: Vec::new(),
+            },
+        );
+    }
+    let mut history = Vec::new();
+    for _ in 0..ticks {
+        // Each client thinks on its newest snapshot and sends its input, as a bot would.
+        for (&id, c) in clients.iter_mut() {
+            let (Some(me), Some(snap)) = (c.me, c.snapshot.as_ref()) else {
+                continue;
+            };
+            let input = c.brain.think(snap, me);
+            c.seq += 1;
+            let packet = InputPacket {
+                ack_tick: snap.tick,
+                inputs: vec![InputFrame { seq: c.seq, input }],
+            };
+            let bytes = codec::encode(&packet).unwrap();
+            core.handle(RoomInput::Message {
+                client: id,
+                channel: Channel::State,
+                bytes: &bytes,
+            });
+        }
+        let out: Vec<Outbound> = core.tick().drain(..).collect();
+        for message in &out {
+            match message {
+                Outbound::Snapshot { client, snapshot } => {
+                    clients.get_mut(client).unwrap().snapshot = Some(snapshot.clone());
+                }
+                Outbound::Event { client, event } => {
+                    let c = clients.get_mut(client).unwrap();
+                    if let ServerEvent::Welcome { entity_id, .. } = event {
+                        c.me = Some(*entity_id);
+                    }
+                    c.events.push(event.clone());
+                }
+                Outbound::Disconnect { .. } => {}
+            }
+        }
+        history.push(out);
+    }
+    (history, core, clients)
+}
+
+#[test]
+fn a_full_match_runs_to_the_time_limit_and_everyone_gets_results() {
+    let (_, core, clients) = play(10, 1, 400);
+    // 10 s at 30 Hz from the first tick, then 1 s of linger.
+    assert!(
+        matches!(core.phase(), Phase::Ended { at: 301 }),
+        "{:?}",
+        core.phase()
+    );
+    assert!(core.is_finished());
+    let results = core.results().expect("results");
+    assert_eq!(results.reason, EndReason::TimeLimit);
+    assert_eq!(results.ticks_played, 300);
+    assert_eq!(results.players.len(), 10);
+    let kills: u32 = results.players.iter().map(|p| p.score).sum();
+    let deaths: u32 = results.players.iter().map(|p| p.deaths).sum();
+    assert!(kills > 0, "bots that seek and shoot for 10 s kill someone");
+    assert_eq!(kills, deaths, "every kill is somebody's death");
+    assert!(
+        results.players.windows(2).all(|w| w[0].score >= w[1].score),
+        "best first"
+    );
+    for c in clients.values() {
+        assert!(matches!(c.events[0], ServerEvent::Welcome { .. }));
+        assert_eq!(
+            c.events
+                .iter()
+                .filter(|e| matches!(e, ServerEvent::MatchStarted { .. }))
+                .count(),
+            1
+        );
+        assert_eq!(
+            c.events.last(),
+            Some(&ServerEvent::MatchEnded(results.clone()))
+        );
+    }
+    assert!(core.stats().inputs_applied > 2500, "{:?}", core.stats());
+    assert_eq!(core.stats().rejected_messages, 0);
+}
+
+#[test]
+fn the_same_seed_and_inputs_give_the_same_match_and_another_seed_does_not() {
+    let (a, ..) = play(10, 42, 350);
+    let (b, ..) = play(10, 42, 350);
+    assert_eq!(
+        a, b,
+        "replaying the same match must produce identical output"
+    );
+    let (c, ..) = play(10, 43, 350);
+    assert_ne!(
+        a, c,
+        "the seed must matter, or the comparison above proves nothing"
+    );
+}
+
+#[test]
+fn snapshots_acknowledge_inputs_once_each_in_order_despite_redundancy() {
+    let mut core = RoomCore::new(ArenaGame::default(), settings(1, 1, 10));
+    core.handle(RoomInput::Connected {
+        client: client(0),
+        user: user(0),
+    });
+    let frames = |range: std::ops::RangeInclusive<u32>| InputPacket {
+        ack_tick: 0,
+        inputs: range
+            .map(|seq| InputFrame {
+                seq,
+                input: PlayerInput::new(1.0, 0.0, 0.0, false),
+            })
+            .collect(),
+    };
+    // The second packet repeats 3 and 4, as redundancy does; they must not be applied twice.
+    for packet in [frames(1..=4), frames(3..=6)] {
+        let bytes = codec::encode(&packet).unwrap();
+        core.handle(RoomInput::Message {
+            client: client(0),
+            channel: Channel::State,
+            bytes: &bytes,
+        });
+    }
+    let mut acked = Vec::new();
+    for _ in 0..8 {
+        for message in core.tick().drain(..) {
+            if let Outbound::Snapshot { snapshot, .. } = message {
+                acked.push(snapshot.last_input_seq);
+            }
+        }
+    }
+    assert_eq!(acked, vec![1, 2, 3, 4, 5, 6, 6, 6]);
+    assert_eq!(core.stats().inputs_applied, 6);
+}
+
+fn refusal(core: &mut RoomCore<ArenaGame>, id: u64, user: TokenUserData) -> Option<String> {
+    core.handle(RoomInput::Connected { client: id, user });
+    let out: Vec<_> = core.drain().drain(..).collect();
+    let code = out.iter().find_map(|m| match m {
+        Outbound::Event {
+            client,
+            event: ServerEvent::Error { code, .. },
+        } if *client == id => Some(code.clone()),
+        _ => None,
+    });
+    if code.is_some() {
+        assert!(
+            out.contains(&Outbound::Disconnect { client: id }),
+            "a refused client is disconnected"
+        );
+    }
+    code
+}
+
+#[test]
+fn players_not_placed_in_this_room_are_refused() {
+    let mut core = RoomCore::new(ArenaGame::default(), settings(2, 1, 10));
+    let wrong_room = TokenUserData {
+        room_id: ROOM + 1,
+        ..user(0)
+    };
+    assert_eq!(
+        refusal(&mut core, 1, wrong_room).as_deref(),
+        Some("wrong_room")
+    );
+    let stranger = TokenUserData {
+        player_id: "intruder".into(),
+        ..user(0)
+    };
+    assert_eq!(
+        refusal(&mut core, 2, stranger).as_deref(),
+        Some("not_expected")
+    );
+    let wrong_ticket = TokenUserData {
+        ticket_id: "f".repeat(32),
+        ..user(0)
+    };
+    assert_eq!(
+        refusal(&mut core, 3, wrong_ticket).as_deref(),
+        Some("not_expected")
+    );
+    assert_eq!(refusal(&mut core, 4, user(0)), None);
+    assert_eq!(
+        refusal(&mut core, 5, user(0)).as_deref(),
+        Some("already_connected")
+    );
+    assert_eq!(core.stats().refused_connections, 4);
+    assert_eq!(core.connected_players(), 1);
+}
+
+#[test]
+fn hostile_messages_are_counted_and_dropped() {
+    let mut core = RoomCore::new(ArenaGame::default(), settings(2, 1, 10));
+    core.handle(RoomInput::Connected {
+        client: client(0),
+        user: user(0),
+    });
+    let too_many = InputPacket {
+        ack_tick: 0,
+        inputs: (1..=9)
+            .map(|seq| InputFrame {
+                seq,
+                input: PlayerInput::default(),
+            })
+            .collect(),
+    };
+    let too_many = codec::encode(&too_many).unwrap();
+    let garbage: [&[u8]; 5] = [
+        &[],
+        &[0xff; 40],
+        &[0, 253, 255, 255, 255, 255, 255, 255, 255, 255],
+        &too_many,
+        &[7],
+    ];
+    for bytes in garbage {
+        core.handle(RoomInput::Message {
+            client: client(0),
+            channel: Channel::State,
+            bytes,
+        });
+        core.handle(RoomInput::Message {
+            client: client(0),
+            channel: Channel::Events,
+            bytes,
+        });
+    }
+    // From a connection the room does not know.
+    core.handle(RoomInput::Message {
+        client: 999,
+        channel: Channel::State,
+        bytes: &[1, 2, 3],
+    });
+    assert_eq!(core.stats().rejected_messages, 11);
+    assert_eq!(core.stats().inputs_applied, 0);
+    for _ in 0..100 {
+        core.tick();
+    }
+    assert!(
+        matches!(core.phase(), Phase::Running { .. }),
+        "the room keeps going"
+    );
+}
+
+#[test]
+fn a_leave_disconnects_and_the_last_leaver_ends_the_match() {
+    let mut core = RoomCore::new(ArenaGame::default(), settings(2, 1, 10));
+    core.handle(RoomInput::Connected {
+        client: client(0),
+        user: user(0),
+    });
+    core.handle(RoomInput::Connected {
+        client: client(1),
+        user: user(1),
+    });
+    core.tick();
+    assert!(matches!(core.phase(), Phase::Running { .. }));
+    let leave = codec::encode(&ClientEvent::Leave).unwrap();
+    core.handle(RoomInput::Message {
+        client: client(0),
+        channel: Channel::Events,
+        bytes: &leave,
+    });
+    assert!(
+        core.drain()
+            .contains(&Outbound::Disconnect { client: client(0) })
+    );
+    core.handle(RoomInput::Disconnected { client: client(0) });
+    let left: Vec<_> = core.drain().drain(..).collect();
+    assert!(left.contains(&Outbound::Event {
+        client: client(1),
+        event: ServerEvent::PlayerLeft {
+            player_id: "p0".into()
+        }
+    }));
+    core.handle(RoomInput::Disconnected { client: client(1) });
+    core.tick();
+    assert_eq!(core.results().map(|r| r.reason), Some(EndReason::Abandoned));
+    assert_eq!(
+        core.results().unwrap().players.len(),
+        2,
+        "leavers keep their line in the results"
+    );
+}
+
+#[test]
+fn nobody_showing_up_closes_the_room_and_some_showing_up_starts_it() {
+    let mut empty = RoomCore::new(ArenaGame::default(), settings(2, 1, 10));
+    for _ in 0..61 {
+        empty.tick();
+    }
+    assert_eq!(
+        empty.results().map(|r| r.reason),
+        Some(EndReason::Abandoned)
+    );
+    let mut half = RoomCore::new(ArenaGame::default(), settings(2, 1, 10));
+    half.handle(RoomInput::Connected {
+        client: client(0),
+        user: user(0),
+    });
+    for _ in 0..59 {
+        half.tick();
+    }
+    assert_eq!(
+        half.phase(),
+        Phase::Waiting,
+        "waits for the missing player up to the join timeout"
+    );
+    half.tick();
+    assert_eq!(half.phase(), Phase::Running { started: 60 });
+}
+
+#[test]
+fn the_score_limit_ends_the_match_early() {
+    let mut core = RoomCore::new(ArenaGame::with_score_limit(1), settings(2, 5, 600));
+    core.handle(RoomInput::Connected {
+        client: client(0),
+        user: user(0),
+    });
+    core.handle(RoomInput::Connected {
+        client: client(1),
+        user: user(1),
+    });
+    let mut brains = [ArenaBrain::new(1), ArenaBrain::new(2)];
+    let mut me = [0u32; 2];
+    let mut snaps: [Option<Snapshot>; 2] = [None, None];
+    let mut seq = 0;
+    for _ in 0..30 * 120 {
+        seq += 1;
+        for i in 0..2 {
+            if let Some(s) = &snaps[i] {
+                let input = brains[i].think(s, me[i]);
+                let bytes = codec::encode(&InputPacket {
+                    ack_tick: s.tick,
+                    inputs: vec![InputFrame { seq, input }],
+                })
+                .unwrap();
+                core.handle(RoomInput::Message {
+                    client: client(i),
+                    channel: Channel::State,
+                    bytes: &bytes,
+                });
+            }
+        }
+        for m in core.tick().drain(..) {
+            match m {
+                Outbound::Snapshot {
+                    client: c,
+                    snapshot,
+                } => snaps[(c - 1000) as usize] = Some(snapshot),
+                Outbound::Event {
+                    client: c,
+                    event: ServerEvent::Welcome { entity_id, .. },
+                } => me[(c - 1000) as usize] = entity_id,
+                _ => {}
+            }
+        }
+        if core.results().is_some() {
+            break;
+        }
+    }
+    let results = core.results().expect("someone scores within two minutes");
+    assert_eq!(results.reason, EndReason::ScoreLimit);
+    assert_eq!(results.players[0].score, 1);
+}
