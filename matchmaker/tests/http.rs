@@ -1,0 +1,401 @@
+//! The `/v1/tickets` API over real HTTP, with an allocator that hands out fixed addresses.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use matchmaker::{
+    AllocateError, Allocation, AllocationRequest, Allocator, Matchmaker, MatchmakerConfig,
+    MemoryStore, ModeRules,
+};
+use protocol::{
+    MatchmakerClient, MatchmakerError, PROTOCOL_ID,
+    api::{CreateTicketRequest, ErrorBody, TicketStatus},
+    token_from_base64,
+};
+use serde_json::json;
+
+#[derive(Clone, Default)]
+struct TestAllocator {
+    full: Arc<AtomicBool>,
+    rooms: Arc<AtomicU64>,
+    requests: Arc<std::sync::Mutex<Vec<AllocationRequest>>>,
+}
+
+impl Allocator for TestAllocator {
+    async fn allocate(&self, request: AllocationRequest) -> Result<Allocation, AllocateError> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(AllocateError::NoCapacity);
+        }
+        self.requests.lock().unwrap().push(request);
+        let room_id = self.rooms.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(Allocation {
+            room_id,
+            addr: "127.0.0.1:40000".parse().unwrap(),
+        })
+    }
+}
+
+struct Harness {
+    url: String,
+    allocator: TestAllocator,
+    mm: MatchmakerClient,
+    http: reqwest::Client,
+}
+
+async fn start(rules: ModeRules) -> Harness {
+    let allocator = TestAllocator::default();
+    let mm = Matchmaker::new(
+        MemoryStore::new(),
+        allocator.clone(),
+        MatchmakerConfig::new(vec![rules], [7; 32]),
+    );
+    let app = matchmaker::router(mm.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(mm.run(std::future::pending()));
+    Harness {
+        mm: MatchmakerClient::new(&url),
+        url,
+        allocator,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn arena(players: usize) -> ModeRules {
+    ModeRules::arena(players)
+}
+
+fn ticket(player: &str) -> CreateTicketRequest {
+    CreateTicketRequest {
+        mode: "arena".into(),
+        skill: None,
+        player_id: Some(player.into()),
+    }
+}
+
+/// Posts a raw body and returns (status, error code, message).
+async fn post_raw(
+    h: &Harness,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, String, String) {
+    let response = h
+        .http
+        .post(format!("{}/v1/tickets", h.url))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: ErrorBody = response.json().await.expect("error bodies are JSON");
+    (status, body.error.code, body.error.message)
+}
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_with_a_json_error_that_says_what_is_wrong() {
+    let h = start(arena(2)).await;
+    let cases: Vec<(&str, String, u16, &str, &str)> = vec![
+        (
+            "application/json",
+            "{not json".into(),
+            400,
+            "invalid_json",
+            "JSON",
+        ),
+        (
+            "application/json",
+            json!({"skill": 5}).to_string(),
+            422,
+            "invalid_json",
+            "mode",
+        ),
+        (
+            "application/json",
+            json!({"mode": "arena", "colour": 1}).to_string(),
+            422,
+            "invalid_json",
+            "colour",
+        ),
+        (
+            "application/json",
+            json!({"mode": "arena", "skill": "high"}).to_string(),
+            422,
+            "invalid_json",
+            "skill",
+        ),
+        (
+            "text/plain",
+            json!({"mode": "arena"}).to_string(),
+            415,
+            "unsupported_media_type",
+            "application/json",
+        ),
+        (
+            "application/json",
+            json!({"mode": "chess"}).to_string(),
+            400,
+            "unknown_mode",
+            "arena",
+        ),
+        (
+            "application/json",
+            json!({"mode": "arena", "skill": -1}).to_string(),
+            400,
+            "invalid_request",
+            "skill",
+        ),
+        (
+            "application/json",
+            json!({"mode": "arena", "player_id": ""}).to_string(),
+            400,
+            "invalid_request",
+            "player_id",
+        ),
+        (
+            "application/json",
+            json!({"mode": "arena", "player_id": "x".repeat(65)}).to_string(),
+            400,
+            "invalid_request",
+            "player_id",
+        ),
+        (
+            "application/json",
+            json!({"mode": "arena", "player_id": "a\nb"}).to_string(),
+            400,
+            "invalid_request",
+            "player_id",
+        ),
+        (
+            "application/json",
+            format!("{{\"mode\": \"{}\"}}", "a".repeat(20_000)),
+            413,
+            "body_too_large",
+            "length limit",
+        ),
+    ];
+    for (content_type, body, status, code, mentions) in cases {
+        let (got_status, got_code, message) = post_raw(&h, content_type, body.clone()).await;
+        assert_eq!(
+            (got_status, got_code.as_str()),
+            (status, code),
+            "body {body:.80}: {message}"
+        );
+        assert!(
+            message.contains(mentions),
+            "{message:?} should mention {mentions:?}"
+        );
+    }
+    // Ticket ids: malformed is 400, well-formed but unknown is 404.
+    for (path, status, code) in [
+        ("nope", 400, "invalid_ticket_id"),
+        (&"0".repeat(32), 404, "ticket_not_found"),
+    ] {
+        let r = h
+            .http
+            .get(format!("{}/v1/tickets/{path}", h.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        assert_eq!(r.json::<ErrorBody>().await.unwrap().error.code, code);
+    }
+    let r = h
+        .http
+        .get(format!(
+            "{}/v1/tickets/{}?wait_ms=soon",
+            h.url,
+            "0".repeat(32)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn a_ticket_can_be_cancelled_once_and_then_reads_as_cancelled() {
+    let h = start(arena(2)).await;
+    let t = h.mm.create_ticket(&ticket("alice")).await.unwrap();
+    assert_eq!(t.status, TicketStatus::Queued);
+    assert_eq!(t.id.len(), 32);
+    assert_eq!(
+        h.mm.cancel(&t.id).await.unwrap().status,
+        TicketStatus::Cancelled
+    );
+    match h.mm.cancel(&t.id).await {
+        Err(MatchmakerError::Api {
+            status: 409,
+            code,
+            message,
+        }) => {
+            assert_eq!(code, "ticket_not_cancellable");
+            assert!(message.contains("cancelled"), "{message}");
+        }
+        other => panic!("second cancel: {other:?}"),
+    }
+    assert_eq!(
+        h.mm.get_ticket(&t.id, Duration::ZERO).await.unwrap().status,
+        TicketStatus::Cancelled
+    );
+    assert!(matches!(
+        h.mm.wait_for_assignment(&t.id, Duration::from_secs(1))
+            .await,
+        Err(MatchmakerError::NotAssigned(TicketStatus::Cancelled))
+    ));
+}
+
+#[tokio::test]
+async fn a_long_poll_returns_the_moment_a_match_is_made() {
+    let h = start(arena(2)).await;
+    let a = h.mm.create_ticket(&ticket("alice")).await.unwrap();
+    // Alice's long-poll is waiting when Bob arrives; it must answer at once, not at its timeout.
+    let waiting = tokio::spawn({
+        let mm = h.mm.clone();
+        let id = a.id.clone();
+        async move {
+            let start = Instant::now();
+            (
+                mm.get_ticket(&id, Duration::from_secs(10)).await.unwrap(),
+                start.elapsed(),
+            )
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let b = h.mm.create_ticket(&ticket("bob")).await.unwrap();
+    let (view, waited) = waiting.await.unwrap();
+    assert!(waited < Duration::from_secs(2), "long-poll took {waited:?}");
+    let TicketStatus::Assigned(assignment) = view.status else {
+        panic!("{view:?}")
+    };
+    assert_eq!(assignment.server_addr, "127.0.0.1:40000");
+    assert_eq!(assignment.player_id, "alice");
+    let token = token_from_base64(&assignment.connect_token).unwrap();
+    assert_eq!(token.protocol_id, PROTOCOL_ID);
+    assert!(
+        token.expire_timestamp - token.create_timestamp <= 30,
+        "tokens expire within 30 s"
+    );
+    let b_assignment =
+        h.mm.wait_for_assignment(&b.id, Duration::from_secs(5))
+            .await
+            .unwrap();
+    assert_eq!(b_assignment.room_id, assignment.room_id);
+    let requests = h.allocator.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    let mut players: Vec<_> = requests[0]
+        .players
+        .iter()
+        .map(|p| p.player_id.as_str())
+        .collect();
+    players.sort();
+    assert_eq!(players, ["alice", "bob"]);
+    // An assigned ticket cannot be cancelled.
+    assert!(matches!(
+        h.mm.cancel(&b.id).await,
+        Err(MatchmakerError::Api { status: 409, .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_long_poll_with_nothing_to_report_returns_the_queued_ticket_after_its_wait() {
+    let h = start(arena(2)).await;
+    let t = h.mm.create_ticket(&ticket("alice")).await.unwrap();
+    let start = Instant::now();
+    let view =
+        h.mm.get_ticket(&t.id, Duration::from_millis(400))
+            .await
+            .unwrap();
+    assert_eq!(view.status, TicketStatus::Queued);
+    assert!(
+        start.elapsed() >= Duration::from_millis(390),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn without_capacity_players_stay_queued_and_are_placed_once_it_returns() {
+    let h = start(arena(2)).await;
+    h.allocator.full.store(true, Ordering::SeqCst);
+    let a = h.mm.create_ticket(&ticket("alice")).await.unwrap();
+    let b = h.mm.create_ticket(&ticket("bob")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for id in [&a.id, &b.id] {
+        assert_eq!(
+            h.mm.get_ticket(id, Duration::ZERO).await.unwrap().status,
+            TicketStatus::Queued
+        );
+    }
+    h.allocator.full.store(false, Ordering::SeqCst);
+    let assigned_a =
+        h.mm.wait_for_assignment(&a.id, Duration::from_secs(5))
+            .await
+            .unwrap();
+    let assigned_b =
+        h.mm.wait_for_assignment(&b.id, Duration::from_secs(5))
+            .await
+            .unwrap();
+    assert_eq!(assigned_a.room_id, assigned_b.room_id);
+    assert_eq!(
+        h.allocator.rooms.load(Ordering::SeqCst),
+        1,
+        "placed exactly once"
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_past_the_maximum_wait_expires() {
+    let h = start(ModeRules {
+        max_wait: Duration::from_millis(300),
+        ..arena(2)
+    })
+    .await;
+    let t = h.mm.create_ticket(&ticket("alone")).await.unwrap();
+    let result =
+        h.mm.wait_for_assignment(&t.id, Duration::from_secs(5))
+            .await;
+    assert!(
+        matches!(
+            result,
+            Err(MatchmakerError::NotAssigned(TicketStatus::Expired))
+        ),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn many_concurrent_tickets_are_each_assigned_exactly_once() {
+    let h = start(arena(10)).await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let mm = h.mm.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = mm.create_ticket(&ticket(&format!("p{i}"))).await.unwrap();
+            mm.wait_for_assignment(&t.id, Duration::from_secs(10))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut per_room = std::collections::HashMap::new();
+    for task in tasks {
+        *per_room.entry(task.await.unwrap().room_id).or_insert(0) += 1;
+    }
+    assert_eq!(per_room.len(), 20);
+    assert!(per_room.values().all(|&n| n == 10), "{per_room:?}");
+    let placed: usize = h
+        .allocator
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.players.len())
+        .sum();
+    assert_eq!(placed, 200, "nobody placed twice");
+}

@@ -1,0 +1,146 @@
+//! End to end: the embedded server in-process on loopback, bots matched into rooms over real
+//! HTTP and real UDP, matches played to the end.
+
+use std::time::Duration;
+
+use bots::{SwarmConfig, run_swarm};
+use clap::Parser;
+use protocol::api::{Health, RoomSummary};
+use server::{EmbeddedServer, config::ServerArgs};
+
+async fn start(extra: &[&str]) -> EmbeddedServer {
+    let mut argv = vec!["server", "--http", "127.0.0.1:0"];
+    if !extra.contains(&"--udp-ports") {
+        argv.extend_from_slice(&["--udp-ports", "41000-41499"]);
+    }
+    argv.extend_from_slice(extra);
+    EmbeddedServer::start(&ServerArgs::try_parse_from(argv).unwrap())
+        .await
+        .expect("server starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_bots_play_two_ten_player_matches_to_the_end() {
+    let server = start(&["--match-duration", "5s"]).await;
+    let url = server.url();
+
+    // Watch the node while the bots play: both rooms must show up with 10 players each.
+    let watcher = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let http = reqwest::Client::new();
+            let mut most = 0;
+            for _ in 0..100 {
+                let rooms: Vec<RoomSummary> = http
+                    .get(format!("{url}/v1/rooms"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let full = rooms
+                    .iter()
+                    .filter(|r| r.connected_players == 10 && r.phase == "running")
+                    .count();
+                most = most.max(full);
+                if most == 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            most
+        }
+    });
+
+    // A short run: every bot queues once, then finishes its match.
+    let mut swarm = SwarmConfig::new(&url, 20, Duration::from_millis(300));
+    swarm.grace = Duration::from_secs(30);
+    let report = run_swarm(swarm).await;
+
+    assert_eq!(
+        watcher.await.unwrap(),
+        2,
+        "two rooms ran at once with 10 connected players each"
+    );
+    assert_eq!(report.errors, Default::default(), "{report:#?}");
+    assert_eq!(report.disconnects_unexpected, 0, "{report:#?}");
+    assert_eq!(report.tickets_created, 20);
+    assert_eq!(report.tickets_assigned, 20);
+    assert_eq!(report.matches_completed, 2, "{report:#?}");
+    assert_eq!(
+        report.player_matches_completed, 20,
+        "every bot received results"
+    );
+    assert!(
+        report.rtt_ms.count > 0 && report.rtt_ms.p50 > 0.0,
+        "{report:#?}"
+    );
+    assert!(
+        report.bytes_received_per_player_per_s > 1000.0,
+        "{report:#?}"
+    );
+
+    // After the match and its linger, the rooms close and give their ports back.
+    let http = reqwest::Client::new();
+    let mut health: Health = http
+        .get(format!("{url}/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if health.rooms == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        health = http
+            .get(format!("{url}/v1/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    assert_eq!(health.rooms, 0, "rooms close after their match");
+    assert_eq!(health.room_capacity, 500, "min(--max-rooms 600, 500 ports)");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_keeps_players_queued_until_a_room_frees_up() {
+    // One port: one room at a time. 20 bots need two rooms, one after the other.
+    let server = start(&["--match-duration", "2s", "--udp-ports", "41500-41500"]).await;
+    let mut swarm = SwarmConfig::new(&server.url(), 20, Duration::from_secs(5));
+    swarm.grace = Duration::from_secs(30);
+    let report = run_swarm(swarm).await;
+    assert!(report.is_clean(), "{report:#?}");
+    assert!(report.matches_completed >= 2, "{report:#?}");
+    assert_eq!(
+        report.player_matches_completed,
+        10 * report.matches_completed
+    );
+    // Every ticket ended assigned or, once the run was over, cancelled: none lost.
+    assert_eq!(
+        report.tickets_created,
+        report.tickets_assigned + report.tickets_cancelled
+    );
+    // The second ten waited for the first match (2 s) and its linger before being placed.
+    assert!(report.time_to_match_ms.max > 2000.0, "{report:#?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_get_a_json_404() {
+    let server = start(&[]).await;
+    let response = reqwest::get(format!("{}/v2/nothing", server.url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: protocol::api::ErrorBody = response.json().await.unwrap();
+    assert_eq!(body.error.code, "not_found");
+    server.shutdown().await;
+}
