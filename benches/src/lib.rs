@@ -1,1 +1,40 @@
+//! Rallypoint's benchmarks. The criterion benches live in `benches/`; run them with
+//! `cargo bench -p benches`. Shared fixtures live here so every bench measures the same data.
 
+use std::time::Duration;
+
+use matchmaker::Candidate;
+use protocol::{EntityKind, EntityState, Snapshot};
+
+/// A busy 10-player arena snapshot: 10 players and 40 projectiles.
+pub fn arena_snapshot() -> Snapshot {
+    Snapshot {
+        tick: 9000,
+        last_input_seq: 8990,
+        time_left_ms: 30_000,
+        entities: (0..50u32)
+            .map(|i| EntityState {
+                id: i + 1,
+                kind: if i < 10 {
+                    EntityKind::Player
+                } else {
+                    EntityKind::Projectile
+                },
+                x: (i * 7 % 100) as f32 + 0.25,
+                y: (i * 13 % 100) as f32 + 0.75,
+                angle: (i * 1311) as u16,
+                hp: if i < 10 { 60 } else { 1 },
+            })
+            .collect(),
+    }
+}
+
+/// `n` queued tickets with skills spread over 0..3000 and waits of 0..30 s.
+pub fn queue(n: usize) -> Vec<Candidate> {
+    (0..n)
+        .map(|i| Candidate {
+            skill: ((i * 7919) % 3000) as f64,
+            waited: Duration::from_millis(((i * 104_729) % 30_000) as u64),
+        })
+        .collect()
+}

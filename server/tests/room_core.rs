@@ -22,7 +22,7 @@ fn settings(players: usize, seed: u64, match_secs: u64) -> RoomSettings {
         join_timeout: Duration::from_secs(2),
         linger: Duration::from_secs(1),
         seed,
-        expected: (0..players).map(|i| expected(i)).collect(),
+        expected: (0..players).map(expected).collect(),
     }
 }
 
@@ -405,9 +405,7 @@ fn the_score_limit_ends_the_match_early() {
     let mut brains = [ArenaBrain::new(1), ArenaBrain::new(2)];
     let mut me = [0u32; 2];
     let mut snaps: [Option<Snapshot>; 2] = [None, None];
-    let mut seq = 0;
-    for _ in 0..30 * 120 {
-        seq += 1;
+    for seq in 1..=30 * 120 {
         for i in 0..2 {
             if let Some(s) = &snaps[i] {
                 let input = brains[i].think(s, me[i]);

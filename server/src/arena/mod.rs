@@ -104,7 +104,7 @@ pub struct NetIds(u32);
 
 impl NetIds {
     /// The next id (1, 2, ...).
-    pub fn next(&mut self) -> u32 {
+    pub fn allocate(&mut self) -> u32 {
         self.0 += 1;
         self.0
     }
@@ -162,7 +162,7 @@ impl Game for ArenaGame {
     }
 
     fn spawn_player(&self, world: &mut World) -> (Entity, u32) {
-        let id = world.resource_mut::<NetIds>().next();
+        let id = world.resource_mut::<NetIds>().allocate();
         let (x, y) = systems::spawn_point(world);
         let entity = world
             .spawn((

@@ -65,7 +65,7 @@ pub(super) fn fire_weapons(
         let (dy, dx) = avatar.facing.sin_cos();
         let muzzle = rules.player_radius + PROJECTILE_RADIUS + 0.1;
         commands.spawn((
-            NetId(ids.next()),
+            NetId(ids.allocate()),
             Position {
                 x: pos.x + dx * muzzle,
                 y: pos.y + dy * muzzle,
