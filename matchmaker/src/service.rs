@@ -264,15 +264,13 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         if let Err(e) = self.inner.store.purge_terminal(before).await {
             tracing::warn!(error = %e, "purging old tickets failed");
         }
-        // Forget the watchers of tickets that are gone.
-        let mut gone = Vec::new();
-        for entry in self.inner.watchers.iter() {
-            if matches!(self.inner.store.get(*entry.key()).await, Ok(None)) {
-                gone.push(*entry.key());
+        // Forget the watchers of tickets that are gone. Keys are collected first: no DashMap
+        // guard may be held across an await.
+        let ids: Vec<TicketId> = self.inner.watchers.iter().map(|e| *e.key()).collect();
+        for id in ids {
+            if matches!(self.inner.store.get(id).await, Ok(None)) {
+                self.inner.watchers.remove(&id);
             }
-        }
-        for id in gone {
-            self.inner.watchers.remove(&id);
         }
     }
 

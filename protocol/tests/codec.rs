@@ -242,3 +242,57 @@ fn input_quantization_is_bounded_and_rejects_non_finite() {
     };
     assert_eq!(raw.movement().0, -1.0);
 }
+
+#[test]
+fn a_token_from_another_protocol_version_is_refused_with_a_clear_error() {
+    use protocol::{
+        ClientError, GameClient, NetcodeConnectToken, PROTOCOL_ID, token_to_base64, unix_now,
+    };
+    let user = TokenUserData {
+        room_id: 1,
+        ticket_id: "t".into(),
+        player_id: "p".into(),
+    }
+    .to_bytes()
+    .unwrap();
+    let addr = "127.0.0.1:9".parse().unwrap();
+    let old = NetcodeConnectToken::generate(
+        unix_now(),
+        PROTOCOL_ID - 1,
+        30,
+        1,
+        10,
+        vec![addr],
+        Some(&user),
+        &[1; 32],
+    )
+    .unwrap();
+    match GameClient::connect_with_token(old) {
+        Err(ClientError::ProtocolMismatch { token, client }) => {
+            assert_eq!((token, client), (PROTOCOL_ID - 1, PROTOCOL_ID))
+        }
+        other => panic!("expected a protocol mismatch, got {other:?}"),
+    }
+    let current = protocol::issue_token(
+        &[1; 32],
+        unix_now(),
+        std::time::Duration::from_secs(60),
+        1,
+        addr,
+        &TokenUserData {
+            room_id: 1,
+            ticket_id: "t".into(),
+            player_id: "p".into(),
+        },
+    )
+    .unwrap();
+    assert!(
+        current.expire_timestamp - current.create_timestamp <= 30,
+        "expiry is capped at 30 s"
+    );
+    let text = token_to_base64(&current);
+    assert!(protocol::token_from_base64(&text).is_ok());
+    assert!(protocol::token_from_base64("!!!").is_err());
+    assert!(protocol::token_from_base64(&"A".repeat(5000)).is_err());
+    assert!(GameClient::connect_with_token(current).is_ok());
+}
