@@ -231,6 +231,29 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         }
     }
 
+    /// Puts assigned tickets back in the queue, at the front (they keep their original queue
+    /// time), because their room failed. Returns how many went back.
+    pub async fn requeue(&self, ticket_ids: &[String]) -> Result<usize, MatchmakerError> {
+        let mut requeued = 0;
+        for id in ticket_ids {
+            let Ok(id) = id.parse::<TicketId>() else {
+                continue;
+            };
+            if self
+                .inner
+                .store
+                .transition(id, StateKind::Assigned, TicketStatus::Queued)
+                .await?
+                .is_some()
+            {
+                requeued += 1;
+                self.notify(id);
+            }
+        }
+        self.inner.wake.notify_one();
+        Ok(requeued)
+    }
+
     fn notify(&self, id: TicketId) {
         if let Some(w) = self.inner.watchers.get(&id) {
             w.send_replace(());

@@ -94,6 +94,12 @@ pub struct Health {
     pub room_capacity: usize,
     /// Players connected to rooms on this node.
     pub players: usize,
+    /// Room simulation restarts since start.
+    pub restarts: u64,
+    /// Rooms that failed since start (restart intensity exceeded, hung, or broken).
+    pub rooms_failed: u64,
+    /// Worker threads replaced because a room's tick hung.
+    pub workers_replaced: u64,
 }
 
 /// One entry of `GET /v1/rooms`.
@@ -113,4 +119,33 @@ pub struct RoomSummary {
     pub connected_players: usize,
     /// Current room tick.
     pub tick: u32,
+    /// Times the room's simulation was restarted after a panic.
+    pub restarts: u64,
+    /// 99th percentile of tick run time, microseconds.
+    pub tick_p99_us: u64,
+    /// 99th percentile of how late ticks started after their deadline, microseconds.
+    pub late_p99_us: u64,
+}
+
+/// What fault to inject into a room (`POST /v1/admin/rooms/{id}/fault`; tests and chaos runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The room's next tick panics inside the simulation.
+    Panic,
+    /// The room's next tick never returns.
+    Hang,
+    /// The room's next tick burns `ms` milliseconds of CPU.
+    Slow,
+}
+
+/// `POST /v1/admin/rooms/{id}/fault` body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRequest {
+    /// The fault.
+    pub kind: FaultKind,
+    /// Milliseconds, for `slow` (1 to 10000).
+    #[serde(default)]
+    pub ms: Option<u64>,
 }

@@ -236,6 +236,12 @@ pub enum ServerEvent {
     },
     /// The match is over; the room closes shortly after sending this.
     MatchEnded(MatchResults),
+    /// The room failed (it kept crashing, or hung) and closes; the player's ticket is back at
+    /// the front of the matchmaker's queue, so keep polling it for a new assignment.
+    RoomFailed {
+        /// What happened.
+        reason: String,
+    },
     /// The room refuses or drops this client, and says why.
     Error {
         /// A stable machine-readable code.

@@ -99,6 +99,35 @@ pub struct ServerArgs {
     #[arg(long, env = "RALLYPOINT_JOIN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub join_timeout: Duration,
 
+    /// Worker threads that tick rooms (default: one per core).
+    #[arg(long, env = "RALLYPOINT_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// A room tick running longer than this is a hang: the room is released and its worker
+    /// replaced.
+    #[arg(long, env = "RALLYPOINT_HANG_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub hang_timeout: Duration,
+
+    /// More than this many simulation restarts within --restart-window fails a room.
+    #[arg(long, env = "RALLYPOINT_MAX_RESTARTS", default_value = "3")]
+    pub max_restarts: u32,
+
+    /// The restart-intensity window.
+    #[arg(long, env = "RALLYPOINT_RESTART_WINDOW", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub restart_window: Duration,
+
+    /// How often a room's simulation is checkpointed (restarts replay from the last one).
+    #[arg(long, env = "RALLYPOINT_CHECKPOINT_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub checkpoint_interval: Duration,
+
+    /// Serve POST /v1/admin/rooms/{id}/fault (tests and chaos runs); needs --admin-token.
+    #[arg(long, env = "RALLYPOINT_ENABLE_FAULT_INJECTION")]
+    pub enable_fault_injection: bool,
+
+    /// Bearer token for the admin endpoints.
+    #[arg(long, env = "RALLYPOINT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// Connect-token key, 64 hex digits. In this embedded mode a random key is generated when
     /// absent (tokens then only work for this process's lifetime).
     #[arg(long, env = "RALLYPOINT_TOKEN_KEY", value_parser = parse_key, hide_env_values = true)]

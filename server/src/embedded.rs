@@ -8,7 +8,9 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use crate::{
     arena::ArenaGame,
     config::ServerArgs,
-    node::{Node, NodeConfig},
+    http::AdminConfig,
+    node::{Node, NodeConfig, RoomFailure},
+    room::Supervision,
 };
 
 /// Why the server could not start.
@@ -22,6 +24,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// Fault injection was asked for without an admin token to protect it.
+    #[error("--enable-fault-injection needs --admin-token (RALLYPOINT_ADMIN_TOKEN)")]
+    AdminTokenRequired,
 }
 
 /// A running embedded server.
@@ -39,7 +44,11 @@ pub struct EmbeddedServer {
 impl EmbeddedServer {
     /// Starts the matchmaker loop, the node and the HTTP API.
     pub async fn start(args: &ServerArgs) -> Result<Self, StartError> {
+        if args.enable_fault_injection && args.admin_token.as_deref().unwrap_or("").is_empty() {
+            return Err(StartError::AdminTokenRequired);
+        }
         let generated_key = args.token_key.is_none();
+        let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<RoomFailure>();
         let token_key = args.token_key.unwrap_or_else(rand::random);
         let node = Node::new(
             ArenaGame::with_score_limit(args.score_limit),
@@ -53,7 +62,17 @@ impl EmbeddedServer {
                 join_timeout: args.join_timeout,
                 linger: Duration::from_secs(2),
                 token_key,
+                workers: args
+                    .workers
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                hang_timeout: args.hang_timeout,
+                supervision: Supervision {
+                    max_restarts: args.max_restarts,
+                    window: args.restart_window,
+                    checkpoint_interval: args.checkpoint_interval,
+                },
             },
+            Some(failures_tx),
         );
         let mm = Matchmaker::new(
             MemoryStore::new(),
@@ -76,7 +95,25 @@ impl EmbeddedServer {
                 addr: args.http,
                 source,
             })?;
-        let app = crate::http::router(mm.clone(), node.clone());
+        let admin = AdminConfig {
+            fault_injection: args.enable_fault_injection,
+            token: args.admin_token.clone(),
+        };
+        let app = crate::http::router(mm.clone(), node.clone(), admin);
+        // A failed room's players go back to the front of the queue.
+        let requeuer = mm.clone();
+        tokio::spawn(async move {
+            while let Some(failure) = failures.recv().await {
+                match requeuer.requeue(&failure.tickets).await {
+                    Ok(n) => {
+                        tracing::info!(room = failure.room_id, requeued = n, reason = %failure.reason, "room failed; players requeued")
+                    }
+                    Err(e) => {
+                        tracing::error!(room = failure.room_id, error = %e, "requeueing a failed room's players failed")
+                    }
+                }
+            }
+        });
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let (stop_mm_tx, stop_mm_rx) = oneshot::channel::<()>();

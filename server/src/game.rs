@@ -21,7 +21,12 @@ pub struct RoomClock {
 
 /// A game a room can run. One value per node; it is shared by all of the node's rooms, so all
 /// per-match state lives in the [`World`].
-pub trait Game: Send + Sync + 'static {
+pub trait Game: Clone + Send + Sync + 'static {
+    /// Everything needed to rebuild a match's world: taken every checkpoint interval, restored
+    /// after a crash. Must restore a world that behaves exactly as the one it was taken from
+    /// (same iteration order, same random state), so a replay from it is deterministic.
+    type Checkpoint: Clone + Send + 'static;
+
     /// The mode name players queue for.
     fn mode(&self) -> &str;
 
@@ -51,4 +56,11 @@ pub trait Game: Send + Sync + 'static {
 
     /// Whether someone has reached the score limit, which ends the match.
     fn score_limit_reached(&self, world: &mut World) -> bool;
+
+    /// Captures the world's state.
+    fn checkpoint(&self, world: &mut World) -> Self::Checkpoint;
+
+    /// Fills a fresh world (already [`Game::setup`]) from a checkpoint. Returns each avatar's
+    /// network id and its new entity.
+    fn restore(&self, world: &mut World, checkpoint: &Self::Checkpoint) -> Vec<(u32, Entity)>;
 }

@@ -1,32 +1,140 @@
-//! The node's HTTP API: the matchmaker frontend plus `GET /v1/health` and `GET /v1/rooms`.
+//! The node's HTTP API: the matchmaker frontend, `GET /v1/health`, `GET /v1/rooms`, and the
+//! admin endpoint `POST /v1/admin/rooms/{id}/fault`.
 
-use axum::{Json, Router, extract::State, http::StatusCode, response::Response, routing::get};
-use matchmaker::{Matchmaker, TicketStore, error_response};
-use protocol::api::{Health, RoomSummary};
+use axum::{
+    Json, Router,
+    extract::{Path, State, rejection::JsonRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use matchmaker::{Matchmaker, TicketStore, error_response, json_rejection};
+use protocol::api::{FaultKind, FaultRequest, Health, RoomSummary};
 
-use crate::{game::Game, node::Node};
+use crate::{game::Game, node::Node, room::Fault};
+
+/// Who may use the admin endpoints.
+#[derive(Debug, Clone, Default)]
+pub struct AdminConfig {
+    /// Whether `POST /v1/admin/rooms/{id}/fault` is served.
+    pub fault_injection: bool,
+    /// The bearer token admin requests must carry.
+    pub token: Option<String>,
+}
+
+#[derive(Clone)]
+struct AdminState<G: Game> {
+    node: Node<G>,
+    config: AdminConfig,
+}
 
 /// Every route of the embedded server.
-pub fn router<S, G>(mm: Matchmaker<S, Node<G>>, node: Node<G>) -> Router
+pub fn router<S, G>(mm: Matchmaker<S, Node<G>>, node: Node<G>, admin: AdminConfig) -> Router
 where
     S: TicketStore,
-    G: Game + Clone,
+    G: Game,
 {
     let node_routes = Router::new()
         .route("/v1/health", get(health::<G>))
         .route("/v1/rooms", get(rooms::<G>))
-        .with_state(node);
+        .with_state(node.clone());
+    let admin_routes = Router::new()
+        .route("/v1/admin/rooms/{id}/fault", post(inject_fault::<G>))
+        .layer(axum::extract::DefaultBodyLimit::max(4096))
+        .with_state(AdminState {
+            node,
+            config: admin,
+        });
     matchmaker::router(mm)
         .merge(node_routes)
+        .merge(admin_routes)
         .fallback(not_found)
 }
 
-async fn health<G: Game + Clone>(State(node): State<Node<G>>) -> Json<Health> {
+async fn health<G: Game>(State(node): State<Node<G>>) -> Json<Health> {
     Json(node.health())
 }
 
-async fn rooms<G: Game + Clone>(State(node): State<Node<G>>) -> Json<Vec<RoomSummary>> {
+async fn rooms<G: Game>(State(node): State<Node<G>>) -> Json<Vec<RoomSummary>> {
     Json(node.rooms().iter().map(|r| r.summary()).collect())
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a guess was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorized(headers: &HeaderMap, token: Option<&str>) -> bool {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return false;
+    };
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| same_secret(given.as_bytes(), token.as_bytes()))
+}
+
+async fn inject_fault<G: Game>(
+    State(state): State<AdminState<G>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<FaultRequest>, JsonRejection>,
+) -> Response {
+    if !state.config.fault_injection {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "fault_injection_disabled",
+            "fault injection is off; start the server with --enable-fault-injection and --admin-token",
+        );
+    }
+    if !authorized(&headers, state.config.token.as_deref()) {
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the admin token as `Authorization: Bearer TOKEN`",
+        );
+    }
+    let Ok(room_id) = id.parse::<u64>() else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_room_id",
+            "room id must be a number",
+        );
+    };
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return json_rejection(rejection),
+    };
+    let fault = match (request.kind, request.ms) {
+        (FaultKind::Panic, None) => Fault::Panic,
+        (FaultKind::Hang, None) => Fault::Hang,
+        (FaultKind::Slow, Some(ms @ 1..=10_000)) => {
+            Fault::Slow(std::time::Duration::from_millis(ms))
+        }
+        (FaultKind::Slow, _) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "slow needs \"ms\" between 1 and 10000",
+            );
+        }
+        (_, Some(_)) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "\"ms\" is only for slow",
+            );
+        }
+    };
+    match state.node.inject_fault(room_id, fault) {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "room_id": room_id, "fault": format!("{fault:?}") })),
+        )
+            .into_response(),
+        Err(e) => error_response(StatusCode::NOT_FOUND, "room_not_found", e.to_string()),
+    }
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

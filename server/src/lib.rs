@@ -23,4 +23,4 @@ pub mod room;
 
 pub use embedded::{EmbeddedServer, StartError};
 pub use game::{Game, RoomClock};
-pub use node::{Node, NodeConfig};
+pub use node::{NoSuchRoom, Node, NodeConfig, RoomFailure};

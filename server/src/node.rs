@@ -1,19 +1,27 @@
-//! A node: hosts many rooms at once, within a capacity, on ports from a configured range.
+//! A node: hosts many rooms at once, within a capacity, on ports from a configured range, and
+//! ticks them on a small worker pool.
 
 use std::{
     collections::VecDeque,
     net::{IpAddr, SocketAddr, UdpSocket},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use dashmap::DashMap;
 use matchmaker::{AllocateError, Allocation, AllocationRequest, Allocator};
 use protocol::{TokenKey, api::Health};
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{
     game::Game,
-    room::{ExpectedPlayer, RoomCore, RoomSettings, RoomStatus, RoomTransport, run_room},
+    room::{
+        ExpectedPlayer, Fault, Room, RoomExit, RoomProcess, RoomSettings, RoomStatus,
+        RoomTransport, Scheduler, Supervision,
+    },
 };
 
 /// How a node hosts rooms.
@@ -37,14 +45,36 @@ pub struct NodeConfig {
     pub linger: Duration,
     /// The connect-token key shared with the matchmaker.
     pub token_key: TokenKey,
+    /// Worker threads that tick rooms.
+    pub workers: usize,
+    /// A tick running longer than this is a hang: the room is released and its worker replaced.
+    pub hang_timeout: Duration,
+    /// Restart intensity and checkpoint interval of every room.
+    pub supervision: Supervision,
 }
 
+/// A room gave up; its players' tickets should go back to the front of the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomFailure {
+    /// The room.
+    pub room_id: u64,
+    /// Ticket ids of everyone placed in it.
+    pub tickets: Vec<String>,
+    /// Why it failed.
+    pub reason: String,
+}
+
+/// There is no room with that id on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no room {0} on this node")]
+pub struct NoSuchRoom(pub u64);
+
 /// A node. Cheap to clone; clones share the rooms.
-pub struct Node<G> {
+pub struct Node<G: Game> {
     inner: Arc<NodeInner<G>>,
 }
 
-impl<G> Clone for Node<G> {
+impl<G: Game> Clone for Node<G> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -52,23 +82,37 @@ impl<G> Clone for Node<G> {
     }
 }
 
-struct NodeInner<G> {
+struct NodeInner<G: Game> {
     game: G,
     config: NodeConfig,
-    rooms: DashMap<u64, Arc<RoomStatus>>,
+    rooms: DashMap<u64, Arc<RoomProcess<G>>>,
     free_ports: Mutex<VecDeque<u16>>,
+    scheduler: Scheduler,
+    failures: Option<UnboundedSender<RoomFailure>>,
+    /// Restarts of rooms that have closed (live rooms report their own).
+    closed_restarts: AtomicU64,
+    rooms_failed: AtomicU64,
 }
 
-impl<G: Game + Clone> Node<G> {
-    /// A node that hosts `game` rooms.
-    pub fn new(game: G, config: NodeConfig) -> Self {
+impl<G: Game> Node<G> {
+    /// A node that hosts `game` rooms. Room failures are sent to `failures`, if given, so their
+    /// tickets can be requeued.
+    pub fn new(
+        game: G,
+        config: NodeConfig,
+        failures: Option<UnboundedSender<RoomFailure>>,
+    ) -> Self {
         let (first, last) = config.udp_ports;
         Self {
             inner: Arc::new(NodeInner {
                 game,
                 free_ports: Mutex::new((first..=last).collect()),
+                scheduler: Scheduler::new(config.workers, config.hang_timeout),
                 config,
                 rooms: DashMap::new(),
+                failures,
+                closed_restarts: AtomicU64::new(0),
+                rooms_failed: AtomicU64::new(0),
             }),
         }
     }
@@ -83,7 +127,12 @@ impl<G: Game + Clone> Node<G> {
 
     /// The rooms running now.
     pub fn rooms(&self) -> Vec<Arc<RoomStatus>> {
-        let mut rooms: Vec<_> = self.inner.rooms.iter().map(|r| r.value().clone()).collect();
+        let mut rooms: Vec<_> = self
+            .inner
+            .rooms
+            .iter()
+            .map(|r| r.value().status().clone())
+            .collect();
         rooms.sort_by_key(|r| r.id);
         rooms
     }
@@ -91,12 +140,23 @@ impl<G: Game + Clone> Node<G> {
     /// Liveness and load.
     pub fn health(&self) -> Health {
         let rooms = self.rooms();
+        let live_restarts: u64 = rooms.iter().map(|r| r.restarts()).sum();
         Health {
             status: "ok".into(),
             rooms: rooms.len(),
             room_capacity: self.capacity(),
             players: rooms.iter().map(|r| r.connected_players()).sum(),
+            restarts: live_restarts + self.inner.closed_restarts.load(Ordering::Relaxed),
+            rooms_failed: self.inner.rooms_failed.load(Ordering::Relaxed),
+            workers_replaced: self.inner.scheduler.workers_replaced(),
         }
+    }
+
+    /// Queues a fault in a room's next tick (tests and chaos runs).
+    pub fn inject_fault(&self, room_id: u64, fault: Fault) -> Result<(), NoSuchRoom> {
+        let room = self.inner.rooms.get(&room_id).ok_or(NoSuchRoom(room_id))?;
+        room.inject_fault(fault);
+        Ok(())
     }
 
     fn free_ports(&self) -> std::sync::MutexGuard<'_, VecDeque<u16>> {
@@ -168,32 +228,57 @@ impl<G: Game + Clone> Node<G> {
                     ticket_id: p.ticket_id.clone(),
                 })
                 .collect(),
+            supervision: config.supervision,
         };
-        let core = RoomCore::new(self.inner.game.clone(), settings);
+        let room = Room::new(self.inner.game.clone(), settings);
         let status = Arc::new(RoomStatus::new(
             room_id,
             request.mode.clone(),
             addr,
             request.players.len(),
         ));
-        self.inner.rooms.insert(room_id, status.clone());
-        let node = self.clone();
-        let tick_rate = config.tick_rate;
-        tokio::spawn(async move {
-            let room = tokio::spawn(run_room(core, transport, tick_rate, status));
-            if let Err(e) = room.await {
-                tracing::error!(room = room_id, error = %e, "room task failed");
-            }
-            // The room's socket is closed by now; its port can be reused.
-            node.inner.rooms.remove(&room_id);
-            node.free_ports().push_back(port);
-        });
+        let node = Arc::downgrade(&self.inner);
+        let process = Arc::new(RoomProcess::new(
+            room,
+            transport,
+            status,
+            Box::new(move |exit| on_room_exit(&node, room_id, port, exit)),
+        ));
+        self.inner.rooms.insert(room_id, process.clone());
+        self.inner.scheduler.add(process);
         tracing::debug!(room = room_id, %addr, players = request.players.len(), "room started");
         Ok(Allocation { room_id, addr })
     }
 }
 
-impl<G: Game + Clone> Allocator for Node<G> {
+fn on_room_exit<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, exit: RoomExit) {
+    let Some(node) = node.upgrade() else { return };
+    match exit {
+        RoomExit::Failed { tickets, reason } => {
+            node.rooms_failed.fetch_add(1, Ordering::Relaxed);
+            if let Some(failures) = &node.failures {
+                let _ = failures.send(RoomFailure {
+                    room_id,
+                    tickets,
+                    reason,
+                });
+            }
+        }
+        RoomExit::Finished => {
+            // The room's socket is closed by now; its port can be reused.
+            if let Some((_, room)) = node.rooms.remove(&room_id) {
+                node.closed_restarts
+                    .fetch_add(room.status().restarts(), Ordering::Relaxed);
+            }
+            node.free_ports
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_back(port);
+        }
+    }
+}
+
+impl<G: Game> Allocator for Node<G> {
     async fn allocate(&self, request: AllocationRequest) -> Result<Allocation, AllocateError> {
         self.start_room(request)
     }

@@ -9,7 +9,7 @@ use protocol::{
 };
 use server::{
     arena::ArenaGame,
-    room::{ExpectedPlayer, Outbound, Phase, RoomCore, RoomInput, RoomSettings},
+    room::{ExpectedPlayer, Outbound, Phase, Room, RoomInput, RoomSettings, Supervision},
 };
 
 const ROOM: u64 = 77;
@@ -23,6 +23,7 @@ fn settings(players: usize, seed: u64, match_secs: u64) -> RoomSettings {
         linger: Duration::from_secs(1),
         seed,
         expected: (0..players).map(expected).collect(),
+        supervision: Supervision::default(),
     }
 }
 
@@ -61,10 +62,10 @@ fn play(
     ticks: u32,
 ) -> (
     Vec<Vec<Outbound>>,
-    RoomCore<ArenaGame>,
+    Room<ArenaGame>,
     BTreeMap<u64, FakeClient>,
 ) {
-    let mut core = RoomCore::new(ArenaGame::default(), settings(players, seed, 10));
+    let mut core = Room::new(ArenaGame::default(), settings(players, seed, 10));
     let mut clients: BTreeMap<u64, FakeClient> = BTreeMap::new();
     for i in 0..players {
         core.handle(RoomInput::Connected {
@@ -128,12 +129,12 @@ fn a_full_match_runs_to_the_time_limit_and_everyone_gets_results() {
     let (_, core, clients) = play(10, 1, 400);
     // 10 s at 30 Hz from the first tick, then 1 s of linger.
     assert!(
-        matches!(core.phase(), Phase::Ended { at: 301 }),
+        matches!(core.core().phase(), Phase::Ended { at: 301 }),
         "{:?}",
-        core.phase()
+        core.core().phase()
     );
-    assert!(core.is_finished());
-    let results = core.results().expect("results");
+    assert!(core.core().is_finished());
+    let results = core.core().results().expect("results");
     assert_eq!(results.reason, EndReason::TimeLimit);
     assert_eq!(results.ticks_played, 300);
     assert_eq!(results.players.len(), 10);
@@ -159,8 +160,12 @@ fn a_full_match_runs_to_the_time_limit_and_everyone_gets_results() {
             Some(&ServerEvent::MatchEnded(results.clone()))
         );
     }
-    assert!(core.stats().inputs_applied > 2500, "{:?}", core.stats());
-    assert_eq!(core.stats().rejected_messages, 0);
+    assert!(
+        core.core().stats().inputs_applied > 2500,
+        "{:?}",
+        core.core().stats()
+    );
+    assert_eq!(core.core().stats().rejected_messages, 0);
 }
 
 #[test]
@@ -180,7 +185,7 @@ fn the_same_seed_and_inputs_give_the_same_match_and_another_seed_does_not() {
 
 #[test]
 fn snapshots_acknowledge_inputs_once_each_in_order_despite_redundancy() {
-    let mut core = RoomCore::new(ArenaGame::default(), settings(1, 1, 10));
+    let mut core = Room::new(ArenaGame::default(), settings(1, 1, 10));
     core.handle(RoomInput::Connected {
         client: client(0),
         user: user(0),
@@ -212,10 +217,10 @@ fn snapshots_acknowledge_inputs_once_each_in_order_despite_redundancy() {
         }
     }
     assert_eq!(acked, vec![1, 2, 3, 4, 5, 6, 6, 6]);
-    assert_eq!(core.stats().inputs_applied, 6);
+    assert_eq!(core.core().stats().inputs_applied, 6);
 }
 
-fn refusal(core: &mut RoomCore<ArenaGame>, id: u64, user: TokenUserData) -> Option<String> {
+fn refusal(core: &mut Room<ArenaGame>, id: u64, user: TokenUserData) -> Option<String> {
     core.handle(RoomInput::Connected { client: id, user });
     let out: Vec<_> = core.drain().drain(..).collect();
     let code = out.iter().find_map(|m| match m {
@@ -236,7 +241,7 @@ fn refusal(core: &mut RoomCore<ArenaGame>, id: u64, user: TokenUserData) -> Opti
 
 #[test]
 fn players_not_placed_in_this_room_are_refused() {
-    let mut core = RoomCore::new(ArenaGame::default(), settings(2, 1, 10));
+    let mut core = Room::new(ArenaGame::default(), settings(2, 1, 10));
     let wrong_room = TokenUserData {
         room_id: ROOM + 1,
         ..user(0)
@@ -266,13 +271,13 @@ fn players_not_placed_in_this_room_are_refused() {
         refusal(&mut core, 5, user(0)).as_deref(),
         Some("already_connected")
     );
-    assert_eq!(core.stats().refused_connections, 4);
-    assert_eq!(core.connected_players(), 1);
+    assert_eq!(core.core().stats().refused_connections, 4);
+    assert_eq!(core.core().connected_players(), 1);
 }
 
 #[test]
 fn hostile_messages_are_counted_and_dropped() {
-    let mut core = RoomCore::new(ArenaGame::default(), settings(2, 1, 10));
+    let mut core = Room::new(ArenaGame::default(), settings(2, 1, 10));
     core.handle(RoomInput::Connected {
         client: client(0),
         user: user(0),
@@ -312,20 +317,20 @@ fn hostile_messages_are_counted_and_dropped() {
         channel: Channel::State,
         bytes: &[1, 2, 3],
     });
-    assert_eq!(core.stats().rejected_messages, 11);
-    assert_eq!(core.stats().inputs_applied, 0);
+    assert_eq!(core.core().stats().rejected_messages, 11);
+    assert_eq!(core.core().stats().inputs_applied, 0);
     for _ in 0..100 {
         core.tick();
     }
     assert!(
-        matches!(core.phase(), Phase::Running { .. }),
+        matches!(core.core().phase(), Phase::Running { .. }),
         "the room keeps going"
     );
 }
 
 #[test]
 fn a_leave_disconnects_and_the_last_leaver_ends_the_match() {
-    let mut core = RoomCore::new(ArenaGame::default(), settings(2, 1, 10));
+    let mut core = Room::new(ArenaGame::default(), settings(2, 1, 10));
     core.handle(RoomInput::Connected {
         client: client(0),
         user: user(0),
@@ -335,7 +340,7 @@ fn a_leave_disconnects_and_the_last_leaver_ends_the_match() {
         user: user(1),
     });
     core.tick();
-    assert!(matches!(core.phase(), Phase::Running { .. }));
+    assert!(matches!(core.core().phase(), Phase::Running { .. }));
     let leave = codec::encode(&ClientEvent::Leave).unwrap();
     core.handle(RoomInput::Message {
         client: client(0),
@@ -356,9 +361,12 @@ fn a_leave_disconnects_and_the_last_leaver_ends_the_match() {
     }));
     core.handle(RoomInput::Disconnected { client: client(1) });
     core.tick();
-    assert_eq!(core.results().map(|r| r.reason), Some(EndReason::Abandoned));
     assert_eq!(
-        core.results().unwrap().players.len(),
+        core.core().results().map(|r| r.reason),
+        Some(EndReason::Abandoned)
+    );
+    assert_eq!(
+        core.core().results().unwrap().players.len(),
         2,
         "leavers keep their line in the results"
     );
@@ -366,15 +374,15 @@ fn a_leave_disconnects_and_the_last_leaver_ends_the_match() {
 
 #[test]
 fn nobody_showing_up_closes_the_room_and_some_showing_up_starts_it() {
-    let mut empty = RoomCore::new(ArenaGame::default(), settings(2, 1, 10));
+    let mut empty = Room::new(ArenaGame::default(), settings(2, 1, 10));
     for _ in 0..61 {
         empty.tick();
     }
     assert_eq!(
-        empty.results().map(|r| r.reason),
+        empty.core().results().map(|r| r.reason),
         Some(EndReason::Abandoned)
     );
-    let mut half = RoomCore::new(ArenaGame::default(), settings(2, 1, 10));
+    let mut half = Room::new(ArenaGame::default(), settings(2, 1, 10));
     half.handle(RoomInput::Connected {
         client: client(0),
         user: user(0),
@@ -383,17 +391,17 @@ fn nobody_showing_up_closes_the_room_and_some_showing_up_starts_it() {
         half.tick();
     }
     assert_eq!(
-        half.phase(),
+        half.core().phase(),
         Phase::Waiting,
         "waits for the missing player up to the join timeout"
     );
     half.tick();
-    assert_eq!(half.phase(), Phase::Running { started: 60 });
+    assert_eq!(half.core().phase(), Phase::Running { started: 60 });
 }
 
 #[test]
 fn the_score_limit_ends_the_match_early() {
-    let mut core = RoomCore::new(ArenaGame::with_score_limit(1), settings(2, 5, 600));
+    let mut core = Room::new(ArenaGame::with_score_limit(1), settings(2, 5, 600));
     core.handle(RoomInput::Connected {
         client: client(0),
         user: user(0),
@@ -434,11 +442,14 @@ fn the_score_limit_ends_the_match_early() {
                 _ => {}
             }
         }
-        if core.results().is_some() {
+        if core.core().results().is_some() {
             break;
         }
     }
-    let results = core.results().expect("someone scores within two minutes");
+    let results = core
+        .core()
+        .results()
+        .expect("someone scores within two minutes");
     assert_eq!(results.reason, EndReason::ScoreLimit);
     assert_eq!(results.players[0].score, 1);
 }

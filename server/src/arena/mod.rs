@@ -99,7 +99,7 @@ pub struct Projectile {
 }
 
 /// Source of network ids.
-#[derive(Resource, Debug, Default)]
+#[derive(Resource, Debug, Default, Clone)]
 pub struct NetIds(u32);
 
 impl NetIds {
@@ -111,8 +111,29 @@ impl NetIds {
 }
 
 /// The match's random source, seeded per room so a match is reproducible.
-#[derive(Resource, Debug)]
+#[derive(Resource, Debug, Clone)]
 pub struct ArenaRng(pub StdRng);
+
+/// A projectile as checkpointed: its owner by network id, since entities change on restore.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectileRecord {
+    id: NetId,
+    position: Position,
+    owner: Option<u32>,
+    vx: f32,
+    vy: f32,
+    ttl: f32,
+}
+
+/// The arena's checkpoint: every entity in its archetype's iteration order, the id counter and
+/// the random source, so a restored world replays exactly like the original.
+#[derive(Debug, Clone)]
+pub struct ArenaCheckpoint {
+    ids: NetIds,
+    rng: ArenaRng,
+    avatars: Vec<(NetId, Position, Avatar, Intent)>,
+    projectiles: Vec<ProjectileRecord>,
+}
 
 /// The arena game.
 #[derive(Debug, Clone, Default)]
@@ -134,6 +155,8 @@ impl ArenaGame {
 }
 
 impl Game for ArenaGame {
+    type Checkpoint = ArenaCheckpoint;
+
     fn mode(&self) -> &str {
         "arena"
     }
@@ -229,5 +252,61 @@ impl Game for ArenaGame {
             .query::<&Avatar>()
             .iter(world)
             .any(|a| a.kills >= limit)
+    }
+
+    fn checkpoint(&self, world: &mut World) -> ArenaCheckpoint {
+        let avatars: Vec<_> = world
+            .query::<(&NetId, &Position, &Avatar, &Intent)>()
+            .iter(world)
+            .map(|(id, p, a, i)| (*id, *p, *a, *i))
+            .collect();
+        let mut projectiles = Vec::new();
+        let mut query = world.query::<(&NetId, &Position, &Projectile)>();
+        for (id, position, p) in query.iter(world) {
+            projectiles.push(ProjectileRecord {
+                id: *id,
+                position: *position,
+                owner: world.get::<NetId>(p.owner).map(|n| n.0),
+                vx: p.vx,
+                vy: p.vy,
+                ttl: p.ttl,
+            });
+        }
+        ArenaCheckpoint {
+            ids: world.resource::<NetIds>().clone(),
+            rng: world.resource::<ArenaRng>().clone(),
+            avatars,
+            projectiles,
+        }
+    }
+
+    fn restore(&self, world: &mut World, checkpoint: &ArenaCheckpoint) -> Vec<(u32, Entity)> {
+        world.insert_resource(checkpoint.ids.clone());
+        world.insert_resource(checkpoint.rng.clone());
+        // Spawning in the recorded order rebuilds each table in the same iteration order.
+        let avatars: Vec<(u32, Entity)> = checkpoint
+            .avatars
+            .iter()
+            .map(|&(id, position, avatar, intent)| {
+                (id.0, world.spawn((id, position, avatar, intent)).id())
+            })
+            .collect();
+        for p in &checkpoint.projectiles {
+            let owner = p
+                .owner
+                .and_then(|o| avatars.iter().find(|(id, _)| *id == o).map(|&(_, e)| e))
+                .unwrap_or(Entity::PLACEHOLDER);
+            world.spawn((
+                p.id,
+                p.position,
+                Projectile {
+                    owner,
+                    vx: p.vx,
+                    vy: p.vy,
+                    ttl: p.ttl,
+                },
+            ));
+        }
+        avatars
     }
 }

@@ -1,25 +1,23 @@
-//! The room core: everything a room does, without IO.
+//! The room core: the shell of a room, without IO.
 //!
-//! It takes connection events and client messages ([`RoomInput`]) and a call to
-//! [`RoomCore::tick`], and returns what to send ([`Outbound`]). It never reads a clock or a
-//! socket; time is the tick count. That is what lets tests drive hundreds of ticks in
-//! milliseconds, deterministically.
-//!
-//! Tick pipeline: inputs were decoded (bounded) as they arrived → pick one input per player →
-//! run the schedule → map the world to one snapshot per client.
+//! It owns what must survive a crash of the simulation: players and their connections, input
+//! queues, the match phase, the last checkpoint and the batches run since it. Each tick it
+//! builds a [`TickBatch`] for the simulation ([`RoomCore::begin_tick`]) and turns the
+//! simulation's [`StepOutput`] into messages ([`RoomCore::end_tick`]). When the simulation
+//! panics, [`RoomCore::crashed`] decides: rebuild from the checkpoint and replay, or, past the
+//! restart intensity, fail the room. It never reads a clock or a socket; time is the tick count.
 
 use std::{
     collections::{BTreeMap, VecDeque},
     time::Duration,
 };
 
-use bevy_ecs::entity::Entity;
 use protocol::{
-    Channel, ClientEvent, EndReason, EntityState, InputPacket, MAX_INPUTS_PER_PACKET, MatchResults,
-    PlayerInput, PlayerResult, ServerEvent, Snapshot, TokenUserData, codec,
+    Channel, ClientEvent, EndReason, InputPacket, MAX_INPUTS_PER_PACKET, MatchResults, PlayerInput,
+    PlayerResult, ServerEvent, Snapshot, TokenUserData, codec,
 };
 
-use super::sim::Simulation;
+use super::sim::{Fault, SimCheckpoint, SimCommand, Slot, StepOutput, TickBatch};
 use crate::game::Game;
 
 /// A netcode client id: one connection.
@@ -40,6 +38,27 @@ pub struct ExpectedPlayer {
     pub ticket_id: String,
 }
 
+/// How a room is supervised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervision {
+    /// More than this many restarts within `window` fails the room.
+    pub max_restarts: u32,
+    /// The restart-intensity window.
+    pub window: Duration,
+    /// How often the simulation is checkpointed.
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        Self {
+            max_restarts: 3,
+            window: Duration::from_secs(10),
+            checkpoint_interval: Duration::from_secs(1),
+        }
+    }
+}
+
 /// How a room runs.
 #[derive(Debug, Clone)]
 pub struct RoomSettings {
@@ -56,13 +75,20 @@ pub struct RoomSettings {
     pub linger: Duration,
     /// Seed for the game's random source.
     pub seed: u64,
-    /// Everyone the match was made for.
+    /// Everyone the match was made for; a player's index here is its [`Slot`].
     pub expected: Vec<ExpectedPlayer>,
+    /// Restart limits and checkpoint interval.
+    pub supervision: Supervision,
 }
 
 impl RoomSettings {
     fn ticks(&self, d: Duration) -> u32 {
         (d.as_secs_f64() * f64::from(self.tick_rate)).ceil() as u32
+    }
+
+    /// Seconds per tick.
+    pub fn dt(&self) -> f32 {
+        1.0 / f32::from(self.tick_rate.max(1))
     }
 }
 
@@ -131,20 +157,27 @@ pub enum Phase {
         /// Tick at which it ended.
         at: u32,
     },
+    /// The room gave up (restart intensity exceeded, hung, or broken); players were told and
+    /// their tickets go back to the queue. The room closes after lingering.
+    Failed {
+        /// Tick at which it failed.
+        at: u32,
+    },
 }
 
 impl Phase {
-    /// `"waiting"`, `"running"` or `"ended"`.
+    /// `"waiting"`, `"running"`, `"ended"` or `"failed"`.
     pub fn name(&self) -> &'static str {
         match self {
             Phase::Waiting => "waiting",
             Phase::Running { .. } => "running",
             Phase::Ended { .. } => "ended",
+            Phase::Failed { .. } => "failed",
         }
     }
 }
 
-/// Counters a room keeps about what its clients sent.
+/// Counters a room keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RoomStats {
     /// Messages that failed to decode or broke a rule (dropped, never applied).
@@ -153,60 +186,107 @@ pub struct RoomStats {
     pub refused_connections: u64,
     /// Inputs applied to the simulation.
     pub inputs_applied: u64,
+    /// Times the simulation was rebuilt after a panic.
+    pub restarts: u64,
+}
+
+/// What to do after the simulation panicked.
+pub enum Recovery<G: Game> {
+    /// Rebuild from `checkpoint`, step through `replay`, then run `retry` (the crashed tick
+    /// without its inputs) and hand its output to [`RoomCore::end_tick`].
+    Restart {
+        /// The last checkpoint.
+        checkpoint: SimCheckpoint<G>,
+        /// The batches run since it, before the crashed one.
+        replay: Vec<TickBatch>,
+        /// The crashed tick's batch, inputs and faults removed.
+        retry: TickBatch,
+    },
+    /// The room has failed; stop simulating.
+    GiveUp,
 }
 
 #[derive(Debug)]
 struct Player {
     player_id: String,
-    avatar: Option<Entity>,
-    net_id: u32,
     client: Option<ClientId>,
+    /// Network id of the avatar, once the simulation spawned it.
+    net_id: Option<u32>,
+    /// Whether this connection got its welcome.
+    welcomed: bool,
+    /// Whether the player ever connected (it then has a line in the results).
+    joined: bool,
     pending: VecDeque<(u32, PlayerInput)>,
     newest_seq: u32,
     applied_seq: u32,
-    last_input: PlayerInput,
-    /// Score kept after the avatar is gone.
-    final_score: Option<(u32, u32)>,
+    score: u32,
+    deaths: u32,
 }
 
-/// A room's sans-IO core. See the module docs.
+/// A room's shell. See the module docs.
 pub struct RoomCore<G: Game> {
-    game: G,
     settings: RoomSettings,
-    sim: Simulation,
+    arena_size: u32,
     tick: u32,
     phase: Phase,
-    /// Keyed by player id; a BTreeMap so iteration order, and so the simulation, is deterministic.
-    players: BTreeMap<String, Player>,
-    clients: BTreeMap<ClientId, String>,
+    /// Indexed by slot.
+    players: Vec<Player>,
+    /// Connection to slot; a BTreeMap so iteration, and so the simulation, is deterministic.
+    clients: BTreeMap<ClientId, Slot>,
+    /// Structural commands and faults for the next batch.
+    queued: Vec<SimCommand>,
+    score_limit_reached: bool,
+    checkpoint: Option<SimCheckpoint<G>>,
+    /// Batches run since the checkpoint, the current tick's last.
+    log: Vec<TickBatch>,
+    /// Ticks of recent restarts, for the intensity limit.
+    recent_restarts: VecDeque<u32>,
+    failure: Option<String>,
     out: Vec<Outbound>,
-    entities: Vec<EntityState>,
     stats: RoomStats,
     results: Option<MatchResults>,
 }
 
 impl<G: Game> RoomCore<G> {
-    /// A room waiting for its players.
-    pub fn new(game: G, settings: RoomSettings) -> Self {
-        let dt = 1.0 / f32::from(settings.tick_rate.max(1));
-        let sim = Simulation::new(&game, settings.seed, dt);
+    /// A room waiting for its players. `arena_size` is sent to clients on join.
+    pub fn new(settings: RoomSettings, arena_size: u32) -> Self {
+        let players = settings
+            .expected
+            .iter()
+            .map(|e| Player {
+                player_id: e.player_id.clone(),
+                client: None,
+                net_id: None,
+                welcomed: false,
+                joined: false,
+                pending: VecDeque::new(),
+                newest_seq: 0,
+                applied_seq: 0,
+                score: 0,
+                deaths: 0,
+            })
+            .collect();
         Self {
-            game,
             settings,
-            sim,
+            arena_size,
             tick: 0,
             phase: Phase::Waiting,
-            players: BTreeMap::new(),
+            players,
             clients: BTreeMap::new(),
+            queued: Vec::new(),
+            score_limit_reached: false,
+            checkpoint: None,
+            log: Vec::new(),
+            recent_restarts: VecDeque::new(),
+            failure: None,
             out: Vec::new(),
-            entities: Vec::new(),
             stats: RoomStats::default(),
             results: None,
         }
     }
 
     /// Applies one event from outside. Anything it wants sent is returned by the next
-    /// [`RoomCore::tick`] (or [`RoomCore::drain`]).
+    /// [`RoomCore::drain`].
     pub fn handle(&mut self, input: RoomInput<'_>) {
         match input {
             RoomInput::Connected { client, user } => self.on_connect(client, user),
@@ -217,6 +297,11 @@ impl<G: Game> RoomCore<G> {
                 bytes,
             } => self.on_message(client, channel, bytes),
         }
+    }
+
+    /// Queues a fault to fire during the next tick's simulation step.
+    pub fn inject_fault(&mut self, fault: Fault) {
+        self.queued.push(SimCommand::Fault(fault));
     }
 
     fn refuse(&mut self, client: ClientId, code: &str, message: String) {
@@ -245,125 +330,68 @@ impl<G: Game> RoomCore<G> {
                 "this token is for another room".into(),
             );
         }
-        let expected = self
+        let slot = self
             .settings
             .expected
             .iter()
-            .any(|e| e.player_id == user.player_id && e.ticket_id == user.ticket_id);
-        if !expected {
+            .position(|e| e.player_id == user.player_id && e.ticket_id == user.ticket_id);
+        let Some(slot) = slot else {
             return self.refuse(
                 client,
                 "not_expected",
                 "this player was not placed in this room".into(),
             );
+        };
+        match self.phase {
+            Phase::Ended { .. } => {
+                return self.refuse(client, "match_over", "the match is over".into());
+            }
+            Phase::Failed { .. } => {
+                let reason = self.failure.clone().unwrap_or_default();
+                return self.refuse(client, "room_failed", reason);
+            }
+            _ => {}
         }
-        if matches!(self.phase, Phase::Ended { .. }) {
-            return self.refuse(client, "match_over", "the match is over".into());
-        }
-        if let Some(p) = self.players.get(&user.player_id)
-            && p.client.is_some()
-        {
+        let player = &mut self.players[slot];
+        if player.client.is_some() {
             return self.refuse(
                 client,
                 "already_connected",
                 "this player is already connected".into(),
             );
         }
-        let player = match self.players.get_mut(&user.player_id) {
-            Some(p) => p, // rejoining after a disconnect
-            None => {
-                let (avatar, net_id) = self.game.spawn_player(&mut self.sim.world);
-                self.players
-                    .entry(user.player_id.clone())
-                    .or_insert(Player {
-                        player_id: user.player_id.clone(),
-                        avatar: Some(avatar),
-                        net_id,
-                        client: None,
-                        pending: VecDeque::new(),
-                        newest_seq: 0,
-                        applied_seq: 0,
-                        last_input: PlayerInput::default(),
-                        final_score: None,
-                    })
-            }
-        };
-        if player.avatar.is_none() {
-            let (avatar, net_id) = self.game.spawn_player(&mut self.sim.world);
-            player.avatar = Some(avatar);
-            player.net_id = net_id;
-            player.final_score = None;
-        }
-        // A new connection starts a new input sequence.
+        // A new connection starts a new input sequence; the avatar is spawned by the next tick.
         player.client = Some(client);
+        player.joined = true;
+        player.welcomed = false;
         player.pending.clear();
         player.newest_seq = 0;
         player.applied_seq = 0;
-        let (player_id, net_id) = (player.player_id.clone(), player.net_id);
-        self.clients.insert(client, player_id.clone());
-        self.out.push(Outbound::Event {
-            client,
-            event: ServerEvent::Welcome {
-                room_id: self.settings.room_id,
-                player_id: player_id.clone(),
-                entity_id: net_id,
-                tick_rate: self.settings.tick_rate,
-                match_duration_ms: self.settings.match_duration.as_millis() as u32,
-                arena_size: self.game.arena_size(),
-            },
-        });
-        for other in self.players.values().filter(|p| p.player_id != player_id) {
-            if other.client.is_some() {
-                self.out.push(Outbound::Event {
-                    client,
-                    event: ServerEvent::PlayerJoined {
-                        player_id: other.player_id.clone(),
-                        entity_id: other.net_id,
-                    },
-                });
-            }
-        }
-        self.broadcast_except(
-            client,
-            ServerEvent::PlayerJoined {
-                player_id: player_id.clone(),
-                entity_id: net_id,
-            },
-        );
-        if let Phase::Running { started } = self.phase {
-            self.out.push(Outbound::Event {
-                client,
-                event: ServerEvent::MatchStarted { tick: started },
-            });
-        }
+        self.clients.insert(client, slot as Slot);
+        self.queued.push(SimCommand::Spawn(slot as Slot));
     }
 
     fn on_disconnect(&mut self, client: ClientId) {
-        let Some(player_id) = self.clients.remove(&client) else {
+        let Some(slot) = self.clients.remove(&client) else {
             return;
         };
-        let Some(player) = self.players.get_mut(&player_id) else {
-            return;
-        };
+        let player = &mut self.players[slot as usize];
         player.client = None;
-        if let Some(avatar) = player.avatar.take() {
-            player.final_score = Some(self.game.score(&self.sim.world, avatar));
-            self.game.despawn_player(&mut self.sim.world, avatar);
-        }
-        if !matches!(self.phase, Phase::Ended { .. }) {
-            self.broadcast_except(client, ServerEvent::PlayerLeft { player_id });
+        player.welcomed = false;
+        player.net_id = None;
+        let player_id = player.player_id.clone();
+        self.queued.push(SimCommand::Despawn(slot));
+        if matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
+            self.broadcast_welcomed(ServerEvent::PlayerLeft { player_id });
         }
     }
 
     fn on_message(&mut self, client: ClientId, channel: Channel, bytes: &[u8]) {
-        let Some(player) = self
-            .clients
-            .get(&client)
-            .and_then(|id| self.players.get_mut(id))
-        else {
+        let Some(&slot) = self.clients.get(&client) else {
             self.stats.rejected_messages += 1;
             return;
         };
+        let player = &mut self.players[slot as usize];
         match channel {
             Channel::State => {
                 let Ok(packet) = codec::decode::<InputPacket>(bytes) else {
@@ -391,9 +419,10 @@ impl<G: Game> RoomCore<G> {
         }
     }
 
-    fn broadcast_except(&mut self, except: ClientId, event: ServerEvent) {
-        for &client in self.clients.keys() {
-            if client != except {
+    /// Sends to clients that got their welcome (others learn the state with theirs).
+    fn broadcast_welcomed(&mut self, event: ServerEvent) {
+        for (&client, &slot) in &self.clients {
+            if self.players[slot as usize].welcomed {
                 self.out.push(Outbound::Event {
                     client,
                     event: event.clone(),
@@ -411,33 +440,225 @@ impl<G: Game> RoomCore<G> {
         }
     }
 
-    /// Advances one tick: phase changes, inputs, the game's systems, snapshots. Returns
-    /// everything to send, in order; the caller drains it.
-    pub fn tick(&mut self) -> &mut Vec<Outbound> {
+    /// Starts a tick: phase changes, then the batch for the simulation (queued joins and
+    /// leaves, one input per player while the match runs). The batch is logged for replay.
+    pub fn begin_tick(&mut self) -> TickBatch {
         self.tick += 1;
         self.advance_phase();
         let running = matches!(self.phase, Phase::Running { .. });
+        let mut commands = std::mem::take(&mut self.queued);
         if running {
-            for player in self.players.values_mut() {
-                let Some(avatar) = player.avatar else {
-                    continue;
-                };
+            for &slot in self.clients.values() {
+                let player = &mut self.players[slot as usize];
+                // No new input: the avatar keeps its last intent, as a held key would.
                 if let Some((seq, input)) = player.pending.pop_front() {
                     player.applied_seq = seq;
-                    player.last_input = input;
                     self.stats.inputs_applied += 1;
+                    commands.push(SimCommand::Input(slot, input));
                 }
-                // No new input this tick: hold the last one, as a client holding a key would.
-                self.game
-                    .apply_input(&mut self.sim.world, avatar, player.last_input);
             }
         }
-        self.sim.step(self.tick, running);
-        self.snapshots();
-        &mut self.out
+        let batch = TickBatch {
+            tick: self.tick,
+            running,
+            commands,
+        };
+        self.log.push(batch.clone());
+        batch
     }
 
-    /// Everything queued to send (for callers that handled events without ticking).
+    /// Whether this tick needs the simulation (not once the room has failed).
+    pub fn wants_simulation(&self) -> bool {
+        !matches!(self.phase, Phase::Failed { .. })
+    }
+
+    /// Finishes a tick with the simulation's output: welcomes, scores, snapshots.
+    pub fn end_tick(&mut self, step: &StepOutput) {
+        self.score_limit_reached = step.score_limit_reached;
+        for standing in &step.standings {
+            let player = &mut self.players[standing.slot as usize];
+            player.score = standing.score;
+            player.deaths = standing.deaths;
+            player.net_id = Some(standing.net_id);
+        }
+        self.welcome_new_players();
+        let time_left_ms = match self.phase {
+            Phase::Running { started } => {
+                let total = self.settings.ticks(self.settings.match_duration);
+                let left = total.saturating_sub(self.tick - started);
+                (u64::from(left) * 1000 / u64::from(self.settings.tick_rate.max(1))) as u32
+            }
+            _ => 0,
+        };
+        let entities = &step.entities[..step.entities.len().min(MAX_SNAPSHOT_ENTITIES)];
+        for (&client, &slot) in &self.clients {
+            let player = &self.players[slot as usize];
+            if !player.welcomed {
+                continue;
+            }
+            self.out.push(Outbound::Snapshot {
+                client,
+                snapshot: Snapshot {
+                    tick: self.tick,
+                    last_input_seq: player.applied_seq,
+                    time_left_ms,
+                    entities: entities.to_vec(),
+                },
+            });
+        }
+    }
+
+    fn welcome_new_players(&mut self) {
+        let joiners: Vec<(ClientId, Slot)> = self
+            .clients
+            .iter()
+            .filter(|&(_, &slot)| {
+                let p = &self.players[slot as usize];
+                !p.welcomed && p.net_id.is_some()
+            })
+            .map(|(&c, &s)| (c, s))
+            .collect();
+        for (client, slot) in joiners {
+            let (player_id, net_id) = {
+                let p = &mut self.players[slot as usize];
+                p.welcomed = true;
+                (p.player_id.clone(), p.net_id.unwrap_or_default())
+            };
+            self.out.push(Outbound::Event {
+                client,
+                event: ServerEvent::Welcome {
+                    room_id: self.settings.room_id,
+                    player_id: player_id.clone(),
+                    entity_id: net_id,
+                    tick_rate: self.settings.tick_rate,
+                    match_duration_ms: self.settings.match_duration.as_millis() as u32,
+                    arena_size: self.arena_size,
+                },
+            });
+            for (&other, &other_slot) in &self.clients {
+                let p = &self.players[other_slot as usize];
+                if other == client || !p.welcomed {
+                    continue;
+                }
+                let Some(other_net_id) = p.net_id else {
+                    continue;
+                };
+                // Tell the newcomer about each player already here, and each of them about it.
+                self.out.push(Outbound::Event {
+                    client,
+                    event: ServerEvent::PlayerJoined {
+                        player_id: p.player_id.clone(),
+                        entity_id: other_net_id,
+                    },
+                });
+                self.out.push(Outbound::Event {
+                    client: other,
+                    event: ServerEvent::PlayerJoined {
+                        player_id: player_id.clone(),
+                        entity_id: net_id,
+                    },
+                });
+            }
+            if let Phase::Running { started } = self.phase {
+                self.out.push(Outbound::Event {
+                    client,
+                    event: ServerEvent::MatchStarted { tick: started },
+                });
+            }
+        }
+    }
+
+    /// Whether a checkpoint should be taken after this tick.
+    pub fn checkpoint_due(&self) -> bool {
+        let every = self
+            .settings
+            .ticks(self.settings.supervision.checkpoint_interval)
+            .max(1);
+        self.wants_simulation() && (self.checkpoint.is_none() || self.tick % every == 0)
+    }
+
+    /// Stores a checkpoint of the simulation as of the current tick; the replay log restarts.
+    pub fn set_checkpoint(&mut self, checkpoint: SimCheckpoint<G>) {
+        self.checkpoint = Some(checkpoint);
+        self.log.clear();
+    }
+
+    /// The simulation panicked during this tick. Counts the restart and says how to recover.
+    pub fn crashed(&mut self, message: &str) -> Recovery<G> {
+        if !self.wants_simulation() {
+            // Already failed (e.g. the watchdog gave up on a hung tick that has now unwound).
+            return Recovery::GiveUp;
+        }
+        self.stats.restarts += 1;
+        tracing::error!(
+            room = self.settings.room_id,
+            tick = self.tick,
+            panic = message,
+            "room simulation panicked"
+        );
+        let window = self.settings.ticks(self.settings.supervision.window);
+        self.recent_restarts.push_back(self.tick);
+        while self
+            .recent_restarts
+            .front()
+            .is_some_and(|&t| self.tick - t >= window)
+        {
+            self.recent_restarts.pop_front();
+        }
+        let limit = self.settings.supervision.max_restarts;
+        if self.recent_restarts.len() as u32 > limit {
+            self.fail(format!(
+                "the room crashed {} times within {:?} (limit {limit}); last: {message}",
+                self.recent_restarts.len(),
+                self.settings.supervision.window
+            ));
+            return Recovery::GiveUp;
+        }
+        let Some(checkpoint) = self.checkpoint.clone() else {
+            self.fail(format!(
+                "the room crashed before its first checkpoint: {message}"
+            ));
+            return Recovery::GiveUp;
+        };
+        let Some(crashed) = self.log.pop() else {
+            self.fail(format!("the room crashed outside a tick: {message}"));
+            return Recovery::GiveUp;
+        };
+        let retry = crashed.structural_only();
+        let replay = self.log.clone();
+        self.log.push(retry.clone());
+        Recovery::Restart {
+            checkpoint,
+            replay,
+            retry,
+        }
+    }
+
+    /// Gives up on the room: every client gets a reliable [`ServerEvent::RoomFailed`]; the
+    /// room closes after lingering. Its tickets should go back to the matchmaker
+    /// ([`RoomCore::tickets`]).
+    pub fn fail(&mut self, reason: String) {
+        if matches!(self.phase, Phase::Failed { .. } | Phase::Ended { .. }) {
+            return;
+        }
+        tracing::warn!(room = self.settings.room_id, tick = self.tick, %reason, "room failed");
+        self.phase = Phase::Failed { at: self.tick };
+        self.broadcast(ServerEvent::RoomFailed {
+            reason: reason.clone(),
+        });
+        self.failure = Some(reason);
+    }
+
+    /// Ticket ids of everyone the room was made for.
+    pub fn tickets(&self) -> Vec<String> {
+        self.settings
+            .expected
+            .iter()
+            .map(|e| e.ticket_id.clone())
+            .collect()
+    }
+
+    /// Everything queued to send; the caller drains it.
     pub fn drain(&mut self) -> &mut Vec<Outbound> {
         &mut self.out
     }
@@ -453,7 +674,7 @@ impl<G: Game> RoomCore<G> {
                 let timed_out = self.tick >= self.settings.ticks(self.settings.join_timeout);
                 if all_here || (timed_out && self.connected() > 0) {
                     self.phase = Phase::Running { started: self.tick };
-                    self.broadcast(ServerEvent::MatchStarted { tick: self.tick });
+                    self.broadcast_welcomed(ServerEvent::MatchStarted { tick: self.tick });
                 } else if timed_out {
                     self.end(EndReason::Abandoned);
                 }
@@ -461,13 +682,13 @@ impl<G: Game> RoomCore<G> {
             Phase::Running { started } => {
                 if self.tick - started >= self.settings.ticks(self.settings.match_duration) {
                     self.end(EndReason::TimeLimit);
-                } else if self.game.score_limit_reached(&mut self.sim.world) {
+                } else if self.score_limit_reached {
                     self.end(EndReason::ScoreLimit);
                 } else if self.connected() == 0 {
                     self.end(EndReason::Abandoned);
                 }
             }
-            Phase::Ended { .. } => {}
+            Phase::Ended { .. } | Phase::Failed { .. } => {}
         }
     }
 
@@ -478,18 +699,12 @@ impl<G: Game> RoomCore<G> {
         };
         let mut players: Vec<PlayerResult> = self
             .players
-            .values()
-            .map(|p| {
-                let (score, deaths) = match (p.avatar, p.final_score) {
-                    (Some(avatar), _) => self.game.score(&self.sim.world, avatar),
-                    (None, Some(s)) => s,
-                    (None, None) => (0, 0),
-                };
-                PlayerResult {
-                    player_id: p.player_id.clone(),
-                    score,
-                    deaths,
-                }
+            .iter()
+            .filter(|p| p.joined)
+            .map(|p| PlayerResult {
+                player_id: p.player_id.clone(),
+                score: p.score,
+                deaths: p.deaths,
             })
             .collect();
         players.sort_by(|a, b| b.score.cmp(&a.score).then(a.deaths.cmp(&b.deaths)));
@@ -509,37 +724,12 @@ impl<G: Game> RoomCore<G> {
         );
     }
 
-    fn snapshots(&mut self) {
-        self.entities.clear();
-        self.game
-            .write_snapshot(&mut self.sim.world, &mut self.entities);
-        self.entities.truncate(MAX_SNAPSHOT_ENTITIES);
-        let time_left_ms = match self.phase {
-            Phase::Running { started } => {
-                let total = self.settings.ticks(self.settings.match_duration);
-                let left = total.saturating_sub(self.tick - started);
-                (u64::from(left) * 1000 / u64::from(self.settings.tick_rate.max(1))) as u32
-            }
-            _ => 0,
-        };
-        for (&client, player_id) in &self.clients {
-            let applied = self.players.get(player_id).map_or(0, |p| p.applied_seq);
-            self.out.push(Outbound::Snapshot {
-                client,
-                snapshot: Snapshot {
-                    tick: self.tick,
-                    last_input_seq: applied,
-                    time_left_ms,
-                    entities: self.entities.clone(),
-                },
-            });
-        }
-    }
-
-    /// Whether the room is done: the match ended and the linger time passed.
+    /// Whether the room is done: the match ended (or the room failed) and the linger passed.
     pub fn is_finished(&self) -> bool {
         match self.phase {
-            Phase::Ended { at } => self.tick - at >= self.settings.ticks(self.settings.linger),
+            Phase::Ended { at } | Phase::Failed { at } => {
+                self.tick - at >= self.settings.ticks(self.settings.linger)
+            }
             _ => false,
         }
     }
@@ -547,6 +737,11 @@ impl<G: Game> RoomCore<G> {
     /// The room's id.
     pub fn id(&self) -> u64 {
         self.settings.room_id
+    }
+
+    /// The room's settings.
+    pub fn settings(&self) -> &RoomSettings {
+        &self.settings
     }
 
     /// Current tick.
@@ -574,7 +769,12 @@ impl<G: Game> RoomCore<G> {
         self.results.as_ref()
     }
 
-    /// Counters about client traffic.
+    /// Why the room failed, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Counters.
     pub fn stats(&self) -> RoomStats {
         self.stats
     }

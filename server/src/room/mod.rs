@@ -1,16 +1,27 @@
-//! Rooms: one per match. A room is a sans-IO core ([`RoomCore`], holding the shell state and the
-//! [`sim`] half with the ECS world), a transport driver ([`RoomTransport`]) that owns the UDP
-//! socket, and a runner that ticks them.
+//! Rooms: one per match, supervised.
+//!
+//! A room is a shell ([`RoomCore`]: players, connections, inputs, phase, checkpoint and replay
+//! log) and a simulation ([`Simulation`]: the ECS world, the crashable part), run under
+//! supervision ([`Room`] without IO; the node's runner with a UDP [`RoomTransport`]) on a
+//! pool of workers with deadline scheduling.
 
 mod core;
+mod local;
 mod runner;
+mod scheduler;
 mod sim;
+mod supervisor;
 mod transport;
 
 pub use self::core::{
-    ClientId, ExpectedPlayer, MAX_SNAPSHOT_ENTITIES, Outbound, Phase, RoomCore, RoomInput,
-    RoomSettings, RoomStats,
+    ClientId, ExpectedPlayer, MAX_SNAPSHOT_ENTITIES, Outbound, Phase, Recovery, RoomCore,
+    RoomInput, RoomSettings, RoomStats, Supervision,
 };
+pub use local::Room;
 pub use runner::RoomStatus;
-pub(crate) use runner::run_room;
+pub(crate) use runner::{RoomExit, RoomProcess};
+pub(crate) use scheduler::Scheduler;
+pub use sim::{
+    Fault, PlayerStanding, SimCheckpoint, SimCommand, Simulation, Slot, StepOutput, TickBatch,
+};
 pub use transport::{RoomTransport, TransportStats};

@@ -1,21 +1,34 @@
-//! Drives one room on its fixed tick: receive, tick, send, publish status.
+//! A room as the node runs it: the shell (core + socket) behind one lock, the simulation
+//! behind another, ticked by the worker pool.
+//!
+//! The shell lock is never held while the simulation steps, so when a tick hangs in game code
+//! the watchdog can still reach the shell, fail the room and tell its players. Lock order is
+//! simulation, then shell.
 
 use std::{
     net::SocketAddr,
-    sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering},
-    time::Duration,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
+use hdrhistogram::Histogram;
 use protocol::api::RoomSummary;
-use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{
     core::{Phase, RoomCore},
+    local,
+    scheduler::Task,
+    sim::{Fault, Simulation, StepOutput},
+    supervisor::{SimFactory, panic_message, supervised_checkpoint},
     transport::RoomTransport,
 };
 use crate::game::Game;
 
-/// What the rest of the node may read about a running room, updated every tick.
+/// What the rest of the node may read about a running room, updated as it ticks.
 #[derive(Debug)]
 pub struct RoomStatus {
     /// The room's id.
@@ -29,6 +42,10 @@ pub struct RoomStatus {
     phase: AtomicU8,
     connected: AtomicUsize,
     tick: AtomicU32,
+    restarts: AtomicU64,
+    tick_p99_us: AtomicU64,
+    late_p99_us: AtomicU64,
+    late_max_us: AtomicU64,
 }
 
 impl RoomStatus {
@@ -41,6 +58,10 @@ impl RoomStatus {
             phase: AtomicU8::new(0),
             connected: AtomicUsize::new(0),
             tick: AtomicU32::new(0),
+            restarts: AtomicU64::new(0),
+            tick_p99_us: AtomicU64::new(0),
+            late_p99_us: AtomicU64::new(0),
+            late_max_us: AtomicU64::new(0),
         }
     }
 
@@ -49,16 +70,58 @@ impl RoomStatus {
             Phase::Waiting => 0,
             Phase::Running { .. } => 1,
             Phase::Ended { .. } => 2,
+            Phase::Failed { .. } => 3,
         };
         self.phase.store(phase, Ordering::Relaxed);
         self.connected
             .store(core.connected_players(), Ordering::Relaxed);
         self.tick.store(core.current_tick(), Ordering::Relaxed);
+        self.restarts
+            .store(core.stats().restarts, Ordering::Relaxed);
+    }
+
+    fn publish_timing(&self, timing: &TickTiming) {
+        self.tick_p99_us
+            .store(timing.duration.value_at_quantile(0.99), Ordering::Relaxed);
+        self.late_p99_us
+            .store(timing.lateness.value_at_quantile(0.99), Ordering::Relaxed);
+        self.late_max_us
+            .store(timing.lateness.max(), Ordering::Relaxed);
     }
 
     /// Players connected at the last tick.
     pub fn connected_players(&self) -> usize {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Simulation restarts so far.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// 99th percentile of how late ticks started after their deadline, microseconds.
+    pub fn late_p99_us(&self) -> u64 {
+        self.late_p99_us.load(Ordering::Relaxed)
+    }
+
+    /// Latest any tick started after its deadline, microseconds.
+    pub fn late_max_us(&self) -> u64 {
+        self.late_max_us.load(Ordering::Relaxed)
+    }
+
+    /// 99th percentile of tick run time, microseconds.
+    pub fn tick_p99_us(&self) -> u64 {
+        self.tick_p99_us.load(Ordering::Relaxed)
+    }
+
+    /// The phase name.
+    pub fn phase(&self) -> &'static str {
+        match self.phase.load(Ordering::Relaxed) {
+            0 => "waiting",
+            1 => "running",
+            2 => "ended",
+            _ => "failed",
+        }
     }
 
     /// The API's view of the room.
@@ -67,50 +130,236 @@ impl RoomStatus {
             id: self.id,
             mode: self.mode.clone(),
             addr: self.addr.to_string(),
-            phase: match self.phase.load(Ordering::Relaxed) {
-                0 => "waiting",
-                1 => "running",
-                _ => "ended",
-            }
-            .into(),
+            phase: self.phase().into(),
             expected_players: self.expected_players,
             connected_players: self.connected_players(),
             tick: self.tick.load(Ordering::Relaxed),
+            restarts: self.restarts(),
+            tick_p99_us: self.tick_p99_us(),
+            late_p99_us: self.late_p99_us(),
         }
     }
 }
 
-/// Runs a room until its match is over and it has lingered, then tells its clients it closes.
-/// The socket closes when this returns.
-pub(crate) async fn run_room<G: Game>(
-    mut core: RoomCore<G>,
-    mut transport: RoomTransport,
-    tick_rate: u16,
-    status: std::sync::Arc<RoomStatus>,
-) {
-    let period = Duration::from_secs_f64(1.0 / f64::from(tick_rate.max(1)));
-    let mut interval = tokio::time::interval(period);
-    // A late tick is run once, not in a burst: snapshots describe the present, not a backlog.
-    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut last = Instant::now();
-    loop {
-        interval.tick().await;
-        let now = Instant::now();
-        let dt = now - last;
-        last = now;
-        transport.receive(dt, &mut core);
-        transport.send(core.tick());
-        status.publish(&core);
-        if core.is_finished() {
-            transport.disconnect_all();
-            break;
+/// How a room ended, for the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RoomExit {
+    /// The match ended normally.
+    Finished,
+    /// The room failed; these tickets should go back to the queue.
+    Failed {
+        /// Ticket ids of the room's players.
+        tickets: Vec<String>,
+        /// Why.
+        reason: String,
+    },
+}
+
+struct TickTiming {
+    duration: Histogram<u64>,
+    lateness: Histogram<u64>,
+}
+
+struct Shell<G: Game> {
+    core: RoomCore<G>,
+    transport: Option<RoomTransport>,
+    last_tick: Instant,
+    timing: TickTiming,
+}
+
+struct SimSlot<G: Game> {
+    sim: Option<Simulation<G>>,
+    step: StepOutput,
+}
+
+/// A room ticked by the worker pool. See the module docs.
+pub(crate) struct RoomProcess<G: Game> {
+    shell: Mutex<Shell<G>>,
+    sim: Mutex<SimSlot<G>>,
+    factory: SimFactory<G>,
+    status: Arc<RoomStatus>,
+    period: Duration,
+    failure_reported: AtomicBool,
+    exited: AtomicBool,
+    on_exit: Box<dyn Fn(RoomExit) + Send + Sync>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a room lock is contained by the room (it fails); the data is
+    // only read afterwards to say goodbye, so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<G: Game> RoomProcess<G> {
+    pub(crate) fn new(
+        room: local::Room<G>,
+        transport: RoomTransport,
+        status: Arc<RoomStatus>,
+        on_exit: Box<dyn Fn(RoomExit) + Send + Sync>,
+    ) -> Self {
+        let (core, sim, factory) = room.into_parts();
+        let period = Duration::from_secs_f64(1.0 / f64::from(core.settings().tick_rate.max(1)));
+        let histogram = || Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid bounds");
+        Self {
+            shell: Mutex::new(Shell {
+                core,
+                transport: Some(transport),
+                last_tick: Instant::now(),
+                timing: TickTiming {
+                    duration: histogram(),
+                    lateness: histogram(),
+                },
+            }),
+            sim: Mutex::new(SimSlot {
+                sim,
+                step: StepOutput::default(),
+            }),
+            factory,
+            status,
+            period,
+            failure_reported: AtomicBool::new(false),
+            exited: AtomicBool::new(false),
+            on_exit,
         }
     }
-    tracing::info!(
-        room = core.id(),
-        ticks = core.current_tick(),
-        stats = ?core.stats(),
-        traffic = ?transport.stats(),
-        "room closed"
-    );
+
+    pub(crate) fn status(&self) -> &Arc<RoomStatus> {
+        &self.status
+    }
+
+    pub(crate) fn inject_fault(&self, fault: Fault) {
+        lock(&self.shell).core.inject_fault(fault);
+    }
+
+    /// One tick: receive, simulate (supervised), send. Returns whether the room goes on.
+    fn tick(&self, lateness: Duration) -> bool {
+        let started = Instant::now();
+        let (batch, wants_sim) = {
+            let mut shell = lock(&self.shell);
+            let shell = &mut *shell;
+            let dt = started - shell.last_tick;
+            shell.last_tick = started;
+            if let Some(transport) = shell.transport.as_mut() {
+                transport.receive(dt, &mut shell.core);
+            }
+            let batch = shell.core.begin_tick();
+            (batch, shell.core.wants_simulation())
+        };
+        if wants_sim {
+            let mut slot = lock(&self.sim);
+            let slot = &mut *slot;
+            let ok = super::supervisor::supervised_step(
+                &self.factory,
+                &mut slot.sim,
+                &batch,
+                &mut slot.step,
+                |msg| lock(&self.shell).core.crashed(msg),
+            );
+            if ok {
+                let mut shell = lock(&self.shell);
+                shell.core.end_tick(&slot.step);
+                if shell.core.checkpoint_due() {
+                    match supervised_checkpoint(&mut slot.sim) {
+                        Ok(Some(cp)) => shell.core.set_checkpoint(cp),
+                        Ok(None) => {}
+                        Err(e) => shell.core.fail(format!("checkpoint failed: {e}")),
+                    }
+                }
+            }
+        }
+        let mut shell = lock(&self.shell);
+        let shell = &mut *shell;
+        if let Some(transport) = shell.transport.as_mut() {
+            transport.send(shell.core.drain());
+        }
+        self.status.publish(&shell.core);
+        let us = |d: Duration| d.as_micros().clamp(1, 60_000_000) as u64;
+        shell
+            .timing
+            .duration
+            .saturating_record(us(started.elapsed()));
+        shell.timing.lateness.saturating_record(us(lateness));
+        if shell.core.current_tick() % 30 == 0 {
+            self.status.publish_timing(&shell.timing);
+        }
+        self.report_failure(&shell.core);
+        if shell.core.is_finished() {
+            self.close(shell);
+            return false;
+        }
+        true
+    }
+
+    fn report_failure(&self, core: &RoomCore<G>) {
+        if let Some(reason) = core.failure()
+            && !self.failure_reported.swap(true, Ordering::SeqCst)
+        {
+            (self.on_exit)(RoomExit::Failed {
+                tickets: core.tickets(),
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    fn close(&self, shell: &mut Shell<G>) {
+        if self.exited.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.status.publish_timing(&shell.timing);
+        if let Some(mut transport) = shell.transport.take() {
+            transport.disconnect_all();
+            tracing::info!(
+                room = shell.core.id(),
+                ticks = shell.core.current_tick(),
+                phase = shell.core.phase().name(),
+                stats = ?shell.core.stats(),
+                traffic = ?transport.stats(),
+                tick_p99_us = shell.timing.duration.value_at_quantile(0.99),
+                late_p99_us = shell.timing.lateness.value_at_quantile(0.99),
+                late_max_us = shell.timing.lateness.max(),
+                "room closed"
+            );
+        }
+        (self.on_exit)(RoomExit::Finished);
+    }
+}
+
+impl<G: Game> Task for RoomProcess<G> {
+    fn run(&self, lateness: Duration) -> bool {
+        match catch_unwind(AssertUnwindSafe(|| self.tick(lateness))) {
+            Ok(again) => again,
+            Err(payload) => {
+                // A panic outside the simulation: in the transport, the network library or the
+                // shell. The shell cannot be trusted to go on; fail the room, say goodbye as
+                // far as possible, and close it. The node and other rooms are untouched.
+                let message = panic_message(payload.as_ref());
+                let mut shell = lock(&self.shell);
+                tracing::error!(room = shell.core.id(), tick = shell.core.current_tick(), panic = %message, "room shell panicked");
+                shell.core.fail(format!("internal error: {message}"));
+                let shell = &mut *shell;
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    if let Some(t) = shell.transport.as_mut() {
+                        t.send(shell.core.drain());
+                    }
+                }));
+                self.report_failure(&shell.core);
+                self.close(shell);
+                false
+            }
+        }
+    }
+
+    fn period(&self) -> Duration {
+        self.period
+    }
+
+    fn hung(&self, running_for: Duration) {
+        self.factory.abandoned.store(true, Ordering::SeqCst);
+        let mut shell = lock(&self.shell);
+        shell.core.fail(format!(
+            "a tick ran {:.1} s, past the hang timeout; the room was stopped",
+            running_for.as_secs_f64()
+        ));
+        self.report_failure(&shell.core);
+    }
 }

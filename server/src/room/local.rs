@@ -1,0 +1,110 @@
+//! [`Room`]: a whole room — shell, supervised simulation, checkpoints — without IO.
+//!
+//! This is the room as tests and the deterministic harness drive it: events in, ticks, messages
+//! out. The node's runner does the same steps with the shell behind a lock and a socket
+//! attached (see `runner.rs`).
+
+use std::sync::{Arc, atomic::AtomicBool};
+
+use super::{
+    core::{Outbound, RoomCore, RoomInput, RoomSettings},
+    sim::{Fault, Simulation, StepOutput},
+    supervisor::{SimFactory, supervised_checkpoint, supervised_step},
+};
+use crate::game::Game;
+
+/// A room without IO. See the module docs.
+pub struct Room<G: Game> {
+    core: RoomCore<G>,
+    sim: Option<Simulation<G>>,
+    factory: SimFactory<G>,
+    step: StepOutput,
+}
+
+impl<G: Game> Room<G> {
+    /// A room waiting for its players, with its first checkpoint taken.
+    pub fn new(game: G, settings: RoomSettings) -> Self {
+        let factory = SimFactory {
+            dt: settings.dt(),
+            abandoned: Arc::new(AtomicBool::new(false)),
+            game,
+        };
+        let mut sim = Some(Simulation::new(
+            factory.game.clone(),
+            settings.seed,
+            factory.dt,
+            factory.abandoned.clone(),
+        ));
+        let mut core = RoomCore::new(settings, factory.game.arena_size());
+        match supervised_checkpoint(&mut sim) {
+            Ok(Some(cp)) => core.set_checkpoint(cp),
+            Ok(None) => {}
+            Err(e) => core.fail(format!("the first checkpoint failed: {e}")),
+        }
+        Self {
+            core,
+            sim,
+            factory,
+            step: StepOutput::default(),
+        }
+    }
+
+    /// Applies one event from outside.
+    pub fn handle(&mut self, input: RoomInput<'_>) {
+        self.core.handle(input);
+    }
+
+    /// Queues a fault for the next tick.
+    pub fn inject_fault(&mut self, fault: Fault) {
+        self.core.inject_fault(fault);
+    }
+
+    /// Runs one tick and returns everything to send; the caller drains it.
+    pub fn tick(&mut self) -> &mut Vec<Outbound> {
+        tick(&mut self.core, &mut self.sim, &self.factory, &mut self.step);
+        self.core.drain()
+    }
+
+    /// The shell, for inspection.
+    pub fn core(&self) -> &RoomCore<G> {
+        &self.core
+    }
+
+    /// Everything queued to send (for callers that handled events without ticking).
+    pub fn drain(&mut self) -> &mut Vec<Outbound> {
+        self.core.drain()
+    }
+
+    pub(crate) fn into_parts(self) -> (RoomCore<G>, Option<Simulation<G>>, SimFactory<G>) {
+        (self.core, self.sim, self.factory)
+    }
+
+    /// The simulation's last output (tests compare it across runs).
+    pub fn last_step(&self) -> &StepOutput {
+        &self.step
+    }
+}
+
+/// One supervised tick: batch from the shell, step (restart on panic), output to the shell,
+/// checkpoint when due.
+pub(crate) fn tick<G: Game>(
+    core: &mut RoomCore<G>,
+    sim: &mut Option<Simulation<G>>,
+    factory: &SimFactory<G>,
+    step: &mut StepOutput,
+) {
+    let batch = core.begin_tick();
+    if !core.wants_simulation() {
+        return;
+    }
+    if supervised_step(factory, sim, &batch, step, |msg| core.crashed(msg)) {
+        core.end_tick(step);
+        if core.checkpoint_due() {
+            match supervised_checkpoint(sim) {
+                Ok(Some(cp)) => core.set_checkpoint(cp),
+                Ok(None) => {}
+                Err(e) => core.fail(format!("checkpoint failed: {e}")),
+            }
+        }
+    }
+}
