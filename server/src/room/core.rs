@@ -574,7 +574,7 @@ impl<G: Game> RoomCore<G> {
             .settings
             .ticks(self.settings.supervision.checkpoint_interval)
             .max(1);
-        self.wants_simulation() && (self.checkpoint.is_none() || self.tick % every == 0)
+        self.wants_simulation() && (self.checkpoint.is_none() || self.tick.is_multiple_of(every))
     }
 
     /// Stores a checkpoint of the simulation as of the current tick; the replay log restarts.

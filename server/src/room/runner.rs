@@ -279,7 +279,7 @@ impl<G: Game> RoomProcess<G> {
             .duration
             .saturating_record(us(started.elapsed()));
         shell.timing.lateness.saturating_record(us(lateness));
-        if shell.core.current_tick() % 30 == 0 {
+        if shell.core.current_tick().is_multiple_of(30) {
             self.status.publish_timing(&shell.timing);
         }
         self.report_failure(&shell.core);
