@@ -21,7 +21,7 @@ pub(crate) struct Bot {
 }
 
 enum Queued {
-    Assigned(Assignment),
+    Assigned(String, Assignment),
     /// The run ended while queued; the ticket was cancelled.
     Stopped,
     Failed,
@@ -34,7 +34,25 @@ impl Bot {
         while Instant::now() < stop_queueing {
             round += 1;
             match self.queue(round, stop_queueing).await {
-                Queued::Assigned(assignment) => self.play(&assignment, hard_stop).await,
+                Queued::Assigned(ticket, mut assignment) => {
+                    // A failed room sends its players back to the queue on the same ticket;
+                    // follow it to the next room.
+                    while self.play(&assignment, hard_stop).await == Played::Requeued {
+                        self.recorder.room_failed();
+                        match self
+                            .mm
+                            .wait_for_new_room(&ticket, assignment.room_id, Duration::from_secs(60))
+                            .await
+                        {
+                            Ok(next) => assignment = next,
+                            Err(e) => {
+                                tracing::warn!(bot = self.index, error = %e, "no new room after a room failure");
+                                self.recorder.error("requeue");
+                                break;
+                            }
+                        }
+                    }
+                }
                 Queued::Stopped => break,
                 Queued::Failed => tokio::time::sleep(Duration::from_millis(500)).await,
             }
@@ -83,7 +101,7 @@ impl Bot {
         match result {
             Ok(assignment) => {
                 self.recorder.ticket_assigned(started.elapsed());
-                Queued::Assigned(assignment)
+                Queued::Assigned(ticket.id, assignment)
             }
             Err(MatchmakerError::NotAssigned(TicketStatus::Expired)) => {
                 self.recorder.error("ticket_expired");
@@ -105,13 +123,13 @@ impl Bot {
         1000.0 + (self.index as f64 * 7919.0 % (2.0 * spread)) - spread
     }
 
-    async fn play(&self, assignment: &Assignment, hard_stop: Instant) {
+    async fn play(&self, assignment: &Assignment, hard_stop: Instant) -> Played {
         let mut client = match GameClient::connect(assignment) {
             Ok(client) => client,
             Err(e) => {
                 tracing::warn!(bot = self.index, error = %e, "connect failed");
                 self.recorder.error("connect");
-                return;
+                return Played::Over;
             }
         };
         let mut brain = ArenaBrain::new(self.index as u64 ^ assignment.room_id);
@@ -131,6 +149,7 @@ impl Bot {
             }
             last = now;
             let mut ended = false;
+            let mut failed = false;
             while let Some(event) = client.poll_event() {
                 match event {
                     ServerEvent::Welcome {
@@ -142,6 +161,11 @@ impl Bot {
                         brain.set_arena_size(arena_size);
                     }
                     ServerEvent::MatchEnded(_) => ended = true,
+                    ServerEvent::RoomFailed { reason } => {
+                        tracing::info!(bot = self.index, %reason, "room failed; back to the queue");
+                        failed = true;
+                    }
+                    ServerEvent::Error { code, .. } if code == "room_failed" => failed = true,
                     ServerEvent::Error { code, message } => {
                         tracing::warn!(bot = self.index, %code, %message, "room refused us");
                         self.recorder.error(&format!("room_{code}"));
@@ -151,6 +175,9 @@ impl Bot {
             }
             if ended {
                 break Outcome::Completed;
+            }
+            if failed {
+                break Outcome::RoomFailed;
             }
             match client.state() {
                 ConnectionState::Connecting if now - started > CONNECT_TIMEOUT => {
@@ -196,14 +223,26 @@ impl Bot {
             .traffic(stats.bytes_received, stats.bytes_sent, connected);
         match outcome {
             Outcome::Completed => self.recorder.match_completed(assignment.room_id),
+            Outcome::RoomFailed => return Played::Requeued,
             Outcome::Unexpected => self.recorder.unexpected_disconnect(),
             Outcome::Error(class) => self.recorder.error(class),
         }
+        Played::Over
     }
 }
 
 enum Outcome {
     Completed,
+    RoomFailed,
     Unexpected,
     Error(&'static str),
+}
+
+/// How a match attempt ended, for the bot's loop.
+#[derive(Debug, PartialEq, Eq)]
+enum Played {
+    /// Finished, or failed in a way already recorded.
+    Over,
+    /// The room failed and the ticket is back in the queue.
+    Requeued,
 }

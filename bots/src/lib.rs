@@ -14,7 +14,7 @@ mod report;
 
 use std::{sync::Arc, time::Duration};
 
-use protocol::MatchmakerClient;
+use protocol::{MatchmakerClient, api::FaultRequest};
 pub use report::{Percentiles, Recorder, Report};
 use tokio::time::Instant;
 
@@ -35,6 +35,19 @@ pub struct SwarmConfig {
     pub skill_spread: f64,
     /// Prefix of the bots' player ids.
     pub player_prefix: String,
+    /// Inject this fault into a random running room at every interval (chaos runs).
+    pub chaos: Option<Chaos>,
+}
+
+/// Faults injected into random running rooms during a run, through the admin API.
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    /// Time between two faults.
+    pub every: Duration,
+    /// The fault.
+    pub fault: FaultRequest,
+    /// The server's admin token.
+    pub admin_token: String,
 }
 
 impl SwarmConfig {
@@ -48,6 +61,7 @@ impl SwarmConfig {
             mode: "arena".into(),
             skill_spread: 0.0,
             player_prefix: "bot".into(),
+            chaos: None,
         }
     }
 }
@@ -70,11 +84,58 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
         };
         bots.spawn(bot.run(stop_queueing, hard_stop));
     }
+    let chaos = config.chaos.clone().map(|chaos| {
+        tokio::spawn(inject_faults(
+            mm.clone(),
+            chaos,
+            stop_queueing,
+            recorder.clone(),
+        ))
+    });
     while let Some(done) = bots.join_next().await {
         if let Err(e) = done {
             tracing::error!(error = %e, "bot task failed");
             recorder.error("bot_panic");
         }
     }
+    if let Some(chaos) = chaos {
+        chaos.abort();
+    }
     recorder.report(config.players, started.elapsed())
+}
+
+async fn inject_faults(
+    mm: MatchmakerClient,
+    chaos: Chaos,
+    until: Instant,
+    recorder: Arc<Recorder>,
+) {
+    let mut next = Instant::now() + chaos.every;
+    while next < until {
+        tokio::time::sleep_until(next).await;
+        next += chaos.every;
+        let rooms = match mm.rooms().await {
+            Ok(rooms) => rooms,
+            Err(e) => {
+                tracing::warn!(error = %e, "chaos: listing rooms failed");
+                recorder.error("chaos_rooms");
+                continue;
+            }
+        };
+        let running: Vec<_> = rooms.iter().filter(|r| r.phase == "running").collect();
+        if running.is_empty() {
+            continue;
+        }
+        let room = running[rand::random_range(0..running.len())];
+        match mm
+            .inject_fault(&chaos.admin_token, room.id, &chaos.fault)
+            .await
+        {
+            Ok(()) => recorder.fault_injected(),
+            Err(e) => {
+                tracing::warn!(room = room.id, error = %e, "chaos: fault injection failed");
+                recorder.error("chaos_inject");
+            }
+        }
+    }
 }

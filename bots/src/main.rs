@@ -2,8 +2,9 @@
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
-use bots::{SwarmConfig, run_swarm};
+use bots::{Chaos, SwarmConfig, run_swarm};
 use clap::Parser;
+use protocol::api::{FaultKind, FaultRequest};
 use tracing_subscriber::EnvFilter;
 
 /// Rallypoint bot swarm: arena bots that queue, connect and play real matches.
@@ -32,6 +33,19 @@ struct Args {
     /// Spread skill ratings over 1000 ± this.
     #[arg(long, env = "RALLYPOINT_BOTS_SKILL_SPREAD", default_value = "0")]
     skill_spread: f64,
+    /// Chaos: inject --fault-kind into a random running room this often (needs --admin-token
+    /// and a server started with --enable-fault-injection).
+    #[arg(long, env = "RALLYPOINT_BOTS_FAULT_EVERY", value_parser = humantime::parse_duration)]
+    fault_every: Option<Duration>,
+    /// The fault to inject: panic, hang or slow.
+    #[arg(long, env = "RALLYPOINT_BOTS_FAULT_KIND", default_value = "panic")]
+    fault_kind: String,
+    /// For --fault-kind slow: milliseconds.
+    #[arg(long, env = "RALLYPOINT_BOTS_FAULT_MS")]
+    fault_ms: Option<u64>,
+    /// The server's admin token (for --fault-every).
+    #[arg(long, env = "RALLYPOINT_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// Write the report as JSON to this file.
     #[arg(long, env = "RALLYPOINT_BOTS_REPORT_JSON")]
     report_json: Option<PathBuf>,
@@ -50,6 +64,29 @@ async fn main() -> ExitCode {
     config.grace = args.grace;
     config.mode = args.mode;
     config.skill_spread = args.skill_spread;
+    if let Some(every) = args.fault_every {
+        let kind = match args.fault_kind.as_str() {
+            "panic" => FaultKind::Panic,
+            "hang" => FaultKind::Hang,
+            "slow" => FaultKind::Slow,
+            other => {
+                eprintln!("--fault-kind must be panic, hang or slow, not {other:?}");
+                return ExitCode::from(2);
+            }
+        };
+        let Some(admin_token) = args.admin_token else {
+            eprintln!("--fault-every needs --admin-token");
+            return ExitCode::from(2);
+        };
+        config.chaos = Some(Chaos {
+            every,
+            fault: FaultRequest {
+                kind,
+                ms: args.fault_ms,
+            },
+            admin_token,
+        });
+    }
     let report = run_swarm(config).await;
     let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
     if let Some(path) = &args.report_json
@@ -79,8 +116,8 @@ async fn main() -> ExitCode {
         report.bytes_sent_per_player_per_s,
     );
     println!(
-        "unexpected disconnects: {} | errors: {:?}",
-        report.disconnects_unexpected, report.errors
+        "unexpected disconnects: {} | rooms failed: {} | faults injected: {} | errors: {:?}",
+        report.disconnects_unexpected, report.rooms_failed, report.faults_injected, report.errors
     );
     if report.is_clean() {
         ExitCode::SUCCESS

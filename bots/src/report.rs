@@ -60,6 +60,10 @@ pub struct Report {
     pub rtt_ms: Percentiles,
     /// Connections that ended before the match did, not by the bot's choice.
     pub disconnects_unexpected: u64,
+    /// Times a bot's room failed and it was placed again from the queue (not an error).
+    pub rooms_failed: u64,
+    /// Faults injected into rooms during the run (`--fault-every`).
+    pub faults_injected: u64,
     /// Errors by class.
     pub errors: BTreeMap<String, u64>,
     /// UDP bytes received per connected bot per second.
@@ -91,6 +95,8 @@ struct Inner {
     tickets_assigned: u64,
     tickets_cancelled: u64,
     disconnects_unexpected: u64,
+    rooms_failed: u64,
+    faults_injected: u64,
     errors: BTreeMap<String, u64>,
     bytes_received: u64,
     bytes_sent: u64,
@@ -114,6 +120,8 @@ impl Default for Recorder {
                 tickets_assigned: 0,
                 tickets_cancelled: 0,
                 disconnects_unexpected: 0,
+                rooms_failed: 0,
+                faults_injected: 0,
                 errors: BTreeMap::new(),
                 bytes_received: 0,
                 bytes_sent: 0,
@@ -159,6 +167,14 @@ impl Recorder {
         self.with(|i| i.disconnects_unexpected += 1);
     }
 
+    pub(crate) fn room_failed(&self) {
+        self.with(|i| i.rooms_failed += 1);
+    }
+
+    pub(crate) fn fault_injected(&self) {
+        self.with(|i| i.faults_injected += 1);
+    }
+
     pub(crate) fn error(&self, class: &str) {
         self.with(|i| *i.errors.entry(class.to_string()).or_default() += 1);
     }
@@ -186,6 +202,8 @@ impl Recorder {
                 time_to_match_ms: Percentiles::of(&i.time_to_match),
                 rtt_ms: Percentiles::of(&i.rtt),
                 disconnects_unexpected: i.disconnects_unexpected,
+                rooms_failed: i.rooms_failed,
+                faults_injected: i.faults_injected,
                 errors: i.errors.clone(),
                 bytes_received_per_player_per_s: if i.connected_time.is_zero() {
                     0.0

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::api::{Assignment, CreateTicketRequest, ErrorBody, TicketStatus, TicketView};
+use crate::api::{
+    Assignment, CreateTicketRequest, ErrorBody, FaultRequest, RoomSummary, TicketStatus, TicketView,
+};
 
 /// Longest single long-poll the client asks for; the server caps it too.
 const LONG_POLL: Duration = Duration::from_secs(20);
@@ -109,6 +111,55 @@ impl MatchmakerClient {
                 _ => {}
             }
         }
+    }
+
+    /// Long-polls until the ticket is assigned to a room other than `previous_room` (after
+    /// that room failed and the ticket went back to the queue).
+    pub async fn wait_for_new_room(
+        &self,
+        id: &str,
+        previous_room: u64,
+        timeout: Duration,
+    ) -> Result<Assignment, MatchmakerError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let assignment = self
+                .wait_for_assignment(id, deadline.saturating_duration_since(Instant::now()))
+                .await?;
+            if assignment.room_id != previous_room {
+                return Ok(assignment);
+            }
+            // The old assignment is still showing: the requeue has not landed yet.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The rooms of the node serving this API: `GET /v1/rooms`.
+    pub async fn rooms(&self) -> Result<Vec<RoomSummary>, MatchmakerError> {
+        let response = self
+            .http
+            .get(format!("{}/v1/rooms", self.base))
+            .send()
+            .await?;
+        parse(response).await
+    }
+
+    /// Injects a fault into a room (`POST /v1/admin/rooms/{id}/fault`); needs the server's
+    /// admin token and fault injection enabled.
+    pub async fn inject_fault(
+        &self,
+        admin_token: &str,
+        room_id: u64,
+        fault: &FaultRequest,
+    ) -> Result<(), MatchmakerError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/admin/rooms/{room_id}/fault", self.base))
+            .bearer_auth(admin_token)
+            .json(fault)
+            .send()
+            .await?;
+        parse::<serde_json::Value>(response).await.map(|_| ())
     }
 
     /// Cancels a queued ticket: `DELETE /v1/tickets/{id}`. A ticket already assigned cannot be

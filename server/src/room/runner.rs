@@ -44,6 +44,7 @@ pub struct RoomStatus {
     tick: AtomicU32,
     restarts: AtomicU64,
     tick_p99_us: AtomicU64,
+    tick_max_us: AtomicU64,
     late_p99_us: AtomicU64,
     late_max_us: AtomicU64,
 }
@@ -60,6 +61,7 @@ impl RoomStatus {
             tick: AtomicU32::new(0),
             restarts: AtomicU64::new(0),
             tick_p99_us: AtomicU64::new(0),
+            tick_max_us: AtomicU64::new(0),
             late_p99_us: AtomicU64::new(0),
             late_max_us: AtomicU64::new(0),
         }
@@ -83,6 +85,8 @@ impl RoomStatus {
     fn publish_timing(&self, timing: &TickTiming) {
         self.tick_p99_us
             .store(timing.duration.value_at_quantile(0.99), Ordering::Relaxed);
+        self.tick_max_us
+            .store(timing.duration.max(), Ordering::Relaxed);
         self.late_p99_us
             .store(timing.lateness.value_at_quantile(0.99), Ordering::Relaxed);
         self.late_max_us
@@ -107,6 +111,11 @@ impl RoomStatus {
     /// Latest any tick started after its deadline, microseconds.
     pub fn late_max_us(&self) -> u64 {
         self.late_max_us.load(Ordering::Relaxed)
+    }
+
+    /// Longest tick run time, microseconds.
+    pub fn tick_max_us(&self) -> u64 {
+        self.tick_max_us.load(Ordering::Relaxed)
     }
 
     /// 99th percentile of tick run time, microseconds.

@@ -1,0 +1,191 @@
+//! The worker pool: a hung or slow room must not delay other rooms' ticks. Asserted on the tick
+//! times the rooms record themselves (lateness after each deadline), not on sleeps.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::{Duration, Instant},
+};
+
+use matchmaker::{AllocationRequest, Allocator, PlayerSlot};
+use server::{
+    Node, NodeConfig,
+    arena::ArenaGame,
+    room::{Fault, Supervision},
+};
+
+fn node(ports: (u16, u16)) -> Node<ArenaGame> {
+    Node::new(
+        ArenaGame::default(),
+        NodeConfig {
+            udp_bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            udp_ports: ports,
+            max_rooms: 100,
+            tick_rate: 30,
+            match_duration: Duration::from_secs(60),
+            // Nobody connects; the rooms keep ticking while they wait.
+            join_timeout: Duration::from_secs(60),
+            linger: Duration::from_millis(500),
+            token_key: [3; 32],
+            workers: 2,
+            hang_timeout: Duration::from_secs(1),
+            supervision: Supervision::default(),
+        },
+        None,
+    )
+}
+
+async fn start_rooms(node: &Node<ArenaGame>, n: usize) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let request = AllocationRequest {
+            mode: "arena".into(),
+            players: vec![PlayerSlot {
+                player_id: format!("p{i}"),
+                ticket_id: format!("{i:032x}"),
+            }],
+        };
+        ids.push(node.allocate(request).await.unwrap().room_id);
+    }
+    ids
+}
+
+/// Waits (bounded) until `cond` holds.
+async fn until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn tick_of(node: &Node<ArenaGame>, id: u64) -> u32 {
+    node.rooms()
+        .iter()
+        .find(|r| r.id == id)
+        .map_or(0, |r| r.summary().tick)
+}
+
+#[tokio::test]
+async fn a_hung_room_is_released_and_the_others_keep_ticking_on_time() {
+    let node = node((42000, 42099));
+    let ids = start_rooms(&node, 10).await;
+    until("rooms ticking", Duration::from_secs(5), || {
+        ids.iter().all(|&id| tick_of(&node, id) > 30)
+    })
+    .await;
+    let (hung, bystanders) = (ids[0], &ids[1..]);
+    node.inject_fault(hung, Fault::Hang).unwrap();
+
+    until(
+        "the hung room to be released",
+        Duration::from_secs(5),
+        || node.health().rooms_failed == 1,
+    )
+    .await;
+    assert_eq!(
+        node.health().workers_replaced,
+        1,
+        "the stuck worker was replaced"
+    );
+    // Keep going for two more seconds of bystander ticks after the release.
+    let mark = tick_of(&node, bystanders[0]);
+    until("bystanders to tick on", Duration::from_secs(10), || {
+        tick_of(&node, bystanders[0]) > mark + 60
+    })
+    .await;
+
+    for &id in bystanders {
+        let status = node
+            .rooms()
+            .into_iter()
+            .find(|r| r.id == id)
+            .expect("bystander still running");
+        assert_eq!(status.phase(), "waiting", "bystander {id} unaffected");
+        // One worker was stuck for a second; the other, then its replacement, kept every other
+        // room within a fraction of its 33 ms period.
+        assert!(
+            status.late_max_us() < 33_000,
+            "room {id}: latest tick {} us late",
+            status.late_max_us()
+        );
+        assert!(
+            status.late_p99_us() < 10_000,
+            "room {id}: p99 lateness {} us",
+            status.late_p99_us()
+        );
+    }
+    // The hung room lingers (shell only) and then closes, giving its port back.
+    until("the hung room to close", Duration::from_secs(5), || {
+        node.rooms().len() == bystanders.len()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_room_does_not_delay_the_others() {
+    let node = node((42100, 42199));
+    let ids = start_rooms(&node, 10).await;
+    until("rooms ticking", Duration::from_secs(5), || {
+        ids.iter().all(|&id| tick_of(&node, id) > 30)
+    })
+    .await;
+    for _ in 0..3 {
+        node.inject_fault(ids[0], Fault::Slow(Duration::from_millis(400)))
+            .unwrap();
+        let mark = tick_of(&node, ids[0]);
+        until("the slow tick to pass", Duration::from_secs(5), || {
+            tick_of(&node, ids[0]) > mark + 2
+        })
+        .await;
+    }
+    let mark = tick_of(&node, ids[1]);
+    until("bystanders to tick on", Duration::from_secs(10), || {
+        tick_of(&node, ids[1]) > mark + 31
+    })
+    .await;
+    let slow = node.rooms().into_iter().find(|r| r.id == ids[0]).unwrap();
+    assert!(
+        slow.tick_max_us() >= 400_000,
+        "the slow room's own ticks were slow: {} us",
+        slow.tick_max_us()
+    );
+    assert_eq!(node.health().rooms_failed, 0, "slow is not hung");
+    for &id in &ids[1..] {
+        let status = node.rooms().into_iter().find(|r| r.id == id).unwrap();
+        assert!(
+            status.late_max_us() < 33_000,
+            "room {id}: latest tick {} us late",
+            status.late_max_us()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_one_room_restarts_only_that_room() {
+    let node = node((42200, 42299));
+    let ids = start_rooms(&node, 3).await;
+    until("rooms ticking", Duration::from_secs(5), || {
+        ids.iter().all(|&id| tick_of(&node, id) > 30)
+    })
+    .await;
+    let before: Vec<u32> = ids.iter().map(|&id| tick_of(&node, id)).collect();
+    node.inject_fault(ids[1], Fault::Panic).unwrap();
+    until("the restart", Duration::from_secs(5), || {
+        node.health().restarts == 1
+    })
+    .await;
+    until("ticks to go on", Duration::from_secs(5), || {
+        ids.iter()
+            .zip(&before)
+            .all(|(&id, &b)| tick_of(&node, id) > b + 30)
+    })
+    .await;
+    let restarts: Vec<u64> = node.rooms().iter().map(|r| r.restarts()).collect();
+    assert_eq!(restarts.iter().sum::<u64>(), 1);
+    assert_eq!(node.health().rooms_failed, 0);
+    assert!(
+        node.inject_fault(12345, Fault::Panic).is_err(),
+        "unknown rooms are an error"
+    );
+}
