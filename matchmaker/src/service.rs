@@ -313,7 +313,9 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         let max_wait = rules.max_wait.as_millis() as u64;
         let mut kept = Vec::with_capacity(queued.len());
         for ticket in queued.drain(..) {
-            if now.saturating_sub(ticket.enqueued_ms) > max_wait {
+            // Expiry counts from when the ticket last entered the queue (a requeued ticket gets
+            // a fresh wait), while its place in the queue keeps its first enqueue time.
+            if now.saturating_sub(ticket.updated_ms) > max_wait {
                 if self
                     .inner
                     .store

@@ -399,3 +399,50 @@ async fn many_concurrent_tickets_are_each_assigned_exactly_once() {
         .sum();
     assert_eq!(placed, 200, "nobody placed twice");
 }
+
+#[tokio::test]
+async fn a_requeued_ticket_goes_to_the_front_with_a_fresh_wait() {
+    let allocator = TestAllocator::default();
+    let rules = ModeRules {
+        max_wait: Duration::from_millis(600),
+        ..arena(2)
+    };
+    let mm = Matchmaker::new(
+        MemoryStore::new(),
+        allocator.clone(),
+        MatchmakerConfig::new(vec![rules], [7; 32]),
+    );
+    tokio::spawn(mm.clone().run(std::future::pending()));
+    let old_a = mm.create_ticket(ticket("old-a")).await.unwrap();
+    let old_b = mm.create_ticket(ticket("old-b")).await.unwrap();
+    let first = mm.ticket(&old_a.id, Duration::from_secs(2)).await.unwrap();
+    assert!(matches!(first.status, TicketStatus::Assigned(_)));
+    // Their room ran for longer than the maximum wait, then failed.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let newcomer = mm.create_ticket(ticket("new")).await.unwrap();
+    assert_eq!(
+        mm.requeue(&[old_a.id.clone(), old_b.id.clone(), "not-a-ticket".into()])
+            .await
+            .unwrap(),
+        2
+    );
+    // Not expired, and placed again before the newcomer: the front of the queue.
+    let again = mm.ticket(&old_a.id, Duration::from_secs(2)).await.unwrap();
+    let TicketStatus::Assigned(a) = again.status else {
+        panic!("{again:?}")
+    };
+    let b = mm.ticket(&old_b.id, Duration::from_secs(2)).await.unwrap();
+    let TicketStatus::Assigned(b) = b.status else {
+        panic!("{b:?}")
+    };
+    assert_eq!(a.room_id, b.room_id);
+    assert_eq!(
+        mm.ticket(&newcomer.id, Duration::ZERO)
+            .await
+            .unwrap()
+            .status,
+        TicketStatus::Queued
+    );
+    // A ticket that is not assigned is not requeued.
+    assert_eq!(mm.requeue(&[newcomer.id.clone()]).await.unwrap(), 0);
+}

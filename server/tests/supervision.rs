@@ -53,7 +53,12 @@ fn room(seed: u64) -> Room<ArenaGame> {
 /// A scripted input for player `i` at `tick`: it changes every tick, so losing one shows.
 fn scripted(i: usize, tick: u32) -> PlayerInput {
     let t = tick as f32 * 0.21 + i as f32;
-    PlayerInput::new(t.cos(), t.sin(), t * 1.7, (tick + i as u32).is_multiple_of(3))
+    PlayerInput::new(
+        t.cos(),
+        t.sin(),
+        t * 1.7,
+        (tick + i as u32).is_multiple_of(3),
+    )
 }
 
 fn send_inputs(room: &mut Room<ArenaGame>, tick: u32) {
