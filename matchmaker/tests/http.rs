@@ -444,5 +444,10 @@ async fn a_requeued_ticket_goes_to_the_front_with_a_fresh_wait() {
         TicketStatus::Queued
     );
     // A ticket that is not assigned is not requeued.
-    assert_eq!(mm.requeue(&[newcomer.id.clone()]).await.unwrap(), 0);
+    assert_eq!(
+        mm.requeue(std::slice::from_ref(&newcomer.id))
+            .await
+            .unwrap(),
+        0
+    );
 }
