@@ -13,6 +13,10 @@ use server::{
     room::{Fault, Supervision},
 };
 
+/// These tests measure tick timing on a 2-core machine, so they run one at a time: in parallel
+/// they would measure each other's CPU use (a slow fault spins a core), not the scheduler.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn node(ports: (u16, u16)) -> Node<ArenaGame> {
     Node::new(
         ArenaGame::default(),
@@ -68,6 +72,7 @@ fn tick_of(node: &Node<ArenaGame>, id: u64) -> u32 {
 
 #[tokio::test]
 async fn a_hung_room_is_released_and_the_others_keep_ticking_on_time() {
+    let _serial = SERIAL.lock().await;
     let node = node((42000, 42099));
     let ids = start_rooms(&node, 10).await;
     until("rooms ticking", Duration::from_secs(5), || {
@@ -124,6 +129,7 @@ async fn a_hung_room_is_released_and_the_others_keep_ticking_on_time() {
 
 #[tokio::test]
 async fn a_slow_room_does_not_delay_the_others() {
+    let _serial = SERIAL.lock().await;
     let node = node((42100, 42199));
     let ids = start_rooms(&node, 10).await;
     until("rooms ticking", Duration::from_secs(5), || {
@@ -163,6 +169,7 @@ async fn a_slow_room_does_not_delay_the_others() {
 
 #[tokio::test]
 async fn a_panic_in_one_room_restarts_only_that_room() {
+    let _serial = SERIAL.lock().await;
     let node = node((42200, 42299));
     let ids = start_rooms(&node, 3).await;
     until("rooms ticking", Duration::from_secs(5), || {
@@ -188,4 +195,36 @@ async fn a_panic_in_one_room_restarts_only_that_room() {
         node.inject_fault(12345, Fault::Panic).is_err(),
         "unknown rooms are an error"
     );
+}
+
+#[tokio::test]
+async fn a_panic_in_the_network_path_fails_only_that_room() {
+    let _serial = SERIAL.lock().await;
+    let node = node((42300, 42309));
+    let ids = start_rooms(&node, 3).await;
+    until("rooms ticking", Duration::from_secs(5), || {
+        ids.iter().all(|&id| tick_of(&node, id) > 10)
+    })
+    .await;
+    node.inject_fault(ids[0], Fault::TransportPanic).unwrap();
+    until("the room to fail", Duration::from_secs(5), || {
+        node.health().rooms_failed == 1
+    })
+    .await;
+    until("the room to close", Duration::from_secs(5), || {
+        node.rooms().len() == 2
+    })
+    .await;
+    let before: Vec<u32> = ids[1..].iter().map(|&id| tick_of(&node, id)).collect();
+    until("the others to tick on", Duration::from_secs(5), || {
+        ids[1..]
+            .iter()
+            .zip(&before)
+            .all(|(&id, &b)| tick_of(&node, id) > b + 30)
+    })
+    .await;
+    // The node goes on: its port is free again and new rooms start.
+    let more = start_rooms(&node, 8).await;
+    assert_eq!(more.len(), 8);
+    assert_eq!(node.rooms().len(), 10, "all ten ports in use again");
 }

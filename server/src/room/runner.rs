@@ -172,6 +172,8 @@ struct TickTiming {
 struct Shell<G: Game> {
     core: RoomCore<G>,
     transport: Option<RoomTransport>,
+    /// An injected [`Fault::TransportPanic`] waiting for the next receive.
+    transport_panic: bool,
     last_tick: Instant,
     timing: TickTiming,
 }
@@ -213,6 +215,7 @@ impl<G: Game> RoomProcess<G> {
             shell: Mutex::new(Shell {
                 core,
                 transport: Some(transport),
+                transport_panic: false,
                 last_tick: Instant::now(),
                 timing: TickTiming {
                     duration: histogram(),
@@ -237,7 +240,11 @@ impl<G: Game> RoomProcess<G> {
     }
 
     pub(crate) fn inject_fault(&self, fault: Fault) {
-        lock(&self.shell).core.inject_fault(fault);
+        let mut shell = lock(&self.shell);
+        match fault {
+            Fault::TransportPanic => shell.transport_panic = true,
+            other => shell.core.inject_fault(other),
+        }
     }
 
     /// One tick: receive, simulate (supervised), send. Returns whether the room goes on.
@@ -248,6 +255,9 @@ impl<G: Game> RoomProcess<G> {
             let shell = &mut *shell;
             let dt = started - shell.last_tick;
             shell.last_tick = started;
+            if std::mem::take(&mut shell.transport_panic) {
+                panic!("injected fault: panic in the network receive path");
+            }
             if let Some(transport) = shell.transport.as_mut() {
                 transport.receive(dt, &mut shell.core);
             }

@@ -31,6 +31,9 @@ pub enum Fault {
     Hang,
     /// The tick burns this much CPU time before going on.
     Slow(Duration),
+    /// The room panics in its network receive path, outside the simulation (tests of
+    /// containment; not offered by the HTTP endpoint).
+    TransportPanic,
 }
 
 /// One change the shell asks of the simulation.
@@ -138,6 +141,7 @@ fn fault_system(mut fault: ResMut<PendingFault>, abandoned: Res<Abandoned>) {
             }
             panic!("injected fault: hung tick abandoned");
         }
+        Some(Fault::TransportPanic) => {}
         Some(Fault::Slow(d)) => {
             let start = Instant::now();
             while start.elapsed() < d {
@@ -232,6 +236,7 @@ impl<G: Game> Simulation<G> {
                         self.game.apply_input(&mut self.world, entity, input);
                     }
                 }
+                SimCommand::Fault(Fault::TransportPanic) => {}
                 SimCommand::Fault(fault) => {
                     self.world.resource_mut::<PendingFault>().0 = Some(fault);
                 }
