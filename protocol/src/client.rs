@@ -21,6 +21,7 @@ use crate::{
         Channel, ClientEvent, INPUT_REDUNDANCY, InputFrame, InputPacket, PlayerInput, ServerEvent,
         Snapshot, connection_config,
     },
+    sync::{SnapshotPacket, SnapshotReceiver},
     token::{PROTOCOL_ID, TokenError, token_from_base64, unix_now},
 };
 
@@ -92,6 +93,9 @@ pub struct ClientStats {
     pub packets_sent: u64,
     /// Snapshots received.
     pub snapshots_received: u64,
+    /// Snapshots that could not be applied (baseline no longer held); the room sends a
+    /// keyframe once acknowledgements stop advancing.
+    pub snapshots_unusable: u64,
     /// Messages from the server that failed to decode (dropped).
     pub decode_errors: u64,
 }
@@ -104,6 +108,7 @@ pub struct GameClient {
     renet: renet::RenetClient,
     buf: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
     events: VecDeque<ServerEvent>,
+    receiver: SnapshotReceiver,
     snapshot: Option<Snapshot>,
     snapshot_is_new: bool,
     next_seq: u32,
@@ -159,6 +164,7 @@ impl GameClient {
             renet,
             buf: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
             events: VecDeque::new(),
+            receiver: SnapshotReceiver::new(),
             snapshot: None,
             snapshot_is_new: false,
             next_seq: 1,
@@ -227,20 +233,20 @@ impl GameClient {
             }
         }
         while let Some(bytes) = self.renet.receive_message(Channel::State) {
-            match codec::decode::<Snapshot>(&bytes) {
-                Ok(snapshot) => {
-                    self.stats.snapshots_received += 1;
-                    // Unreliable: older snapshots may arrive late; keep only the newest.
-                    if self
-                        .snapshot
-                        .as_ref()
-                        .is_none_or(|s| snapshot.tick > s.tick)
-                    {
-                        self.snapshot = Some(snapshot);
-                        self.snapshot_is_new = true;
-                    }
+            let Ok(packet) = codec::decode::<SnapshotPacket>(&bytes) else {
+                self.stats.decode_errors += 1;
+                continue;
+            };
+            self.stats.snapshots_received += 1;
+            match self.receiver.receive(&packet) {
+                // Unreliable: older snapshots may arrive late; they can serve as baselines,
+                // but the newest is what the game sees.
+                Ok(true) => {
+                    self.snapshot = self.receiver.snapshot();
+                    self.snapshot_is_new = true;
                 }
-                Err(_) => self.stats.decode_errors += 1,
+                Ok(false) => {}
+                Err(_) => self.stats.snapshots_unusable += 1,
             }
         }
     }
@@ -257,7 +263,7 @@ impl GameClient {
         self.recent_inputs.push_back(InputFrame { seq, input });
         if self.renet.is_connected() {
             let packet = InputPacket {
-                ack_tick: self.snapshot.as_ref().map_or(0, |s| s.tick),
+                ack_tick: self.receiver.newest_tick().unwrap_or(0),
                 inputs: self.recent_inputs.iter().copied().collect(),
             };
             let bytes = codec::encode(&packet).expect("an input packet is always encodable");

@@ -46,10 +46,14 @@
 #![warn(missing_docs)]
 
 pub mod api;
+mod bits;
 mod client;
 pub mod codec;
 mod message;
 mod mm_client;
+mod motion;
+mod predict;
+pub mod sync;
 mod token;
 
 pub use client::{ClientError, ClientStats, ConnectionState, DisconnectCause, GameClient};
@@ -59,7 +63,10 @@ pub use message::{
     Snapshot, connection_config, dequantize_angle, quantize_angle,
 };
 pub use mm_client::{MatchmakerClient, MatchmakerError};
+pub use motion::Motion;
+pub use predict::{Interpolator, Predictor};
 pub use renetcode::{NETCODE_KEY_BYTES, NETCODE_USER_DATA_BYTES};
+pub use sync::{SnapshotPacket, SnapshotReceiver, SyncError};
 pub use token::{
     CONNECTION_TIMEOUT_SECONDS, MAX_PLAYER_ID_BYTES, MAX_TOKEN_EXPIRY, NetcodeConnectToken,
     PROTOCOL_ID, PROTOCOL_VERSION, TokenError, TokenKey, TokenUserData, issue_token,

@@ -43,6 +43,13 @@ fn parse_tick_rate(s: &str) -> Result<u16, String> {
     }
 }
 
+fn parse_arena_size(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (10.0..=2000.0).contains(&v) => Ok(v),
+        _ => Err(format!("arena size must be 10 to 2000 units, got {s:?}")),
+    }
+}
+
 fn parse_key(s: &str) -> Result<[u8; 32], String> {
     let s = s.trim();
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -86,6 +93,18 @@ pub struct ServerArgs {
     /// Players per arena match.
     #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub players_per_match: u16,
+
+    /// Side of the square arena, world units (e.g. 300 for 100-player rooms).
+    #[arg(long, env = "RALLYPOINT_ARENA_SIZE", default_value = "100", value_parser = parse_arena_size)]
+    pub arena_size: f32,
+
+    /// A client sees entities within this distance of its avatar (interest management).
+    #[arg(long, env = "RALLYPOINT_INTEREST_RADIUS", default_value = "60")]
+    pub interest_radius: f32,
+
+    /// Most snapshot bytes per client per tick; lower-priority changes wait.
+    #[arg(long, env = "RALLYPOINT_SNAPSHOT_BUDGET", default_value = "1000", value_parser = clap::value_parser!(u16).range(64..=1100))]
+    pub snapshot_budget: u16,
 
     /// Kills that end an arena match early.
     #[arg(long, env = "RALLYPOINT_SCORE_LIMIT", default_value = "25")]

@@ -10,7 +10,7 @@ use crate::{
     config::ServerArgs,
     http::AdminConfig,
     node::{Node, NodeConfig, RoomFailure},
-    room::Supervision,
+    room::{Supervision, SyncSettings},
 };
 
 /// Why the server could not start.
@@ -51,7 +51,7 @@ impl EmbeddedServer {
         let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<RoomFailure>();
         let token_key = args.token_key.unwrap_or_else(rand::random);
         let node = Node::new(
-            ArenaGame::with_score_limit(args.score_limit),
+            ArenaGame::new(args.arena_size, args.score_limit),
             NodeConfig {
                 udp_bind_ip: args.udp_bind,
                 public_ip: args.public_ip.unwrap_or(args.udp_bind),
@@ -70,6 +70,10 @@ impl EmbeddedServer {
                     max_restarts: args.max_restarts,
                     window: args.restart_window,
                     checkpoint_interval: args.checkpoint_interval,
+                },
+                sync: SyncSettings {
+                    interest_radius: args.interest_radius.max(1.0),
+                    budget_bytes: usize::from(args.snapshot_budget),
                 },
             },
             Some(failures_tx),

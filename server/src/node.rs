@@ -20,7 +20,7 @@ use crate::{
     game::Game,
     room::{
         ExpectedPlayer, Fault, Room, RoomExit, RoomProcess, RoomSettings, RoomStatus,
-        RoomTransport, Scheduler, Supervision,
+        RoomTransport, Scheduler, Supervision, SyncSettings,
     },
 };
 
@@ -51,6 +51,8 @@ pub struct NodeConfig {
     pub hang_timeout: Duration,
     /// Restart intensity and checkpoint interval of every room.
     pub supervision: Supervision,
+    /// Interest radius and per-client snapshot budget of every room.
+    pub sync: SyncSettings,
 }
 
 /// A room gave up; its players' tickets should go back to the front of the queue.
@@ -229,6 +231,7 @@ impl<G: Game> Node<G> {
                 })
                 .collect(),
             supervision: config.supervision,
+            sync: config.sync,
         };
         let room = Room::new(self.inner.game.clone(), settings);
         let status = Arc::new(RoomStatus::new(

@@ -5,11 +5,13 @@ use std::{collections::BTreeMap, time::Duration};
 use bots::brain::ArenaBrain;
 use protocol::{
     Channel, ClientEvent, EndReason, InputFrame, InputPacket, PlayerInput, ServerEvent, Snapshot,
-    TokenUserData, codec,
+    SnapshotReceiver, TokenUserData, codec,
 };
 use server::{
     arena::ArenaGame,
-    room::{ExpectedPlayer, Outbound, Phase, Room, RoomInput, RoomSettings, Supervision},
+    room::{
+        ExpectedPlayer, Outbound, Phase, Room, RoomInput, RoomSettings, Supervision, SyncSettings,
+    },
 };
 
 const ROOM: u64 = 77;
@@ -24,6 +26,7 @@ fn settings(players: usize, seed: u64, match_secs: u64) -> RoomSettings {
         seed,
         expected: (0..players).map(expected).collect(),
         supervision: Supervision::default(),
+        sync: SyncSettings::default(),
     }
 }
 
@@ -49,6 +52,7 @@ fn client(i: usize) -> u64 {
 /// A client as the core sees it: its newest snapshot, its avatar, a brain, an input sequence.
 struct FakeClient {
     me: Option<u32>,
+    rx: SnapshotReceiver,
     snapshot: Option<Snapshot>,
     brain: ArenaBrain,
     seq: u32,
@@ -76,6 +80,7 @@ fn play(
             client(i),
             FakeClient {
                 me: None,
+                rx: SnapshotReceiver::new(),
                 snapshot: None,
                 brain: ArenaBrain::new(i as u64),
                 seq: 0,
@@ -106,8 +111,14 @@ fn play(
         let out: Vec<Outbound> = core.tick().drain(..).collect();
         for message in &out {
             match message {
-                Outbound::Snapshot { client, snapshot } => {
-                    clients.get_mut(client).unwrap().snapshot = Some(snapshot.clone());
+                Outbound::Snapshot { client, packet } => {
+                    let c = clients.get_mut(client).unwrap();
+                    assert_eq!(
+                        c.rx.receive(packet),
+                        Ok(true),
+                        "every delta applies in order"
+                    );
+                    c.snapshot = c.rx.snapshot();
                 }
                 Outbound::Event { client, event } => {
                     let c = clients.get_mut(client).unwrap();
@@ -211,8 +222,8 @@ fn snapshots_acknowledge_inputs_once_each_in_order_despite_redundancy() {
     let mut acked = Vec::new();
     for _ in 0..8 {
         for message in core.tick().drain(..) {
-            if let Outbound::Snapshot { snapshot, .. } = message {
-                acked.push(snapshot.last_input_seq);
+            if let Outbound::Snapshot { packet, .. } = message {
+                acked.push(packet.last_input_seq);
             }
         }
     }
@@ -413,6 +424,7 @@ fn the_score_limit_ends_the_match_early() {
     let mut brains = [ArenaBrain::new(1), ArenaBrain::new(2)];
     let mut me = [0u32; 2];
     let mut snaps: [Option<Snapshot>; 2] = [None, None];
+    let mut rx = [SnapshotReceiver::new(), SnapshotReceiver::new()];
     for seq in 1..=30 * 120 {
         for i in 0..2 {
             if let Some(s) = &snaps[i] {
@@ -431,10 +443,11 @@ fn the_score_limit_ends_the_match_early() {
         }
         for m in core.tick().drain(..) {
             match m {
-                Outbound::Snapshot {
-                    client: c,
-                    snapshot,
-                } => snaps[(c - 1000) as usize] = Some(snapshot),
+                Outbound::Snapshot { client: c, packet } => {
+                    let i = (c - 1000) as usize;
+                    rx[i].receive(&packet).unwrap();
+                    snaps[i] = rx[i].snapshot();
+                }
                 Outbound::Event {
                     client: c,
                     event: ServerEvent::Welcome { entity_id, .. },

@@ -10,7 +10,7 @@ use matchmaker::{AllocationRequest, Allocator, PlayerSlot};
 use server::{
     Node, NodeConfig,
     arena::ArenaGame,
-    room::{Fault, Supervision},
+    room::{Fault, Supervision, SyncSettings},
 };
 
 /// These tests measure tick timing on a 2-core machine, so they run one at a time: in parallel
@@ -34,6 +34,7 @@ fn node(ports: (u16, u16)) -> Node<ArenaGame> {
             workers: 2,
             hang_timeout: Duration::from_secs(1),
             supervision: Supervision::default(),
+            sync: SyncSettings::default(),
         },
         None,
     )

@@ -9,7 +9,7 @@ use server::{
     arena::ArenaGame,
     room::{
         ExpectedPlayer, Fault, Outbound, Phase, Room, RoomInput, RoomSettings, StepOutput,
-        Supervision,
+        Supervision, SyncSettings,
     },
 };
 
@@ -35,6 +35,7 @@ fn room(seed: u64) -> Room<ArenaGame> {
             window: Duration::from_secs(10),
             checkpoint_interval: Duration::from_secs(1),
         },
+        sync: SyncSettings::default(),
     };
     let mut room = Room::new(ArenaGame::default(), settings);
     for i in 0..PLAYERS {

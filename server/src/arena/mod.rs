@@ -145,11 +145,26 @@ pub struct ArenaGame {
 impl ArenaGame {
     /// The arena with default rules and the given score limit.
     pub fn with_score_limit(score_limit: u32) -> Self {
+        Self::new(ArenaRules::default().size, score_limit)
+    }
+
+    /// An arena of `size` units square (100 for 10 players; about 300 for 100).
+    pub fn new(size: f32, score_limit: u32) -> Self {
         Self {
             rules: ArenaRules {
+                size,
                 score_limit,
                 ..ArenaRules::default()
             },
+        }
+    }
+
+    /// The movement rule clients predict with.
+    pub fn motion(&self) -> protocol::Motion {
+        protocol::Motion {
+            speed: self.rules.player_speed,
+            radius: self.rules.player_radius,
+            size: self.rules.size,
         }
     }
 }

@@ -28,20 +28,17 @@ pub(super) fn move_players(
     if !clock.running {
         return;
     }
-    let r = rules.player_radius;
+    // The same rule clients predict with (protocol::Motion), so predictions match.
+    let motion = protocol::Motion {
+        speed: rules.player_speed,
+        radius: rules.player_radius,
+        size: rules.size,
+    };
     for (intent, mut pos, mut avatar) in &mut players {
         if avatar.health == 0 {
             continue;
         }
-        let (mut mx, mut my) = intent.0.movement();
-        let len = (mx * mx + my * my).sqrt();
-        if len > 1.0 {
-            mx /= len;
-            my /= len;
-        }
-        let step = rules.player_speed * clock.dt;
-        pos.x = (pos.x + mx * step).clamp(r, rules.size - r);
-        pos.y = (pos.y + my * step).clamp(r, rules.size - r);
+        (pos.x, pos.y) = motion.step(pos.x, pos.y, &intent.0, clock.dt);
         avatar.facing = intent.0.aim_radians();
     }
 }

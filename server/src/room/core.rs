@@ -14,10 +14,13 @@ use std::{
 
 use protocol::{
     Channel, ClientEvent, EndReason, InputPacket, MAX_INPUTS_PER_PACKET, MatchResults, PlayerInput,
-    PlayerResult, ServerEvent, Snapshot, TokenUserData, codec,
+    PlayerResult, ServerEvent, SnapshotPacket, TokenUserData, codec,
 };
 
-use super::sim::{Fault, SimCheckpoint, SimCommand, Slot, StepOutput, TickBatch};
+use super::{
+    sim::{Fault, SimCheckpoint, SimCommand, Slot, StepOutput, TickBatch},
+    sync::{ClientSync, Header, SyncSettings, World},
+};
 use crate::game::Game;
 
 /// A netcode client id: one connection.
@@ -25,9 +28,6 @@ pub type ClientId = u64;
 
 /// Inputs buffered per player beyond which the oldest are dropped (bounds memory and lag).
 const MAX_PENDING_INPUTS: usize = 8;
-
-/// Most entities in one snapshot, so it fits one UDP packet (players first).
-pub const MAX_SNAPSHOT_ENTITIES: usize = 64;
 
 /// A player the match was made for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +79,8 @@ pub struct RoomSettings {
     pub expected: Vec<ExpectedPlayer>,
     /// Restart limits and checkpoint interval.
     pub supervision: Supervision,
+    /// Interest radius and per-client snapshot budget.
+    pub sync: SyncSettings,
 }
 
 impl RoomSettings {
@@ -128,12 +130,12 @@ pub enum Outbound {
         /// The event.
         event: ServerEvent,
     },
-    /// An unreliable snapshot to one client.
+    /// An unreliable snapshot (a delta against the client's acknowledged view) to one client.
     Snapshot {
         /// The connection.
         client: ClientId,
         /// The snapshot.
-        snapshot: Snapshot,
+        packet: SnapshotPacket,
     },
     /// Close this connection.
     Disconnect {
@@ -221,6 +223,10 @@ struct Player {
     applied_seq: u32,
     score: u32,
     deaths: u32,
+    /// This connection's views, acknowledgement and priorities.
+    sync: ClientSync,
+    /// Where the avatar was last seen: the centre of this player's interest.
+    center: (f32, f32),
 }
 
 /// A room's shell. See the module docs.
@@ -264,6 +270,8 @@ impl<G: Game> RoomCore<G> {
                 applied_seq: 0,
                 score: 0,
                 deaths: 0,
+                sync: ClientSync::default(),
+                center: (0.0, 0.0),
             })
             .collect();
         Self {
@@ -367,6 +375,8 @@ impl<G: Game> RoomCore<G> {
         player.pending.clear();
         player.newest_seq = 0;
         player.applied_seq = 0;
+        // A new connection has no views yet: its first snapshot is a keyframe.
+        player.sync = ClientSync::default();
         self.clients.insert(client, slot as Slot);
         self.queued.push(SimCommand::Spawn(slot as Slot));
     }
@@ -402,6 +412,7 @@ impl<G: Game> RoomCore<G> {
                     self.stats.rejected_messages += 1;
                     return;
                 }
+                player.sync.ack(packet.ack_tick, self.tick);
                 for frame in packet.inputs {
                     if frame.seq > player.newest_seq {
                         player.newest_seq = frame.seq;
@@ -490,21 +501,30 @@ impl<G: Game> RoomCore<G> {
             }
             _ => 0,
         };
-        let entities = &step.entities[..step.entities.len().min(MAX_SNAPSHOT_ENTITIES)];
+        let world = World::new(&step.entities, self.settings.sync.interest_radius);
         for (&client, &slot) in &self.clients {
-            let player = &self.players[slot as usize];
+            let player = &mut self.players[slot as usize];
             if !player.welcomed {
                 continue;
             }
-            self.out.push(Outbound::Snapshot {
-                client,
-                snapshot: Snapshot {
+            if let Some(me) = player
+                .net_id
+                .and_then(|id| step.entities.iter().find(|e| e.id == id))
+            {
+                player.center = (me.x, me.y);
+            }
+            let packet = player.sync.snapshot(
+                &world,
+                &self.settings.sync,
+                player.net_id,
+                player.center,
+                Header {
                     tick: self.tick,
                     last_input_seq: player.applied_seq,
                     time_left_ms,
-                    entities: entities.to_vec(),
                 },
-            });
+            );
+            self.out.push(Outbound::Snapshot { client, packet });
         }
     }
 
@@ -626,6 +646,10 @@ impl<G: Game> RoomCore<G> {
         };
         let retry = crashed.structural_only();
         let replay = self.log.clone();
+        // Clients' views are not trusted across a restart: each gets a keyframe next.
+        for player in &mut self.players {
+            player.sync.force_keyframe();
+        }
         self.log.push(retry.clone());
         Recovery::Restart {
             checkpoint,

@@ -11,11 +11,12 @@ mod runner;
 mod scheduler;
 mod sim;
 mod supervisor;
+mod sync;
 mod transport;
 
 pub use self::core::{
-    ClientId, ExpectedPlayer, MAX_SNAPSHOT_ENTITIES, Outbound, Phase, Recovery, RoomCore,
-    RoomInput, RoomSettings, RoomStats, Supervision,
+    ClientId, ExpectedPlayer, Outbound, Phase, Recovery, RoomCore, RoomInput, RoomSettings,
+    RoomStats, Supervision,
 };
 pub use local::Room;
 pub use runner::RoomStatus;
@@ -24,4 +25,5 @@ pub(crate) use scheduler::Scheduler;
 pub use sim::{
     Fault, PlayerStanding, SimCheckpoint, SimCommand, Simulation, Slot, StepOutput, TickBatch,
 };
+pub use sync::SyncSettings;
 pub use transport::{RoomTransport, TransportStats};

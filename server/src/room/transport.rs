@@ -196,8 +196,8 @@ impl RoomTransport {
                             .send_message(client, Channel::Events, self.encode_buf.clone());
                     }
                 }
-                Outbound::Snapshot { client, snapshot } => {
-                    if self.encode(&snapshot) {
+                Outbound::Snapshot { client, packet } => {
+                    if self.encode(&packet) {
                         self.renet
                             .send_message(client, Channel::State, self.encode_buf.clone());
                     }

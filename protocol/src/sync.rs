@@ -1,0 +1,616 @@
+//! State synchronization: quantized entity state and delta snapshots against the client's
+//! acknowledged view.
+//!
+//! The model: the room and the client agree on a chain of *views*, each the full set of entity
+//! states the client holds after decoding the snapshot of one tick. A [`SnapshotPacket`] for
+//! tick T names a baseline tick B (one the client acknowledged; none for a keyframe) and
+//! carries only the difference from view(B) to view(T): entities removed, and entities new or
+//! changed. Both ends compute view(T) the same way, so the room can use any acknowledged view
+//! as the next baseline. A spawn or removal keeps appearing in every snapshot until the client
+//! acknowledges a view that has it, so structural changes arrive reliably and in tick order on
+//! the unreliable channel, without a second channel that could race it.
+//!
+//! Precision: positions in steps of 1/32 world unit (±0.016) over 0..2048 units; angles in
+//! 256 steps (1.4°); health 0..127. Body layout, per entity, little-endian bits:
+//! relative id (1 bit for "next id", 6 for up to +17, else 34) then either a full state
+//! (kind 2, x 16, y 16, angle 8, hp 7) for an entity not in the baseline, or three change
+//! flags with the changed fields only (position as a 7+7-bit signed delta when small). An
+//! unchanged field costs one bit; an unchanged entity costs nothing.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Arc,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    bits::{BitReader, BitWriter, Truncated},
+    message::{EntityKind, EntityState, Snapshot},
+};
+
+/// Position quantization: steps per world unit.
+pub const POSITION_STEPS_PER_UNIT: f32 = 32.0;
+/// Largest coordinate representable, world units.
+pub const MAX_COORDINATE: f32 = 2047.0;
+/// Most entities one snapshot may remove, and most it may update.
+pub const MAX_ENTITIES_PER_SNAPSHOT: usize = 1023;
+/// How many views each end keeps; an acknowledgement older than this forces a keyframe.
+pub const VIEW_HISTORY: usize = 64;
+
+const COUNT_BITS: u32 = 10;
+const SMALL_DELTA_BITS: u32 = 7;
+const SMALL_DELTA_MAX: i32 = (1 << (SMALL_DELTA_BITS - 1)) - 1;
+
+/// An entity's state as it travels: quantized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetState {
+    /// What it is.
+    pub kind: EntityKind,
+    /// x in 1/32 units.
+    pub x: u16,
+    /// y in 1/32 units.
+    pub y: u16,
+    /// Facing in 256ths of a turn.
+    pub angle: u8,
+    /// Health, 0..=127.
+    pub hp: u8,
+}
+
+impl NetState {
+    /// Quantizes an entity's state.
+    pub fn quantize(e: &EntityState) -> Self {
+        let coord = |v: f32| {
+            let v = if v.is_finite() {
+                v.clamp(0.0, MAX_COORDINATE)
+            } else {
+                0.0
+            };
+            (v * POSITION_STEPS_PER_UNIT).round() as u16
+        };
+        Self {
+            kind: e.kind,
+            x: coord(e.x),
+            y: coord(e.y),
+            angle: (e.angle >> 8) as u8,
+            hp: e.hp.min(127),
+        }
+    }
+
+    /// The state back in world units.
+    pub fn to_entity(self, id: u32) -> EntityState {
+        EntityState {
+            id,
+            kind: self.kind,
+            x: f32::from(self.x) / POSITION_STEPS_PER_UNIT,
+            y: f32::from(self.y) / POSITION_STEPS_PER_UNIT,
+            angle: u16::from(self.angle) << 8,
+            hp: self.hp,
+        }
+    }
+}
+
+/// The entity states a client holds at one tick, by network id.
+pub type View = BTreeMap<u32, NetState>;
+
+/// Room to client, unreliable: one tick's delta. See the module docs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPacket {
+    /// The tick it describes.
+    pub tick: u32,
+    /// `tick - baseline`; 0 means a keyframe (against an empty view).
+    pub baseline_age: u8,
+    /// Newest input from this client the room has applied.
+    pub last_input_seq: u32,
+    /// Milliseconds left in the match.
+    pub time_left_ms: u32,
+    /// The bit-packed difference.
+    pub body: Vec<u8>,
+}
+
+impl SnapshotPacket {
+    /// The baseline tick, or `None` for a keyframe.
+    pub fn baseline(&self) -> Option<u32> {
+        (self.baseline_age > 0).then(|| self.tick.wrapping_sub(u32::from(self.baseline_age)))
+    }
+}
+
+/// Why a snapshot could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// The body ended early.
+    #[error("snapshot body truncated")]
+    Truncated,
+    /// The baseline view is not (or no longer) held.
+    #[error("baseline tick {0} not held")]
+    MissingBaseline(u32),
+    /// Ids out of order, a removal of an unknown entity, or a count over the limit.
+    #[error("snapshot body malformed: {0}")]
+    Malformed(&'static str),
+}
+
+impl From<Truncated> for SyncError {
+    fn from(_: Truncated) -> Self {
+        Self::Truncated
+    }
+}
+
+fn kind_bits(kind: EntityKind) -> u32 {
+    match kind {
+        EntityKind::Player => 0,
+        EntityKind::Projectile => 1,
+    }
+}
+
+fn id_cost(prev: u32, id: u32) -> usize {
+    match id.wrapping_sub(prev) {
+        1 => 1,
+        2..=17 => 6,
+        _ => 34,
+    }
+}
+
+fn write_id(w: &mut BitWriter, prev: u32, id: u32) {
+    match id.wrapping_sub(prev) {
+        1 => w.bit(true),
+        d @ 2..=17 => {
+            w.write(0b10, 2); // "0" then "1", least significant first
+            w.write(d - 2, 4);
+        }
+        _ => {
+            w.write(0b00, 2);
+            w.write(id, 32);
+        }
+    }
+}
+
+fn read_id(r: &mut BitReader<'_>, prev: u32) -> Result<u32, SyncError> {
+    let id = if r.bit()? {
+        prev.wrapping_add(1)
+    } else if r.bit()? {
+        prev.wrapping_add(r.read(4)? + 2)
+    } else {
+        r.read(32)?
+    };
+    if id <= prev {
+        return Err(SyncError::Malformed("ids not increasing"));
+    }
+    Ok(id)
+}
+
+fn small_delta(from: u16, to: u16) -> Option<i32> {
+    let d = i32::from(to) - i32::from(from);
+    (-SMALL_DELTA_MAX - 1..=SMALL_DELTA_MAX)
+        .contains(&d)
+        .then_some(d)
+}
+
+/// Bits an update of one entity costs, excluding its id.
+pub fn update_cost_bits(base: Option<&NetState>, new: &NetState) -> usize {
+    let Some(base) = base else {
+        return 2 + 16 + 16 + 8 + 7;
+    };
+    let mut bits = 3;
+    if (base.x, base.y) != (new.x, new.y) {
+        bits += 1;
+        bits += if small_delta(base.x, new.x).is_some() && small_delta(base.y, new.y).is_some() {
+            2 * SMALL_DELTA_BITS as usize
+        } else {
+            32
+        };
+    }
+    if base.angle != new.angle {
+        bits += 8;
+    }
+    if base.hp != new.hp {
+        bits += 7;
+    }
+    bits
+}
+
+/// Bits the whole body costs for this removal and update list (both sorted by id).
+pub fn body_cost_bits(baseline: &View, removed: &[u32], updated: &[(u32, NetState)]) -> usize {
+    let mut bits = 2 * COUNT_BITS as usize;
+    let mut prev = 0;
+    for &id in removed {
+        bits += id_cost(prev, id);
+        prev = id;
+    }
+    prev = 0;
+    for (id, state) in updated {
+        bits += id_cost(prev, *id) + update_cost_bits(baseline.get(id), state);
+        prev = *id;
+    }
+    bits
+}
+
+/// Encodes the difference from `baseline`: `removed` ids (sorted, all in the baseline) and
+/// `updated` entities (sorted by id; new or changed).
+pub fn encode_body(baseline: &View, removed: &[u32], updated: &[(u32, NetState)]) -> Vec<u8> {
+    assert!(
+        removed.len() <= MAX_ENTITIES_PER_SNAPSHOT && updated.len() <= MAX_ENTITIES_PER_SNAPSHOT
+    );
+    let mut w = BitWriter::new();
+    w.write(removed.len() as u32, COUNT_BITS);
+    let mut prev = 0;
+    for &id in removed {
+        write_id(&mut w, prev, id);
+        prev = id;
+    }
+    w.write(updated.len() as u32, COUNT_BITS);
+    prev = 0;
+    for (id, new) in updated {
+        write_id(&mut w, prev, *id);
+        prev = *id;
+        match baseline.get(id) {
+            None => {
+                w.write(kind_bits(new.kind), 2);
+                w.write(u32::from(new.x), 16);
+                w.write(u32::from(new.y), 16);
+                w.write(u32::from(new.angle), 8);
+                w.write(u32::from(new.hp), 7);
+            }
+            Some(base) => {
+                let moved = (base.x, base.y) != (new.x, new.y);
+                w.bit(moved);
+                if moved {
+                    match (small_delta(base.x, new.x), small_delta(base.y, new.y)) {
+                        (Some(dx), Some(dy)) => {
+                            w.bit(true);
+                            w.write(dx as u32, SMALL_DELTA_BITS);
+                            w.write(dy as u32, SMALL_DELTA_BITS);
+                        }
+                        _ => {
+                            w.bit(false);
+                            w.write(u32::from(new.x), 16);
+                            w.write(u32::from(new.y), 16);
+                        }
+                    }
+                }
+                w.bit(base.angle != new.angle);
+                if base.angle != new.angle {
+                    w.write(u32::from(new.angle), 8);
+                }
+                w.bit(base.hp != new.hp);
+                if base.hp != new.hp {
+                    w.write(u32::from(new.hp), 7);
+                }
+            }
+        }
+    }
+    w.finish()
+}
+
+fn signed(v: u32, bits: u32) -> i32 {
+    let shift = 32 - bits;
+    ((v << shift) as i32) >> shift
+}
+
+/// Applies a body to `baseline`, giving the new view. Bounded: counts are capped, every read is
+/// checked, and ids must increase.
+pub fn decode_body(baseline: &View, body: &[u8]) -> Result<View, SyncError> {
+    let mut r = BitReader::new(body);
+    let mut view = baseline.clone();
+    let removed = r.read(COUNT_BITS)? as usize;
+    let mut prev = 0;
+    for _ in 0..removed {
+        let id = read_id(&mut r, prev)?;
+        prev = id;
+        if view.remove(&id).is_none() {
+            return Err(SyncError::Malformed(
+                "removal of an entity not in the baseline",
+            ));
+        }
+    }
+    let updated = r.read(COUNT_BITS)? as usize;
+    prev = 0;
+    for _ in 0..updated {
+        let id = read_id(&mut r, prev)?;
+        prev = id;
+        let state = match baseline.get(&id) {
+            None => NetState {
+                kind: match r.read(2)? {
+                    0 => EntityKind::Player,
+                    1 => EntityKind::Projectile,
+                    _ => return Err(SyncError::Malformed("unknown entity kind")),
+                },
+                x: r.read(16)? as u16,
+                y: r.read(16)? as u16,
+                angle: r.read(8)? as u8,
+                hp: r.read(7)? as u8,
+            },
+            Some(base) => {
+                let mut s = *base;
+                if r.bit()? {
+                    if r.bit()? {
+                        let dx = signed(r.read(SMALL_DELTA_BITS)?, SMALL_DELTA_BITS);
+                        let dy = signed(r.read(SMALL_DELTA_BITS)?, SMALL_DELTA_BITS);
+                        s.x = (i32::from(base.x) + dx).clamp(0, i32::from(u16::MAX)) as u16;
+                        s.y = (i32::from(base.y) + dy).clamp(0, i32::from(u16::MAX)) as u16;
+                    } else {
+                        s.x = r.read(16)? as u16;
+                        s.y = r.read(16)? as u16;
+                    }
+                }
+                if r.bit()? {
+                    s.angle = r.read(8)? as u8;
+                }
+                if r.bit()? {
+                    s.hp = r.read(7)? as u8;
+                }
+                s
+            }
+        };
+        view.insert(id, state);
+    }
+    if r.remaining_bits() >= 8 {
+        return Err(SyncError::Malformed("trailing bytes"));
+    }
+    Ok(view)
+}
+
+/// The client's side: the views it holds, and the newest one as a [`Snapshot`].
+#[derive(Debug, Default, Clone)]
+pub struct SnapshotReceiver {
+    views: VecDeque<(u32, Arc<View>)>,
+    newest: Option<(u32, u32, u32)>,
+}
+
+impl SnapshotReceiver {
+    /// An empty receiver (also what a reconnecting client starts from).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies a packet. Returns `Ok(true)` if it is the newest tick so far. A packet whose
+    /// baseline is not held is an error and changes nothing; the room falls back to a keyframe
+    /// when acknowledgements stop advancing.
+    pub fn receive(&mut self, packet: &SnapshotPacket) -> Result<bool, SyncError> {
+        if self.views.iter().any(|(t, _)| *t == packet.tick) {
+            return Ok(false); // duplicate
+        }
+        let empty = View::new();
+        let baseline = match packet.baseline() {
+            None => &empty,
+            Some(b) => self
+                .views
+                .iter()
+                .find(|(t, _)| *t == b)
+                .map(|(_, v)| v.as_ref())
+                .ok_or(SyncError::MissingBaseline(b))?,
+        };
+        let view = decode_body(baseline, &packet.body)?;
+        self.views.push_back((packet.tick, Arc::new(view)));
+        if self.views.len() > VIEW_HISTORY {
+            // Drop the oldest tick, not the oldest arrival.
+            let oldest = self
+                .views
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            self.views.remove(oldest);
+        }
+        let newer = self.newest.is_none_or(|(t, _, _)| packet.tick > t);
+        if newer {
+            self.newest = Some((packet.tick, packet.last_input_seq, packet.time_left_ms));
+        }
+        Ok(newer)
+    }
+
+    /// The newest tick held: what the client acknowledges.
+    pub fn newest_tick(&self) -> Option<u32> {
+        self.newest.map(|(t, _, _)| t)
+    }
+
+    /// The view at a tick, if held.
+    pub fn view(&self, tick: u32) -> Option<&View> {
+        self.views
+            .iter()
+            .find(|(t, _)| *t == tick)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// The newest view as a snapshot in world units.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        let (tick, last_input_seq, time_left_ms) = self.newest?;
+        let view = self.view(tick)?;
+        Some(Snapshot {
+            tick,
+            last_input_seq,
+            time_left_ms,
+            entities: view.iter().map(|(&id, s)| s.to_entity(id)).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(kind: EntityKind, x: u16, y: u16) -> NetState {
+        NetState {
+            kind,
+            x,
+            y,
+            angle: 0,
+            hp: 100,
+        }
+    }
+
+    #[test]
+    fn an_xy_update_of_100_moving_entities_fits_300_bytes() {
+        let base: View = (1..=100)
+            .map(|id| (id, state(EntityKind::Player, 1000 + id as u16 * 10, 2000)))
+            .collect();
+        let updated: Vec<(u32, NetState)> = base
+            .iter()
+            .map(|(&id, s)| {
+                (
+                    id,
+                    NetState {
+                        x: s.x + 13,
+                        y: s.y - 7,
+                        ..*s
+                    },
+                )
+            })
+            .collect();
+        let body = encode_body(&base, &[], &updated);
+        assert_eq!(
+            body.len() * 8,
+            body_cost_bits(&base, &[], &updated).div_ceil(8) * 8
+        );
+        assert!(body.len() <= 300, "{} bytes", body.len());
+        // 2 x 10 count bits + 100 x (1 id + 3 change flags + 1 size + 2 x 7 delta) = 1920 bits.
+        assert_eq!(body.len(), 240);
+        let view = decode_body(&base, &body).unwrap();
+        assert_eq!(view, updated.into_iter().collect::<View>());
+    }
+
+    #[test]
+    fn keyframes_removals_large_moves_and_every_field_round_trip() {
+        let base: View = [
+            (3, state(EntityKind::Player, 10, 10)),
+            (9, state(EntityKind::Projectile, 500, 500)),
+            (40, state(EntityKind::Player, 0, 0)),
+        ]
+        .into();
+        let updated = vec![
+            (
+                3,
+                NetState {
+                    x: 60_000,
+                    y: 5,
+                    angle: 200,
+                    hp: 0,
+                    kind: EntityKind::Player,
+                },
+            ),
+            (41, state(EntityKind::Projectile, 7, 8)),
+            (1_000_000, state(EntityKind::Player, 1, 2)),
+        ];
+        let view = decode_body(&base, &encode_body(&base, &[9, 40], &updated)).unwrap();
+        let expected: View = updated.into_iter().collect();
+        assert_eq!(view, expected);
+        // A keyframe is a body against the empty view.
+        let key = encode_body(
+            &View::new(),
+            &[],
+            &expected.iter().map(|(&i, &s)| (i, s)).collect::<Vec<_>>(),
+        );
+        assert_eq!(decode_body(&View::new(), &key).unwrap(), expected);
+    }
+
+    #[test]
+    fn hostile_bodies_are_errors() {
+        let base: View = [(5, state(EntityKind::Player, 1, 1))].into();
+        let body = encode_body(
+            &base,
+            &[],
+            &[
+                (5, state(EntityKind::Player, 2, 2)),
+                (6, state(EntityKind::Player, 3, 3)),
+            ],
+        );
+        for cut in 0..body.len() {
+            assert!(decode_body(&base, &body[..cut]).is_err(), "cut {cut}");
+        }
+        let mut long = body.clone();
+        long.push(0);
+        assert!(decode_body(&base, &long).is_err());
+        // Removing an entity the client does not have.
+        assert!(decode_body(&View::new(), &encode_body(&base, &[5], &[])).is_err());
+        // Counts of 1023 with almost no data behind them.
+        assert!(decode_body(&base, &[0xff, 0xff, 0xff]).is_err());
+        assert!(decode_body(&base, &[0x00, 0xfc, 0xff]).is_err());
+        assert_eq!(decode_body(&base, &[0x00, 0x00]), Err(SyncError::Truncated));
+        let mut state = 0x1234_5678u32;
+        for len in 0..200 {
+            let junk: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    state as u8
+                })
+                .collect();
+            let _ = decode_body(&base, &junk);
+        }
+    }
+
+    #[test]
+    fn a_receiver_follows_the_chain_and_refuses_unknown_baselines() {
+        let mut rx = SnapshotReceiver::new();
+        let v1: View = [(1, state(EntityKind::Player, 100, 100))].into();
+        let p1 = SnapshotPacket {
+            tick: 1,
+            baseline_age: 0,
+            last_input_seq: 0,
+            time_left_ms: 0,
+            body: encode_body(&View::new(), &[], &[(1, v1[&1])]),
+        };
+        assert_eq!(rx.receive(&p1), Ok(true));
+        let moved = NetState { x: 110, ..v1[&1] };
+        let p3 = SnapshotPacket {
+            tick: 3,
+            baseline_age: 2,
+            last_input_seq: 7,
+            time_left_ms: 5,
+            body: encode_body(&v1, &[], &[(1, moved)]),
+        };
+        assert_eq!(rx.receive(&p3), Ok(true));
+        assert_eq!(rx.newest_tick(), Some(3));
+        assert_eq!(rx.snapshot().unwrap().entities[0].x, 110.0 / 32.0);
+        // Tick 2 arrives late, against a baseline (tick 0) the client never had.
+        let p2 = SnapshotPacket {
+            tick: 2,
+            baseline_age: 2,
+            last_input_seq: 1,
+            time_left_ms: 5,
+            body: p3.body.clone(),
+        };
+        assert_eq!(rx.receive(&p2), Err(SyncError::MissingBaseline(0)));
+        // Late but decodable: held, yet not the newest.
+        let p2 = SnapshotPacket {
+            baseline_age: 1,
+            ..p2
+        };
+        assert_eq!(rx.receive(&p2), Ok(false));
+        assert!(rx.view(2).is_some());
+        assert_eq!(rx.receive(&p3), Ok(false), "duplicates are ignored");
+        assert_eq!(rx.newest_tick(), Some(3));
+    }
+
+    #[test]
+    fn quantization_is_within_half_a_step() {
+        for x in [0.0f32, 0.01, 12.345, 99.99, 2047.0] {
+            let e = EntityState {
+                id: 1,
+                kind: EntityKind::Player,
+                x,
+                y: x,
+                angle: 12345,
+                hp: 250,
+            };
+            let back = NetState::quantize(&e).to_entity(1);
+            assert!(
+                (back.x - x).abs() <= 0.5 / POSITION_STEPS_PER_UNIT,
+                "{x} -> {}",
+                back.x
+            );
+            assert_eq!(back.hp, 127);
+        }
+        let e = EntityState {
+            id: 1,
+            kind: EntityKind::Player,
+            x: f32::NAN,
+            y: -5.0,
+            angle: 0,
+            hp: 1,
+        };
+        let q = NetState::quantize(&e);
+        assert_eq!((q.x, q.y), (0, 0));
+    }
+}
