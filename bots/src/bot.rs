@@ -3,7 +3,8 @@
 use std::{sync::Arc, time::Duration};
 
 use protocol::{
-    ConnectionState, GameClient, MatchmakerClient, MatchmakerError, ServerEvent,
+    ConnectionState, EntityKind, GameClient, Interpolator, MatchmakerClient, MatchmakerError,
+    Motion, Predictor, ServerEvent, Snapshot,
     api::{Assignment, CreateTicketRequest, TicketStatus},
 };
 use tokio::time::{Instant, MissedTickBehavior};
@@ -134,6 +135,11 @@ impl Bot {
         };
         let mut brain = ArenaBrain::new(self.index as u64 ^ assignment.room_id);
         let mut me = None;
+        // Own avatar: predicted from inputs, reconciled with each snapshot. Others: rendered
+        // two ticks in the past, interpolated.
+        let mut predictor: Option<Predictor> = None;
+        let mut interpolator = Interpolator::new();
+        let mut alive_before = false;
         let mut frame = tokio::time::interval(Duration::from_millis(33));
         frame.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let started = Instant::now();
@@ -155,10 +161,13 @@ impl Bot {
                     ServerEvent::Welcome {
                         entity_id,
                         arena_size,
+                        tick_rate,
                         ..
                     } => {
                         me = Some(entity_id);
                         brain.set_arena_size(arena_size);
+                        predictor =
+                            Some(Predictor::new(Motion::arena(arena_size as f32), tick_rate));
                     }
                     ServerEvent::MatchEnded(_) => ended = true,
                     ServerEvent::RoomFailed { reason } => {
@@ -201,9 +210,44 @@ impl Bot {
                         self.recorder.rtt(client.rtt());
                         next_rtt_sample = now + Duration::from_secs(1);
                     }
-                    if let (Some(me), Some(snapshot)) = (me, client.latest_snapshot()) {
-                        let input = brain.think(snapshot, me);
-                        client.send_input(input);
+                    if let (Some(me), Some(predictor)) = (me, predictor.as_mut()) {
+                        if let Some(snapshot) = client.take_new_snapshot() {
+                            let own = snapshot
+                                .entities
+                                .iter()
+                                .find(|e| e.id == me && e.kind == EntityKind::Player);
+                            let alive = own.is_some_and(|e| e.hp > 0);
+                            if let Some(own) = own {
+                                let error =
+                                    predictor.reconcile((own.x, own.y), snapshot.last_input_seq);
+                                // Deaths and respawns are teleports, not prediction errors.
+                                if alive
+                                    && alive_before
+                                    && let Some(error) = error
+                                {
+                                    self.recorder.prediction_error(error);
+                                }
+                            }
+                            alive_before = alive;
+                            interpolator.push(snapshot.clone());
+                        }
+                        if let Some(newest) = interpolator.newest_tick() {
+                            let mut view = Snapshot {
+                                tick: newest,
+                                last_input_seq: 0,
+                                time_left_ms: 0,
+                                entities: interpolator.sample(newest as f32 - 2.0),
+                            };
+                            if let (Some(own), Some((x, y))) = (
+                                view.entities.iter_mut().find(|e| e.id == me),
+                                predictor.position(),
+                            ) {
+                                (own.x, own.y) = (x, y);
+                            }
+                            let input = brain.think(&view, me);
+                            let seq = client.send_input(input);
+                            predictor.input(seq, input);
+                        }
                     }
                 }
             }

@@ -10,6 +10,7 @@
 
 mod bot;
 pub mod brain;
+pub mod link;
 mod report;
 
 use std::{sync::Arc, time::Duration};

@@ -116,6 +116,13 @@ async fn main() -> ExitCode {
         report.bytes_sent_per_player_per_s,
     );
     println!(
+        "prediction error (units): p50 {:.3} p99 {:.3} max {:.3} over {} snapshots",
+        report.prediction_error.p50,
+        report.prediction_error.p99,
+        report.prediction_error.max,
+        report.prediction_error.count,
+    );
+    println!(
         "unexpected disconnects: {} | rooms failed: {} | faults injected: {} | errors: {:?}",
         report.disconnects_unexpected, report.rooms_failed, report.faults_injected, report.errors
     );

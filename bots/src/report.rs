@@ -23,6 +23,24 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
+    /// Like [`Percentiles::of`] for histograms recorded as value + 1 (thousandths).
+    fn of_offset(h: &Histogram<u64>) -> Self {
+        let p = Self::of(h);
+        let minus = |v: f64| {
+            if p.count == 0 {
+                0.0
+            } else {
+                (v - 0.001).max(0.0)
+            }
+        };
+        Self {
+            p50: minus(p.p50),
+            p99: minus(p.p99),
+            max: minus(p.max),
+            ..p
+        }
+    }
+
     fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Self::default();
@@ -58,6 +76,9 @@ pub struct Report {
     pub time_to_match_ms: Percentiles,
     /// Round-trip time, sampled once a second per connected bot.
     pub rtt_ms: Percentiles,
+    /// Distance between where a bot predicted its avatar after an input and where the room
+    /// put it, world units (a player is 2 units wide).
+    pub prediction_error: Percentiles,
     /// Connections that ended before the match did, not by the bot's choice.
     pub disconnects_unexpected: u64,
     /// Times a bot's room failed and it was placed again from the queue (not an error).
@@ -89,6 +110,8 @@ pub struct Recorder {
 struct Inner {
     time_to_match: Histogram<u64>,
     rtt: Histogram<u64>,
+    /// In thousandths of a world unit.
+    prediction_error: Histogram<u64>,
     rooms_completed: HashSet<u64>,
     player_matches_completed: u64,
     tickets_created: u64,
@@ -114,6 +137,7 @@ impl Default for Recorder {
             inner: Mutex::new(Inner {
                 time_to_match: histogram(),
                 rtt: histogram(),
+                prediction_error: histogram(),
                 rooms_completed: HashSet::new(),
                 player_matches_completed: 0,
                 tickets_created: 0,
@@ -154,6 +178,12 @@ impl Recorder {
 
     pub(crate) fn rtt(&self, rtt: Duration) {
         self.with(|i| i.rtt.saturating_record(rtt.as_micros().max(1) as u64));
+    }
+
+    pub(crate) fn prediction_error(&self, units: f32) {
+        let milli = (f64::from(units.max(0.0)) * 1000.0).round() as u64;
+        // Recorded as value + 1 so an exact prediction (0) fits the histogram's lower bound.
+        self.with(|i| i.prediction_error.saturating_record(milli + 1));
     }
 
     pub(crate) fn match_completed(&self, room_id: u64) {
@@ -201,6 +231,7 @@ impl Recorder {
                 tickets_cancelled: i.tickets_cancelled,
                 time_to_match_ms: Percentiles::of(&i.time_to_match),
                 rtt_ms: Percentiles::of(&i.rtt),
+                prediction_error: Percentiles::of_offset(&i.prediction_error),
                 disconnects_unexpected: i.disconnects_unexpected,
                 rooms_failed: i.rooms_failed,
                 faults_injected: i.faults_injected,
