@@ -11,7 +11,6 @@ pub fn arena_snapshot() -> Snapshot {
     Snapshot {
         tick: 9000,
         last_input_seq: 8990,
-        time_left_ms: 30_000,
         entities: (0..50u32)
             .map(|i| EntityState {
                 id: i + 1,

@@ -235,7 +235,6 @@ impl Bot {
                             let mut view = Snapshot {
                                 tick: newest,
                                 last_input_seq: 0,
-                                time_left_ms: 0,
                                 entities: interpolator.sample(newest as f32 - 2.0),
                             };
                             if let (Some(own), Some((x, y))) = (

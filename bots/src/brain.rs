@@ -99,7 +99,6 @@ mod tests {
         Snapshot {
             tick: 1,
             last_input_seq: 0,
-            time_left_ms: 1000,
             entities,
         }
     }

@@ -63,7 +63,7 @@ pub use message::{
     Snapshot, connection_config, dequantize_angle, quantize_angle,
 };
 pub use mm_client::{MatchmakerClient, MatchmakerError};
-pub use motion::Motion;
+pub use motion::{Ballistics, Motion};
 pub use predict::{Interpolator, Predictor};
 pub use renetcode::{NETCODE_KEY_BYTES, NETCODE_USER_DATA_BYTES};
 pub use sync::{SnapshotPacket, SnapshotReceiver, SyncError};

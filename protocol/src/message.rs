@@ -136,7 +136,9 @@ pub enum EntityKind {
     Projectile,
 }
 
-/// One entity's replicated state.
+/// One entity's replicated state. What the fields mean is the game's snapshot mapping; in the
+/// arena, a player's are its position, facing and health, and a projectile's are its launch
+/// state (see [`crate::Ballistics`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EntityState {
     /// Network id, stable for the entity's life in the room.
@@ -160,8 +162,6 @@ pub struct Snapshot {
     pub tick: u32,
     /// Sequence number of the newest input from this client the room has applied.
     pub last_input_seq: u32,
-    /// Milliseconds left in the match (0 before it starts and after it ends).
-    pub time_left_ms: u32,
     /// Entity states.
     pub entities: Vec<EntityState>,
 }

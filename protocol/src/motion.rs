@@ -39,3 +39,34 @@ impl Motion {
         )
     }
 }
+
+/// How arena projectiles fly. A projectile never changes course, so a snapshot carries only its
+/// launch state, sent once: `x`, `y` = where it was at its launch tick, `angle` = heading
+/// (multiples of 256, i.e. 256 headings), `hp` = launch tick modulo 128. Clients place it with
+/// [`Ballistics::position`]; the room moves it by the same rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ballistics {
+    /// Units per second.
+    pub speed: f32,
+}
+
+impl Ballistics {
+    /// The arena's projectiles: 45 units per second.
+    pub const ARENA: Self = Self { speed: 45.0 };
+
+    /// The launch-tick tag carried in `hp`.
+    pub fn tag(tick: u32) -> u8 {
+        (tick % 128) as u8
+    }
+
+    /// Where a projectile described by `e` is at `tick`.
+    pub fn position(&self, e: &crate::EntityState, tick: u32, tick_rate: u16) -> (f32, f32) {
+        let age = (tick % 128 + 128 - u32::from(e.hp) % 128) % 128;
+        let t = age as f32 / f32::from(tick_rate.max(1));
+        let heading = crate::dequantize_angle(e.angle);
+        (
+            e.x + heading.cos() * self.speed * t,
+            e.y + heading.sin() * self.speed * t,
+        )
+    }
+}

@@ -181,7 +181,6 @@ mod tests {
         Snapshot {
             tick,
             last_input_seq: 0,
-            time_left_ms: 0,
             entities: vec![EntityState {
                 id: 1,
                 kind: EntityKind::Player,

@@ -102,8 +102,6 @@ pub struct SnapshotPacket {
     pub baseline_age: u8,
     /// Newest input from this client the room has applied.
     pub last_input_seq: u32,
-    /// Milliseconds left in the match.
-    pub time_left_ms: u32,
     /// The bit-packed difference.
     pub body: Vec<u8>,
 }
@@ -353,7 +351,8 @@ pub fn decode_body(baseline: &View, body: &[u8]) -> Result<View, SyncError> {
 #[derive(Debug, Default, Clone)]
 pub struct SnapshotReceiver {
     views: VecDeque<(u32, Arc<View>)>,
-    newest: Option<(u32, u32, u32)>,
+    /// Tick and last applied input of the newest snapshot.
+    newest: Option<(u32, u32)>,
 }
 
 impl SnapshotReceiver {
@@ -392,16 +391,16 @@ impl SnapshotReceiver {
                 .unwrap_or(0);
             self.views.remove(oldest);
         }
-        let newer = self.newest.is_none_or(|(t, _, _)| packet.tick > t);
+        let newer = self.newest.is_none_or(|(t, _)| packet.tick > t);
         if newer {
-            self.newest = Some((packet.tick, packet.last_input_seq, packet.time_left_ms));
+            self.newest = Some((packet.tick, packet.last_input_seq));
         }
         Ok(newer)
     }
 
     /// The newest tick held: what the client acknowledges.
     pub fn newest_tick(&self) -> Option<u32> {
-        self.newest.map(|(t, _, _)| t)
+        self.newest.map(|(t, _)| t)
     }
 
     /// The view at a tick, if held.
@@ -414,12 +413,11 @@ impl SnapshotReceiver {
 
     /// The newest view as a snapshot in world units.
     pub fn snapshot(&self) -> Option<Snapshot> {
-        let (tick, last_input_seq, time_left_ms) = self.newest?;
+        let (tick, last_input_seq) = self.newest?;
         let view = self.view(tick)?;
         Some(Snapshot {
             tick,
             last_input_seq,
-            time_left_ms,
             entities: view.iter().map(|(&id, s)| s.to_entity(id)).collect(),
         })
     }
@@ -548,7 +546,6 @@ mod tests {
             tick: 1,
             baseline_age: 0,
             last_input_seq: 0,
-            time_left_ms: 0,
             body: encode_body(&View::new(), &[], &[(1, v1[&1])]),
         };
         assert_eq!(rx.receive(&p1), Ok(true));
@@ -557,7 +554,6 @@ mod tests {
             tick: 3,
             baseline_age: 2,
             last_input_seq: 7,
-            time_left_ms: 5,
             body: encode_body(&v1, &[], &[(1, moved)]),
         };
         assert_eq!(rx.receive(&p3), Ok(true));
@@ -568,7 +564,6 @@ mod tests {
             tick: 2,
             baseline_age: 2,
             last_input_seq: 1,
-            time_left_ms: 5,
             body: p3.body.clone(),
         };
         assert_eq!(rx.receive(&p2), Err(SyncError::MissingBaseline(0)));

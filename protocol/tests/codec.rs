@@ -10,7 +10,6 @@ fn snapshot(n: u32) -> Snapshot {
     Snapshot {
         tick: 12_345,
         last_input_seq: 77,
-        time_left_ms: 59_000,
         entities: (0..n)
             .map(|i| EntityState {
                 id: i + 1,
@@ -151,7 +150,7 @@ fn absurd_length_prefixes_are_refused_without_allocating() {
     );
     // A snapshot claiming u64::MAX entities: preallocation is capped, so decoding runs out of
     // bytes instead of memory. (A huge allocation would abort this test process.)
-    let mut bytes = vec![1, 1, 1]; // tick, last_input_seq, time_left_ms
+    let mut bytes = vec![1, 1]; // tick, last_input_seq
     bytes.push(253); // varint marker: u64 follows
     bytes.extend_from_slice(&u64::MAX.to_le_bytes());
     assert_eq!(

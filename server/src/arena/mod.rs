@@ -38,11 +38,12 @@ impl Default for ArenaRules {
     fn default() -> Self {
         Self {
             size: 100.0,
-            player_speed: 12.0,
+            // Shared with clients' prediction and extrapolation.
+            player_speed: protocol::Motion::arena(100.0).speed,
             player_radius: 1.0,
             max_health: 100,
             fire_interval: 0.3,
-            projectile_speed: 45.0,
+            projectile_speed: protocol::Ballistics::ARENA.speed,
             projectile_lifetime: 0.8,
             damage: 20,
             respawn_delay: 2.0,
@@ -96,6 +97,12 @@ pub struct Projectile {
     pub vy: f32,
     /// Seconds left to live.
     pub ttl: f32,
+    /// Where it was at `launch_tick` (replicated once; clients extrapolate).
+    pub launch: (f32, f32),
+    /// The tick it was at `launch`.
+    pub launch_tick: u32,
+    /// Heading, quantized to the wire's 256 steps so clients extrapolate exactly.
+    pub heading: u16,
 }
 
 /// Source of network ids.
@@ -120,9 +127,7 @@ pub struct ProjectileRecord {
     id: NetId,
     position: Position,
     owner: Option<u32>,
-    vx: f32,
-    vy: f32,
-    ttl: f32,
+    flight: Projectile,
 }
 
 /// The arena's checkpoint: every entity in its archetype's iteration order, the id counter and
@@ -242,15 +247,16 @@ impl Game for ArenaGame {
                 hp: avatar.health,
             });
         }
-        let mut projectiles = world.query::<(&NetId, &Position, &Projectile)>();
-        for (id, pos, p) in projectiles.iter(world) {
+        // Projectiles are sent by launch state, which never changes: one update each.
+        let mut projectiles = world.query::<(&NetId, &Projectile)>();
+        for (id, p) in projectiles.iter(world) {
             out.push(EntityState {
                 id: id.0,
                 kind: EntityKind::Projectile,
-                x: pos.x,
-                y: pos.y,
-                angle: quantize_angle(p.vy.atan2(p.vx)),
-                hp: 1,
+                x: p.launch.0,
+                y: p.launch.1,
+                angle: p.heading,
+                hp: protocol::Ballistics::tag(p.launch_tick),
             });
         }
     }
@@ -282,9 +288,7 @@ impl Game for ArenaGame {
                 id: *id,
                 position: *position,
                 owner: world.get::<NetId>(p.owner).map(|n| n.0),
-                vx: p.vx,
-                vy: p.vy,
-                ttl: p.ttl,
+                flight: *p,
             });
         }
         ArenaCheckpoint {
@@ -311,17 +315,55 @@ impl Game for ArenaGame {
                 .owner
                 .and_then(|o| avatars.iter().find(|(id, _)| *id == o).map(|&(_, e)| e))
                 .unwrap_or(Entity::PLACEHOLDER);
-            world.spawn((
-                p.id,
-                p.position,
-                Projectile {
-                    owner,
-                    vx: p.vx,
-                    vy: p.vy,
-                    ttl: p.ttl,
-                },
-            ));
+            world.spawn((p.id, p.position, Projectile { owner, ..p.flight }));
         }
         avatars
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::RoomClock;
+
+    #[test]
+    fn clients_extrapolate_projectiles_to_where_the_room_has_them() {
+        let game = ArenaGame::default();
+        let mut world = World::new();
+        world.insert_resource(RoomClock {
+            tick: 0,
+            dt: 1.0 / 30.0,
+            running: true,
+        });
+        game.setup(&mut world, 3);
+        let mut schedule = Schedule::default();
+        game.add_systems(&mut schedule);
+        let shooters: Vec<Entity> = (0..4).map(|_| game.spawn_player(&mut world).0).collect();
+        let mut checked = 0;
+        for tick in 1..=60u32 {
+            for (i, &e) in shooters.iter().enumerate() {
+                let aim = tick as f32 * 0.37 + i as f32;
+                game.apply_input(&mut world, e, PlayerInput::new(0.0, 0.0, aim, true));
+            }
+            world.resource_mut::<RoomClock>().tick = tick;
+            schedule.run(&mut world);
+            let mut sent = Vec::new();
+            game.write_snapshot(&mut world, &mut sent);
+            let mut actual = world.query::<(&NetId, &Position, &Projectile)>();
+            for (id, pos, _) in actual.iter(&world) {
+                let e = sent.iter().find(|e| e.id == id.0).expect("replicated");
+                // What a client computes from the (quantized) launch state.
+                let q = protocol::sync::NetState::quantize(e).to_entity(e.id);
+                let (x, y) = protocol::Ballistics::ARENA.position(&q, tick, 30);
+                assert!(
+                    (x - pos.x).abs() < 0.05 && (y - pos.y).abs() < 0.05,
+                    "tick {tick}: client ({x}, {y}) vs room ({}, {})",
+                    pos.x,
+                    pos.y
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "{checked}");
     }
 }

@@ -59,19 +59,26 @@ pub(super) fn fire_weapons(
             continue;
         }
         avatar.cooldown = rules.fire_interval;
-        let (dy, dx) = avatar.facing.sin_cos();
+        // 256 headings, as the wire carries them, so clients extrapolate the exact path.
+        let heading = protocol::quantize_angle(avatar.facing).wrapping_add(0x80) & 0xff00;
+        let (dy, dx) = protocol::dequantize_angle(heading).sin_cos();
         let muzzle = rules.player_radius + PROJECTILE_RADIUS + 0.1;
+        let start = (pos.x + dx * muzzle, pos.y + dy * muzzle);
         commands.spawn((
             NetId(ids.allocate()),
             Position {
-                x: pos.x + dx * muzzle,
-                y: pos.y + dy * muzzle,
+                x: start.0,
+                y: start.1,
             },
             Projectile {
                 owner: entity,
                 vx: dx * rules.projectile_speed,
                 vy: dy * rules.projectile_speed,
                 ttl: rules.projectile_lifetime,
+                // It is at the muzzle before this tick's move: that is the previous tick.
+                launch: start,
+                launch_tick: clock.tick.wrapping_sub(1),
+                heading,
             },
         ));
     }

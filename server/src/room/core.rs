@@ -493,14 +493,6 @@ impl<G: Game> RoomCore<G> {
             player.net_id = Some(standing.net_id);
         }
         self.welcome_new_players();
-        let time_left_ms = match self.phase {
-            Phase::Running { started } => {
-                let total = self.settings.ticks(self.settings.match_duration);
-                let left = total.saturating_sub(self.tick - started);
-                (u64::from(left) * 1000 / u64::from(self.settings.tick_rate.max(1))) as u32
-            }
-            _ => 0,
-        };
         let world = World::new(&step.entities, self.settings.sync.interest_radius);
         for (&client, &slot) in &self.clients {
             let player = &mut self.players[slot as usize];
@@ -521,7 +513,6 @@ impl<G: Game> RoomCore<G> {
                 Header {
                     tick: self.tick,
                     last_input_seq: player.applied_seq,
-                    time_left_ms,
                 },
             );
             self.out.push(Outbound::Snapshot { client, packet });

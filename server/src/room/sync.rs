@@ -85,7 +85,6 @@ fn cell_of(x: f32, y: f32, cell: f32) -> (i32, i32) {
 pub(crate) struct Header {
     pub(crate) tick: u32,
     pub(crate) last_input_seq: u32,
-    pub(crate) time_left_ms: u32,
 }
 
 /// One connection's sync state.
@@ -229,7 +228,6 @@ impl ClientSync {
             tick,
             baseline_age: age,
             last_input_seq: header.last_input_seq,
-            time_left_ms: header.time_left_ms,
             body,
         }
     }
