@@ -7,10 +7,15 @@ use std::{
 };
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use protocol::PlayerInput;
+use protocol::{
+    Channel, InputFrame, InputPacket, PlayerInput, SnapshotReceiver, TokenUserData, codec,
+};
 use server::{
     arena::ArenaGame,
-    room::{SimCommand, Simulation, StepOutput, TickBatch},
+    room::{
+        ExpectedPlayer, Outbound, Room, RoomInput, RoomSettings, SimCommand, Simulation,
+        StepOutput, Supervision, SyncSettings, TickBatch,
+    },
 };
 
 /// Ten players who have been running and shooting for three seconds.
@@ -81,5 +86,77 @@ fn room(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, room);
+/// A whole room tick with 10 connected clients that acknowledge every snapshot: simulation,
+/// interest, priorities and one delta snapshot per client.
+fn room_tick(c: &mut Criterion) {
+    let settings = RoomSettings {
+        room_id: 1,
+        tick_rate: 30,
+        match_duration: std::time::Duration::from_secs(3600),
+        join_timeout: std::time::Duration::from_secs(5),
+        linger: std::time::Duration::from_secs(1),
+        seed: 1,
+        expected: (0..10)
+            .map(|i| ExpectedPlayer {
+                player_id: format!("p{i}"),
+                ticket_id: format!("t{i}"),
+            })
+            .collect(),
+        supervision: Supervision::default(),
+        sync: SyncSettings::default(),
+    };
+    let mut room = Room::new(ArenaGame::default(), settings);
+    for i in 0..10u64 {
+        room.handle(RoomInput::Connected {
+            client: i,
+            user: TokenUserData {
+                room_id: 1,
+                ticket_id: format!("t{i}"),
+                player_id: format!("p{i}"),
+            },
+        });
+    }
+    let mut receivers: Vec<SnapshotReceiver> = (0..10).map(|_| SnapshotReceiver::new()).collect();
+    let mut seq = 0u32;
+    let mut bytes = 0usize;
+    let mut packets = 0usize;
+    let mut step = |room: &mut Room<ArenaGame>, count: bool| {
+        seq += 1;
+        for (i, rx) in receivers.iter().enumerate() {
+            let a = seq as f32 * 0.05 + i as f32;
+            let packet = InputPacket {
+                ack_tick: rx.newest_tick().unwrap_or(0),
+                inputs: vec![InputFrame {
+                    seq,
+                    input: PlayerInput::new(a.cos(), a.sin(), a * 3.0, true),
+                }],
+            };
+            let b = codec::encode(&packet).unwrap();
+            room.handle(RoomInput::Message {
+                client: i as u64,
+                channel: Channel::State,
+                bytes: &b,
+            });
+        }
+        for m in room.tick().drain(..) {
+            if let Outbound::Snapshot { client, packet } = m {
+                if count {
+                    bytes += codec::encode(&packet).unwrap().len();
+                    packets += 1;
+                }
+                let _ = receivers[client as usize].receive(&packet);
+            }
+        }
+    };
+    for _ in 0..90 {
+        step(&mut room, false);
+    }
+    c.bench_function("room_tick_10_clients", |b| b.iter(|| step(&mut room, true)));
+    println!(
+        "room_tick_10_clients: {:.1} snapshot bytes per client per tick",
+        bytes as f64 / packets.max(1) as f64
+    );
+}
+
+criterion_group!(benches, room, room_tick);
 criterion_main!(benches);

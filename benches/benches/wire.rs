@@ -3,20 +3,36 @@
 
 use std::hint::black_box;
 
-use benches::{arena_snapshot, queue};
+use benches::{arena_snapshot, hundred_moving, queue};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use matchmaker::{ModeRules, find_matches};
-use protocol::{Snapshot, TokenUserData, codec, issue_token, unix_now};
+use protocol::{
+    Snapshot, TokenUserData, codec, issue_token,
+    sync::{decode_body, encode_body},
+    unix_now,
+};
 
 fn snapshot_codec(c: &mut Criterion) {
     let snapshot = arena_snapshot();
     let bytes = codec::encode(&snapshot).unwrap();
     let mut buf = Vec::with_capacity(2048);
+    // The decoded form a client works with (bincode), for comparison with the delta body.
     c.bench_function("snapshot_encode_50_entities", |b| {
         b.iter(|| codec::encode_into(black_box(&snapshot), &mut buf).unwrap())
     });
     c.bench_function("snapshot_decode_50_entities", |b| {
         b.iter(|| codec::decode::<Snapshot>(black_box(&bytes)).unwrap())
+    });
+}
+
+fn delta_codec(c: &mut Criterion) {
+    let (base, updated) = hundred_moving();
+    let body = encode_body(&base, &[], &updated);
+    c.bench_function("delta_encode_100_moving_entities", |b| {
+        b.iter(|| encode_body(black_box(&base), &[], black_box(&updated)))
+    });
+    c.bench_function("delta_decode_100_moving_entities", |b| {
+        b.iter(|| decode_body(black_box(&base), black_box(&body)).unwrap())
     });
 }
 
@@ -56,5 +72,11 @@ fn connect_tokens(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, snapshot_codec, match_function, connect_tokens);
+criterion_group!(
+    benches,
+    snapshot_codec,
+    delta_codec,
+    match_function,
+    connect_tokens
+);
 criterion_main!(benches);

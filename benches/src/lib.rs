@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use matchmaker::Candidate;
-use protocol::{EntityKind, EntityState, Snapshot};
+use protocol::{
+    EntityKind, EntityState, Snapshot,
+    sync::{NetState, View},
+};
 
 /// A busy 10-player arena snapshot: 10 players and 40 projectiles.
 pub fn arena_snapshot() -> Snapshot {
@@ -36,4 +39,35 @@ pub fn queue(n: usize) -> Vec<Candidate> {
             waited: Duration::from_millis(((i * 104_729) % 30_000) as u64),
         })
         .collect()
+}
+
+/// A baseline of 100 entities and an update moving every one of them a little in x and y: the
+/// case the "100 moving entities" byte figure is about.
+pub fn hundred_moving() -> (View, Vec<(u32, NetState)>) {
+    let base: View = (1..=100u32)
+        .map(|id| {
+            let s = NetState {
+                kind: EntityKind::Player,
+                x: 1000 + id as u16 * 10,
+                y: 2000,
+                angle: 0,
+                hp: 100,
+            };
+            (id, s)
+        })
+        .collect();
+    let updated = base
+        .iter()
+        .map(|(&id, s)| {
+            (
+                id,
+                NetState {
+                    x: s.x + 13,
+                    y: s.y - 7,
+                    ..*s
+                },
+            )
+        })
+        .collect();
+    (base, updated)
 }
