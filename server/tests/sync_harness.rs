@@ -339,8 +339,32 @@ fn a_tight_budget_still_delivers_every_entity_eventually() {
     );
 }
 
+/// Largest snapshot message: with renet's and netcode's headers (under 40 bytes) it must stay
+/// inside one 1200-byte datagram, so a lost fragment can never cost a whole snapshot.
+const MAX_SNAPSHOT_MESSAGE: usize = 1150;
+
 /// Bytes of snapshot body per client per tick in a room of `players` on a `size` field.
 fn body_bytes_per_client_tick(players: usize, size: f32) -> f64 {
+    // The start-up keyframes (every entity new to every client) must fit too.
+    let mut probe = Harness::new(
+        players,
+        size,
+        SyncSettings::default(),
+        LinkProfile::PERFECT,
+        3,
+    );
+    for _ in 0..30 {
+        probe.now += TICK;
+        for m in probe.room.tick().drain(..).collect::<Vec<_>>() {
+            if let Outbound::Snapshot { packet, .. } = m {
+                let len = codec::encode(&packet).unwrap().len();
+                assert!(
+                    len <= MAX_SNAPSHOT_MESSAGE,
+                    "{players} players: a {len}-byte keyframe"
+                );
+            }
+        }
+    }
     let mut h = Harness::new(
         players,
         size,
@@ -367,7 +391,12 @@ fn body_bytes_per_client_tick(players: usize, size: f32) -> f64 {
         let out: Vec<_> = h.room.tick().drain(..).collect();
         for m in out {
             if let Outbound::Snapshot { client, packet } = m {
-                bytes += codec::encode(&packet).unwrap().len();
+                let len = codec::encode(&packet).unwrap().len();
+                assert!(
+                    len <= MAX_SNAPSHOT_MESSAGE,
+                    "{players} players: a {len}-byte snapshot"
+                );
+                bytes += len;
                 packets += 1;
                 if let Some(c) = h.clients.iter_mut().find(|c| c.id == client) {
                     c.down.send(h.now, codec::encode(&packet).unwrap());
