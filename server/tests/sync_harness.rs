@@ -19,6 +19,10 @@ use server::{
 };
 
 const ROOM: u64 = 9;
+
+/// Largest snapshot message: with renet's and netcode's headers (under 40 bytes) it must stay
+/// inside one 1200-byte datagram, so a lost fragment can never cost a whole snapshot.
+const MAX_SNAPSHOT_MESSAGE: usize = 1150;
 const TICK: Duration = Duration::from_nanos(33_333_333);
 
 fn hostile_network() -> LinkProfile {
@@ -55,6 +59,9 @@ struct Harness {
     sync: SyncSettings,
     profile: LinkProfile,
     seed: u64,
+    /// Snapshot messages sent, and their bytes.
+    sent_packets: usize,
+    sent_bytes: usize,
 }
 
 fn user(slot: usize) -> TokenUserData {
@@ -91,6 +98,8 @@ impl Harness {
             sync,
             profile,
             seed,
+            sent_packets: 0,
+            sent_bytes: 0,
         };
         for slot in 0..players {
             h.connect(slot, slot as u64 + 1);
@@ -142,8 +151,16 @@ impl Harness {
         for message in out {
             match message {
                 Outbound::Snapshot { client, packet } => {
+                    let bytes = codec::encode(&packet).unwrap();
+                    assert!(
+                        bytes.len() <= MAX_SNAPSHOT_MESSAGE,
+                        "a {}-byte snapshot",
+                        bytes.len()
+                    );
+                    self.sent_packets += 1;
+                    self.sent_bytes += bytes.len();
                     if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
-                        c.down.send(self.now, codec::encode(&packet).unwrap());
+                        c.down.send(self.now, bytes);
                     }
                 }
                 // Reliable events are renet's job to deliver; the harness hands them over.
@@ -339,32 +356,9 @@ fn a_tight_budget_still_delivers_every_entity_eventually() {
     );
 }
 
-/// Largest snapshot message: with renet's and netcode's headers (under 40 bytes) it must stay
-/// inside one 1200-byte datagram, so a lost fragment can never cost a whole snapshot.
-const MAX_SNAPSHOT_MESSAGE: usize = 1150;
-
-/// Bytes of snapshot body per client per tick in a room of `players` on a `size` field.
-fn body_bytes_per_client_tick(players: usize, size: f32) -> f64 {
-    // The start-up keyframes (every entity new to every client) must fit too.
-    let mut probe = Harness::new(
-        players,
-        size,
-        SyncSettings::default(),
-        LinkProfile::PERFECT,
-        3,
-    );
-    for _ in 0..30 {
-        probe.now += TICK;
-        for m in probe.room.tick().drain(..).collect::<Vec<_>>() {
-            if let Outbound::Snapshot { packet, .. } = m {
-                let len = codec::encode(&packet).unwrap().len();
-                assert!(
-                    len <= MAX_SNAPSHOT_MESSAGE,
-                    "{players} players: a {len}-byte keyframe"
-                );
-            }
-        }
-    }
+/// Bytes of snapshot message per client per tick in a room of `players` on a `size` field,
+/// measured after everyone has joined and is moving.
+fn bytes_per_client_tick(players: usize, size: f32) -> f64 {
     let mut h = Harness::new(
         players,
         size,
@@ -373,59 +367,19 @@ fn body_bytes_per_client_tick(players: usize, size: f32) -> f64 {
         3,
     );
     for _ in 0..150 {
-        h.step(); // warm up: everyone joined and moving
+        h.step();
     }
-    let mut bytes = 0usize;
-    let mut packets = 0usize;
+    let (bytes, packets) = (h.sent_bytes, h.sent_packets);
     for _ in 0..300 {
-        h.now += TICK;
-        for c in &mut h.clients {
-            for b in c.up.deliver(h.now) {
-                h.room.handle(RoomInput::Message {
-                    client: c.id,
-                    channel: Channel::State,
-                    bytes: &b,
-                });
-            }
-        }
-        let out: Vec<_> = h.room.tick().drain(..).collect();
-        for m in out {
-            if let Outbound::Snapshot { client, packet } = m {
-                let len = codec::encode(&packet).unwrap().len();
-                assert!(
-                    len <= MAX_SNAPSHOT_MESSAGE,
-                    "{players} players: a {len}-byte snapshot"
-                );
-                bytes += len;
-                packets += 1;
-                if let Some(c) = h.clients.iter_mut().find(|c| c.id == client) {
-                    c.down.send(h.now, codec::encode(&packet).unwrap());
-                }
-            }
-        }
-        for c in &mut h.clients {
-            for b in c.down.deliver(h.now) {
-                let _ = c.rx.receive(&codec::decode::<SnapshotPacket>(&b).unwrap());
-            }
-            let (Some(me), Some(s)) = (c.me, c.rx.snapshot()) else {
-                continue;
-            };
-            let input = c.brain.think(&s, me);
-            c.seq += 1;
-            let p = InputPacket {
-                ack_tick: c.rx.newest_tick().unwrap_or(0),
-                inputs: vec![InputFrame { seq: c.seq, input }],
-            };
-            c.up.send(h.now, codec::encode(&p).unwrap());
-        }
+        h.step();
     }
-    bytes as f64 / packets as f64
+    (h.sent_bytes - bytes) as f64 / (h.sent_packets - packets) as f64
 }
 
 #[test]
 fn bytes_per_client_grow_sub_linearly_with_room_size() {
-    let ten = body_bytes_per_client_tick(10, 100.0);
-    let hundred = body_bytes_per_client_tick(100, 300.0);
+    let ten = bytes_per_client_tick(10, 100.0);
+    let hundred = bytes_per_client_tick(100, 300.0);
     println!("snapshot bytes per client per tick: 10 players {ten:.1}, 100 players {hundred:.1}");
     // Ten times the players on nine times the area: interest keeps each client's share far
     // below ten times.

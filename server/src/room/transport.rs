@@ -41,15 +41,22 @@ pub struct TransportStats {
 
 /// One room's socket, netcode server and renet server.
 pub struct RoomTransport {
-    socket: UdpSocket,
     addr: SocketAddr,
     netcode: NetcodeServer,
-    renet: RenetServer,
     buf: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
+    /// Everything a netcode result acts on, apart from netcode itself (whose buffer the
+    /// result borrows).
+    link: Link,
+    encode_buf: Vec<u8>,
+}
+
+/// The socket and the reliability layer, and what the room has yet to hear about.
+struct Link {
+    socket: UdpSocket,
+    renet: RenetServer,
     /// Token user data of clients connected at the netcode level, until the room hears of them.
     joining: HashMap<ClientId, TokenUserData>,
     refused: Vec<ClientId>,
-    encode_buf: Vec<u8>,
     stats: TransportStats,
 }
 
@@ -71,15 +78,17 @@ impl RoomTransport {
             authentication: ServerAuthentication::Secure { private_key: key },
         });
         Ok(Self {
-            socket,
             addr: public_addr,
             netcode,
-            renet: RenetServer::new(connection_config()),
             buf: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
-            joining: HashMap::new(),
-            refused: Vec::new(),
+            link: Link {
+                socket,
+                renet: RenetServer::new(connection_config()),
+                joining: HashMap::new(),
+                refused: Vec::new(),
+                stats: TransportStats::default(),
+            },
             encode_buf: Vec::with_capacity(1500),
-            stats: TransportStats::default(),
         })
     }
 
@@ -90,15 +99,15 @@ impl RoomTransport {
 
     /// Traffic counters.
     pub fn stats(&self) -> TransportStats {
-        self.stats
+        self.link.stats
     }
 
     /// Advances time by `dt`, drains the socket and hands connections and messages to `core`.
     pub fn receive<G: Game>(&mut self, dt: Duration, core: &mut RoomCore<G>) {
         self.netcode.update(dt);
-        self.renet.update(dt);
+        self.link.renet.update(dt);
         loop {
-            let (len, from) = match self.socket.recv_from(&mut self.buf[..]) {
+            let (len, from) = match self.link.socket.recv_from(&mut self.buf[..]) {
                 Ok(received) => received,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e)
@@ -116,47 +125,26 @@ impl RoomTransport {
                     break;
                 }
             };
-            self.stats.packets_in += 1;
-            self.stats.bytes_in += len as u64;
+            self.link.stats.packets_in += 1;
+            self.link.stats.bytes_in += len as u64;
             let result = self.netcode.process_packet(from, &mut self.buf[..len]);
-            on_netcode_result(
-                result,
-                &self.socket,
-                &mut self.renet,
-                &mut self.joining,
-                &mut self.refused,
-                &mut self.stats,
-            );
+            self.link.on_netcode_result(result);
         }
         for client in self.netcode.clients_id() {
             let result = self.netcode.update_client(client);
-            on_netcode_result(
-                result,
-                &self.socket,
-                &mut self.renet,
-                &mut self.joining,
-                &mut self.refused,
-                &mut self.stats,
-            );
+            self.link.on_netcode_result(result);
         }
-        for client in std::mem::take(&mut self.refused) {
-            self.renet.disconnect(client);
+        for client in std::mem::take(&mut self.link.refused) {
+            self.link.renet.disconnect(client);
         }
-        for client in self.renet.disconnections_id() {
+        for client in self.link.renet.disconnections_id() {
             let result = self.netcode.disconnect(client);
-            on_netcode_result(
-                result,
-                &self.socket,
-                &mut self.renet,
-                &mut self.joining,
-                &mut self.refused,
-                &mut self.stats,
-            );
+            self.link.on_netcode_result(result);
         }
-        while let Some(event) = self.renet.get_event() {
+        while let Some(event) = self.link.renet.get_event() {
             match event {
                 RenetEvent::ClientConnected { client_id } => {
-                    if let Some(user) = self.joining.remove(&client_id) {
+                    if let Some(user) = self.link.joining.remove(&client_id) {
                         core.handle(RoomInput::Connected {
                             client: client_id,
                             user,
@@ -165,15 +153,15 @@ impl RoomTransport {
                 }
                 RenetEvent::ClientDisconnected { client_id, reason } => {
                     tracing::debug!(addr = %self.addr, client = client_id, %reason, "client disconnected");
-                    self.joining.remove(&client_id);
+                    self.link.joining.remove(&client_id);
                     core.handle(RoomInput::Disconnected { client: client_id });
                 }
             }
         }
-        for client in self.renet.clients_id() {
+        for client in self.link.renet.clients_id() {
             for channel in [Channel::Events, Channel::State] {
                 for _ in 0..MAX_MESSAGES_PER_TICK {
-                    let Some(bytes) = self.renet.receive_message(client, channel) else {
+                    let Some(bytes) = self.link.renet.receive_message(client, channel) else {
                         break;
                     };
                     core.handle(RoomInput::Message {
@@ -192,29 +180,35 @@ impl RoomTransport {
             match message {
                 Outbound::Event { client, event } => {
                     if self.encode(&event) {
-                        self.renet
-                            .send_message(client, Channel::Events, self.encode_buf.clone());
+                        self.link.renet.send_message(
+                            client,
+                            Channel::Events,
+                            self.encode_buf.clone(),
+                        );
                     }
                 }
                 Outbound::Snapshot { client, packet } => {
                     if self.encode(&packet) {
-                        self.renet
-                            .send_message(client, Channel::State, self.encode_buf.clone());
+                        self.link.renet.send_message(
+                            client,
+                            Channel::State,
+                            self.encode_buf.clone(),
+                        );
                     }
                 }
-                Outbound::Disconnect { client } => self.renet.disconnect(client),
+                Outbound::Disconnect { client } => self.link.renet.disconnect(client),
             }
         }
-        for client in self.renet.clients_id() {
-            let Ok(packets) = self.renet.get_packets_to_send(client) else {
+        for client in self.link.renet.clients_id() {
+            let Ok(packets) = self.link.renet.get_packets_to_send(client) else {
                 continue;
             };
             for packet in packets {
                 match self.netcode.generate_payload_packet(client, &packet) {
                     Ok((addr, payload)) => {
-                        self.stats.packets_out += 1;
-                        self.stats.bytes_out += payload.len() as u64;
-                        if let Err(e) = self.socket.send_to(payload, addr) {
+                        self.link.stats.packets_out += 1;
+                        self.link.stats.bytes_out += payload.len() as u64;
+                        if let Err(e) = self.link.socket.send_to(payload, addr) {
                             tracing::debug!(%addr, error = %e, "send failed");
                         }
                     }
@@ -241,14 +235,7 @@ impl RoomTransport {
     pub fn disconnect_all(&mut self) {
         for client in self.netcode.clients_id() {
             let result = self.netcode.disconnect(client);
-            on_netcode_result(
-                result,
-                &self.socket,
-                &mut self.renet,
-                &mut self.joining,
-                &mut self.refused,
-                &mut self.stats,
-            );
+            self.link.on_netcode_result(result);
         }
     }
 
@@ -258,56 +245,58 @@ impl RoomTransport {
     }
 }
 
-fn on_netcode_result(
-    result: ServerResult<'_, '_>,
-    socket: &UdpSocket,
-    renet: &mut RenetServer,
-    joining: &mut HashMap<ClientId, TokenUserData>,
-    refused: &mut Vec<ClientId>,
-    stats: &mut TransportStats,
-) {
-    let mut send = |payload: &[u8], addr: SocketAddr| {
-        stats.packets_out += 1;
-        stats.bytes_out += payload.len() as u64;
-        if let Err(e) = socket.send_to(payload, addr) {
-            tracing::debug!(%addr, error = %e, "send failed");
-        }
-    };
-    match result {
-        ServerResult::None => {}
-        ServerResult::PacketToSend { addr, payload } => send(payload, addr),
-        ServerResult::Payload { client_id, payload } => {
-            if renet.process_packet_from(payload, client_id).is_err() {
-                stats.bad_packets += 1;
+impl Link {
+    fn on_netcode_result(&mut self, result: ServerResult<'_, '_>) {
+        let Self {
+            socket,
+            renet,
+            joining,
+            refused,
+            stats,
+        } = self;
+        let mut send = |payload: &[u8], addr: SocketAddr| {
+            stats.packets_out += 1;
+            stats.bytes_out += payload.len() as u64;
+            if let Err(e) = socket.send_to(payload, addr) {
+                tracing::debug!(%addr, error = %e, "send failed");
             }
-        }
-        ServerResult::ClientConnected {
-            client_id,
-            addr,
-            user_data,
-            payload,
-        } => {
-            renet.add_connection(client_id);
-            send(payload, addr);
-            match TokenUserData::from_bytes(&user_data) {
-                Ok(user) => {
-                    joining.insert(client_id, user);
-                }
-                Err(e) => {
-                    // Only the matchmaker can mint tokens, so this means a key or version mix-up.
-                    tracing::warn!(client = client_id, error = %e, "token user data unreadable; refusing");
-                    refused.push(client_id);
+        };
+        match result {
+            ServerResult::None => {}
+            ServerResult::PacketToSend { addr, payload } => send(payload, addr),
+            ServerResult::Payload { client_id, payload } => {
+                if renet.process_packet_from(payload, client_id).is_err() {
+                    stats.bad_packets += 1;
                 }
             }
-        }
-        ServerResult::ClientDisconnected {
-            client_id,
-            addr,
-            payload,
-        } => {
-            renet.remove_connection(client_id);
-            if let Some(payload) = payload {
+            ServerResult::ClientConnected {
+                client_id,
+                addr,
+                user_data,
+                payload,
+            } => {
+                renet.add_connection(client_id);
                 send(payload, addr);
+                match TokenUserData::from_bytes(&user_data) {
+                    Ok(user) => {
+                        joining.insert(client_id, user);
+                    }
+                    Err(e) => {
+                        // Only the matchmaker can mint tokens, so this means a key or version mix-up.
+                        tracing::warn!(client = client_id, error = %e, "token user data unreadable; refusing");
+                        refused.push(client_id);
+                    }
+                }
+            }
+            ServerResult::ClientDisconnected {
+                client_id,
+                addr,
+                payload,
+            } => {
+                renet.remove_connection(client_id);
+                if let Some(payload) = payload {
+                    send(payload, addr);
+                }
             }
         }
     }
