@@ -5,7 +5,8 @@
 //!   that groups queued tickets by [`ModeRules`], asks an [`Allocator`] for a room, and assigns
 //!   each ticket an address and a connect token;
 //! - [`find_matches`]: the pure match function (skill windows that widen with waiting);
-//! - [`TicketStore`]: where tickets live, with [`MemoryStore`] for the single-process default;
+//! - [`TicketStore`]: where tickets live, with [`MemoryStore`] for the single-process default
+//!   and [`RedisStore`] for several instances sharing state (atomic claims in Lua);
 //! - [`router`]: the `/v1/tickets` HTTP API (axum), with JSON error bodies.
 //!
 //! What it is not: it hosts no rooms and never depends on the server crate; whatever hosts
@@ -18,6 +19,7 @@
 mod allocator;
 mod error;
 mod http;
+mod redis_store;
 mod rules;
 mod service;
 mod store;
@@ -26,6 +28,7 @@ mod ticket;
 pub use allocator::{AllocateError, Allocation, AllocationRequest, Allocator, PlayerSlot};
 pub use error::{MatchmakerError, error_response};
 pub use http::{MAX_BODY_BYTES, json_rejection, router};
+pub use redis_store::RedisStore;
 pub use rules::{Candidate, ModeRules, find_matches};
 pub use service::{DEFAULT_SKILL, MAX_LONG_POLL, Matchmaker, MatchmakerConfig, MatchmakerStats};
 pub use store::{MemoryStore, StoreError, TicketStore};

@@ -1,0 +1,284 @@
+//! [`RedisStore`]: tickets in Redis, shared by several matchmaker instances.
+//!
+//! Layout (every key under a prefix, `rp:` by default):
+//! - `{prefix}t:{id}`: a hash per ticket: `mode`, `player_id`, `skill`, `enqueued_ms`,
+//!   `updated_ms`, `state` (the [`StateKind`] name) and `status` (the full status as JSON).
+//! - `{prefix}q:{mode}`: a sorted set per mode of queued ticket ids, scored by `enqueued_ms`, so
+//!   a requeued ticket keeps its place at the front.
+//!
+//! Every state change is one Lua script, so it is atomic on the server: a transition is a
+//! compare-and-set on `state` that moves queue membership with it, and a claim moves a whole
+//! group from queued to matched or changes nothing. Two instances can race freely; at most one
+//! wins each ticket. Terminal tickets get a TTL (the retention), so Redis forgets them itself.
+
+use std::time::Duration;
+
+use protocol::api::TicketStatus;
+use redis::{AsyncCommands, Script, aio::ConnectionManager};
+
+use crate::{
+    store::{StoreError, TicketStore},
+    ticket::{StateKind, Ticket, TicketId, now_ms},
+};
+
+fn state_name(kind: StateKind) -> &'static str {
+    match kind {
+        StateKind::Queued => "queued",
+        StateKind::Matched => "matched",
+        StateKind::Assigned => "assigned",
+        StateKind::Cancelled => "cancelled",
+        StateKind::Expired => "expired",
+    }
+}
+
+fn err(e: redis::RedisError) -> StoreError {
+    StoreError(format!("redis: {e}"))
+}
+
+/// Moves one ticket from state ARGV[1] to ARGV[2] (status JSON ARGV[3], time ARGV[4]); keeps the
+/// mode's queue in step; sets a TTL of ARGV[5] ms on terminal states. Returns 1 if it moved.
+const TRANSITION: &str = r#"
+local t = KEYS[1]
+if redis.call('HGET', t, 'state') ~= ARGV[1] then return 0 end
+local mode = redis.call('HGET', t, 'mode')
+local queue = ARGV[6] .. 'q:' .. mode
+redis.call('HSET', t, 'state', ARGV[2], 'status', ARGV[3], 'updated_ms', ARGV[4])
+if ARGV[2] == 'queued' then
+  redis.call('ZADD', queue, redis.call('HGET', t, 'enqueued_ms'), ARGV[7])
+else
+  redis.call('ZREM', queue, ARGV[7])
+end
+if ARGV[2] == 'assigned' or ARGV[2] == 'cancelled' or ARGV[2] == 'expired' then
+  redis.call('PEXPIRE', t, ARGV[5])
+else
+  redis.call('PERSIST', t)
+end
+return 1
+"#;
+
+/// Claims every ticket in KEYS (ids in ARGV[3..]) if all are queued: all become matched, or
+/// nothing changes. ARGV[1] = time, ARGV[2] = prefix. Returns 1 on success.
+const CLAIM: &str = r#"
+for i, t in ipairs(KEYS) do
+  if redis.call('HGET', t, 'state') ~= 'queued' then return 0 end
+end
+for i, t in ipairs(KEYS) do
+  local mode = redis.call('HGET', t, 'mode')
+  redis.call('HSET', t, 'state', 'matched', 'status', '{"state":"matched"}', 'updated_ms', ARGV[1])
+  redis.call('ZREM', ARGV[2] .. 'q:' .. mode, ARGV[i + 2])
+end
+return 1
+"#;
+
+/// The Redis store. Cheap to clone; clones share one multiplexed, self-reconnecting connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    retention: Duration,
+    transition: Script,
+    claim: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to Redis at `url` (e.g. `redis://127.0.0.1:6379`). Fails with a clear error if
+    /// Redis cannot be reached now; once connected, the connection re-establishes itself and
+    /// operations fail (the API answers 503) only while Redis is away.
+    pub async fn connect(url: &str, prefix: &str, retention: Duration) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError(format!("bad Redis URL {url:?}: {e}")))?;
+        // Probe once with short timeouts: an unreachable Redis is a prompt, clear error at start,
+        // not a long retry loop.
+        let probe = tokio::time::timeout(
+            Duration::from_secs(3),
+            client.get_multiplexed_async_connection_with_config(
+                &redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Duration::from_secs(2))
+                    .set_response_timeout(Duration::from_secs(2)),
+            ),
+        )
+        .await;
+        match probe {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(StoreError(format!("cannot reach Redis at {url}: {e}"))),
+            Err(_) => {
+                return Err(StoreError(format!(
+                    "cannot reach Redis at {url}: timed out"
+                )));
+            }
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(2);
+        let mut conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| StoreError(format!("cannot reach Redis at {url}: {e}")))?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError(format!("Redis at {url} does not answer: {e}")))?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_string(),
+            retention,
+            transition: Script::new(TRANSITION),
+            claim: Script::new(CLAIM),
+        })
+    }
+
+    fn key(&self, id: TicketId) -> String {
+        format!("{}t:{id}", self.prefix)
+    }
+
+    fn decode(
+        id: TicketId,
+        fields: &std::collections::HashMap<String, String>,
+    ) -> Result<Ticket, StoreError> {
+        let field = |name: &str| {
+            fields
+                .get(name)
+                .ok_or_else(|| StoreError(format!("ticket {id} in Redis lacks {name}")))
+        };
+        let number = |name: &str| -> Result<u64, StoreError> {
+            field(name)?
+                .parse()
+                .map_err(|_| StoreError(format!("ticket {id} in Redis has a bad {name}")))
+        };
+        Ok(Ticket {
+            id,
+            mode: field("mode")?.clone(),
+            player_id: field("player_id")?.clone(),
+            skill: field("skill")?
+                .parse()
+                .map_err(|_| StoreError(format!("ticket {id} in Redis has a bad skill")))?,
+            enqueued_ms: number("enqueued_ms")?,
+            updated_ms: number("updated_ms")?,
+            status: serde_json::from_str(field("status")?)
+                .map_err(|e| StoreError(format!("ticket {id} in Redis has a bad status: {e}")))?,
+        })
+    }
+
+    async fn read(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+        let mut conn = self.conn.clone();
+        let fields: std::collections::HashMap<String, String> =
+            conn.hgetall(self.key(id)).await.map_err(err)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        Self::decode(id, &fields).map(Some)
+    }
+}
+
+fn status_json(status: &TicketStatus) -> String {
+    serde_json::to_string(status).expect("a ticket status always serializes")
+}
+
+impl TicketStore for RedisStore {
+    async fn insert(&self, ticket: Ticket) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let kind = StateKind::of(&ticket.status);
+        let key = self.key(ticket.id);
+        let mut pipe = redis::pipe();
+        pipe.atomic().hset_multiple(
+            &key,
+            &[
+                ("mode", ticket.mode.clone()),
+                ("player_id", ticket.player_id.clone()),
+                ("skill", ticket.skill.to_string()),
+                ("enqueued_ms", ticket.enqueued_ms.to_string()),
+                ("updated_ms", ticket.updated_ms.to_string()),
+                ("state", state_name(kind).to_string()),
+                ("status", status_json(&ticket.status)),
+            ],
+        );
+        if kind == StateKind::Queued {
+            pipe.zadd(
+                format!("{}q:{}", self.prefix, ticket.mode),
+                ticket.id.to_string(),
+                ticket.enqueued_ms,
+            );
+        }
+        pipe.query_async::<()>(&mut conn).await.map_err(err)
+    }
+
+    async fn get(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+        self.read(id).await
+    }
+
+    async fn queued(&self, mode: &str) -> Result<Vec<Ticket>, StoreError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = conn
+            .zrange(format!("{}q:{mode}", self.prefix), 0, -1)
+            .await
+            .map_err(err)?;
+        let ids: Vec<TicketId> = ids.iter().filter_map(|s| s.parse().ok()).collect();
+        let mut pipe = redis::pipe();
+        for &id in &ids {
+            pipe.hgetall(self.key(id));
+        }
+        let rows: Vec<std::collections::HashMap<String, String>> =
+            pipe.query_async(&mut conn).await.map_err(err)?;
+        let mut tickets = Vec::with_capacity(ids.len());
+        for (id, fields) in ids.into_iter().zip(rows) {
+            // A ticket that expired between the two reads is simply not queued any more.
+            if !fields.is_empty() {
+                let t = Self::decode(id, &fields)?;
+                if matches!(t.status, TicketStatus::Queued) {
+                    tickets.push(t);
+                }
+            }
+        }
+        Ok(tickets)
+    }
+
+    async fn claim(&self, ids: &[TicketId]) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.claim.prepare_invoke();
+        invocation.arg(now_ms()).arg(&self.prefix);
+        for &id in ids {
+            invocation.key(self.key(id)).arg(id.to_string());
+        }
+        let claimed: i64 = invocation.invoke_async(&mut conn).await.map_err(err)?;
+        Ok(claimed == 1)
+    }
+
+    async fn transition(
+        &self,
+        id: TicketId,
+        from: StateKind,
+        to: TicketStatus,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let mut conn = self.conn.clone();
+        let moved: i64 = self
+            .transition
+            .key(self.key(id))
+            .arg(state_name(from))
+            .arg(state_name(StateKind::of(&to)))
+            .arg(status_json(&to))
+            .arg(now_ms())
+            .arg(self.retention.as_millis() as u64)
+            .arg(&self.prefix)
+            .arg(id.to_string())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(err)?;
+        if moved == 0 {
+            return Ok(None);
+        }
+        self.read(id).await
+    }
+
+    async fn purge_terminal(&self, _before_ms: u64) -> Result<usize, StoreError> {
+        // Terminal tickets carry a TTL; Redis removes them itself.
+        Ok(0)
+    }
+}

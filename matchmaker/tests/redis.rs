@@ -1,0 +1,371 @@
+//! The Redis store against a real `redis-server` on a free loopback port: the same contract as
+//! the memory store, several matchmaker instances sharing it without ever assigning a ticket
+//! twice, and Redis going away and coming back.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use matchmaker::{
+    AllocateError, Allocation, AllocationRequest, Allocator, Matchmaker, MatchmakerConfig,
+    MemoryStore, ModeRules, RedisStore, StateKind, Ticket, TicketId, TicketStore,
+};
+use protocol::api::{Assignment, CreateTicketRequest, TicketStatus};
+
+/// A `redis-server` child process, killed on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (.ci/run installs it)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ticket(mode: &str, enqueued_ms: u64) -> Ticket {
+    Ticket {
+        id: TicketId::random(),
+        mode: mode.into(),
+        player_id: format!("p{enqueued_ms}"),
+        skill: 1000.0,
+        enqueued_ms,
+        updated_ms: enqueued_ms,
+        status: TicketStatus::Queued,
+    }
+}
+
+fn assignment(room_id: u64) -> TicketStatus {
+    TicketStatus::Assigned(Assignment {
+        server_addr: "127.0.0.1:7400".into(),
+        connect_token: "token".into(),
+        room_id,
+        player_id: "p".into(),
+    })
+}
+
+/// The contract every store keeps.
+async fn conformance(store: impl TicketStore) {
+    let a = ticket("arena", 3);
+    let b = ticket("arena", 1);
+    let c = ticket("arena", 2);
+    let other = ticket("duel", 1);
+    for t in [&a, &b, &c, &other] {
+        store.insert(t.clone()).await.unwrap();
+    }
+    assert_eq!(store.get(a.id).await.unwrap().as_ref(), Some(&a));
+    assert_eq!(store.get(TicketId::random()).await.unwrap(), None);
+    let queue: Vec<TicketId> = store
+        .queued("arena")
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(queue, vec![b.id, c.id, a.id], "longest waiting first");
+
+    // A claim is all or nothing.
+    assert!(
+        store
+            .transition(c.id, StateKind::Queued, TicketStatus::Cancelled)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        !store.claim(&[a.id, b.id, c.id]).await.unwrap(),
+        "c is cancelled, so nobody is claimed"
+    );
+    assert_eq!(
+        store.get(a.id).await.unwrap().unwrap().status,
+        TicketStatus::Queued
+    );
+    assert!(store.claim(&[a.id, b.id]).await.unwrap());
+    assert!(!store.claim(&[a.id]).await.unwrap(), "claimed twice");
+    assert!(store.queued("arena").await.unwrap().is_empty());
+
+    // Transitions are compare-and-set.
+    assert!(
+        store
+            .transition(a.id, StateKind::Queued, TicketStatus::Cancelled)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let assigned = store
+        .transition(a.id, StateKind::Matched, assignment(7))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(assigned.status, assignment(7));
+    assert!(
+        store
+            .transition(a.id, StateKind::Matched, assignment(8))
+            .await
+            .unwrap()
+            .is_none(),
+        "assigned twice"
+    );
+    // Requeue after a failed room: back in the queue at its old place.
+    store
+        .transition(b.id, StateKind::Matched, TicketStatus::Queued)
+        .await
+        .unwrap()
+        .unwrap();
+    let late = ticket("arena", 10);
+    store.insert(late.clone()).await.unwrap();
+    store
+        .transition(a.id, StateKind::Assigned, TicketStatus::Queued)
+        .await
+        .unwrap()
+        .unwrap();
+    let queue: Vec<TicketId> = store
+        .queued("arena")
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(queue, vec![b.id, a.id, late.id]);
+    assert_eq!(
+        store.queued("duel").await.unwrap().len(),
+        1,
+        "modes are separate queues"
+    );
+}
+
+#[tokio::test]
+async fn the_memory_store_keeps_the_contract() {
+    conformance(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn the_redis_store_keeps_the_contract() {
+    let redis = RedisServer::start();
+    conformance(
+        RedisStore::connect(&redis.url(), "t1:", Duration::from_secs(60))
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn finished_tickets_expire_from_redis_after_the_retention() {
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), "t2:", Duration::from_millis(300))
+        .await
+        .unwrap();
+    let t = ticket("arena", 1);
+    store.insert(t.clone()).await.unwrap();
+    store
+        .transition(t.id, StateKind::Queued, TicketStatus::Cancelled)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.get(t.id).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(store.get(t.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_a_clear_error_at_start() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = RedisStore::connect(
+        &format!("redis://127.0.0.1:{port}"),
+        "x:",
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("cannot reach Redis"), "{err}");
+    assert!(
+        RedisStore::connect("not a url", "x:", Duration::from_secs(1))
+            .await
+            .is_err()
+    );
+}
+
+/// Hands out rooms and remembers which tickets it placed.
+#[derive(Clone, Default)]
+struct Recording {
+    placed: Arc<Mutex<Vec<String>>>,
+}
+
+impl Allocator for Recording {
+    async fn allocate(&self, request: AllocationRequest) -> Result<Allocation, AllocateError> {
+        let mut placed = self.placed.lock().unwrap();
+        placed.extend(request.players.iter().map(|p| p.ticket_id.clone()));
+        Ok(Allocation {
+            room_id: rand::random::<u64>() >> 12,
+            addr: "127.0.0.1:7400".parse().unwrap(),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_matchmakers_sharing_redis_never_assign_a_ticket_twice() {
+    let redis = RedisServer::start();
+    let allocators = [Recording::default(), Recording::default()];
+    let mut instances = Vec::new();
+    for allocator in &allocators {
+        let store = RedisStore::connect(&redis.url(), "mm:", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mm = Matchmaker::new(
+            store,
+            allocator.clone(),
+            MatchmakerConfig::new(vec![ModeRules::arena(10)], [1; 32]),
+        );
+        tokio::spawn(mm.clone().run(std::future::pending()));
+        instances.push(mm);
+    }
+    // 400 players queue through either instance, at once.
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let mm = instances[i % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let t = mm
+                .create_ticket(CreateTicketRequest {
+                    mode: "arena".into(),
+                    skill: None,
+                    player_id: Some(format!("p{i}")),
+                })
+                .await
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let view = mm.ticket(&t.id, Duration::from_secs(5)).await.unwrap();
+                if let TicketStatus::Assigned(a) = view.status {
+                    return (t.id, a.room_id);
+                }
+                assert!(Instant::now() < deadline, "ticket {} never assigned", t.id);
+            }
+        }));
+    }
+    let mut rooms: HashMap<u64, usize> = HashMap::new();
+    let mut tickets = HashSet::new();
+    for task in tasks {
+        let (ticket, room) = task.await.unwrap();
+        assert!(tickets.insert(ticket));
+        *rooms.entry(room).or_default() += 1;
+    }
+    assert_eq!(rooms.len(), 40);
+    assert!(rooms.values().all(|&n| n == 10), "{rooms:?}");
+    // Each ticket was placed by exactly one instance, exactly once.
+    let mut placed: Vec<String> = allocators
+        .iter()
+        .flat_map(|a| a.placed.lock().unwrap().clone())
+        .collect();
+    let total = placed.len();
+    placed.sort();
+    placed.dedup();
+    assert_eq!((total, placed.len()), (400, 400), "no ticket placed twice");
+    assert!(
+        allocators
+            .iter()
+            .all(|a| !a.placed.lock().unwrap().is_empty()),
+        "both instances matched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_requests_fail_cleanly_and_recover_when_it_returns() {
+    let redis = RedisServer::start();
+    let port = redis.port;
+    let store = RedisStore::connect(&redis.url(), "down:", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mm = Matchmaker::new(
+        store,
+        Recording::default(),
+        MatchmakerConfig::new(vec![ModeRules::arena(2)], [1; 32]),
+    );
+    let app = matchmaker::router(mm.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/tickets", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"mode": "arena"});
+    assert_eq!(
+        http.post(&url).json(&body).send().await.unwrap().status(),
+        201
+    );
+
+    drop(redis); // killed
+    let response = http.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let error: protocol::api::ErrorBody = response.json().await.unwrap();
+    assert_eq!(error.error.code, "store_unavailable");
+    assert!(
+        error.error.message.contains("redis"),
+        "{}",
+        error.error.message
+    );
+
+    let _back = RedisServer::start_on(port);
+    let started = Instant::now();
+    loop {
+        let status = http.post(&url).json(&body).send().await.unwrap().status();
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
