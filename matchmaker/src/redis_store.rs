@@ -36,10 +36,11 @@ fn err(e: redis::RedisError) -> StoreError {
 }
 
 /// Moves one ticket from state ARGV[1] to ARGV[2] (status JSON ARGV[3], time ARGV[4]); keeps the
-/// mode's queue in step; sets a TTL of ARGV[5] ms on terminal states. Returns 1 if it moved.
+/// mode's queue in step; sets a TTL of ARGV[5] ms on terminal states. Returns the ticket's
+/// fields after the move (one round trip), or an empty list if it was not in state ARGV[1].
 const TRANSITION: &str = r#"
 local t = KEYS[1]
-if redis.call('HGET', t, 'state') ~= ARGV[1] then return 0 end
+if redis.call('HGET', t, 'state') ~= ARGV[1] then return {} end
 local mode = redis.call('HGET', t, 'mode')
 local queue = ARGV[6] .. 'q:' .. mode
 redis.call('HSET', t, 'state', ARGV[2], 'status', ARGV[3], 'updated_ms', ARGV[4])
@@ -53,7 +54,7 @@ if ARGV[2] == 'assigned' or ARGV[2] == 'cancelled' or ARGV[2] == 'expired' then
 else
   redis.call('PERSIST', t)
 end
-return 1
+return redis.call('HGETALL', t)
 "#;
 
 /// Claims every ticket in KEYS (ids in ARGV[3..]) if all are queued: all become matched, or
@@ -258,7 +259,7 @@ impl TicketStore for RedisStore {
         to: TicketStatus,
     ) -> Result<Option<Ticket>, StoreError> {
         let mut conn = self.conn.clone();
-        let moved: i64 = self
+        let fields: std::collections::HashMap<String, String> = self
             .transition
             .key(self.key(id))
             .arg(state_name(from))
@@ -271,10 +272,10 @@ impl TicketStore for RedisStore {
             .invoke_async(&mut conn)
             .await
             .map_err(err)?;
-        if moved == 0 {
+        if fields.is_empty() {
             return Ok(None);
         }
-        self.read(id).await
+        Self::decode(id, &fields).map(Some)
     }
 
     async fn purge_terminal(&self, _before_ms: u64) -> Result<usize, StoreError> {

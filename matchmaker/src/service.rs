@@ -42,6 +42,9 @@ pub struct MatchmakerConfig {
     pub token_expiry: Duration,
     /// Longest pause between two matching passes.
     pub match_interval: Duration,
+    /// After a ticket arrives, wait this long before matching, so a burst of arrivals is
+    /// matched in one pass (each pass reads the whole queue from the store).
+    pub coalesce: Duration,
     /// How long finished tickets stay readable.
     pub ticket_retention: Duration,
 }
@@ -54,6 +57,7 @@ impl MatchmakerConfig {
             token_key,
             token_expiry: Duration::from_secs(30),
             match_interval: Duration::from_millis(20),
+            coalesce: Duration::from_millis(5),
             ticket_retention: Duration::from_secs(300),
         }
     }
@@ -89,8 +93,9 @@ struct Inner<S, A> {
     store: S,
     allocator: A,
     config: MatchmakerConfig,
-    /// Per ticket, a channel long-polls wait on; the store stays the source of truth.
-    watchers: DashMap<TicketId, watch::Sender<()>>,
+    /// Per live ticket, a channel long-polls wait on, and when it was made; the store stays the
+    /// source of truth. Dropped when the ticket finishes (waiters then re-read the store).
+    watchers: DashMap<TicketId, (watch::Sender<()>, tokio::time::Instant)>,
     wake: Notify,
     stats: MatchmakerStats,
 }
@@ -169,7 +174,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             status: TicketStatus::Queued,
         };
         let view = ticket.view();
-        self.inner.watchers.insert(id, watch::channel(()).0);
+        self.watch(id);
         self.inner.store.insert(ticket).await?;
         self.inner
             .stats
@@ -183,7 +188,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
     pub async fn ticket(&self, id: &str, wait: Duration) -> Result<TicketView, MatchmakerError> {
         let id: TicketId = id.parse().map_err(|_| MatchmakerError::BadTicketId)?;
         let deadline = tokio::time::Instant::now() + wait.min(MAX_LONG_POLL);
-        let mut changes = self.inner.watchers.get(&id).map(|w| w.subscribe());
+        let mut changes = self.inner.watchers.get(&id).map(|w| w.0.subscribe());
         loop {
             let ticket = self
                 .inner
@@ -202,7 +207,11 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             match changes.as_mut() {
                 Some(rx) => {
                     tokio::select! {
-                        _ = rx.changed() => {}
+                        changed = rx.changed() => {
+                            if changed.is_err() {
+                                changes = None; // the ticket finished: re-read and return
+                            }
+                        }
                         _ = poll => {}
                     }
                 }
@@ -221,7 +230,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             .await?
         {
             Some(ticket) => {
-                self.notify(id);
+                self.finish(id);
                 Ok(ticket.view())
             }
             None => match self.inner.store.get(id).await? {
@@ -247,6 +256,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 .is_some()
             {
                 requeued += 1;
+                self.watch(id);
                 self.notify(id);
             }
         }
@@ -254,10 +264,23 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         Ok(requeued)
     }
 
+    fn watch(&self, id: TicketId) {
+        self.inner
+            .watchers
+            .entry(id)
+            .or_insert_with(|| (watch::channel(()).0, tokio::time::Instant::now()));
+    }
+
     fn notify(&self, id: TicketId) {
         if let Some(w) = self.inner.watchers.get(&id) {
-            w.send_replace(());
+            w.0.send_replace(());
         }
+    }
+
+    /// Wakes a finished ticket's waiters for the last time and forgets its channel.
+    fn finish(&self, id: TicketId) {
+        self.notify(id);
+        self.inner.watchers.remove(&id);
     }
 
     /// Runs matching passes until `shutdown` resolves: whenever a ticket arrives, and at least
@@ -268,7 +291,9 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = self.inner.wake.notified() => {}
+                _ = self.inner.wake.notified() => {
+                    tokio::time::sleep(self.inner.config.coalesce).await;
+                }
                 _ = tokio::time::sleep(self.inner.config.match_interval) => {}
             }
             if let Err(e) = self.match_once().await {
@@ -287,14 +312,12 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         if let Err(e) = self.inner.store.purge_terminal(before).await {
             tracing::warn!(error = %e, "purging old tickets failed");
         }
-        // Forget the watchers of tickets that are gone. Keys are collected first: no DashMap
-        // guard may be held across an await.
-        let ids: Vec<TicketId> = self.inner.watchers.iter().map(|e| *e.key()).collect();
-        for id in ids {
-            if matches!(self.inner.store.get(id).await, Ok(None)) {
-                self.inner.watchers.remove(&id);
-            }
-        }
+        // Safety net for channels of tickets this instance never saw finish (another instance
+        // finished them): forget them after the retention. Purely local; no store reads.
+        let cutoff = self.inner.config.ticket_retention;
+        self.inner
+            .watchers
+            .retain(|_, (_, made)| made.elapsed() < cutoff);
     }
 
     /// One matching pass over every mode: expires tickets past the mode's maximum wait, groups
@@ -323,7 +346,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                     .await?
                     .is_some()
                 {
-                    self.notify(ticket.id);
+                    self.finish(ticket.id);
                 }
             } else {
                 kept.push(ticket);
@@ -381,6 +404,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         };
         let allocation = self.inner.allocator.allocate(request).await?;
         self.inner.stats.matches.fetch_add(1, Ordering::Relaxed);
+        let mut assignments = Vec::with_capacity(tickets.len());
         for ticket in tickets {
             let user_data = TokenUserData {
                 room_id: allocation.room_id,
@@ -396,29 +420,39 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 &user_data,
             )
             .map_err(|e| AllocateError::Failed(e.to_string()))?;
-            let assignment = Assignment {
-                server_addr: allocation.addr.to_string(),
-                connect_token: token_to_base64(&token),
-                room_id: allocation.room_id,
-                player_id: ticket.player_id.clone(),
-            };
-            let assigned = self
-                .inner
-                .store
-                .transition(
-                    ticket.id,
-                    StateKind::Matched,
-                    TicketStatus::Assigned(assignment),
+            assignments.push((
+                ticket.id,
+                Assignment {
+                    server_addr: allocation.addr.to_string(),
+                    connect_token: token_to_base64(&token),
+                    room_id: allocation.room_id,
+                    player_id: ticket.player_id.clone(),
+                },
+            ));
+        }
+        // All of a match's assignments at once: with a networked store they share round trips.
+        let store = &self.inner.store;
+        let results =
+            futures_util::future::join_all(assignments.into_iter().map(|(id, a)| async move {
+                (
+                    id,
+                    store
+                        .transition(id, StateKind::Matched, TicketStatus::Assigned(a))
+                        .await,
                 )
-                .await
-                .map_err(|e| AllocateError::Failed(e.to_string()))?;
-            if assigned.is_some() {
+            }))
+            .await;
+        for (id, result) in results {
+            if result
+                .map_err(|e| AllocateError::Failed(e.to_string()))?
+                .is_some()
+            {
                 self.inner
                     .stats
                     .tickets_assigned
                     .fetch_add(1, Ordering::Relaxed);
             }
-            self.notify(ticket.id);
+            self.finish(id);
         }
         Ok(())
     }

@@ -1,0 +1,183 @@
+//! Ticket throughput: tickets created, matched and assigned per second end to end through the
+//! HTTP API, and the time from creating a ticket to holding its assignment.
+//!
+//! `cargo run --release -p benches --bin tickets -- --store memory|redis [--tickets N]`
+//!
+//! The matchmaker runs in this process with an allocator that answers at once, so what is
+//! measured is the matchmaker (HTTP, store, match function, token issuing), not room start-up.
+//! The load generator (HTTP clients creating tickets and long-polling them) shares the same
+//! two cores, so the figures are a floor for the matchmaker alone. With `--store redis` a
+//! `redis-server` is started on a free loopback port.
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use hdrhistogram::Histogram;
+use matchmaker::{
+    AllocateError, Allocation, AllocationRequest, Allocator, Matchmaker, MatchmakerConfig,
+    MemoryStore, ModeRules, RedisStore, TicketStore,
+};
+use protocol::{MatchmakerClient, api::CreateTicketRequest};
+use tokio::sync::Mutex;
+
+#[derive(Parser)]
+struct Args {
+    /// `memory` or `redis`.
+    #[arg(long, default_value = "memory")]
+    store: String,
+    /// Tickets to push through.
+    #[arg(long, default_value = "20000")]
+    tickets: usize,
+    /// Use this Redis instead of starting one (e.g. redis://127.0.0.1:6379).
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Concurrent clients (each creates a ticket, waits for its assignment, repeats).
+    #[arg(long, default_value = "500")]
+    concurrency: usize,
+}
+
+#[derive(Clone)]
+struct Instant_;
+
+impl Allocator for Instant_ {
+    async fn allocate(&self, _: AllocationRequest) -> Result<Allocation, AllocateError> {
+        Ok(Allocation {
+            room_id: rand::random::<u64>() >> 12,
+            addr: "127.0.0.1:7400".parse().unwrap(),
+        })
+    }
+}
+
+struct RedisChild(Child);
+
+impl Drop for RedisChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn serve<S: TicketStore>(store: S) -> String {
+    let mm = Matchmaker::new(
+        store,
+        Instant_,
+        MatchmakerConfig::new(vec![ModeRules::arena(10)], [9; 32]),
+    );
+    tokio::spawn(mm.clone().run(std::future::pending()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, matchmaker::router(mm)).await.unwrap() });
+    url
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let mut _redis = None;
+    let url = match args.store.as_str() {
+        "memory" => serve(MemoryStore::new()).await,
+        "redis" if args.redis_url.is_some() => {
+            let url = args.redis_url.clone().unwrap();
+            serve(
+                RedisStore::connect(&url, "bench:", Duration::from_secs(60))
+                    .await
+                    .expect("redis"),
+            )
+            .await
+        }
+        "redis" => {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server installed");
+            _redis = Some(RedisChild(child));
+            let redis_url = format!("redis://127.0.0.1:{port}");
+            let started = Instant::now();
+            let store = loop {
+                match RedisStore::connect(&redis_url, "bench:", Duration::from_secs(60)).await {
+                    Ok(store) => break store,
+                    Err(e) if started.elapsed() > Duration::from_secs(10) => panic!("{e}"),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            };
+            serve(store).await
+        }
+        other => panic!("--store must be memory or redis, not {other}"),
+    };
+
+    let latencies = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),
+    ));
+    let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(args.tickets));
+    let client = MatchmakerClient::new(&url);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..args.concurrency {
+        let (client, latencies, remaining) = (client.clone(), latencies.clone(), remaining.clone());
+        workers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while remaining
+                .fetch_update(
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                    |r| r.checked_sub(1),
+                )
+                .is_ok()
+            {
+                let t0 = Instant::now();
+                let request = CreateTicketRequest {
+                    mode: "arena".into(),
+                    skill: None,
+                    player_id: Some(format!("w{w}-{n}")),
+                };
+                let ticket = client.create_ticket(&request).await.expect("create");
+                client
+                    .wait_for_assignment(&ticket.id, Duration::from_secs(60))
+                    .await
+                    .expect("assigned");
+                latencies
+                    .lock()
+                    .await
+                    .record(t0.elapsed().as_micros().max(1) as u64)
+                    .unwrap();
+                n += 1;
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let h = latencies.lock().await;
+    println!(
+        "tickets: store={} tickets={} concurrency={} elapsed={:.2}s assigned_per_s={:.0} create_to_assigned_ms p50={:.2} p99={:.2} max={:.2}",
+        args.store,
+        h.len(),
+        args.concurrency,
+        elapsed.as_secs_f64(),
+        h.len() as f64 / elapsed.as_secs_f64(),
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0,
+    );
+}
