@@ -22,7 +22,7 @@ use crate::{
 /// Largest request body accepted on these routes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// The tickets API: `POST /v1/tickets`, `GET /v1/tickets/{id}?wait_ms=N`,
+/// The tickets API: `POST /v1/tickets[?wait_ms=N]`, `GET /v1/tickets/{id}?wait_ms=N`,
 /// `DELETE /v1/tickets/{id}`.
 pub fn router<S: TicketStore, A: Allocator>(mm: Matchmaker<S, A>) -> Router {
     Router::new()
@@ -45,16 +45,35 @@ pub fn json_rejection(rejection: JsonRejection) -> Response {
 
 async fn create<S: TicketStore, A: Allocator>(
     State(mm): State<Matchmaker<S, A>>,
+    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<CreateTicketRequest>, JsonRejection>,
 ) -> Response {
+    let wait = match query {
+        Ok(Query(q)) => Duration::from_millis(q.wait_ms),
+        Err(e) => {
+            return MatchmakerError::InvalidRequest(format!("wait_ms: {}", e.body_text()))
+                .into_response();
+        }
+    };
     let Json(request) = match body {
         Ok(body) => body,
         Err(rejection) => return json_rejection(rejection),
     };
-    match mm.create_ticket(request).await {
-        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    let view = match mm.create_ticket(request).await {
+        Ok(view) => view,
+        Err(e) => return e.into_response(),
+    };
+    // With `?wait_ms=N`, answer once the ticket is assigned (or the wait is over): one request
+    // instead of a create and a long-poll.
+    let view = if wait.is_zero() {
+        view
+    } else {
+        match mm.ticket(&view.id, wait).await {
+            Ok(v) => v,
+            Err(e) => return e.into_response(),
+        }
+    };
+    (StatusCode::CREATED, Json(view)).into_response()
 }
 
 #[derive(Deserialize)]

@@ -451,3 +451,39 @@ async fn a_requeued_ticket_goes_to_the_front_with_a_fresh_wait() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_create_can_wait_for_its_assignment_in_the_same_request() {
+    let h = start(arena(2)).await;
+    let alice = tokio::spawn({
+        let mm = h.mm.clone();
+        async move { mm.queue(&ticket("alice"), Duration::from_secs(5)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (bob_id, bob) =
+        h.mm.queue(&ticket("bob"), Duration::from_secs(5))
+            .await
+            .unwrap();
+    let (alice_id, alice) = alice.await.unwrap().unwrap();
+    assert_eq!(alice.room_id, bob.room_id);
+    assert_ne!(alice_id, bob_id);
+    // Without a partner, the wait ends and the ticket is still queued (201 either way).
+    let r = h
+        .http
+        .post(format!("{}/v1/tickets?wait_ms=200", h.url))
+        .json(&ticket("carol"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let view: protocol::api::TicketView = r.json().await.unwrap();
+    assert_eq!(view.status, TicketStatus::Queued);
+    let r = h
+        .http
+        .post(format!("{}/v1/tickets?wait_ms=soon", h.url))
+        .json(&ticket("dave"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}

@@ -73,6 +73,35 @@ impl MatchmakerClient {
         parse(response).await
     }
 
+    /// Queues a player and waits for a room in the same request (`POST /v1/tickets?wait_ms=N`),
+    /// then long-polls if needed, until assigned or `timeout`. Returns the ticket id and the
+    /// assignment.
+    pub async fn queue(
+        &self,
+        request: &CreateTicketRequest,
+        timeout: Duration,
+    ) -> Result<(String, Assignment), MatchmakerError> {
+        let response = self
+            .http
+            .post(format!(
+                "{}/v1/tickets?wait_ms={}",
+                self.base,
+                timeout.min(LONG_POLL).as_millis()
+            ))
+            .json(request)
+            .send()
+            .await?;
+        let view: TicketView = parse(response).await?;
+        match view.status {
+            TicketStatus::Assigned(assignment) => Ok((view.id, assignment)),
+            status if status.is_terminal() => Err(MatchmakerError::NotAssigned(status)),
+            _ => {
+                let assignment = self.wait_for_assignment(&view.id, timeout).await?;
+                Ok((view.id, assignment))
+            }
+        }
+    }
+
     /// Reads a ticket, waiting up to `wait` for it to change from queued or matched:
     /// `GET /v1/tickets/{id}?wait_ms=N`.
     pub async fn get_ticket(
