@@ -36,6 +36,9 @@ struct Args {
     /// Use this Redis instead of starting one (e.g. redis://127.0.0.1:6379).
     #[arg(long)]
     redis_url: Option<String>,
+    /// The matchmaker's coalescing delay, milliseconds.
+    #[arg(long, default_value = "5")]
+    coalesce_ms: u64,
     /// Concurrent clients (each creates a ticket, waits for its assignment, repeats).
     #[arg(long, default_value = "500")]
     concurrency: usize,
@@ -62,12 +65,10 @@ impl Drop for RedisChild {
     }
 }
 
-async fn serve<S: TicketStore>(store: S) -> String {
-    let mm = Matchmaker::new(
-        store,
-        Instant_,
-        MatchmakerConfig::new(vec![ModeRules::arena(10)], [9; 32]),
-    );
+async fn serve<S: TicketStore>(store: S, coalesce: Duration) -> String {
+    let mut config = MatchmakerConfig::new(vec![ModeRules::arena(10)], [9; 32]);
+    config.coalesce = coalesce;
+    let mm = Matchmaker::new(store, Instant_, config);
     tokio::spawn(mm.clone().run(std::future::pending()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -79,14 +80,16 @@ async fn serve<S: TicketStore>(store: S) -> String {
 async fn main() {
     let args = Args::parse();
     let mut _redis = None;
+    let coalesce = Duration::from_millis(args.coalesce_ms);
     let url = match args.store.as_str() {
-        "memory" => serve(MemoryStore::new()).await,
+        "memory" => serve(MemoryStore::new(), coalesce).await,
         "redis" if args.redis_url.is_some() => {
             let url = args.redis_url.clone().unwrap();
             serve(
                 RedisStore::connect(&url, "bench:", Duration::from_secs(60))
                     .await
                     .expect("redis"),
+                coalesce,
             )
             .await
         }
@@ -120,7 +123,7 @@ async fn main() {
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
             };
-            serve(store).await
+            serve(store, coalesce).await
         }
         other => panic!("--store must be memory or redis, not {other}"),
     };
@@ -170,8 +173,9 @@ async fn main() {
     let elapsed = started.elapsed();
     let h = latencies.lock().await;
     println!(
-        "tickets: store={} tickets={} concurrency={} elapsed={:.2}s assigned_per_s={:.0} create_to_assigned_ms p50={:.2} p99={:.2} max={:.2}",
+        "tickets: store={} coalesce_ms={} tickets={} concurrency={} elapsed={:.2}s assigned_per_s={:.0} create_to_assigned_ms p50={:.2} p99={:.2} max={:.2}",
         args.store,
+        args.coalesce_ms,
         h.len(),
         args.concurrency,
         elapsed.as_secs_f64(),
