@@ -17,19 +17,25 @@
 #![warn(missing_docs)]
 
 mod allocator;
+mod cluster;
 mod error;
 mod http;
 mod redis_store;
 mod rules;
 mod service;
+mod standalone;
 mod store;
 mod ticket;
 
 pub use allocator::{AllocateError, Allocation, AllocationRequest, Allocator, PlayerSlot};
+pub use cluster::{ClusterAllocator, Placement, rank_nodes};
 pub use error::{MatchmakerError, error_response};
 pub use http::{MAX_BODY_BYTES, json_rejection, router};
 pub use redis_store::RedisStore;
 pub use rules::{Candidate, ModeRules, find_matches};
-pub use service::{DEFAULT_SKILL, MAX_LONG_POLL, Matchmaker, MatchmakerConfig, MatchmakerStats};
+pub use service::{
+    DEFAULT_SKILL, MAX_LONG_POLL, Matchmaker, MatchmakerConfig, MatchmakerStats, requeue_tickets,
+};
+pub use standalone::{Standalone, StandaloneConfig, StandaloneError};
 pub use store::{MemoryStore, StoreError, TicketStore};
 pub use ticket::{BadTicketId, StateKind, Ticket, TicketId};

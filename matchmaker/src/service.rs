@@ -21,9 +21,32 @@ use crate::{
     allocator::{AllocateError, AllocationRequest, Allocator, PlayerSlot},
     error::MatchmakerError,
     rules::{Candidate, ModeRules, find_matches},
-    store::TicketStore,
+    store::{StoreError, TicketStore},
     ticket::{StateKind, Ticket, TicketId, now_ms},
 };
+
+/// Puts assigned tickets straight back in their queue, at the front, in the store itself: what a
+/// node does when a room fails in distributed mode (the matchmakers see it on their next pass).
+/// Ids that are malformed or not assigned are skipped. Returns the ids that went back.
+pub async fn requeue_tickets<S: TicketStore>(
+    store: &S,
+    ticket_ids: &[String],
+) -> Result<Vec<TicketId>, StoreError> {
+    let mut requeued = Vec::new();
+    for id in ticket_ids {
+        let Ok(id) = id.parse::<TicketId>() else {
+            continue;
+        };
+        if store
+            .transition(id, StateKind::Assigned, TicketStatus::Queued)
+            .await?
+            .is_some()
+        {
+            requeued.push(id);
+        }
+    }
+    Ok(requeued)
+}
 
 /// Skill assumed when a ticket gives none.
 pub const DEFAULT_SKILL: f64 = 1000.0;

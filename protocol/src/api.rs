@@ -149,3 +149,53 @@ pub struct FaultRequest {
     #[serde(default)]
     pub ms: Option<u64>,
 }
+
+/// A node as it advertises itself to the matchmakers (heartbeat, every second, with a TTL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAdvert {
+    /// Unique per node process.
+    pub id: String,
+    /// Region, e.g. `"eu"`.
+    pub region: String,
+    /// Base URL of the node's HTTP API, for allocation requests.
+    pub api: String,
+    /// Game modes it hosts.
+    pub modes: Vec<String>,
+    /// Most rooms it hosts at once.
+    pub capacity: usize,
+    /// Rooms running now.
+    pub rooms: usize,
+    /// Whether it is draining (takes no new rooms).
+    pub draining: bool,
+    /// When this advert was written, milliseconds since the Unix epoch.
+    pub heartbeat_ms: u64,
+}
+
+/// A player a room is requested for (`POST /v1/internal/rooms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomPlayer {
+    /// The player's id.
+    pub player_id: String,
+    /// The ticket that placed them.
+    pub ticket_id: String,
+}
+
+/// `POST /v1/internal/rooms` body: a matchmaker asks a node for a room (cluster secret
+/// required).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomRequest {
+    /// Game mode.
+    pub mode: String,
+    /// Everyone the match was made for.
+    pub players: Vec<RoomPlayer>,
+}
+
+/// `POST /v1/internal/rooms` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomGranted {
+    /// The room's id.
+    pub room_id: u64,
+    /// The room's UDP address for clients.
+    pub addr: String,
+}

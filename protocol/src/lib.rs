@@ -69,6 +69,6 @@ pub use renetcode::{NETCODE_KEY_BYTES, NETCODE_USER_DATA_BYTES};
 pub use sync::{SnapshotPacket, SnapshotReceiver, SyncError};
 pub use token::{
     CONNECTION_TIMEOUT_SECONDS, MAX_PLAYER_ID_BYTES, MAX_TOKEN_EXPIRY, NetcodeConnectToken,
-    PROTOCOL_ID, PROTOCOL_VERSION, TokenError, TokenKey, TokenUserData, issue_token,
+    PROTOCOL_ID, PROTOCOL_VERSION, TokenError, TokenKey, TokenUserData, issue_token, key_from_hex,
     token_from_base64, token_to_base64, unix_now,
 };

@@ -131,6 +131,21 @@ pub fn token_from_base64(text: &str) -> Result<ConnectToken, TokenError> {
     ConnectToken::read(&mut bytes.as_slice()).map_err(|e| TokenError::Malformed(e.to_string()))
 }
 
+/// Reads a 32-byte key written as 64 hex digits (the cluster secret, a token key).
+pub fn key_from_hex(text: &str) -> Result<TokenKey, String> {
+    let text = text.trim();
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(
+            "a key is 64 hex digits (32 bytes); make one with `openssl rand -hex 32`".into(),
+        );
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(key)
+}
+
 /// Current time since the Unix epoch, as netcode wants it.
 pub fn unix_now() -> Duration {
     std::time::SystemTime::now()

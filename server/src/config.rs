@@ -51,21 +51,70 @@ fn parse_arena_size(s: &str) -> Result<f32, String> {
 }
 
 fn parse_key(s: &str) -> Result<[u8; 32], String> {
-    let s = s.trim();
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err("token key must be 64 hex digits (32 bytes)".into());
+    protocol::key_from_hex(s)
+}
+
+fn parse_secret(s: &str) -> Result<String, String> {
+    protocol::key_from_hex(s).map(|_| s.trim().to_string())
+}
+
+impl ServerArgs {
+    /// How this process's node hosts rooms, with `token_key` for connect tokens.
+    pub fn node_config(&self, token_key: [u8; 32]) -> crate::NodeConfig {
+        crate::NodeConfig {
+            udp_bind_ip: self.udp_bind,
+            public_ip: self.public_ip.unwrap_or(self.udp_bind),
+            udp_ports: (self.udp_ports.first, self.udp_ports.last),
+            max_rooms: self.max_rooms,
+            tick_rate: self.tick_rate,
+            match_duration: self.match_duration,
+            join_timeout: self.join_timeout,
+            linger: Duration::from_secs(2),
+            token_key,
+            workers: self
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            hang_timeout: self.hang_timeout,
+            supervision: crate::room::Supervision {
+                max_restarts: self.max_restarts,
+                window: self.restart_window,
+                checkpoint_interval: self.checkpoint_interval,
+            },
+            sync: crate::room::SyncSettings {
+                interest_radius: self.interest_radius.max(1.0),
+                budget_bytes: usize::from(self.snapshot_budget),
+            },
+        }
     }
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+
+    /// The arena game these flags describe.
+    pub fn game(&self) -> crate::arena::ArenaGame {
+        crate::arena::ArenaGame::new(self.arena_size, self.score_limit)
     }
-    Ok(key)
 }
 
 /// Rallypoint server: rooms, matchmaker and HTTP API in one process (the embedded default).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "server", version, about)]
 pub struct ServerArgs {
+    /// `embedded`: matchmaker and node in one process (the default). `node`: a node of a
+    /// cluster; matchmakers find it through Redis (needs --redis and --cluster-secret).
+    #[arg(long, env = "RALLYPOINT_ROLE", default_value = "embedded", value_parser = ["embedded", "node"])]
+    pub role: String,
+
+    /// Redis URL, for the node role, e.g. redis://127.0.0.1:6379.
+    #[arg(long, env = "RALLYPOINT_REDIS")]
+    pub redis: Option<String>,
+
+    /// Cluster secret, 64 hex digits, for the node role: signs connect tokens and authenticates
+    /// matchmakers' room requests. No default.
+    #[arg(long, env = "RALLYPOINT_CLUSTER_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub cluster_secret: Option<String>,
+
+    /// Region this node serves, for the node role.
+    #[arg(long, env = "RALLYPOINT_REGION", default_value = "default")]
+    pub region: String,
+
     /// Address of the HTTP API (matchmaker frontend, health, rooms).
     #[arg(long, env = "RALLYPOINT_HTTP", default_value = "127.0.0.1:7350")]
     pub http: SocketAddr,
@@ -78,8 +127,9 @@ pub struct ServerArgs {
     #[arg(long, env = "RALLYPOINT_UDP_BIND", default_value = "127.0.0.1")]
     pub udp_bind: std::net::IpAddr,
 
-    /// IP clients are told to connect to (defaults to --udp-bind).
-    #[arg(long, env = "RALLYPOINT_PUBLIC_IP")]
+    /// IP clients (and, in the node role, matchmakers) are told to connect to (defaults to
+    /// --udp-bind).
+    #[arg(long, env = "RALLYPOINT_PUBLIC_IP", visible_alias = "public-addr")]
     pub public_ip: Option<std::net::IpAddr>,
 
     /// Room ticks per second (1-128).

@@ -1,6 +1,6 @@
 //! The embedded single-process server: matchmaker + one node + HTTP API, started in-process.
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
 use matchmaker::{Matchmaker, MatchmakerConfig, MemoryStore, ModeRules};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -9,8 +9,7 @@ use crate::{
     arena::ArenaGame,
     config::ServerArgs,
     http::AdminConfig,
-    node::{Node, NodeConfig, RoomFailure},
-    room::{Supervision, SyncSettings},
+    node::{Node, RoomFailure},
 };
 
 /// Why the server could not start.
@@ -27,6 +26,17 @@ pub enum StartError {
     /// Fault injection was asked for without an admin token to protect it.
     #[error("--enable-fault-injection needs --admin-token (RALLYPOINT_ADMIN_TOKEN)")]
     AdminTokenRequired,
+    /// A flag the role needs is missing.
+    #[error("the {role} role needs {flag}")]
+    Missing {
+        /// The role.
+        role: &'static str,
+        /// The flag.
+        flag: &'static str,
+    },
+    /// Redis could not be reached.
+    #[error("{0}")]
+    Redis(String),
 }
 
 /// A running embedded server.
@@ -50,34 +60,7 @@ impl EmbeddedServer {
         let generated_key = args.token_key.is_none();
         let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<RoomFailure>();
         let token_key = args.token_key.unwrap_or_else(rand::random);
-        let node = Node::new(
-            ArenaGame::new(args.arena_size, args.score_limit),
-            NodeConfig {
-                udp_bind_ip: args.udp_bind,
-                public_ip: args.public_ip.unwrap_or(args.udp_bind),
-                udp_ports: (args.udp_ports.first, args.udp_ports.last),
-                max_rooms: args.max_rooms,
-                tick_rate: args.tick_rate,
-                match_duration: args.match_duration,
-                join_timeout: args.join_timeout,
-                linger: Duration::from_secs(2),
-                token_key,
-                workers: args
-                    .workers
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-                hang_timeout: args.hang_timeout,
-                supervision: Supervision {
-                    max_restarts: args.max_restarts,
-                    window: args.restart_window,
-                    checkpoint_interval: args.checkpoint_interval,
-                },
-                sync: SyncSettings {
-                    interest_radius: args.interest_radius.max(1.0),
-                    budget_bytes: usize::from(args.snapshot_budget),
-                },
-            },
-            Some(failures_tx),
-        );
+        let node = Node::new(args.game(), args.node_config(token_key), Some(failures_tx));
         let mm = Matchmaker::new(
             MemoryStore::new(),
             node.clone(),

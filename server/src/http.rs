@@ -9,7 +9,7 @@ use axum::{
     routing::{get, post},
 };
 use matchmaker::{Matchmaker, TicketStore, error_response, json_rejection};
-use protocol::api::{FaultKind, FaultRequest, Health, RoomSummary};
+use protocol::api::{FaultKind, FaultRequest, Health, RoomGranted, RoomRequest, RoomSummary};
 
 use crate::{game::Game, node::Node, room::Fault};
 
@@ -28,27 +28,105 @@ struct AdminState<G: Game> {
     config: AdminConfig,
 }
 
-/// Every route of the embedded server.
+#[derive(Clone)]
+struct ClusterState<G: Game> {
+    node: Node<G>,
+    secret: String,
+}
+
+/// Every route of the embedded server: the matchmaker's and the node's.
 pub fn router<S, G>(mm: Matchmaker<S, Node<G>>, node: Node<G>, admin: AdminConfig) -> Router
 where
     S: TicketStore,
     G: Game,
 {
-    let node_routes = Router::new()
+    matchmaker::router(mm).merge(node_router(node, admin, None))
+}
+
+/// A node's routes: health, rooms, the admin fault endpoint, and, with a cluster secret,
+/// `POST /v1/internal/rooms` for matchmakers to allocate rooms.
+pub fn node_router<G: Game>(
+    node: Node<G>,
+    admin: AdminConfig,
+    cluster_secret: Option<String>,
+) -> Router {
+    let mut routes = Router::new()
         .route("/v1/health", get(health::<G>))
         .route("/v1/rooms", get(rooms::<G>))
-        .with_state(node.clone());
-    let admin_routes = Router::new()
-        .route("/v1/admin/rooms/{id}/fault", post(inject_fault::<G>))
-        .layer(axum::extract::DefaultBodyLimit::max(4096))
-        .with_state(AdminState {
-            node,
-            config: admin,
-        });
-    matchmaker::router(mm)
-        .merge(node_routes)
-        .merge(admin_routes)
-        .fallback(not_found)
+        .with_state(node.clone())
+        .merge(
+            Router::new()
+                .route("/v1/admin/rooms/{id}/fault", post(inject_fault::<G>))
+                .layer(axum::extract::DefaultBodyLimit::max(4096))
+                .with_state(AdminState {
+                    node: node.clone(),
+                    config: admin,
+                }),
+        );
+    if let Some(secret) = cluster_secret {
+        routes = routes.merge(
+            Router::new()
+                .route("/v1/internal/rooms", post(allocate_room::<G>))
+                .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+                .with_state(ClusterState { node, secret }),
+        );
+    }
+    routes.fallback(not_found)
+}
+
+async fn allocate_room<G: Game>(
+    State(state): State<ClusterState<G>>,
+    headers: HeaderMap,
+    body: Result<Json<RoomRequest>, JsonRejection>,
+) -> Response {
+    if !authorized(&headers, Some(&state.secret)) {
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "room allocation needs the cluster secret as `Authorization: Bearer SECRET`",
+        );
+    }
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return json_rejection(rejection),
+    };
+    let request = matchmaker::AllocationRequest {
+        mode: request.mode,
+        players: request
+            .players
+            .into_iter()
+            .map(|p| matchmaker::PlayerSlot {
+                player_id: p.player_id,
+                ticket_id: p.ticket_id,
+            })
+            .collect(),
+    };
+    use matchmaker::{AllocateError, Allocator};
+    match state.node.allocate(request).await {
+        Ok(a) => (
+            StatusCode::CREATED,
+            Json(RoomGranted {
+                room_id: a.room_id,
+                addr: a.addr.to_string(),
+            }),
+        )
+            .into_response(),
+        Err(AllocateError::NoCapacity) => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_capacity",
+            "this node is full or draining",
+        ),
+        Err(AllocateError::UnknownMode(m)) => error_response(
+            StatusCode::BAD_REQUEST,
+            "unknown_mode",
+            format!("this node does not host {m:?}"),
+        ),
+        Err(e) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "allocation_failed",
+            e.to_string(),
+        ),
+    }
 }
 
 async fn health<G: Game>(State(node): State<Node<G>>) -> Json<Health> {

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod arena;
+mod cluster_node;
 pub mod config;
 mod embedded;
 mod game;
@@ -21,6 +22,7 @@ pub mod http;
 mod node;
 pub mod room;
 
+pub use cluster_node::{ADVERT_TTL, ClusterNode, HEARTBEAT};
 pub use embedded::{EmbeddedServer, StartError};
 pub use game::{Game, RoomClock};
 pub use node::{NoSuchRoom, Node, NodeConfig, RoomFailure};

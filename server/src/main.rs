@@ -1,7 +1,7 @@
 //! The `server` binary: embedded matchmaker + node on loopback by default.
 
 use clap::Parser;
-use server::{EmbeddedServer, config::ServerArgs};
+use server::{ClusterNode, EmbeddedServer, config::ServerArgs};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -12,6 +12,23 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = ServerArgs::parse();
+    if args.role == "node" {
+        let node = ClusterNode::start(&args).await?;
+        println!(
+            "rallypoint node {} listening: http://{} (rooms API for matchmakers), rooms on udp {}:{}-{}, region {}",
+            node.id,
+            node.http_addr,
+            args.udp_bind,
+            args.udp_ports.first,
+            args.udp_ports.last,
+            args.region
+        );
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        }
+        node.shutdown().await;
+        return Ok(());
+    }
     let server = EmbeddedServer::start(&args).await?;
     if server.generated_key {
         tracing::warn!(

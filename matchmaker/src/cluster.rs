@@ -1,0 +1,233 @@
+//! Placement across nodes: the [`ClusterAllocator`] picks a node from the adverts in Redis and
+//! asks it for a room over HTTP, authenticated with the cluster secret.
+
+use std::time::Duration;
+
+use protocol::api::{ErrorBody, NodeAdvert, RoomGranted, RoomPlayer, RoomRequest};
+
+use crate::{
+    allocator::{AllocateError, Allocation, AllocationRequest, Allocator},
+    redis_store::RedisStore,
+    ticket::now_ms,
+};
+
+/// How rooms are spread over nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Fill the busiest node that still has room first, so idle nodes can be scaled away
+    /// (the cost-saving default).
+    Packed,
+    /// Put each room on the least loaded node.
+    Spread,
+}
+
+impl std::str::FromStr for Placement {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "packed" => Ok(Self::Packed),
+            "spread" => Ok(Self::Spread),
+            other => Err(format!("placement must be packed or spread, not {other:?}")),
+        }
+    }
+}
+
+/// Orders the nodes that may take a room of `mode`, best first. Never a draining node, one
+/// without capacity, or one whose heartbeat is older than `stale_after`.
+pub fn rank_nodes(
+    nodes: &[NodeAdvert],
+    mode: &str,
+    placement: Placement,
+    now_ms: u64,
+    stale_after: Duration,
+) -> Vec<NodeAdvert> {
+    let mut fit: Vec<NodeAdvert> = nodes
+        .iter()
+        .filter(|n| {
+            !n.draining
+                && n.rooms < n.capacity
+                && n.modes.iter().any(|m| m == mode)
+                && now_ms.saturating_sub(n.heartbeat_ms) <= stale_after.as_millis() as u64
+        })
+        .cloned()
+        .collect();
+    let load = |n: &NodeAdvert| n.rooms as f64 / n.capacity.max(1) as f64;
+    match placement {
+        Placement::Packed => fit.sort_by(|a, b| load(b).total_cmp(&load(a)).then(a.id.cmp(&b.id))),
+        Placement::Spread => fit.sort_by(|a, b| load(a).total_cmp(&load(b)).then(a.id.cmp(&b.id))),
+    }
+    fit
+}
+
+/// Allocates rooms on the nodes advertised in Redis.
+#[derive(Clone)]
+pub struct ClusterAllocator {
+    registry: RedisStore,
+    http: reqwest::Client,
+    secret: String,
+    placement: Placement,
+    stale_after: Duration,
+    /// Rooms this instance placed, by node, with when: an advert written before a placement
+    /// does not count it yet, so the ranking adds it (a burst would otherwise all land on the
+    /// node that looked best a second ago).
+    recent: std::sync::Arc<std::sync::Mutex<Vec<(String, u64)>>>,
+}
+
+impl ClusterAllocator {
+    /// An allocator over the nodes in `registry`; `secret` authenticates its requests to them.
+    pub fn new(
+        registry: RedisStore,
+        secret: String,
+        placement: Placement,
+        stale_after: Duration,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("a client with only a timeout set always builds");
+        Self {
+            registry,
+            http,
+            secret,
+            placement,
+            stale_after,
+            recent: Default::default(),
+        }
+    }
+
+    /// Adverts with this instance's not-yet-advertised placements added to their room counts.
+    fn with_recent(&self, mut nodes: Vec<NodeAdvert>, now: u64) -> Vec<NodeAdvert> {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.retain(|(_, at)| now.saturating_sub(*at) < 10_000);
+        for node in &mut nodes {
+            node.rooms += recent
+                .iter()
+                .filter(|(id, at)| *id == node.id && *at >= node.heartbeat_ms)
+                .count();
+        }
+        nodes
+    }
+
+    async fn ask(&self, node: &NodeAdvert, request: &RoomRequest) -> Result<Allocation, String> {
+        let response = self
+            .http
+            .post(format!(
+                "{}/v1/internal/rooms",
+                node.api.trim_end_matches('/')
+            ))
+            .bearer_auth(&self.secret)
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            let why = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map_or_else(|_| status.to_string(), |b| b.error.message);
+            return Err(format!("{status}: {why}"));
+        }
+        let granted: RoomGranted = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        let addr = granted
+            .addr
+            .parse()
+            .map_err(|e| format!("bad room address {:?}: {e}", granted.addr))?;
+        Ok(Allocation {
+            room_id: granted.room_id,
+            addr,
+        })
+    }
+}
+
+impl Allocator for ClusterAllocator {
+    async fn allocate(&self, request: AllocationRequest) -> Result<Allocation, AllocateError> {
+        let nodes = self
+            .registry
+            .nodes()
+            .await
+            .map_err(|e| AllocateError::Failed(e.to_string()))?;
+        let now = now_ms();
+        let nodes = self.with_recent(nodes, now);
+        let ranked = rank_nodes(&nodes, &request.mode, self.placement, now, self.stale_after);
+        let body = RoomRequest {
+            mode: request.mode.clone(),
+            players: request
+                .players
+                .iter()
+                .map(|p| RoomPlayer {
+                    player_id: p.player_id.clone(),
+                    ticket_id: p.ticket_id.clone(),
+                })
+                .collect(),
+        };
+        for node in &ranked {
+            match self.ask(node, &body).await {
+                Ok(allocation) => {
+                    self.recent
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((node.id.clone(), now_ms()));
+                    return Ok(allocation);
+                }
+                Err(e) => {
+                    tracing::warn!(node = %node.id, error = %e, "node refused a room; trying the next")
+                }
+            }
+        }
+        Err(AllocateError::NoCapacity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(
+        id: &str,
+        rooms: usize,
+        capacity: usize,
+        draining: bool,
+        heartbeat_ms: u64,
+    ) -> NodeAdvert {
+        NodeAdvert {
+            id: id.into(),
+            region: "eu".into(),
+            api: format!("http://{id}"),
+            modes: vec!["arena".into()],
+            capacity,
+            rooms,
+            draining,
+            heartbeat_ms,
+        }
+    }
+
+    #[test]
+    fn placement_prefers_busy_nodes_when_packed_and_idle_ones_when_spread() {
+        let now = 10_000;
+        let nodes = vec![
+            node("a", 1, 10, false, now),
+            node("b", 5, 10, false, now),
+            node("full", 10, 10, false, now),
+            node("draining", 0, 10, true, now),
+            node("stale", 0, 10, false, now - 5_000),
+        ];
+        let ids = |p| {
+            rank_nodes(&nodes, "arena", p, now, Duration::from_secs(3))
+                .into_iter()
+                .map(|n| n.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(Placement::Packed), ["b", "a"]);
+        assert_eq!(ids(Placement::Spread), ["a", "b"]);
+        assert!(
+            rank_nodes(
+                &nodes,
+                "chess",
+                Placement::Packed,
+                now,
+                Duration::from_secs(3)
+            )
+            .is_empty()
+        );
+    }
+}

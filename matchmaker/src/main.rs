@@ -1,0 +1,57 @@
+//! The `matchmaker` binary: tickets in Redis, rooms on the cluster's nodes.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Parser;
+use matchmaker::{Placement, Standalone, StandaloneConfig};
+use tracing_subscriber::EnvFilter;
+
+/// Rallypoint matchmaker for a cluster: several instances may share one Redis.
+#[derive(Debug, Parser)]
+#[command(name = "matchmaker", version, about)]
+struct Args {
+    /// Redis URL.
+    #[arg(long, env = "RALLYPOINT_REDIS")]
+    redis: String,
+    /// Address of the tickets API.
+    #[arg(long, env = "RALLYPOINT_HTTP", default_value = "127.0.0.1:7350")]
+    http: SocketAddr,
+    /// Cluster secret, 64 hex digits, the same on every matchmaker and node. No default.
+    #[arg(long, env = "RALLYPOINT_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: String,
+    /// Room placement: packed (fill nodes first) or spread.
+    #[arg(long, env = "RALLYPOINT_PLACEMENT", default_value = "packed")]
+    placement: Placement,
+    /// Players per arena match.
+    #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10")]
+    players_per_match: usize,
+    /// A node whose heartbeat is older than this gets no new rooms.
+    #[arg(long, env = "RALLYPOINT_NODE_STALE_AFTER", default_value = "3s", value_parser = humantime::parse_duration)]
+    node_stale_after: Duration,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let mm = Standalone::start(StandaloneConfig {
+        redis: args.redis.clone(),
+        http: args.http,
+        cluster_secret: args.cluster_secret,
+        placement: args.placement,
+        players_per_match: args.players_per_match,
+        node_stale_after: args.node_stale_after,
+    })
+    .await?;
+    println!(
+        "rallypoint matchmaker listening: http://{} (tickets API), Redis {}",
+        mm.http_addr, args.redis
+    );
+    tokio::signal::ctrl_c().await?;
+    mm.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The matchmaker on its own (the `matchmaker` binary): tickets in Redis, rooms on the nodes
+//! advertised there. Several instances can run at once against one Redis.
+
+use std::{net::SocketAddr, time::Duration};
+
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+use crate::{
+    cluster::{ClusterAllocator, Placement},
+    redis_store::RedisStore,
+    rules::ModeRules,
+    service::{Matchmaker, MatchmakerConfig},
+};
+
+/// How a standalone matchmaker runs.
+#[derive(Debug, Clone)]
+pub struct StandaloneConfig {
+    /// Redis URL.
+    pub redis: String,
+    /// HTTP address for the tickets API.
+    pub http: SocketAddr,
+    /// Cluster secret, 64 hex digits: signs connect tokens, authenticates room requests.
+    pub cluster_secret: String,
+    /// How rooms are spread over nodes.
+    pub placement: Placement,
+    /// Players per arena match.
+    pub players_per_match: usize,
+    /// A node whose heartbeat is older than this gets no new rooms.
+    pub node_stale_after: Duration,
+}
+
+/// Why a standalone matchmaker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StandaloneError {
+    /// The cluster secret is not 64 hex digits.
+    #[error("--cluster-secret: {0}")]
+    BadSecret(String),
+    /// Redis could not be reached.
+    #[error("{0}")]
+    Redis(String),
+    /// The HTTP address could not be bound.
+    #[error("cannot listen for HTTP on {0}: {1}")]
+    BindHttp(SocketAddr, std::io::Error),
+}
+
+/// A running standalone matchmaker.
+pub struct Standalone {
+    /// Where the tickets API listens.
+    pub http_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Standalone {
+    /// Connects to Redis (a clear error if it cannot), starts the API and the matching loop.
+    pub async fn start(config: StandaloneConfig) -> Result<Self, StandaloneError> {
+        let key =
+            protocol::key_from_hex(&config.cluster_secret).map_err(StandaloneError::BadSecret)?;
+        let store = RedisStore::connect(&config.redis, "rp:", Duration::from_secs(300))
+            .await
+            .map_err(|e| StandaloneError::Redis(e.to_string()))?;
+        let allocator = ClusterAllocator::new(
+            store.clone(),
+            config.cluster_secret.clone(),
+            config.placement,
+            config.node_stale_after,
+        );
+        let mm = Matchmaker::new(
+            store,
+            allocator,
+            MatchmakerConfig::new(vec![ModeRules::arena(config.players_per_match)], key),
+        );
+        let listener = TcpListener::bind(config.http)
+            .await
+            .map_err(|e| StandaloneError::BindHttp(config.http, e))?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|e| StandaloneError::BindHttp(config.http, e))?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = crate::http::router(mm.clone());
+        let task = tokio::spawn(async move {
+            let matching = tokio::spawn(mm.run(std::future::pending()));
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            matching.abort();
+        });
+        Ok(Self {
+            http_addr,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// Stops the API and the matching loop.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until it stops.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}

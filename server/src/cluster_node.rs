@@ -1,0 +1,165 @@
+//! The node role: a node of a cluster. It advertises itself in Redis (a heartbeat every second
+//! with a 3 s TTL, so a dead node vanishes from placement within about 3 s), serves room
+//! allocation to matchmakers that hold the cluster secret, and sends a failed room's tickets
+//! back to the front of their queue in Redis itself.
+
+use std::{net::SocketAddr, time::Duration};
+
+use matchmaker::{RedisStore, requeue_tickets};
+use protocol::api::NodeAdvert;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+use crate::{
+    arena::ArenaGame,
+    config::ServerArgs,
+    embedded::StartError,
+    game::Game,
+    http::{AdminConfig, node_router},
+    node::{Node, RoomFailure},
+};
+
+/// How often a node renews its advert, and how long an advert lives.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// An advert not renewed for this long expires (the node is considered gone).
+pub const ADVERT_TTL: Duration = Duration::from_secs(3);
+
+/// A running cluster node.
+pub struct ClusterNode {
+    /// Where its HTTP API listens.
+    pub http_addr: SocketAddr,
+    /// Its id in the cluster.
+    pub id: String,
+    /// The node.
+    pub node: Node<ArenaGame>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("id", &self.id)
+            .field("http_addr", &self.http_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterNode {
+    /// Joins the cluster: connects to Redis (a clear error if it cannot), starts the HTTP API
+    /// and the heartbeat.
+    pub async fn start(args: &ServerArgs) -> Result<Self, StartError> {
+        let redis = args.redis.as_deref().ok_or(StartError::Missing {
+            role: "node",
+            flag: "--redis",
+        })?;
+        let secret = args.cluster_secret.clone().ok_or(StartError::Missing {
+            role: "node",
+            flag: "--cluster-secret",
+        })?;
+        let key = protocol::key_from_hex(&secret).map_err(StartError::Redis)?;
+        if args.enable_fault_injection && args.admin_token.as_deref().unwrap_or("").is_empty() {
+            return Err(StartError::AdminTokenRequired);
+        }
+        let store = RedisStore::connect(redis, "rp:", Duration::from_secs(300))
+            .await
+            .map_err(|e| StartError::Redis(e.to_string()))?;
+        let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<RoomFailure>();
+        let node = Node::new(args.game(), args.node_config(key), Some(failures_tx));
+        let listener =
+            TcpListener::bind(args.http)
+                .await
+                .map_err(|source| StartError::BindHttp {
+                    addr: args.http,
+                    source,
+                })?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::BindHttp {
+                addr: args.http,
+                source,
+            })?;
+        let public_ip = args.public_ip.unwrap_or(args.udp_bind);
+        let id = format!("{}-{:08x}", args.region, rand::random::<u32>());
+        let admin = AdminConfig {
+            fault_injection: args.enable_fault_injection,
+            token: args.admin_token.clone(),
+        };
+        let app = node_router(node.clone(), admin, Some(secret));
+        let advert = NodeAdvert {
+            id: id.clone(),
+            region: args.region.clone(),
+            api: format!("http://{public_ip}:{}", http_addr.port()),
+            modes: vec![node_mode(&node)],
+            capacity: node.capacity(),
+            rooms: 0,
+            draining: false,
+            heartbeat_ms: 0,
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn({
+            let node = node.clone();
+            async move {
+                let heartbeat = tokio::spawn(heartbeat(store.clone(), node, advert));
+                let requeue = tokio::spawn(async move {
+                    while let Some(f) = failures.recv().await {
+                        match requeue_tickets(&store, &f.tickets).await {
+                            Ok(ids) => {
+                                tracing::info!(room = f.room_id, requeued = ids.len(), reason = %f.reason, "room failed; players requeued")
+                            }
+                            Err(e) => {
+                                tracing::error!(room = f.room_id, error = %e, "requeueing a failed room's players failed")
+                            }
+                        }
+                    }
+                });
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+                heartbeat.abort();
+                requeue.abort();
+            }
+        });
+        Ok(Self {
+            http_addr,
+            id,
+            node,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// Stops serving and heartbeating (the advert expires within its TTL).
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the node stops.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+fn node_mode<G: Game>(_: &Node<G>) -> String {
+    // One game per node; its mode name is the game's.
+    "arena".to_string()
+}
+
+async fn heartbeat(store: RedisStore, node: Node<ArenaGame>, mut advert: NodeAdvert) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tick.tick().await;
+        advert.rooms = node.rooms().len();
+        advert.heartbeat_ms = protocol::unix_now().as_millis() as u64;
+        if let Err(e) = store.advertise(&advert, ADVERT_TTL).await {
+            tracing::warn!(error = %e, "heartbeat to Redis failed");
+        }
+    }
+}

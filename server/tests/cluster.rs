@@ -1,0 +1,253 @@
+//! Distributed mode: a real redis-server, nodes and a matchmaker sharing it, bots playing over
+//! real UDP on loopback.
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use bots::{SwarmConfig, run_swarm};
+use clap::Parser;
+use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
+use server::{ClusterNode, config::ServerArgs};
+
+const SECRET: &str = "5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2";
+
+struct RedisServer {
+    child: Child,
+    url: String,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (.ci/run installs it)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn node(redis: &RedisServer, ports: &str, region: &str) -> ClusterNode {
+    let args = ServerArgs::try_parse_from([
+        "server",
+        "--role",
+        "node",
+        "--redis",
+        &redis.url,
+        "--cluster-secret",
+        SECRET,
+        "--http",
+        "127.0.0.1:0",
+        "--udp-ports",
+        ports,
+        "--match-duration",
+        "3s",
+        "--region",
+        region,
+    ])
+    .unwrap();
+    ClusterNode::start(&args).await.expect("node starts")
+}
+
+async fn matchmaker(redis: &RedisServer, placement: Placement) -> Standalone {
+    Standalone::start(StandaloneConfig {
+        redis: redis.url.clone(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        cluster_secret: SECRET.into(),
+        placement,
+        players_per_match: 10,
+        node_stale_after: Duration::from_secs(3),
+    })
+    .await
+    .expect("matchmaker starts")
+}
+
+async fn wait_for_nodes(redis: &RedisServer, n: usize) {
+    let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while store.nodes().await.unwrap().len() != n {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "nodes never advertised"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs 20 bots (two matches) and returns the most rooms seen at once on each node.
+async fn play_two_matches(url: String, nodes: &[&ClusterNode]) -> Vec<usize> {
+    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+        &url,
+        20,
+        Duration::from_millis(300),
+    )));
+    let mut most = vec![0; nodes.len()];
+    while !swarm.is_finished() {
+        for (i, n) in nodes.iter().enumerate() {
+            most[i] = most[i].max(n.node.rooms().len());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = swarm.await.unwrap();
+    assert!(report.is_clean(), "{report:#?}");
+    assert_eq!(report.matches_completed, 2, "{report:#?}");
+    assert_eq!(report.player_matches_completed, 20);
+    most
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packed_placement_fills_one_node_and_spread_uses_both() {
+    let redis = RedisServer::start();
+    let a = node(&redis, "44000-44049", "eu").await;
+    let b = node(&redis, "44050-44099", "eu").await;
+    wait_for_nodes(&redis, 2).await;
+
+    let packed = matchmaker(&redis, Placement::Packed).await;
+    let most = play_two_matches(format!("http://{}", packed.http_addr), &[&a, &b]).await;
+    assert_eq!(
+        most.iter().max(),
+        Some(&2),
+        "both rooms on one node: {most:?}"
+    );
+    packed.shutdown().await;
+
+    // Let the rooms close and the adverts catch up.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let spread = matchmaker(&redis, Placement::Spread).await;
+    let most = play_two_matches(format!("http://{}", spread.http_addr), &[&a, &b]).await;
+    assert_eq!(most, vec![1, 1], "one room on each node");
+    spread.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_heartbeating_gets_no_new_rooms() {
+    let redis = RedisServer::start();
+    let a = node(&redis, "44100-44149", "eu").await;
+    let b = node(&redis, "44150-44199", "eu").await;
+    wait_for_nodes(&redis, 2).await;
+    let gone = a.http_addr;
+    a.shutdown().await;
+    // Its advert expires within the TTL; then only b is offered.
+    wait_for_nodes(&redis, 1).await;
+    let mm = matchmaker(&redis, Placement::Spread).await;
+    let most = play_two_matches(format!("http://{}", mm.http_addr), &[&b]).await;
+    assert_eq!(most, vec![2]);
+    assert!(
+        reqwest::get(format!("http://{gone}/v1/health"))
+            .await
+            .is_err(),
+        "the stopped node is gone"
+    );
+    mm.shutdown().await;
+}
+
+#[tokio::test]
+async fn rooms_are_only_allocated_with_the_cluster_secret() {
+    let redis = RedisServer::start();
+    let n = node(&redis, "44200-44209", "eu").await;
+    let url = format!("http://{}/v1/internal/rooms", n.http_addr);
+    let body =
+        serde_json::json!({"mode": "arena", "players": [{"player_id": "p", "ticket_id": "t"}]});
+    let http = reqwest::Client::new();
+    for auth in [None, Some("wrong"), Some(&SECRET[1..])] {
+        let mut request = http.post(&url).json(&body);
+        if let Some(token) = auth {
+            request = request.bearer_auth(token);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 401, "{auth:?}");
+    }
+    let granted = http
+        .post(&url)
+        .bearer_auth(SECRET)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), 201);
+    let granted: protocol::api::RoomGranted = granted.json().await.unwrap();
+    assert!(granted.addr.starts_with("127.0.0.1:442"), "{granted:?}");
+    let bad = http
+        .post(&url)
+        .bearer_auth(SECRET)
+        .json(&serde_json::json!({"mode": "chess", "players": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    // Missing flags and an unreachable Redis are clear start-up errors.
+    let no_secret =
+        ServerArgs::try_parse_from(["server", "--role", "node", "--redis", &redis.url]).unwrap();
+    assert!(
+        ClusterNode::start(&no_secret)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("--cluster-secret")
+    );
+    let dead = format!(
+        "redis://127.0.0.1:{}",
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let unreachable = ServerArgs::try_parse_from([
+        "server",
+        "--role",
+        "node",
+        "--redis",
+        &dead,
+        "--cluster-secret",
+        SECRET,
+    ])
+    .unwrap();
+    assert!(
+        ClusterNode::start(&unreachable)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("cannot reach Redis")
+    );
+    assert!(
+        ServerArgs::try_parse_from(["server", "--role", "node", "--cluster-secret", "short"])
+            .is_err()
+    );
+}
