@@ -30,6 +30,9 @@ struct Args {
     /// Game mode to queue for.
     #[arg(long, env = "RALLYPOINT_BOTS_MODE", default_value = "arena")]
     mode: String,
+    /// Prefix of the bots' player ids (give concurrent swarms different ones).
+    #[arg(long, env = "RALLYPOINT_BOTS_PLAYER_PREFIX", default_value = "bot")]
+    player_prefix: String,
     /// Spread skill ratings over 1000 ± this.
     #[arg(long, env = "RALLYPOINT_BOTS_SKILL_SPREAD", default_value = "0")]
     skill_spread: f64,
@@ -64,6 +67,7 @@ async fn main() -> ExitCode {
     config.grace = args.grace;
     config.mode = args.mode;
     config.skill_spread = args.skill_spread;
+    config.player_prefix = args.player_prefix;
     if let Some(every) = args.fault_every {
         let kind = match args.fault_kind.as_str() {
             "panic" => FaultKind::Panic,
