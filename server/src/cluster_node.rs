@@ -133,6 +133,15 @@ impl ClusterNode {
         })
     }
 
+    /// Drains: readiness turns false and the advert says draining, so no new rooms come; the
+    /// running matches play to the end. Returns once the last room has closed.
+    pub async fn drain(&self) {
+        self.node.drain();
+        while !self.node.rooms().is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stops serving and heartbeating (the advert expires within its TTL).
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -157,6 +166,7 @@ async fn heartbeat(store: RedisStore, node: Node<ArenaGame>, mut advert: NodeAdv
     loop {
         tick.tick().await;
         advert.rooms = node.rooms().len();
+        advert.draining = node.is_draining();
         advert.heartbeat_ms = protocol::unix_now().as_millis() as u64;
         if let Err(e) = store.advertise(&advert, ADVERT_TTL).await {
             tracing::warn!(error = %e, "heartbeat to Redis failed");

@@ -52,6 +52,7 @@ pub fn node_router<G: Game>(
 ) -> Router {
     let mut routes = Router::new()
         .route("/v1/health", get(health::<G>))
+        .route("/v1/ready", get(ready::<G>))
         .route("/v1/rooms", get(rooms::<G>))
         .with_state(node.clone())
         .merge(
@@ -131,6 +132,19 @@ async fn allocate_room<G: Game>(
 
 async fn health<G: Game>(State(node): State<Node<G>>) -> Json<Health> {
     Json(node.health())
+}
+
+/// Readiness: 200 while the node takes new rooms, 503 once it drains.
+async fn ready<G: Game>(State(node): State<Node<G>>) -> Response {
+    if node.is_draining() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"ready": false, "reason": "draining"})),
+        )
+            .into_response()
+    } else {
+        Json(serde_json::json!({"ready": true})).into_response()
+    }
 }
 
 async fn rooms<G: Game>(State(node): State<Node<G>>) -> Json<Vec<RoomSummary>> {

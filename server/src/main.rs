@@ -23,9 +23,14 @@ async fn main() -> anyhow::Result<()> {
             args.udp_ports.last,
             args.region
         );
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
-        }
+        // SIGTERM or Ctrl-C: drain, so a rolling upgrade drops no match.
+        shutdown_signal().await;
+        tracing::info!(
+            rooms = node.node.rooms().len(),
+            "draining: no new rooms; waiting for running matches to end"
+        );
+        node.drain().await;
+        tracing::info!("drained; exiting");
         node.shutdown().await;
         return Ok(());
     }
@@ -45,12 +50,18 @@ async fn main() -> anyhow::Result<()> {
         args.match_duration,
         args.players_per_match,
     );
-    let stop = tokio::spawn(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
-    tokio::select! {
-        _ = stop => tracing::info!("shutting down"),
-    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

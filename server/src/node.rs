@@ -94,6 +94,8 @@ struct NodeInner<G: Game> {
     /// Restarts of rooms that have closed (live rooms report their own).
     closed_restarts: AtomicU64,
     rooms_failed: AtomicU64,
+    /// Set by [`Node::drain`]: no new rooms.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl<G: Game> Node<G> {
@@ -115,6 +117,7 @@ impl<G: Game> Node<G> {
                 failures,
                 closed_restarts: AtomicU64::new(0),
                 rooms_failed: AtomicU64::new(0),
+                draining: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -154,6 +157,16 @@ impl<G: Game> Node<G> {
         }
     }
 
+    /// Stops taking new rooms; running rooms play on to the end.
+    pub fn drain(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Node::drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
+    }
+
     /// Queues a fault in a room's next tick (tests and chaos runs).
     pub fn inject_fault(&self, room_id: u64, fault: Fault) -> Result<(), NoSuchRoom> {
         let room = self.inner.rooms.get(&room_id).ok_or(NoSuchRoom(room_id))?;
@@ -172,7 +185,7 @@ impl<G: Game> Node<G> {
     /// the back of the pool and the next is tried.
     fn bind_port(&self) -> Result<(UdpSocket, u16), AllocateError> {
         let mut free = self.free_ports();
-        if self.inner.rooms.len() >= self.capacity() {
+        if self.is_draining() || self.inner.rooms.len() >= self.capacity() {
             return Err(AllocateError::NoCapacity);
         }
         for _ in 0..free.len() {
