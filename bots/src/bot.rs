@@ -14,6 +14,9 @@ use crate::{SwarmConfig, brain::ArenaBrain, report::Recorder};
 /// How long a bot waits for the netcode handshake and the room's welcome.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long without a snapshot before a bot asks the matchmaker whether its room still stands.
+const SILENCE: Duration = Duration::from_secs(2);
+
 pub(crate) struct Bot {
     pub(crate) index: usize,
     pub(crate) config: Arc<SwarmConfig>,
@@ -38,7 +41,7 @@ impl Bot {
                 Queued::Assigned(ticket, mut assignment) => {
                     // A failed room sends its players back to the queue on the same ticket;
                     // follow it to the next room.
-                    while self.play(&assignment, hard_stop).await == Played::Requeued {
+                    while self.play(&assignment, &ticket, hard_stop).await == Played::Requeued {
                         self.recorder.room_failed();
                         match self
                             .mm
@@ -124,7 +127,7 @@ impl Bot {
         1000.0 + (self.index as f64 * 7919.0 % (2.0 * spread)) - spread
     }
 
-    async fn play(&self, assignment: &Assignment, hard_stop: Instant) -> Played {
+    async fn play(&self, assignment: &Assignment, ticket: &str, hard_stop: Instant) -> Played {
         let mut client = match GameClient::connect(assignment) {
             Ok(client) => client,
             Err(e) => {
@@ -146,6 +149,9 @@ impl Bot {
         let mut last = started;
         let mut connected_at = None;
         let mut next_rtt_sample = started + Duration::from_secs(2);
+        // A room that goes silent may be on a node that died: then the ticket is back in the
+        // queue, and the bot follows it rather than waiting for the connection to time out.
+        let mut heard_at = started;
         let outcome = loop {
             frame.tick().await;
             let now = Instant::now();
@@ -212,6 +218,7 @@ impl Bot {
                     }
                     if let (Some(me), Some(predictor)) = (me, predictor.as_mut()) {
                         if let Some(snapshot) = client.take_new_snapshot() {
+                            heard_at = now;
                             let own = snapshot
                                 .entities
                                 .iter()
@@ -247,6 +254,18 @@ impl Bot {
                             let seq = client.send_input(input);
                             predictor.input(seq, input);
                         }
+                    }
+                }
+            }
+            if now - heard_at > SILENCE && client.is_connected() {
+                heard_at = now;
+                match self.mm.get_ticket(ticket, Duration::ZERO).await {
+                    Ok(view) => match view.status {
+                        TicketStatus::Assigned(a) if a.room_id == assignment.room_id => {}
+                        _ => break Outcome::RoomFailed,
+                    },
+                    Err(e) => {
+                        tracing::warn!(bot = self.index, error = %e, "checking a silent room's ticket failed")
                     }
                 }
             }

@@ -139,6 +139,24 @@ impl ClusterAllocator {
     }
 }
 
+/// Requeues the tickets of rooms whose node stopped heartbeating (killed, partitioned), at the
+/// front of their queue, and forgets those rooms. Safe to run in several matchmakers at once:
+/// requeueing is a compare-and-set. Returns how many tickets went back.
+pub async fn rescue_orphans(registry: &RedisStore) -> Result<usize, crate::StoreError> {
+    let live: std::collections::HashSet<String> =
+        registry.nodes().await?.into_iter().map(|n| n.id).collect();
+    let mut requeued = 0;
+    for orphan in registry.orphaned_rooms(&live).await? {
+        let ids = crate::service::requeue_tickets(registry, &orphan.tickets).await?;
+        if !ids.is_empty() {
+            tracing::warn!(node = %orphan.node, room = orphan.room_id, requeued = ids.len(), "node gone; its room's players requeued");
+        }
+        requeued += ids.len();
+        registry.forget_room(&orphan.node, orphan.room_id).await?;
+    }
+    Ok(requeued)
+}
+
 impl Allocator for ClusterAllocator {
     async fn allocate(&self, request: AllocationRequest) -> Result<Allocation, AllocateError> {
         let nodes = self
@@ -167,6 +185,19 @@ impl Allocator for ClusterAllocator {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .push((node.id.clone(), now_ms()));
+                    // So the room's tickets can be requeued if its node dies.
+                    let tickets: Vec<String> = request
+                        .players
+                        .iter()
+                        .map(|p| p.ticket_id.clone())
+                        .collect();
+                    if let Err(e) = self
+                        .registry
+                        .record_room(&node.id, allocation.room_id, &tickets)
+                        .await
+                    {
+                        tracing::warn!(room = allocation.room_id, error = %e, "could not record the room");
+                    }
                     return Ok(allocation);
                 }
                 Err(e) => {

@@ -28,10 +28,10 @@ mod store;
 mod ticket;
 
 pub use allocator::{AllocateError, Allocation, AllocationRequest, Allocator, PlayerSlot};
-pub use cluster::{ClusterAllocator, Placement, rank_nodes};
+pub use cluster::{ClusterAllocator, Placement, rank_nodes, rescue_orphans};
 pub use error::{MatchmakerError, error_response};
 pub use http::{MAX_BODY_BYTES, json_rejection, router};
-pub use redis_store::RedisStore;
+pub use redis_store::{OrphanedRoom, RedisStore};
 pub use rules::{Candidate, ModeRules, find_matches};
 pub use service::{
     DEFAULT_SKILL, MAX_LONG_POLL, Matchmaker, MatchmakerConfig, MatchmakerStats, requeue_tickets,

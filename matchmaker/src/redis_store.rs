@@ -238,6 +238,100 @@ impl RedisStore {
     }
 }
 
+/// A room whose node is gone, with the tickets placed in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanedRoom {
+    /// The node that hosted it.
+    pub node: String,
+    /// The room.
+    pub room_id: u64,
+    /// Its players' tickets.
+    pub tickets: Vec<String>,
+}
+
+impl RedisStore {
+    /// Records that `node` hosts `room_id` for these tickets, so they can be requeued if the
+    /// node dies.
+    pub async fn record_room(
+        &self,
+        node: &str,
+        room_id: u64,
+        tickets: &[String],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let p = &self.prefix;
+        redis::pipe()
+            .atomic()
+            .hset_multiple(
+                format!("{p}room:{room_id}"),
+                &[
+                    ("node", node.to_string()),
+                    (
+                        "tickets",
+                        serde_json::to_string(tickets).expect("strings serialize"),
+                    ),
+                ],
+            )
+            .sadd(format!("{p}node-rooms:{node}"), room_id)
+            .sadd(format!("{p}room-nodes"), node)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(err)
+    }
+
+    /// Forgets a room that closed (or whose tickets were requeued).
+    pub async fn forget_room(&self, node: &str, room_id: u64) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let p = &self.prefix;
+        redis::pipe()
+            .atomic()
+            .del(format!("{p}room:{room_id}"))
+            .srem(format!("{p}node-rooms:{node}"), room_id)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(err)
+    }
+
+    /// Rooms recorded on nodes that are not in `live` (their adverts expired).
+    pub async fn orphaned_rooms(
+        &self,
+        live: &std::collections::HashSet<String>,
+    ) -> Result<Vec<OrphanedRoom>, StoreError> {
+        let mut conn = self.conn.clone();
+        let p = &self.prefix;
+        let nodes: Vec<String> = conn.smembers(format!("{p}room-nodes")).await.map_err(err)?;
+        let mut orphans = Vec::new();
+        for node in nodes.into_iter().filter(|n| !live.contains(n)) {
+            let rooms: Vec<u64> = conn
+                .smembers(format!("{p}node-rooms:{node}"))
+                .await
+                .map_err(err)?;
+            if rooms.is_empty() {
+                let _: i64 = conn
+                    .srem(format!("{p}room-nodes"), &node)
+                    .await
+                    .map_err(err)?;
+                continue;
+            }
+            for room_id in rooms {
+                let tickets: Option<String> = conn
+                    .hget(format!("{p}room:{room_id}"), "tickets")
+                    .await
+                    .map_err(err)?;
+                let tickets = tickets
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                orphans.push(OrphanedRoom {
+                    node: node.clone(),
+                    room_id,
+                    tickets,
+                });
+            }
+        }
+        Ok(orphans)
+    }
+}
+
 fn status_json(status: &TicketStatus) -> String {
     serde_json::to_string(status).expect("a ticket status always serializes")
 }

@@ -59,6 +59,7 @@ impl Standalone {
         let store = RedisStore::connect(&config.redis, "rp:", Duration::from_secs(300))
             .await
             .map_err(|e| StandaloneError::Redis(e.to_string()))?;
+        let registry = store.clone();
         let allocator = ClusterAllocator::new(
             store.clone(),
             config.cluster_secret.clone(),
@@ -80,12 +81,23 @@ impl Standalone {
         let app = crate::http::router(mm.clone());
         let task = tokio::spawn(async move {
             let matching = tokio::spawn(mm.run(std::future::pending()));
+            // Every second: rooms on nodes whose adverts expired send their players back.
+            let rescue = tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = crate::cluster::rescue_orphans(&registry).await {
+                        tracing::warn!(error = %e, "checking for rooms of dead nodes failed");
+                    }
+                }
+            });
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
                 })
                 .await;
             matching.abort();
+            rescue.abort();
         });
         Ok(Self {
             http_addr,

@@ -15,7 +15,7 @@ use crate::{
     embedded::StartError,
     game::Game,
     http::{AdminConfig, node_router},
-    node::{Node, RoomFailure},
+    node::{Node, NodeEvent},
 };
 
 /// How often a node renews its advert, and how long an advert lives.
@@ -63,7 +63,7 @@ impl ClusterNode {
         let store = RedisStore::connect(redis, "rp:", Duration::from_secs(300))
             .await
             .map_err(|e| StartError::Redis(e.to_string()))?;
-        let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<RoomFailure>();
+        let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let node = Node::new(args.game(), args.node_config(key), Some(failures_tx));
         let listener =
             TcpListener::bind(args.http)
@@ -96,18 +96,29 @@ impl ClusterNode {
             heartbeat_ms: 0,
         };
         let (tx, rx) = oneshot::channel::<()>();
+        let advert_id = id.clone();
         let task = tokio::spawn({
             let node = node.clone();
             async move {
                 let heartbeat = tokio::spawn(heartbeat(store.clone(), node, advert));
+                let node_id = advert_id.clone();
                 let requeue = tokio::spawn(async move {
-                    while let Some(f) = failures.recv().await {
-                        match requeue_tickets(&store, &f.tickets).await {
-                            Ok(ids) => {
-                                tracing::info!(room = f.room_id, requeued = ids.len(), reason = %f.reason, "room failed; players requeued")
+                    while let Some(event) = failures.recv().await {
+                        match event {
+                            NodeEvent::RoomFailed(f) => {
+                                match requeue_tickets(&store, &f.tickets).await {
+                                    Ok(ids) => {
+                                        tracing::info!(room = f.room_id, requeued = ids.len(), reason = %f.reason, "room failed; players requeued")
+                                    }
+                                    Err(e) => {
+                                        tracing::error!(room = f.room_id, error = %e, "requeueing a failed room's players failed")
+                                    }
+                                }
                             }
-                            Err(e) => {
-                                tracing::error!(room = f.room_id, error = %e, "requeueing a failed room's players failed")
+                            NodeEvent::RoomClosed { room_id } => {
+                                if let Err(e) = store.forget_room(&node_id, room_id).await {
+                                    tracing::warn!(room = room_id, error = %e, "could not forget a closed room");
+                                }
                             }
                         }
                     }

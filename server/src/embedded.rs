@@ -9,7 +9,7 @@ use crate::{
     arena::ArenaGame,
     config::ServerArgs,
     http::AdminConfig,
-    node::{Node, RoomFailure},
+    node::{Node, NodeEvent},
 };
 
 /// Why the server could not start.
@@ -58,7 +58,7 @@ impl EmbeddedServer {
             return Err(StartError::AdminTokenRequired);
         }
         let generated_key = args.token_key.is_none();
-        let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<RoomFailure>();
+        let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let token_key = args.token_key.unwrap_or_else(rand::random);
         let node = Node::new(args.game(), args.node_config(token_key), Some(failures_tx));
         let mm = Matchmaker::new(
@@ -90,7 +90,10 @@ impl EmbeddedServer {
         // A failed room's players go back to the front of the queue.
         let requeuer = mm.clone();
         tokio::spawn(async move {
-            while let Some(failure) = failures.recv().await {
+            while let Some(event) = failures.recv().await {
+                let NodeEvent::RoomFailed(failure) = event else {
+                    continue;
+                };
                 match requeuer.requeue(&failure.tickets).await {
                     Ok(n) => {
                         tracing::info!(room = failure.room_id, requeued = n, reason = %failure.reason, "room failed; players requeued")

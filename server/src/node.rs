@@ -66,6 +66,18 @@ pub struct RoomFailure {
     pub reason: String,
 }
 
+/// What a node reports about its rooms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A room gave up; its tickets should go back to the queue.
+    RoomFailed(RoomFailure),
+    /// A room closed (finished or failed) and freed its port.
+    RoomClosed {
+        /// The room.
+        room_id: u64,
+    },
+}
+
 /// There is no room with that id on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("no room {0} on this node")]
@@ -90,7 +102,7 @@ struct NodeInner<G: Game> {
     rooms: DashMap<u64, Arc<RoomProcess<G>>>,
     free_ports: Mutex<VecDeque<u16>>,
     scheduler: Scheduler,
-    failures: Option<UnboundedSender<RoomFailure>>,
+    events: Option<UnboundedSender<NodeEvent>>,
     /// Restarts of rooms that have closed (live rooms report their own).
     closed_restarts: AtomicU64,
     rooms_failed: AtomicU64,
@@ -101,11 +113,7 @@ struct NodeInner<G: Game> {
 impl<G: Game> Node<G> {
     /// A node that hosts `game` rooms. Room failures are sent to `failures`, if given, so their
     /// tickets can be requeued.
-    pub fn new(
-        game: G,
-        config: NodeConfig,
-        failures: Option<UnboundedSender<RoomFailure>>,
-    ) -> Self {
+    pub fn new(game: G, config: NodeConfig, events: Option<UnboundedSender<NodeEvent>>) -> Self {
         let (first, last) = config.udp_ports;
         Self {
             inner: Arc::new(NodeInner {
@@ -114,7 +122,7 @@ impl<G: Game> Node<G> {
                 scheduler: Scheduler::new(config.workers, config.hang_timeout),
                 config,
                 rooms: DashMap::new(),
-                failures,
+                events,
                 closed_restarts: AtomicU64::new(0),
                 rooms_failed: AtomicU64::new(0),
                 draining: std::sync::atomic::AtomicBool::new(false),
@@ -272,12 +280,12 @@ fn on_room_exit<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, exi
     match exit {
         RoomExit::Failed { tickets, reason } => {
             node.rooms_failed.fetch_add(1, Ordering::Relaxed);
-            if let Some(failures) = &node.failures {
-                let _ = failures.send(RoomFailure {
+            if let Some(events) = &node.events {
+                let _ = events.send(NodeEvent::RoomFailed(RoomFailure {
                     room_id,
                     tickets,
                     reason,
-                });
+                }));
             }
         }
         RoomExit::Finished => {
@@ -290,6 +298,9 @@ fn on_room_exit<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, exi
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push_back(port);
+            if let Some(events) = &node.events {
+                let _ = events.send(NodeEvent::RoomClosed { room_id });
+            }
         }
     }
 }
