@@ -5,6 +5,8 @@
 //!   `updated_ms`, `state` (the [`StateKind`] name) and `status` (the full status as JSON).
 //! - `{prefix}q:{mode}`: a sorted set per mode of queued ticket ids, scored by `enqueued_ms`, so
 //!   a requeued ticket keeps its place at the front.
+//! - `{prefix}matched`: a sorted set of claimed (matched) ticket ids, scored by claim time, so
+//!   claims of a matchmaker that died mid-allocation can be found and released.
 //!
 //! Every state change is one Lua script, so it is atomic on the server: a transition is a
 //! compare-and-set on `state` that moves queue membership with it, and a claim moves a whole
@@ -49,6 +51,9 @@ if ARGV[2] == 'queued' then
 else
   redis.call('ZREM', queue, ARGV[7])
 end
+if ARGV[1] == 'matched' then
+  redis.call('ZREM', ARGV[6] .. 'matched', ARGV[7])
+end
 if ARGV[2] == 'assigned' or ARGV[2] == 'cancelled' or ARGV[2] == 'expired' then
   redis.call('PEXPIRE', t, ARGV[5])
 else
@@ -67,6 +72,7 @@ for i, t in ipairs(KEYS) do
   local mode = redis.call('HGET', t, 'mode')
   redis.call('HSET', t, 'state', 'matched', 'status', '{"state":"matched"}', 'updated_ms', ARGV[1])
   redis.call('ZREM', ARGV[2] .. 'q:' .. mode, ARGV[i + 2])
+  redis.call('ZADD', ARGV[2] .. 'matched', ARGV[1], ARGV[i + 2])
 end
 return 1
 "#;
@@ -429,6 +435,19 @@ impl TicketStore for RedisStore {
             return Ok(None);
         }
         Self::decode(id, &fields).map(Some)
+    }
+
+    async fn stale_matched(&self, before_ms: u64) -> Result<Vec<TicketId>, StoreError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = conn
+            .zrangebyscore(
+                format!("{}matched", self.prefix),
+                "-inf",
+                format!("({before_ms}"),
+            )
+            .await
+            .map_err(err)?;
+        Ok(ids.iter().filter_map(|s| s.parse().ok()).collect())
     }
 
     async fn purge_terminal(&self, _before_ms: u64) -> Result<usize, StoreError> {

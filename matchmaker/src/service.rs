@@ -70,6 +70,9 @@ pub struct MatchmakerConfig {
     pub coalesce: Duration,
     /// How long finished tickets stay readable.
     pub ticket_retention: Duration,
+    /// A claimed (matched) ticket not assigned within this goes back to the queue: its
+    /// matchmaker probably died mid-allocation. Longer than any allocation takes.
+    pub claim_lease: Duration,
 }
 
 impl MatchmakerConfig {
@@ -82,6 +85,7 @@ impl MatchmakerConfig {
             match_interval: Duration::from_millis(20),
             coalesce: Duration::from_millis(5),
             ticket_retention: Duration::from_secs(300),
+            claim_lease: Duration::from_secs(10),
         }
     }
 }
@@ -330,6 +334,30 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
     }
 
     async fn purge(&self) {
+        // Release claims nobody finished (a matchmaker died between claim and assignment).
+        let lease = self.inner.config.claim_lease.as_millis() as u64;
+        match self
+            .inner
+            .store
+            .stale_matched(now_ms().saturating_sub(lease))
+            .await
+        {
+            Ok(stale) => {
+                for id in stale {
+                    if let Ok(Some(_)) = self
+                        .inner
+                        .store
+                        .transition(id, StateKind::Matched, TicketStatus::Queued)
+                        .await
+                    {
+                        tracing::warn!(ticket = %id, "claim expired unassigned; ticket back in the queue");
+                        self.watch(id);
+                        self.notify(id);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "looking for expired claims failed"),
+        }
         let retention = self.inner.config.ticket_retention.as_millis() as u64;
         let before = now_ms().saturating_sub(retention);
         if let Err(e) = self.inner.store.purge_terminal(before).await {

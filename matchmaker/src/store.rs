@@ -44,6 +44,13 @@ pub trait TicketStore: Send + Sync + 'static {
         to: TicketStatus,
     ) -> impl Future<Output = Result<Option<Ticket>, StoreError>> + Send;
 
+    /// Tickets matched (claimed) before `before_ms` and not assigned since: their claimer
+    /// probably died mid-allocation.
+    fn stale_matched(
+        &self,
+        before_ms: u64,
+    ) -> impl Future<Output = Result<Vec<TicketId>, StoreError>> + Send;
+
     /// Forgets terminal tickets whose last change is older than `before_ms`; returns how many.
     fn purge_terminal(
         &self,
@@ -152,6 +159,16 @@ impl TicketStore for MemoryStore {
             Some(t) if StateKind::of(&t.status) == from => Ok(inner.set_status(id, to)),
             _ => Ok(None),
         }
+    }
+
+    async fn stale_matched(&self, before_ms: u64) -> Result<Vec<TicketId>, StoreError> {
+        Ok(self
+            .lock()
+            .tickets
+            .values()
+            .filter(|t| matches!(t.status, TicketStatus::Matched) && t.updated_ms < before_ms)
+            .map(|t| t.id)
+            .collect())
     }
 
     async fn purge_terminal(&self, before_ms: u64) -> Result<usize, StoreError> {

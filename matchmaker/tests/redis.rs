@@ -369,3 +369,36 @@ async fn while_redis_is_down_requests_fail_cleanly_and_recover_when_it_returns()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_of_a_matchmaker_that_died_mid_allocation_are_released_and_assigned() {
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), "lease:", Duration::from_secs(60))
+        .await
+        .unwrap();
+    // A matchmaker claimed two tickets and died before assigning them.
+    let (a, b) = (ticket("arena", 1), ticket("arena", 2));
+    store.insert(a.clone()).await.unwrap();
+    store.insert(b.clone()).await.unwrap();
+    assert!(store.claim(&[a.id, b.id]).await.unwrap());
+    // Another instance takes over: once the lease runs out, they are matched and assigned.
+    let mut config = MatchmakerConfig::new(vec![ModeRules::arena(2)], [1; 32]);
+    config.claim_lease = Duration::from_millis(300);
+    let mm = Matchmaker::new(store.clone(), Recording::default(), config);
+    tokio::spawn(mm.clone().run(std::future::pending()));
+    let started = Instant::now();
+    for t in [&a, &b] {
+        loop {
+            if let Some(TicketStatus::Assigned(_)) =
+                store.get(t.id).await.unwrap().map(|t| t.status)
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "claim never released"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
