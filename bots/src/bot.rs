@@ -41,7 +41,15 @@ impl Bot {
                 Queued::Assigned(ticket, mut assignment) => {
                     // A failed room sends its players back to the queue on the same ticket;
                     // follow it to the next room.
-                    while self.play(&assignment, &ticket, hard_stop).await == Played::Requeued {
+                    loop {
+                        match self.play(&assignment, &ticket, hard_stop).await {
+                            Played::Completed => {
+                                self.check_still_assigned(&ticket, assignment.room_id).await;
+                                break;
+                            }
+                            Played::Over => break,
+                            Played::Requeued => {}
+                        }
                         self.recorder.room_failed();
                         match self
                             .mm
@@ -52,6 +60,7 @@ impl Bot {
                             Err(e) => {
                                 tracing::warn!(bot = self.index, error = %e, "no new room after a room failure");
                                 self.recorder.error("requeue");
+                                self.recorder.ticket_lost();
                                 break;
                             }
                         }
@@ -114,7 +123,27 @@ impl Bot {
             Err(e) => {
                 tracing::warn!(bot = self.index, error = %e, "waiting for a match failed");
                 self.recorder.error("wait_assignment");
+                // Neither assigned, cancelled nor expired as far as this bot could tell.
+                self.recorder.ticket_lost();
                 Queued::Failed
+            }
+        }
+    }
+
+    /// After a completed match, the ticket must still name the room that was played: anything
+    /// else means it was assigned a second time.
+    async fn check_still_assigned(&self, ticket: &str, room_id: u64) {
+        match self.mm.get_ticket(ticket, Duration::ZERO).await {
+            Ok(view) => match view.status {
+                TicketStatus::Assigned(a) if a.room_id == room_id => {}
+                other => {
+                    tracing::warn!(bot = self.index, ?other, "ticket changed after its match");
+                    self.recorder.ticket_reassigned();
+                }
+            },
+            Err(MatchmakerError::Api { status: 404, .. }) => {}
+            Err(e) => {
+                tracing::warn!(bot = self.index, error = %e, "re-reading a finished ticket failed")
             }
         }
     }
@@ -284,7 +313,10 @@ impl Bot {
         self.recorder
             .traffic(stats.bytes_received, stats.bytes_sent, connected);
         match outcome {
-            Outcome::Completed => self.recorder.match_completed(assignment.room_id),
+            Outcome::Completed => {
+                self.recorder.match_completed(assignment.room_id);
+                return Played::Completed;
+            }
             Outcome::RoomFailed => return Played::Requeued,
             Outcome::Unexpected => self.recorder.unexpected_disconnect(),
             Outcome::Error(class) => self.recorder.error(class),
@@ -303,7 +335,9 @@ enum Outcome {
 /// How a match attempt ended, for the bot's loop.
 #[derive(Debug, PartialEq, Eq)]
 enum Played {
-    /// Finished, or failed in a way already recorded.
+    /// Played to the end.
+    Completed,
+    /// Failed in a way already recorded.
     Over,
     /// The room failed and the ticket is back in the queue.
     Requeued,

@@ -127,8 +127,13 @@ async fn main() -> ExitCode {
         report.prediction_error.count,
     );
     println!(
-        "unexpected disconnects: {} | rooms failed: {} | faults injected: {} | errors: {:?}",
-        report.disconnects_unexpected, report.rooms_failed, report.faults_injected, report.errors
+        "unexpected disconnects: {} | rooms failed: {} | tickets lost: {} | tickets reassigned: {} | faults injected: {} | errors: {:?}",
+        report.disconnects_unexpected,
+        report.rooms_failed,
+        report.tickets_lost,
+        report.tickets_reassigned,
+        report.faults_injected,
+        report.errors
     );
     if report.is_clean() {
         ExitCode::SUCCESS

@@ -83,6 +83,11 @@ pub struct Report {
     pub disconnects_unexpected: u64,
     /// Times a bot's room failed and it was placed again from the queue (not an error).
     pub rooms_failed: u64,
+    /// Tickets that reached no terminal state (assigned, cancelled, expired) as far as their bot
+    /// could tell by the end of the run.
+    pub tickets_lost: u64,
+    /// Tickets that, after their match was played, named another room: assigned twice.
+    pub tickets_reassigned: u64,
     /// Faults injected into rooms during the run (`--fault-every`).
     pub faults_injected: u64,
     /// Errors by class.
@@ -96,7 +101,10 @@ pub struct Report {
 impl Report {
     /// Whether the run was clean: no error and no unexpected disconnect.
     pub fn is_clean(&self) -> bool {
-        self.errors.is_empty() && self.disconnects_unexpected == 0
+        self.errors.is_empty()
+            && self.disconnects_unexpected == 0
+            && self.tickets_lost == 0
+            && self.tickets_reassigned == 0
     }
 }
 
@@ -119,6 +127,8 @@ struct Inner {
     tickets_cancelled: u64,
     disconnects_unexpected: u64,
     rooms_failed: u64,
+    tickets_lost: u64,
+    tickets_reassigned: u64,
     faults_injected: u64,
     errors: BTreeMap<String, u64>,
     bytes_received: u64,
@@ -145,6 +155,8 @@ impl Default for Recorder {
                 tickets_cancelled: 0,
                 disconnects_unexpected: 0,
                 rooms_failed: 0,
+                tickets_lost: 0,
+                tickets_reassigned: 0,
                 faults_injected: 0,
                 errors: BTreeMap::new(),
                 bytes_received: 0,
@@ -201,6 +213,14 @@ impl Recorder {
         self.with(|i| i.rooms_failed += 1);
     }
 
+    pub(crate) fn ticket_lost(&self) {
+        self.with(|i| i.tickets_lost += 1);
+    }
+
+    pub(crate) fn ticket_reassigned(&self) {
+        self.with(|i| i.tickets_reassigned += 1);
+    }
+
     pub(crate) fn fault_injected(&self) {
         self.with(|i| i.faults_injected += 1);
     }
@@ -234,6 +254,8 @@ impl Recorder {
                 prediction_error: Percentiles::of_offset(&i.prediction_error),
                 disconnects_unexpected: i.disconnects_unexpected,
                 rooms_failed: i.rooms_failed,
+                tickets_lost: i.tickets_lost,
+                tickets_reassigned: i.tickets_reassigned,
                 faults_injected: i.faults_injected,
                 errors: i.errors.clone(),
                 bytes_received_per_player_per_s: if i.connected_time.is_zero() {
