@@ -33,17 +33,31 @@ impl RedisServer {
     }
 
     fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
+        Self::spawn(port, &["--save", "", "--appendonly", "no"])
+    }
+
+    /// Every write synced to an append-only file in `dir` before it is acknowledged.
+    fn start_persistent(port: u16, dir: &std::path::Path) -> Self {
+        let dir = dir.to_str().unwrap();
+        Self::spawn(
+            port,
+            &[
                 "--save",
                 "",
                 "--appendonly",
-                "no",
-            ])
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                dir,
+            ],
+        )
+    }
+
+    fn spawn(port: u16, extra: &[&str]) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (.ci/run installs it)");
@@ -401,4 +415,55 @@ async fn claims_of_a_matchmaker_that_died_mid_allocation_are_released_and_assign
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_with_persistence_loses_no_ticket() {
+    let dir = std::env::temp_dir().join(format!("rallypoint-aof-{}", TicketId::random()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = RedisServer::start_persistent(port, &dir);
+    let store = RedisStore::connect(&redis.url(), "aof:", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mm = Matchmaker::new(
+        store,
+        Recording::default(),
+        MatchmakerConfig::new(vec![ModeRules::arena(2)], [1; 32]),
+    );
+    tokio::spawn(mm.clone().run(std::future::pending()));
+    let request = |p: &str| CreateTicketRequest {
+        mode: "arena".into(),
+        skill: None,
+        player_id: Some(p.into()),
+    };
+    let alice = mm.create_ticket(request("alice")).await.unwrap();
+
+    drop(redis); // SIGKILL: no chance to save anything but what was already synced
+    assert!(
+        mm.create_ticket(request("nobody")).await.is_err(),
+        "no store, no ticket"
+    );
+    let _back = RedisServer::start_persistent(port, &dir);
+
+    // Alice's ticket survived; once a partner arrives, both are matched.
+    let started = Instant::now();
+    let bob = loop {
+        match mm.create_ticket(request("bob")).await {
+            Ok(t) => break t,
+            Err(_) if started.elapsed() < Duration::from_secs(15) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("Redis never came back: {e}"),
+        }
+    };
+    for id in [&alice.id, &bob.id] {
+        let view = mm.ticket(id, Duration::from_secs(5)).await.unwrap();
+        assert!(matches!(view.status, TicketStatus::Assigned(_)), "{view:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
