@@ -80,6 +80,7 @@ impl Bot {
                 "{}-{}-{round}",
                 self.config.player_prefix, self.index
             )),
+            latencies: None,
         };
         let started = Instant::now();
         let ticket = match self.mm.create_ticket(&request).await {

@@ -19,6 +19,8 @@ pub struct PlayerSlot {
 pub struct AllocationRequest {
     /// Game mode.
     pub mode: String,
+    /// The players' region, if they gave latencies: the room must be there.
+    pub region: Option<String>,
     /// Everyone the match was made for.
     pub players: Vec<PlayerSlot>,
 }

@@ -32,11 +32,12 @@ impl std::str::FromStr for Placement {
     }
 }
 
-/// Orders the nodes that may take a room of `mode`, best first. Never a draining node, one
-/// without capacity, or one whose heartbeat is older than `stale_after`.
+/// Orders the nodes that may take a room of `mode` (in `region`, if given), best first. Never a
+/// draining node, one without capacity, or one whose heartbeat is older than `stale_after`.
 pub fn rank_nodes(
     nodes: &[NodeAdvert],
     mode: &str,
+    region: Option<&str>,
     placement: Placement,
     now_ms: u64,
     stale_after: Duration,
@@ -44,7 +45,8 @@ pub fn rank_nodes(
     let mut fit: Vec<NodeAdvert> = nodes
         .iter()
         .filter(|n| {
-            !n.draining
+            region.is_none_or(|r| n.region == r)
+                && !n.draining
                 && n.rooms < n.capacity
                 && n.modes.iter().any(|m| m == mode)
                 && now_ms.saturating_sub(n.heartbeat_ms) <= stale_after.as_millis() as u64
@@ -166,7 +168,14 @@ impl Allocator for ClusterAllocator {
             .map_err(|e| AllocateError::Failed(e.to_string()))?;
         let now = now_ms();
         let nodes = self.with_recent(nodes, now);
-        let ranked = rank_nodes(&nodes, &request.mode, self.placement, now, self.stale_after);
+        let ranked = rank_nodes(
+            &nodes,
+            &request.mode,
+            request.region.as_deref(),
+            self.placement,
+            now,
+            self.stale_after,
+        );
         let body = RoomRequest {
             mode: request.mode.clone(),
             players: request
@@ -242,23 +251,18 @@ mod tests {
             node("draining", 0, 10, true, now),
             node("stale", 0, 10, false, now - 5_000),
         ];
-        let ids = |p| {
-            rank_nodes(&nodes, "arena", p, now, Duration::from_secs(3))
+        let stale = Duration::from_secs(3);
+        let ids = |region, p| {
+            rank_nodes(&nodes, "arena", region, p, now, stale)
                 .into_iter()
                 .map(|n| n.id)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(Placement::Packed), ["b", "a"]);
-        assert_eq!(ids(Placement::Spread), ["a", "b"]);
-        assert!(
-            rank_nodes(
-                &nodes,
-                "chess",
-                Placement::Packed,
-                now,
-                Duration::from_secs(3)
-            )
-            .is_empty()
-        );
+        assert_eq!(ids(None, Placement::Packed), ["b", "a"]);
+        assert_eq!(ids(None, Placement::Spread), ["a", "b"]);
+        assert!(rank_nodes(&nodes, "chess", None, Placement::Packed, now, stale).is_empty());
+        // With a region, only nodes there ("eu" here); none elsewhere.
+        assert_eq!(ids(Some("eu"), Placement::Packed), ["b", "a"]);
+        assert!(ids(Some("us"), Placement::Packed).is_empty());
     }
 }

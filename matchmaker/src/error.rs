@@ -31,7 +31,7 @@ pub enum MatchmakerError {
     TicketNotFound,
     /// The ticket is already matched or finished.
     #[error("ticket can no longer be cancelled (it is {})", state_name(.0))]
-    NotCancellable(TicketView),
+    NotCancellable(Box<TicketView>),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -167,6 +167,7 @@ impl RedisStore {
             skill: field("skill")?
                 .parse()
                 .map_err(|_| StoreError(format!("ticket {id} in Redis has a bad skill")))?,
+            region: fields.get("region").filter(|r| !r.is_empty()).cloned(),
             enqueued_ms: number("enqueued_ms")?,
             updated_ms: number("updated_ms")?,
             status: serde_json::from_str(field("status")?)
@@ -354,6 +355,7 @@ impl TicketStore for RedisStore {
                 ("mode", ticket.mode.clone()),
                 ("player_id", ticket.player_id.clone()),
                 ("skill", ticket.skill.to_string()),
+                ("region", ticket.region.clone().unwrap_or_default()),
                 ("enqueued_ms", ticket.enqueued_ms.to_string()),
                 ("updated_ms", ticket.updated_ms.to_string()),
                 ("state", state_name(kind).to_string()),

@@ -48,6 +48,34 @@ pub async fn requeue_tickets<S: TicketStore>(
     Ok(requeued)
 }
 
+/// Most regions a ticket may list.
+const MAX_REGIONS: usize = 16;
+
+/// The region with the lowest latency, after checking the map is sane.
+fn best_region(
+    latencies: Option<&std::collections::BTreeMap<String, u32>>,
+) -> Result<Option<String>, MatchmakerError> {
+    let Some(latencies) = latencies else {
+        return Ok(None);
+    };
+    if latencies.is_empty() || latencies.len() > MAX_REGIONS {
+        return Err(MatchmakerError::InvalidRequest(format!(
+            "latencies must name 1 to {MAX_REGIONS} regions"
+        )));
+    }
+    if let Some((name, _)) = latencies.iter().find(|(name, ms)| {
+        name.is_empty() || name.len() > 32 || name.chars().any(|c| c.is_control()) || **ms > 10_000
+    }) {
+        return Err(MatchmakerError::InvalidRequest(format!(
+            "latencies: region {name:?} must be 1 to 32 bytes with a latency of at most 10000 ms"
+        )));
+    }
+    Ok(latencies
+        .iter()
+        .min_by_key(|(_, ms)| **ms)
+        .map(|(name, _)| name.clone()))
+}
+
 /// Skill assumed when a ticket gives none.
 pub const DEFAULT_SKILL: f64 = 1000.0;
 
@@ -175,6 +203,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 "skill must be a finite number between 0 and 100000".into(),
             ));
         }
+        let region = best_region(request.latencies.as_ref())?;
         let id = TicketId::random();
         let player_id = match request.player_id {
             Some(p) => {
@@ -196,6 +225,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             mode: request.mode,
             player_id,
             skill,
+            region,
             enqueued_ms: now,
             updated_ms: now,
             status: TicketStatus::Queued,
@@ -262,7 +292,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             }
             None => match self.inner.store.get(id).await? {
                 None => Err(MatchmakerError::TicketNotFound),
-                Some(ticket) => Err(MatchmakerError::NotCancellable(ticket.view())),
+                Some(ticket) => Err(MatchmakerError::NotCancellable(Box::new(ticket.view()))),
             },
         }
     }
@@ -403,38 +433,49 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 kept.push(ticket);
             }
         }
-        let candidates: Vec<Candidate> = kept
-            .iter()
-            .map(|t| Candidate {
-                skill: t.skill,
-                waited: Duration::from_millis(now.saturating_sub(t.enqueued_ms)),
-            })
-            .collect();
+        // Players are matched within their region (those without latencies among themselves).
+        let mut by_region: std::collections::BTreeMap<Option<String>, Vec<Ticket>> =
+            Default::default();
+        for ticket in kept {
+            by_region
+                .entry(ticket.region.clone())
+                .or_default()
+                .push(ticket);
+        }
         let mut made = 0;
-        for group in find_matches(rules, &candidates) {
-            let tickets: Vec<&Ticket> = group.iter().map(|&i| &kept[i]).collect();
-            let ids: Vec<TicketId> = tickets.iter().map(|t| t.id).collect();
-            if !self.inner.store.claim(&ids).await? {
-                continue; // someone cancelled meanwhile; the rest wait for the next pass
-            }
-            ids.iter().for_each(|&id| self.notify(id));
-            match self.assign(rules, &tickets).await {
-                Ok(()) => made += 1,
-                Err(e) => {
-                    self.inner
-                        .stats
-                        .allocation_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(mode = %rules.name, error = %e, "allocation failed; players requeued");
-                    for &id in &ids {
+        for (region, kept) in by_region {
+            let candidates: Vec<Candidate> = kept
+                .iter()
+                .map(|t| Candidate {
+                    skill: t.skill,
+                    waited: Duration::from_millis(now.saturating_sub(t.enqueued_ms)),
+                })
+                .collect();
+            for group in find_matches(rules, &candidates) {
+                let tickets: Vec<&Ticket> = group.iter().map(|&i| &kept[i]).collect();
+                let ids: Vec<TicketId> = tickets.iter().map(|t| t.id).collect();
+                if !self.inner.store.claim(&ids).await? {
+                    continue; // someone cancelled meanwhile; the rest wait for the next pass
+                }
+                ids.iter().for_each(|&id| self.notify(id));
+                match self.assign(rules, region.clone(), &tickets).await {
+                    Ok(()) => made += 1,
+                    Err(e) => {
                         self.inner
-                            .store
-                            .transition(id, StateKind::Matched, TicketStatus::Queued)
-                            .await?;
-                        self.notify(id);
-                    }
-                    if e == AllocateError::NoCapacity {
-                        break;
+                            .stats
+                            .allocation_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(mode = %rules.name, ?region, error = %e, "allocation failed; players requeued");
+                        for &id in &ids {
+                            self.inner
+                                .store
+                                .transition(id, StateKind::Matched, TicketStatus::Queued)
+                                .await?;
+                            self.notify(id);
+                        }
+                        if e == AllocateError::NoCapacity {
+                            break;
+                        }
                     }
                 }
             }
@@ -442,9 +483,15 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         Ok(made)
     }
 
-    async fn assign(&self, rules: &ModeRules, tickets: &[&Ticket]) -> Result<(), AllocateError> {
+    async fn assign(
+        &self,
+        rules: &ModeRules,
+        region: Option<String>,
+        tickets: &[&Ticket],
+    ) -> Result<(), AllocateError> {
         let request = AllocationRequest {
             mode: rules.name.clone(),
+            region,
             players: tickets
                 .iter()
                 .map(|t| PlayerSlot {

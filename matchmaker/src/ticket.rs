@@ -78,6 +78,8 @@ pub struct Ticket {
     pub player_id: String,
     /// Skill rating.
     pub skill: f64,
+    /// The region it is matched in (its lowest latency), if it gave latencies.
+    pub region: Option<String>,
     /// When it entered the queue, milliseconds since the Unix epoch. A ticket put back in the
     /// queue keeps this, so it goes back to the front.
     pub enqueued_ms: u64,
@@ -95,6 +97,7 @@ impl Ticket {
             mode: self.mode.clone(),
             player_id: self.player_id.clone(),
             skill: self.skill,
+            region: self.region.clone(),
             status: self.status.clone(),
         }
     }

@@ -76,6 +76,7 @@ fn ticket(player: &str) -> CreateTicketRequest {
         mode: "arena".into(),
         skill: None,
         player_id: Some(player.into()),
+        latencies: None,
     }
 }
 
@@ -486,4 +487,63 @@ async fn a_create_can_wait_for_its_assignment_in_the_same_request() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn players_are_matched_and_placed_within_their_best_region() {
+    let h = start(arena(2)).await;
+    let with = |player: &str, eu: u32, us: u32| CreateTicketRequest {
+        latencies: Some([("eu".to_string(), eu), ("us".to_string(), us)].into()),
+        ..ticket(player)
+    };
+    // Alternate regions so that queue order alone would pair them across regions.
+    let tickets = [
+        with("e1", 30, 140),
+        with("u1", 150, 25),
+        with("e2", 40, 120),
+        with("u2", 130, 20),
+    ];
+    let mut ids = Vec::new();
+    for t in &tickets {
+        let view = h.mm.create_ticket(t).await.unwrap();
+        assert_eq!(
+            view.region.as_deref(),
+            Some(if t.player_id.as_deref().unwrap().starts_with('e') {
+                "eu"
+            } else {
+                "us"
+            })
+        );
+        ids.push(view.id);
+    }
+    for id in &ids {
+        h.mm.wait_for_assignment(id, Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+    let requests = h.allocator.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        let players: Vec<&str> = r.players.iter().map(|p| p.player_id.as_str()).collect();
+        let region = r.region.as_deref().unwrap();
+        assert!(
+            players.iter().all(|p| p.starts_with(&region[..1])),
+            "{region}: {players:?}"
+        );
+    }
+    // Nonsense latency maps are refused, saying why.
+    for bad in [
+        serde_json::json!({}),
+        serde_json::json!({"": 10}),
+        serde_json::json!({"eu": 99999}),
+    ] {
+        let body = serde_json::json!({"mode": "arena", "latencies": bad});
+        let (status, code, message) = post_raw(&h, "application/json", body.to_string()).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "invalid_request"),
+            "{message}"
+        );
+        assert!(message.contains("latencies"), "{message}");
+    }
 }

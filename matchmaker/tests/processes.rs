@@ -145,6 +145,7 @@ async fn when_a_matchmaker_process_dies_another_matches_its_tickets() {
         mode: "arena".into(),
         skill: None,
         player_id: Some(p),
+        latencies: None,
     };
 
     // Nine players queue with A; a match needs ten, so they wait.

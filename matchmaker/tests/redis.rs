@@ -90,6 +90,7 @@ fn ticket(mode: &str, enqueued_ms: u64) -> Ticket {
         mode: mode.into(),
         player_id: format!("p{enqueued_ms}"),
         skill: 1000.0,
+        region: None,
         enqueued_ms,
         updated_ms: enqueued_ms,
         status: TicketStatus::Queued,
@@ -295,6 +296,7 @@ async fn two_matchmakers_sharing_redis_never_assign_a_ticket_twice() {
                     mode: "arena".into(),
                     skill: None,
                     player_id: Some(format!("p{i}")),
+                    latencies: None,
                 })
                 .await
                 .unwrap();
@@ -440,6 +442,7 @@ async fn redis_killed_and_restarted_with_persistence_loses_no_ticket() {
         mode: "arena".into(),
         skill: None,
         player_id: Some(p.into()),
+        latencies: None,
     };
     let alice = mm.create_ticket(request("alice")).await.unwrap();
 

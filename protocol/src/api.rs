@@ -14,6 +14,10 @@ pub struct CreateTicketRequest {
     /// The player's id (1..=64 bytes); generated when absent.
     #[serde(default)]
     pub player_id: Option<String>,
+    /// Measured round-trip times to regions, in ms (e.g. `{"eu": 30, "us": 120}`). The player
+    /// is matched with others whose best region is the same, and placed on a node there.
+    #[serde(default)]
+    pub latencies: Option<std::collections::BTreeMap<String, u32>>,
 }
 
 /// Where a ticket stands.
@@ -63,6 +67,9 @@ pub struct TicketView {
     pub player_id: String,
     /// Skill rating.
     pub skill: f64,
+    /// The region the player is matched in (its lowest latency), if it gave latencies.
+    #[serde(default)]
+    pub region: Option<String>,
     /// Current state: `{"state": "queued"}`, or `{"state": "assigned", "server_addr": ...}`.
     pub status: TicketStatus,
 }

@@ -93,6 +93,8 @@ async fn allocate_room<G: Game>(
     };
     let request = matchmaker::AllocationRequest {
         mode: request.mode,
+        // The matchmaker chose this node for its region already.
+        region: None,
         players: request
             .players
             .into_iter()

@@ -45,6 +45,7 @@ async fn start_rooms(node: &Node<ArenaGame>, n: usize) -> Vec<u64> {
     for i in 0..n {
         let request = AllocationRequest {
             mode: "arena".into(),
+            region: None,
             players: vec![PlayerSlot {
                 player_id: format!("p{i}"),
                 ticket_id: format!("{i:032x}"),

@@ -152,10 +152,11 @@ async fn main() {
                     mode: "arena".into(),
                     skill: None,
                     player_id: Some(format!("w{w}-{n}")),
+                    latencies: None,
                 };
-                let ticket = client.create_ticket(&request).await.expect("create");
+                // One request: created, matched and assigned (long-polling after if needed).
                 client
-                    .wait_for_assignment(&ticket.id, Duration::from_secs(60))
+                    .queue(&request, Duration::from_secs(60))
                     .await
                     .expect("assigned");
                 latencies
