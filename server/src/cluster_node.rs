@@ -7,12 +7,12 @@ use std::{net::SocketAddr, time::Duration};
 
 use matchmaker::{RedisStore, requeue_tickets};
 use protocol::api::NodeAdvert;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::{sync::oneshot, task::JoinHandle};
 
 use crate::{
     arena::ArenaGame,
     config::ServerArgs,
-    embedded::StartError,
+    embedded::{StartError, bind_http},
     game::Game,
     http::{AdminConfig, node_router},
     node::{Node, NodeEvent},
@@ -65,19 +65,7 @@ impl ClusterNode {
             .map_err(|e| StartError::Redis(e.to_string()))?;
         let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let node = Node::new(args.game(), args.node_config(key), Some(failures_tx));
-        let listener =
-            TcpListener::bind(args.http)
-                .await
-                .map_err(|source| StartError::BindHttp {
-                    addr: args.http,
-                    source,
-                })?;
-        let http_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::BindHttp {
-                addr: args.http,
-                source,
-            })?;
+        let (listener, http_addr) = bind_http(args.http).await?;
         let public_ip = args.public_ip.unwrap_or(args.udp_bind);
         let id = format!("{}-{:08x}", args.region, rand::random::<u32>());
         let admin = AdminConfig {

@@ -39,6 +39,14 @@ pub enum StartError {
     Redis(String),
 }
 
+/// Binds the HTTP listener; returns it and the address it really got (port 0 picks one).
+pub(crate) async fn bind_http(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let bind_error = |source| StartError::BindHttp { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
 /// A running embedded server.
 pub struct EmbeddedServer {
     /// Where the HTTP API listens (the real port when 0 was asked for).
@@ -69,19 +77,7 @@ impl EmbeddedServer {
                 token_key,
             ),
         );
-        let listener =
-            TcpListener::bind(args.http)
-                .await
-                .map_err(|source| StartError::BindHttp {
-                    addr: args.http,
-                    source,
-                })?;
-        let http_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::BindHttp {
-                addr: args.http,
-                source,
-            })?;
+        let (listener, http_addr) = bind_http(args.http).await?;
         let admin = AdminConfig {
             fault_injection: args.enable_fault_injection,
             token: args.admin_token.clone(),
