@@ -1,10 +1,11 @@
 //! Matchmaker processes killed for real: tickets live in Redis, so when the instance a player
 //! queued with dies, another instance matches and assigns them.
 
+mod support;
+
 use std::{
-    net::TcpListener,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{Json, Router, http::StatusCode, routing::post};
@@ -13,27 +14,9 @@ use protocol::{
     MatchmakerClient,
     api::{CreateTicketRequest, NodeAdvert, RoomGranted, TicketStatus},
 };
+use support::{RedisServer, free_port, wait_for_port};
 
 const SECRET: &str = "77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16) {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "nothing listened on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// A child process killed on drop.
 struct Proc(Child);
@@ -59,7 +42,7 @@ fn matchmaker_process(redis: &str, port: u16) -> Proc {
         .stdout(Stdio::null())
         .spawn()
         .expect("the matchmaker binary runs");
-    wait_for(port);
+    wait_for_port(port);
     Proc(child)
 }
 
@@ -109,25 +92,8 @@ async fn stand_in_node(store: RedisStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_matchmaker_process_dies_another_matches_its_tickets() {
-    let redis_port = free_port();
-    let _redis = Proc(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &redis_port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (.ci/run installs it)"),
-    );
-    wait_for(redis_port);
-    let redis = format!("redis://127.0.0.1:{redis_port}");
+    let redis_server = RedisServer::start();
+    let redis = redis_server.url();
     stand_in_node(
         RedisStore::connect(&redis, "rp:", Duration::from_secs(60))
             .await

@@ -2,10 +2,11 @@
 //! the memory store, several matchmaker instances sharing it without ever assigning a ticket
 //! twice, and Redis going away and coming back.
 
+mod support;
+
 use std::{
     collections::{HashMap, HashSet},
     net::TcpListener,
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -15,74 +16,7 @@ use matchmaker::{
     MemoryStore, ModeRules, RedisStore, StateKind, Ticket, TicketId, TicketStore,
 };
 use protocol::api::{Assignment, CreateTicketRequest, TicketStatus};
-
-/// A `redis-server` child process, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port)
-    }
-
-    fn start_on(port: u16) -> Self {
-        Self::spawn(port, &["--save", "", "--appendonly", "no"])
-    }
-
-    /// Every write synced to an append-only file in `dir` before it is acknowledged.
-    fn start_persistent(port: u16, dir: &std::path::Path) -> Self {
-        let dir = dir.to_str().unwrap();
-        Self::spawn(
-            port,
-            &[
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                dir,
-            ],
-        )
-    }
-
-    fn spawn(port: u16, extra: &[&str]) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (.ci/run installs it)");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::RedisServer;
 
 fn ticket(mode: &str, enqueued_ms: u64) -> Ticket {
     Ticket {
