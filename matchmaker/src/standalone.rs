@@ -113,9 +113,4 @@ impl Standalone {
         }
         let _ = (&mut self.task).await;
     }
-
-    /// Waits until it stops.
-    pub async fn wait(self) {
-        let _ = self.task.await;
-    }
 }

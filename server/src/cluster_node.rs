@@ -13,8 +13,7 @@ use crate::{
     arena::ArenaGame,
     config::ServerArgs,
     embedded::{StartError, bind_http},
-    game::Game,
-    http::{AdminConfig, node_router},
+    http::node_router,
     node::{Node, NodeEvent},
 };
 
@@ -57,27 +56,21 @@ impl ClusterNode {
             flag: "--cluster-secret",
         })?;
         let key = protocol::key_from_hex(&secret).map_err(StartError::Redis)?;
-        if args.enable_fault_injection && args.admin_token.as_deref().unwrap_or("").is_empty() {
-            return Err(StartError::AdminTokenRequired);
-        }
+        let admin = args.admin_config()?;
         let store = RedisStore::connect(redis, "rp:", Duration::from_secs(300))
             .await
             .map_err(|e| StartError::Redis(e.to_string()))?;
-        let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
-        let node = Node::new(args.game(), args.node_config(key), Some(failures_tx));
+        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
+        let node = Node::new(args.game(), args.node_config(key), Some(events_tx));
         let (listener, http_addr) = bind_http(args.http).await?;
         let public_ip = args.public_ip.unwrap_or(args.udp_bind);
         let id = format!("{}-{:08x}", args.region, rand::random::<u32>());
-        let admin = AdminConfig {
-            fault_injection: args.enable_fault_injection,
-            token: args.admin_token.clone(),
-        };
         let app = node_router(node.clone(), admin, Some(secret));
         let advert = NodeAdvert {
             id: id.clone(),
             region: args.region.clone(),
             api: format!("http://{public_ip}:{}", http_addr.port()),
-            modes: vec![node_mode(&node)],
+            modes: vec![node.mode().to_string()],
             capacity: node.capacity(),
             rooms: 0,
             draining: false,
@@ -91,7 +84,7 @@ impl ClusterNode {
                 let heartbeat = tokio::spawn(heartbeat(store.clone(), node, advert));
                 let node_id = advert_id.clone();
                 let requeue = tokio::spawn(async move {
-                    while let Some(event) = failures.recv().await {
+                    while let Some(event) = events.recv().await {
                         match event {
                             NodeEvent::RoomFailed(f) => {
                                 match requeue_tickets(&store, &f.tickets).await {
@@ -148,16 +141,6 @@ impl ClusterNode {
         }
         let _ = (&mut self.task).await;
     }
-
-    /// Waits until the node stops.
-    pub async fn wait(self) {
-        let _ = self.task.await;
-    }
-}
-
-fn node_mode<G: Game>(_: &Node<G>) -> String {
-    // One game per node; its mode name is the game's.
-    "arena".to_string()
 }
 
 async fn heartbeat(store: RedisStore, node: Node<ArenaGame>, mut advert: NodeAdvert) {

@@ -59,6 +59,18 @@ fn parse_secret(s: &str) -> Result<String, String> {
 }
 
 impl ServerArgs {
+    /// Who may use the admin endpoints. Fault injection without an admin token is refused.
+    pub fn admin_config(&self) -> Result<crate::http::AdminConfig, crate::StartError> {
+        let token = self.admin_token.clone().filter(|t| !t.is_empty());
+        if self.enable_fault_injection && token.is_none() {
+            return Err(crate::StartError::AdminTokenRequired);
+        }
+        Ok(crate::http::AdminConfig {
+            fault_injection: self.enable_fault_injection,
+            token,
+        })
+    }
+
     /// How this process's node hosts rooms, with `token_key` for connect tokens.
     pub fn node_config(&self, token_key: [u8; 32]) -> crate::NodeConfig {
         crate::NodeConfig {

@@ -8,7 +8,6 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use crate::{
     arena::ArenaGame,
     config::ServerArgs,
-    http::AdminConfig,
     node::{Node, NodeEvent},
 };
 
@@ -62,13 +61,11 @@ pub struct EmbeddedServer {
 impl EmbeddedServer {
     /// Starts the matchmaker loop, the node and the HTTP API.
     pub async fn start(args: &ServerArgs) -> Result<Self, StartError> {
-        if args.enable_fault_injection && args.admin_token.as_deref().unwrap_or("").is_empty() {
-            return Err(StartError::AdminTokenRequired);
-        }
+        let admin = args.admin_config()?;
         let generated_key = args.token_key.is_none();
-        let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
+        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let token_key = args.token_key.unwrap_or_else(rand::random);
-        let node = Node::new(args.game(), args.node_config(token_key), Some(failures_tx));
+        let node = Node::new(args.game(), args.node_config(token_key), Some(events_tx));
         let mm = Matchmaker::new(
             MemoryStore::new(),
             node.clone(),
@@ -78,15 +75,11 @@ impl EmbeddedServer {
             ),
         );
         let (listener, http_addr) = bind_http(args.http).await?;
-        let admin = AdminConfig {
-            fault_injection: args.enable_fault_injection,
-            token: args.admin_token.clone(),
-        };
         let app = crate::http::router(mm.clone(), node.clone(), admin);
         // A failed room's players go back to the front of the queue.
         let requeuer = mm.clone();
         tokio::spawn(async move {
-            while let Some(event) = failures.recv().await {
+            while let Some(event) = events.recv().await {
                 let NodeEvent::RoomFailed(failure) = event else {
                     continue;
                 };
@@ -137,11 +130,5 @@ impl EmbeddedServer {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
-    }
-
-    /// Waits until the server stops (after [`EmbeddedServer::shutdown`] from elsewhere, or a
-    /// failure).
-    pub async fn wait(self) {
-        let _ = self.task.await;
     }
 }

@@ -130,6 +130,11 @@ impl<G: Game> Node<G> {
         }
     }
 
+    /// The game mode this node hosts.
+    pub fn mode(&self) -> &str {
+        self.inner.game.mode()
+    }
+
     /// Most rooms this node hosts at once: the configured maximum, or the number of ports if
     /// that is smaller.
     pub fn capacity(&self) -> usize {

@@ -499,11 +499,8 @@ impl<G: Game> RoomCore<G> {
             if !player.welcomed {
                 continue;
             }
-            if let Some(me) = player
-                .net_id
-                .and_then(|id| step.entities.iter().find(|e| e.id == id))
-            {
-                player.center = (me.x, me.y);
+            if let Some(center) = player.net_id.and_then(|id| world.position(id)) {
+                player.center = center;
             }
             let packet = player.sync.snapshot(
                 &world,

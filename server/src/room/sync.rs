@@ -59,6 +59,13 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Where the entity with this network id is, if it exists this tick.
+    pub(crate) fn position(&self, id: u32) -> Option<(f32, f32)> {
+        self.by_id
+            .get(&id)
+            .map(|&i| (self.entities[i].x, self.entities[i].y))
+    }
+
     /// Indices of entities within `radius` (square) of (x, y).
     fn around(&self, x: f32, y: f32, radius: f32, out: &mut Vec<usize>) {
         let (lo_x, lo_y) = cell_of(x - radius, y - radius, self.cell);

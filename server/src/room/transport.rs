@@ -47,7 +47,6 @@ pub struct RoomTransport {
     /// Everything a netcode result acts on, apart from netcode itself (whose buffer the
     /// result borrows).
     link: Link,
-    encode_buf: Vec<u8>,
 }
 
 /// The socket and the reliability layer, and what the room has yet to hear about.
@@ -88,7 +87,6 @@ impl RoomTransport {
                 refused: Vec::new(),
                 stats: TransportStats::default(),
             },
-            encode_buf: Vec::with_capacity(1500),
         })
     }
 
@@ -177,26 +175,22 @@ impl RoomTransport {
     /// Queues the core's outbound messages on their channels and sends every packet due.
     pub fn send(&mut self, out: &mut Vec<Outbound>) {
         for message in out.drain(..) {
-            match message {
+            let (client, channel, bytes) = match message {
                 Outbound::Event { client, event } => {
-                    if self.encode(&event) {
-                        self.link.renet.send_message(
-                            client,
-                            Channel::Events,
-                            self.encode_buf.clone(),
-                        );
-                    }
+                    (client, Channel::Events, codec::encode(&event))
                 }
                 Outbound::Snapshot { client, packet } => {
-                    if self.encode(&packet) {
-                        self.link.renet.send_message(
-                            client,
-                            Channel::State,
-                            self.encode_buf.clone(),
-                        );
-                    }
+                    (client, Channel::State, codec::encode(&packet))
                 }
-                Outbound::Disconnect { client } => self.link.renet.disconnect(client),
+                Outbound::Disconnect { client } => {
+                    self.link.renet.disconnect(client);
+                    continue;
+                }
+            };
+            match bytes {
+                // Encoded once, into the buffer renet keeps.
+                Ok(bytes) => self.link.renet.send_message(client, channel, bytes),
+                Err(e) => tracing::error!(error = %e, "could not encode an outbound message"),
             }
         }
         for client in self.link.renet.clients_id() {
@@ -217,16 +211,6 @@ impl RoomTransport {
                         break;
                     }
                 }
-            }
-        }
-    }
-
-    fn encode<T: serde::Serialize>(&mut self, message: &T) -> bool {
-        match codec::encode_into(message, &mut self.encode_buf) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, "could not encode an outbound message");
-                false
             }
         }
     }
