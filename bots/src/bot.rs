@@ -117,14 +117,14 @@ impl Bot {
                 self.recorder.ticket_assigned(started.elapsed());
                 Queued::Assigned(ticket.id, assignment)
             }
-            Err(MatchmakerError::NotAssigned(TicketStatus::Expired)) => {
-                self.recorder.error("ticket_expired");
+            Err(MatchmakerError::NotAssigned(TicketStatus::NoMatch)) => {
+                self.recorder.error("ticket_no_match");
                 Queued::Failed
             }
             Err(e) => {
                 tracing::warn!(bot = self.index, error = %e, "waiting for a match failed");
                 self.recorder.error("wait_assignment");
-                // Neither assigned, cancelled nor expired as far as this bot could tell.
+                // Neither assigned, cancelled nor unmatched as far as this bot could tell.
                 self.recorder.ticket_lost();
                 Queued::Failed
             }

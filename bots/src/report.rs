@@ -83,7 +83,7 @@ pub struct Report {
     pub disconnects_unexpected: u64,
     /// Times a bot's room failed and it was placed again from the queue (not an error).
     pub rooms_failed: u64,
-    /// Tickets that reached no terminal state (assigned, cancelled, expired) as far as their bot
+    /// Tickets that reached no terminal state (assigned, cancelled, no_match) as far as their bot
     /// could tell by the end of the run.
     pub tickets_lost: u64,
     /// Tickets that, after their match was played, named another room: assigned twice.

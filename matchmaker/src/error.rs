@@ -44,7 +44,7 @@ fn state_name(view: &TicketView) -> &'static str {
         Matched => "matched",
         Assigned(_) => "assigned",
         Cancelled => "cancelled",
-        Expired => "expired",
+        NoMatch => "no_match",
     }
 }
 

@@ -59,21 +59,12 @@ async fn create<S: TicketStore, A: Allocator>(
         Ok(body) => body,
         Err(rejection) => return json_rejection(rejection),
     };
-    let view = match mm.create_ticket(request).await {
-        Ok(view) => view,
-        Err(e) => return e.into_response(),
-    };
     // With `?wait_ms=N`, answer once the ticket is assigned (or the wait is over): one request
     // instead of a create and a long-poll.
-    let view = if wait.is_zero() {
-        view
-    } else {
-        match mm.ticket(&view.id, wait).await {
-            Ok(v) => v,
-            Err(e) => return e.into_response(),
-        }
-    };
-    (StatusCode::CREATED, Json(view)).into_response()
+    match mm.create_ticket_and_wait(request, wait).await {
+        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@
 //! What it is not: it hosts no rooms and never depends on the server crate; whatever hosts
 //! rooms implements [`Allocator`].
 //!
-//! Invariant: every ticket ends in exactly one terminal state (assigned, cancelled, expired);
+//! Invariant: every ticket ends in exactly one terminal state (assigned, cancelled, no_match);
 //! state changes are compare-and-set in the store, so none is assigned twice.
 #![warn(missing_docs)]
 

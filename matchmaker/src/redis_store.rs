@@ -29,7 +29,7 @@ fn state_name(kind: StateKind) -> &'static str {
         StateKind::Matched => "matched",
         StateKind::Assigned => "assigned",
         StateKind::Cancelled => "cancelled",
-        StateKind::Expired => "expired",
+        StateKind::NoMatch => "no_match",
     }
 }
 
@@ -54,7 +54,7 @@ end
 if ARGV[1] == 'matched' then
   redis.call('ZREM', ARGV[6] .. 'matched', ARGV[7])
 end
-if ARGV[2] == 'assigned' or ARGV[2] == 'cancelled' or ARGV[2] == 'expired' then
+if ARGV[2] == 'assigned' or ARGV[2] == 'cancelled' or ARGV[2] == 'no_match' then
   redis.call('PEXPIRE', t, ARGV[5])
 else
   redis.call('PERSIST', t)

@@ -149,8 +149,9 @@ struct Inner<S, A> {
     allocator: A,
     config: MatchmakerConfig,
     /// Per live ticket, a channel long-polls wait on, and when it was made; the store stays the
-    /// source of truth. Dropped when the ticket finishes (waiters then re-read the store).
-    watchers: DashMap<TicketId, (watch::Sender<()>, tokio::time::Instant)>,
+    /// source of truth. `None` means "changed, re-read"; the ticket's final view is sent once
+    /// this instance finishes it, and the channel is dropped.
+    watchers: DashMap<TicketId, (watch::Sender<Option<TicketView>>, tokio::time::Instant)>,
     wake: Notify,
     stats: MatchmakerStats,
 }
@@ -184,6 +185,16 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
     pub async fn create_ticket(
         &self,
         request: CreateTicketRequest,
+    ) -> Result<TicketView, MatchmakerError> {
+        self.create_ticket_and_wait(request, Duration::ZERO).await
+    }
+
+    /// Queues a ticket, then waits up to `wait` for it to finish, as [`Matchmaker::ticket`]
+    /// does, without reading back what it has just written.
+    pub async fn create_ticket_and_wait(
+        &self,
+        request: CreateTicketRequest,
+        wait: Duration,
     ) -> Result<TicketView, MatchmakerError> {
         if !self
             .inner
@@ -231,49 +242,71 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             status: TicketStatus::Queued,
         };
         let view = ticket.view();
-        self.watch(id);
+        let changes = self.watch(id);
         self.inner.store.insert(ticket).await?;
         self.inner
             .stats
             .tickets_created
             .fetch_add(1, Ordering::Relaxed);
         self.inner.wake.notify_one();
-        Ok(view)
+        self.settle(id, view, Some(changes), wait).await
     }
 
     /// Reads a ticket; while it is queued or matched, waits up to `wait` for it to change.
     pub async fn ticket(&self, id: &str, wait: Duration) -> Result<TicketView, MatchmakerError> {
         let id: TicketId = id.parse().map_err(|_| MatchmakerError::BadTicketId)?;
+        // Subscribe before reading, so a change between the two is not missed.
+        let changes = self.inner.watchers.get(&id).map(|w| w.0.subscribe());
+        let view = self
+            .inner
+            .store
+            .get(id)
+            .await?
+            .ok_or(MatchmakerError::TicketNotFound)?
+            .view();
+        self.settle(id, view, changes, wait).await
+    }
+
+    /// Waits up to `wait` for a ticket last seen as `view` to reach a terminal state. A ticket
+    /// this instance finishes arrives through its channel with no store read; changes made by
+    /// another instance sharing the store are found by re-reading now and then.
+    async fn settle(
+        &self,
+        id: TicketId,
+        mut view: TicketView,
+        mut changes: Option<watch::Receiver<Option<TicketView>>>,
+        wait: Duration,
+    ) -> Result<TicketView, MatchmakerError> {
         let deadline = tokio::time::Instant::now() + wait.min(MAX_LONG_POLL);
-        let mut changes = self.inner.watchers.get(&id).map(|w| w.0.subscribe());
         loop {
-            let ticket = self
+            if view.status.is_terminal() || tokio::time::Instant::now() >= deadline {
+                return Ok(view);
+            }
+            let poll = tokio::time::sleep_until(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(250)),
+            );
+            if let Some(rx) = changes.as_mut() {
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if let Some(last) = rx.borrow_and_update().clone() {
+                            return Ok(last);
+                        }
+                        if changed.is_err() {
+                            changes = None; // finished without a view: re-read from now on
+                        }
+                    }
+                    _ = poll => {}
+                }
+            } else {
+                poll.await;
+            }
+            view = self
                 .inner
                 .store
                 .get(id)
                 .await?
-                .ok_or(MatchmakerError::TicketNotFound)?;
-            if ticket.status.is_terminal() || tokio::time::Instant::now() >= deadline {
-                return Ok(ticket.view());
-            }
-            // Wake on a local change, or re-read now and then in case another instance sharing
-            // the store changed it.
-            let poll = tokio::time::sleep_until(
-                deadline.min(tokio::time::Instant::now() + Duration::from_millis(250)),
-            );
-            match changes.as_mut() {
-                Some(rx) => {
-                    tokio::select! {
-                        changed = rx.changed() => {
-                            if changed.is_err() {
-                                changes = None; // the ticket finished: re-read and return
-                            }
-                        }
-                        _ = poll => {}
-                    }
-                }
-                None => poll.await,
-            }
+                .ok_or(MatchmakerError::TicketNotFound)?
+                .view();
         }
     }
 
@@ -287,8 +320,9 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             .await?
         {
             Some(ticket) => {
-                self.finish(id);
-                Ok(ticket.view())
+                let view = ticket.view();
+                self.finish(id, view.clone());
+                Ok(view)
             }
             None => match self.inner.store.get(id).await? {
                 None => Err(MatchmakerError::TicketNotFound),
@@ -321,23 +355,28 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         Ok(requeued)
     }
 
-    fn watch(&self, id: TicketId) {
+    /// The ticket's change channel, made if missing; returns a receiver.
+    fn watch(&self, id: TicketId) -> watch::Receiver<Option<TicketView>> {
         self.inner
             .watchers
             .entry(id)
-            .or_insert_with(|| (watch::channel(()).0, tokio::time::Instant::now()));
+            .or_insert_with(|| (watch::channel(None).0, tokio::time::Instant::now()))
+            .0
+            .subscribe()
     }
 
+    /// Tells a ticket's waiters it changed (they re-read it).
     fn notify(&self, id: TicketId) {
         if let Some(w) = self.inner.watchers.get(&id) {
-            w.0.send_replace(());
+            w.0.send_replace(None);
         }
     }
 
-    /// Wakes a finished ticket's waiters for the last time and forgets its channel.
-    fn finish(&self, id: TicketId) {
-        self.notify(id);
-        self.inner.watchers.remove(&id);
+    /// Hands a finished ticket's waiters its final view and forgets its channel.
+    fn finish(&self, id: TicketId, view: TicketView) {
+        if let Some((_, (tx, _))) = self.inner.watchers.remove(&id) {
+            tx.send_replace(Some(view));
+        }
     }
 
     /// Runs matching passes until `shutdown` resolves: whenever a ticket arrives, and at least
@@ -420,14 +459,13 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             // Expiry counts from when the ticket last entered the queue (a requeued ticket gets
             // a fresh wait), while its place in the queue keeps its first enqueue time.
             if now.saturating_sub(ticket.updated_ms) > max_wait {
-                if self
+                if let Some(ended) = self
                     .inner
                     .store
-                    .transition(ticket.id, StateKind::Queued, TicketStatus::Expired)
+                    .transition(ticket.id, StateKind::Queued, TicketStatus::NoMatch)
                     .await?
-                    .is_some()
                 {
-                    self.finish(ticket.id);
+                    self.finish(ticket.id, ended.view());
                 }
             } else {
                 kept.push(ticket);
@@ -451,36 +489,51 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                     waited: Duration::from_millis(now.saturating_sub(t.enqueued_ms)),
                 })
                 .collect();
-            for group in find_matches(rules, &candidates) {
+            // Groups are claimed and allocated concurrently: with a networked store each step
+            // is a round trip, and one pass must not wait for them one group at a time.
+            let groups = find_matches(rules, &candidates);
+            let outcomes = futures_util::future::join_all(groups.iter().map(|group| {
                 let tickets: Vec<&Ticket> = group.iter().map(|&i| &kept[i]).collect();
-                let ids: Vec<TicketId> = tickets.iter().map(|t| t.id).collect();
-                if !self.inner.store.claim(&ids).await? {
-                    continue; // someone cancelled meanwhile; the rest wait for the next pass
-                }
-                ids.iter().for_each(|&id| self.notify(id));
-                match self.assign(rules, region.clone(), &tickets).await {
-                    Ok(()) => made += 1,
-                    Err(e) => {
-                        self.inner
-                            .stats
-                            .allocation_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(mode = %rules.name, ?region, error = %e, "allocation failed; players requeued");
-                        for &id in &ids {
-                            self.inner
-                                .store
-                                .transition(id, StateKind::Matched, TicketStatus::Queued)
-                                .await?;
-                            self.notify(id);
-                        }
-                        if e == AllocateError::NoCapacity {
-                            break;
-                        }
-                    }
-                }
+                self.claim_and_assign(rules, region.clone(), tickets)
+            }))
+            .await;
+            for outcome in outcomes {
+                made += usize::from(outcome?);
             }
         }
         Ok(made)
+    }
+
+    /// Claims one group and gives it a room; a group someone else took first is skipped, and
+    /// one whose allocation fails goes back to the queue. Returns whether a match was made.
+    async fn claim_and_assign(
+        &self,
+        rules: &ModeRules,
+        region: Option<String>,
+        tickets: Vec<&Ticket>,
+    ) -> Result<bool, MatchmakerError> {
+        let ids: Vec<TicketId> = tickets.iter().map(|t| t.id).collect();
+        if !self.inner.store.claim(&ids).await? {
+            return Ok(false); // someone cancelled meanwhile; the rest wait for the next pass
+        }
+        match self.assign(rules, region.clone(), &tickets).await {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.inner
+                    .stats
+                    .allocation_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(mode = %rules.name, ?region, error = %e, "allocation failed; players requeued");
+                for &id in &ids {
+                    self.inner
+                        .store
+                        .transition(id, StateKind::Matched, TicketStatus::Queued)
+                        .await?;
+                    self.notify(id);
+                }
+                Ok(false)
+            }
+        }
     }
 
     async fn assign(
@@ -541,16 +594,17 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             }))
             .await;
         for (id, result) in results {
-            if result
-                .map_err(|e| AllocateError::Failed(e.to_string()))?
-                .is_some()
-            {
-                self.inner
-                    .stats
-                    .tickets_assigned
-                    .fetch_add(1, Ordering::Relaxed);
+            match result.map_err(|e| AllocateError::Failed(e.to_string()))? {
+                Some(assigned) => {
+                    self.inner
+                        .stats
+                        .tickets_assigned
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.finish(id, assigned.view());
+                }
+                // Its claim lapsed and someone else has it now: its waiters re-read.
+                None => self.notify(id),
             }
-            self.finish(id);
         }
         Ok(())
     }

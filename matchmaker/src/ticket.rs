@@ -50,8 +50,8 @@ pub enum StateKind {
     Assigned,
     /// Terminal: cancelled by the player.
     Cancelled,
-    /// Terminal: no match in time.
-    Expired,
+    /// Terminal: no match within the mode's maximum wait.
+    NoMatch,
 }
 
 impl StateKind {
@@ -62,7 +62,7 @@ impl StateKind {
             TicketStatus::Matched => Self::Matched,
             TicketStatus::Assigned(_) => Self::Assigned,
             TicketStatus::Cancelled => Self::Cancelled,
-            TicketStatus::Expired => Self::Expired,
+            TicketStatus::NoMatch => Self::NoMatch,
         }
     }
 }

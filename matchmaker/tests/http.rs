@@ -365,7 +365,7 @@ async fn a_ticket_past_the_maximum_wait_expires() {
     assert!(
         matches!(
             result,
-            Err(MatchmakerError::NotAssigned(TicketStatus::Expired))
+            Err(MatchmakerError::NotAssigned(TicketStatus::NoMatch))
         ),
         "{result:?}"
     );

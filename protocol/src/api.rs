@@ -32,14 +32,14 @@ pub enum TicketStatus {
     Assigned(Assignment),
     /// Cancelled by the player. Terminal.
     Cancelled,
-    /// No match was found within the mode's maximum wait, or the record timed out. Terminal.
-    Expired,
+    /// No match was found within the mode's maximum wait (`"no_match"`). Terminal.
+    NoMatch,
 }
 
 impl TicketStatus {
     /// Whether the ticket can change no more.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Self::Assigned(_) | Self::Cancelled | Self::Expired)
+        matches!(self, Self::Assigned(_) | Self::Cancelled | Self::NoMatch)
     }
 }
 

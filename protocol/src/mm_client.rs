@@ -25,7 +25,7 @@ pub enum MatchmakerError {
         /// The error message from the body.
         message: String,
     },
-    /// The ticket ended without an assignment (cancelled or expired).
+    /// The ticket ended without an assignment (cancelled, or no match in time).
     #[error("ticket ended without a match: {0:?}")]
     NotAssigned(TicketStatus),
     /// No assignment arrived within the caller's timeout.
