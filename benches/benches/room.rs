@@ -30,7 +30,7 @@ fn busy_arena() -> (Simulation<ArenaGame>, u32) {
     let spawn = TickBatch {
         tick: 1,
         running: true,
-        commands: (0..10).map(SimCommand::Spawn).collect(),
+        commands: (0..10).map(|i| SimCommand::Spawn(i, i as u8)).collect(),
     };
     sim.step(&spawn, &mut out);
     for tick in 2..=90 {
@@ -100,6 +100,7 @@ fn room_tick(c: &mut Criterion) {
             .map(|i| ExpectedPlayer {
                 player_id: format!("p{i}"),
                 ticket_id: format!("t{i}"),
+                team: i as u8,
             })
             .collect(),
         supervision: Supervision::default(),

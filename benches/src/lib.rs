@@ -34,9 +34,11 @@ pub fn arena_snapshot() -> Snapshot {
 /// `n` queued tickets with skills spread over 0..3000 and waits of 0..30 s.
 pub fn queue(n: usize) -> Vec<Candidate> {
     (0..n)
-        .map(|i| Candidate {
-            skill: ((i * 7919) % 3000) as f64,
-            waited: Duration::from_millis(((i * 104_729) % 30_000) as u64),
+        .map(|i| {
+            Candidate::solo(
+                ((i * 7919) % 3000) as f64,
+                Duration::from_millis(((i * 104_729) % 30_000) as u64),
+            )
         })
         .collect()
 }

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use protocol::{
     ConnectionState, EntityKind, GameClient, Interpolator, MatchmakerClient, MatchmakerError,
     Motion, Predictor, ServerEvent, Snapshot,
-    api::{Assignment, CreateTicketRequest, TicketStatus},
+    api::{Assignment, CreateTicketRequest, Party, TicketStatus},
 };
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -42,6 +42,7 @@ impl Bot {
                     // A failed room sends its players back to the queue on the same ticket;
                     // follow it to the next room.
                     loop {
+                        self.record_party_placement(&assignment);
                         match self.play(&assignment, &ticket, hard_stop).await {
                             Played::Completed => {
                                 self.check_still_assigned(&ticket, assignment.room_id).await;
@@ -72,6 +73,27 @@ impl Bot {
         }
     }
 
+    /// This bot's party: consecutive bots, the same party id every round (only queued tickets
+    /// count towards a party, so earlier rounds' tickets do not interfere).
+    fn party(&self) -> Option<Party> {
+        let size = self.config.party_size;
+        (size > 1).then(|| Party {
+            id: format!("{}-party-{}", self.config.player_prefix, self.index / size),
+            size: size as u8,
+        })
+    }
+
+    fn record_party_placement(&self, assignment: &Assignment) {
+        if let Some(party) = self.party() {
+            self.recorder.party_placed(
+                &party.id,
+                self.config.party_size,
+                assignment.room_id,
+                assignment.team,
+            );
+        }
+    }
+
     async fn queue(&self, round: u64, stop_queueing: Instant) -> Queued {
         let request = CreateTicketRequest {
             mode: self.config.mode.clone(),
@@ -81,6 +103,7 @@ impl Bot {
                 self.config.player_prefix, self.index
             )),
             latencies: None,
+            party: self.party(),
         };
         let started = Instant::now();
         let ticket = match self.mm.create_ticket(&request).await {

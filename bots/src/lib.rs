@@ -36,6 +36,8 @@ pub struct SwarmConfig {
     pub skill_spread: f64,
     /// Prefix of the bots' player ids.
     pub player_prefix: String,
+    /// Bots queue in parties of this many (consecutive bots form a party); 1 queues alone.
+    pub party_size: usize,
     /// Inject this fault into a random running room at every interval (chaos runs).
     pub chaos: Option<Chaos>,
 }
@@ -62,6 +64,7 @@ impl SwarmConfig {
             mode: "arena".into(),
             skill_spread: 0.0,
             player_prefix: "bot".into(),
+            party_size: 1,
             chaos: None,
         }
     }

@@ -33,6 +33,9 @@ struct Args {
     /// Prefix of the bots' player ids (give concurrent swarms different ones).
     #[arg(long, env = "RALLYPOINT_BOTS_PLAYER_PREFIX", default_value = "bot")]
     player_prefix: String,
+    /// Queue in parties of this many bots (the mode must have teams this large).
+    #[arg(long, env = "RALLYPOINT_BOTS_PARTY_SIZE", default_value = "1")]
+    party_size: usize,
     /// Spread skill ratings over 1000 ± this.
     #[arg(long, env = "RALLYPOINT_BOTS_SKILL_SPREAD", default_value = "0")]
     skill_spread: f64,
@@ -63,11 +66,19 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if args.party_size > 1 && !args.players.is_multiple_of(args.party_size) {
+        eprintln!(
+            "bots: --players {} is not a whole number of parties of --party-size {}",
+            args.players, args.party_size
+        );
+        return ExitCode::from(2);
+    }
     let mut config = SwarmConfig::new(&args.matchmaker, args.players, args.duration);
     config.grace = args.grace;
     config.mode = args.mode;
     config.skill_spread = args.skill_spread;
     config.player_prefix = args.player_prefix;
+    config.party_size = args.party_size.max(1);
     if let Some(every) = args.fault_every {
         let kind = match args.fault_kind.as_str() {
             "panic" => FaultKind::Panic,

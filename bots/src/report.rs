@@ -88,6 +88,10 @@ pub struct Report {
     pub tickets_lost: u64,
     /// Tickets that, after their match was played, named another room: assigned twice.
     pub tickets_reassigned: u64,
+    /// Times a party (`--party-size`) was placed in a room.
+    pub parties_placed: u64,
+    /// Party placements where the members did not all land in one room on one team.
+    pub parties_split: u64,
     /// Faults injected into rooms during the run (`--fault-every`).
     pub faults_injected: u64,
     /// Errors by class.
@@ -105,6 +109,7 @@ impl Report {
             && self.disconnects_unexpected == 0
             && self.tickets_lost == 0
             && self.tickets_reassigned == 0
+            && self.parties_split == 0
     }
 }
 
@@ -129,11 +134,28 @@ struct Inner {
     rooms_failed: u64,
     tickets_lost: u64,
     tickets_reassigned: u64,
+    /// Per party: (room, team) of each member's every placement.
+    party_placements: BTreeMap<String, Vec<(u64, u8)>>,
+    party_size: usize,
     faults_injected: u64,
     errors: BTreeMap<String, u64>,
     bytes_received: u64,
     bytes_sent: u64,
     connected_time: Duration,
+}
+
+impl Inner {
+    /// Per (party, room) it was placed in, the teams its members were given there. A party held
+    /// together has exactly its size of entries per room, all one team.
+    fn party_rooms(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
+        self.party_placements.values().flat_map(|placements| {
+            let mut rooms: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+            for &(room, team) in placements {
+                rooms.entry(room).or_default().push(team);
+            }
+            rooms.into_values()
+        })
+    }
 }
 
 fn histogram() -> Histogram<u64> {
@@ -157,6 +179,8 @@ impl Default for Recorder {
                 rooms_failed: 0,
                 tickets_lost: 0,
                 tickets_reassigned: 0,
+                party_placements: BTreeMap::new(),
+                party_size: 1,
                 faults_injected: 0,
                 errors: BTreeMap::new(),
                 bytes_received: 0,
@@ -221,6 +245,17 @@ impl Recorder {
         self.with(|i| i.tickets_reassigned += 1);
     }
 
+    /// A party member was placed in `room_id` on `team`.
+    pub(crate) fn party_placed(&self, party: &str, size: usize, room_id: u64, team: u8) {
+        self.with(|i| {
+            i.party_size = size;
+            i.party_placements
+                .entry(party.to_string())
+                .or_default()
+                .push((room_id, team));
+        });
+    }
+
     pub(crate) fn fault_injected(&self) {
         self.with(|i| i.faults_injected += 1);
     }
@@ -256,6 +291,13 @@ impl Recorder {
                 rooms_failed: i.rooms_failed,
                 tickets_lost: i.tickets_lost,
                 tickets_reassigned: i.tickets_reassigned,
+                parties_placed: i.party_rooms().count() as u64,
+                parties_split: i
+                    .party_rooms()
+                    .filter(|teams| {
+                        teams.len() != i.party_size || teams.iter().any(|&t| t != teams[0])
+                    })
+                    .count() as u64,
                 faults_injected: i.faults_injected,
                 errors: i.errors.clone(),
                 bytes_received_per_player_per_s: if i.connected_time.is_zero() {

@@ -5,14 +5,7 @@
 
 use std::{future::Future, net::SocketAddr};
 
-/// A player a room is being made for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlayerSlot {
-    /// The player's id.
-    pub player_id: String,
-    /// The ticket that placed them (hex).
-    pub ticket_id: String,
-}
+use protocol::api::RoomPlayer;
 
 /// A request for one room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +15,7 @@ pub struct AllocationRequest {
     /// The players' region, if they gave latencies: the room must be there.
     pub region: Option<String>,
     /// Everyone the match was made for.
-    pub players: Vec<PlayerSlot>,
+    pub players: Vec<RoomPlayer>,
 }
 
 /// A room ready for its players.

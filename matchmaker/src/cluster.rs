@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use protocol::api::{ErrorBody, NodeAdvert, RoomGranted, RoomPlayer, RoomRequest};
+use protocol::api::{ErrorBody, NodeAdvert, RoomGranted, RoomRequest};
 
 use crate::{
     allocator::{AllocateError, Allocation, AllocationRequest, Allocator},
@@ -61,6 +61,14 @@ pub fn rank_nodes(
     fit
 }
 
+/// A room placed (or being placed) on a node by this instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Reservation {
+    node: String,
+    at_ms: u64,
+    id: u64,
+}
+
 /// Allocates rooms on the nodes advertised in Redis.
 #[derive(Clone)]
 pub struct ClusterAllocator {
@@ -69,10 +77,11 @@ pub struct ClusterAllocator {
     secret: String,
     placement: Placement,
     stale_after: Duration,
-    /// Rooms this instance placed, by node, with when: an advert written before a placement
-    /// does not count it yet, so the ranking adds it (a burst would otherwise all land on the
-    /// node that looked best a second ago).
-    recent: std::sync::Arc<std::sync::Mutex<Vec<(String, u64)>>>,
+    /// Rooms this instance placed or is placing, by node, with when: an advert written before
+    /// a placement does not count it yet, so the ranking adds it (a burst would otherwise all
+    /// land on the node that looked best a second ago). Reserved under the lock when the node
+    /// is chosen, so concurrent allocations see each other.
+    recent: std::sync::Arc<std::sync::Mutex<Vec<Reservation>>>,
 }
 
 impl ClusterAllocator {
@@ -97,17 +106,47 @@ impl ClusterAllocator {
         }
     }
 
-    /// Adverts with this instance's not-yet-advertised placements added to their room counts.
-    fn with_recent(&self, mut nodes: Vec<NodeAdvert>, now: u64) -> Vec<NodeAdvert> {
+    /// Picks the best node not in `tried`, counting this instance's placements the adverts do
+    /// not show yet, and reserves a room on it. `None` when no node fits.
+    fn reserve(
+        &self,
+        mut nodes: Vec<NodeAdvert>,
+        request: &AllocationRequest,
+        tried: &[String],
+    ) -> Option<(NodeAdvert, u64)> {
+        let now = now_ms();
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        recent.retain(|(_, at)| now.saturating_sub(*at) < 10_000);
+        recent.retain(|r| now.saturating_sub(r.at_ms) < 10_000);
         for node in &mut nodes {
             node.rooms += recent
                 .iter()
-                .filter(|(id, at)| *id == node.id && *at >= node.heartbeat_ms)
+                .filter(|r| r.node == node.id && r.at_ms >= node.heartbeat_ms)
                 .count();
         }
-        nodes
+        let node = rank_nodes(
+            &nodes,
+            &request.mode,
+            request.region.as_deref(),
+            self.placement,
+            now,
+            self.stale_after,
+        )
+        .into_iter()
+        .find(|n| !tried.contains(&n.id))?;
+        let id = rand::random();
+        recent.push(Reservation {
+            node: node.id.clone(),
+            at_ms: now,
+            id,
+        });
+        Some((node, id))
+    }
+
+    fn release(&self, reservation: u64) {
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| r.id != reservation);
     }
 
     async fn ask(&self, node: &NodeAdvert, request: &RoomRequest) -> Result<Allocation, String> {
@@ -166,34 +205,15 @@ impl Allocator for ClusterAllocator {
             .nodes()
             .await
             .map_err(|e| AllocateError::Failed(e.to_string()))?;
-        let now = now_ms();
-        let nodes = self.with_recent(nodes, now);
-        let ranked = rank_nodes(
-            &nodes,
-            &request.mode,
-            request.region.as_deref(),
-            self.placement,
-            now,
-            self.stale_after,
-        );
         let body = RoomRequest {
             mode: request.mode.clone(),
-            players: request
-                .players
-                .iter()
-                .map(|p| RoomPlayer {
-                    player_id: p.player_id.clone(),
-                    ticket_id: p.ticket_id.clone(),
-                })
-                .collect(),
+            players: request.players.clone(),
         };
-        for node in &ranked {
-            match self.ask(node, &body).await {
+        let mut tried = Vec::new();
+        while let Some((node, reservation)) = self.reserve(nodes.clone(), &request, &tried) {
+            tried.push(node.id.clone());
+            match self.ask(&node, &body).await {
                 Ok(allocation) => {
-                    self.recent
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((node.id.clone(), now_ms()));
                     // So the room's tickets can be requeued if its node dies.
                     let tickets: Vec<String> = request
                         .players
@@ -210,6 +230,7 @@ impl Allocator for ClusterAllocator {
                     return Ok(allocation);
                 }
                 Err(e) => {
+                    self.release(reservation);
                     tracing::warn!(node = %node.id, error = %e, "node refused a room; trying the next")
                 }
             }

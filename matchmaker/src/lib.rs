@@ -20,6 +20,7 @@ mod allocator;
 mod cluster;
 mod error;
 mod http;
+mod party;
 mod redis_store;
 mod rules;
 mod service;
@@ -27,12 +28,12 @@ mod standalone;
 mod store;
 mod ticket;
 
-pub use allocator::{AllocateError, Allocation, AllocationRequest, Allocator, PlayerSlot};
+pub use allocator::{AllocateError, Allocation, AllocationRequest, Allocator};
 pub use cluster::{ClusterAllocator, Placement, rank_nodes, rescue_orphans};
 pub use error::{MatchmakerError, error_response};
 pub use http::{MAX_BODY_BYTES, json_rejection, router};
 pub use redis_store::{OrphanedRoom, RedisStore};
-pub use rules::{Candidate, ModeRules, find_matches};
+pub use rules::{Candidate, ModeRules, Placed, UnevenTeams, find_matches};
 pub use service::{
     DEFAULT_SKILL, MAX_LONG_POLL, Matchmaker, MatchmakerConfig, MatchmakerStats, requeue_tickets,
 };

@@ -25,6 +25,9 @@ struct Args {
     /// Players per arena match.
     #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10")]
     players_per_match: usize,
+    /// Teams per arena match (parties play on one team); free-for-all when absent.
+    #[arg(long, env = "RALLYPOINT_TEAMS")]
+    teams: Option<usize>,
     /// A node whose heartbeat is older than this gets no new rooms.
     #[arg(long, env = "RALLYPOINT_NODE_STALE_AFTER", default_value = "3s", value_parser = humantime::parse_duration)]
     node_stale_after: Duration,
@@ -44,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         cluster_secret: args.cluster_secret,
         placement: args.placement,
         players_per_match: args.players_per_match,
+        teams: args.teams,
         node_stale_after: args.node_stale_after,
     })
     .await?;

@@ -2,7 +2,7 @@
 //!
 //! Layout (every key under a prefix, `rp:` by default):
 //! - `{prefix}t:{id}`: a hash per ticket: `mode`, `player_id`, `skill`, `enqueued_ms`,
-//!   `updated_ms`, `state` (the [`StateKind`] name) and `status` (the full status as JSON).
+//!   `updated_ms`, `party_id`, `party_size`, `state` (the [`StateKind`] name) and `status` (the full status as JSON).
 //! - `{prefix}q:{mode}`: a sorted set per mode of queued ticket ids, scored by `enqueued_ms`, so
 //!   a requeued ticket keeps its place at the front.
 //! - `{prefix}matched`: a sorted set of claimed (matched) ticket ids, scored by claim time, so
@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use protocol::api::TicketStatus;
+use protocol::api::{Party, TicketStatus};
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
 
 use crate::{
@@ -168,6 +168,15 @@ impl RedisStore {
                 .parse()
                 .map_err(|_| StoreError(format!("ticket {id} in Redis has a bad skill")))?,
             region: fields.get("region").filter(|r| !r.is_empty()).cloned(),
+            party: match (fields.get("party_id"), fields.get("party_size")) {
+                (Some(id), Some(size)) if !id.is_empty() => Some(Party {
+                    id: id.clone(),
+                    size: size.parse().map_err(|_| {
+                        StoreError(format!("ticket {id} in Redis has a bad party_size"))
+                    })?,
+                }),
+                _ => None,
+            },
             enqueued_ms: number("enqueued_ms")?,
             updated_ms: number("updated_ms")?,
             status: serde_json::from_str(field("status")?)
@@ -356,6 +365,17 @@ impl TicketStore for RedisStore {
                 ("player_id", ticket.player_id.clone()),
                 ("skill", ticket.skill.to_string()),
                 ("region", ticket.region.clone().unwrap_or_default()),
+                (
+                    "party_id",
+                    ticket
+                        .party
+                        .as_ref()
+                        .map_or(String::new(), |p| p.id.clone()),
+                ),
+                (
+                    "party_size",
+                    ticket.party.as_ref().map_or(0, |p| p.size).to_string(),
+                ),
                 ("enqueued_ms", ticket.enqueued_ms.to_string()),
                 ("updated_ms", ticket.updated_ms.to_string()),
                 ("state", state_name(kind).to_string()),

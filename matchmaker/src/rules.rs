@@ -13,6 +13,9 @@ pub struct ModeRules {
     pub name: String,
     /// Players in one match.
     pub players_per_match: usize,
+    /// Teams in one match, each of `players_per_match / teams` players; a party always plays
+    /// on one team. As many teams as players is free-for-all.
+    pub teams: usize,
     /// Largest skill difference accepted from a ticket that has just queued.
     pub skill_window: f64,
     /// How much the accepted difference grows per second of waiting.
@@ -30,11 +33,34 @@ impl ModeRules {
         Self {
             name: "arena".into(),
             players_per_match: players,
+            teams: players,
             skill_window: 100.0,
             window_growth_per_s: 60.0,
             max_window: 1000.0,
             max_wait: Duration::from_secs(120),
         }
+    }
+
+    /// The same mode played in `teams` teams (`players_per_match` must divide evenly).
+    pub fn with_teams(mut self, teams: usize) -> Self {
+        self.teams = teams;
+        self
+    }
+
+    /// The arena mode for `players`, free-for-all or in `teams` equal teams.
+    pub fn arena_in_teams(players: usize, teams: Option<usize>) -> Result<Self, UnevenTeams> {
+        let Some(teams) = teams else {
+            return Ok(Self::arena(players));
+        };
+        if teams == 0 || teams > players || !players.is_multiple_of(teams) || teams > 256 {
+            return Err(UnevenTeams { players, teams });
+        }
+        Ok(Self::arena(players).with_teams(teams))
+    }
+
+    /// Players per team.
+    pub fn team_size(&self) -> usize {
+        self.players_per_match / self.teams.max(1)
     }
 
     /// The skill difference a ticket that has waited `waited` accepts.
@@ -43,25 +69,62 @@ impl ModeRules {
     }
 }
 
-/// One queued ticket as the match function sees it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Candidate {
-    /// Skill rating.
-    pub skill: f64,
-    /// Time spent in the queue so far.
-    pub waited: Duration,
+/// The players of a match cannot be split into that many equal teams.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{players} players per match cannot be split into {teams} equal teams (at most 256)")]
+pub struct UnevenTeams {
+    /// Players per match.
+    pub players: usize,
+    /// Teams asked for.
+    pub teams: usize,
 }
 
-/// Groups candidates into matches.
+/// One queued unit as the match function sees it: a solo player or a whole party.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// Skill rating (a party's mean).
+    pub skill: f64,
+    /// Time spent in the queue so far (a party's longest).
+    pub waited: Duration,
+    /// Players in the unit: 1, or the party's size.
+    pub players: usize,
+}
+
+impl Candidate {
+    /// A solo player.
+    pub fn solo(skill: f64, waited: Duration) -> Self {
+        Self {
+            skill,
+            waited,
+            players: 1,
+        }
+    }
+}
+
+/// A candidate placed in a match, on a team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Placed {
+    /// Index into the candidates.
+    pub candidate: usize,
+    /// Team number, `0..rules.teams`.
+    pub team: u8,
+}
+
+/// Groups candidates into matches and teams.
 ///
 /// The longest-waiting candidate without a match anchors the next group and takes the nearest
-/// ratings around its own; two players are matched only if their difference is within both of
-/// their windows. Returns groups of indices into `candidates`, each of exactly
-/// `rules.players_per_match`; nobody appears twice.
-pub fn find_matches(rules: &ModeRules, candidates: &[Candidate]) -> Vec<Vec<usize>> {
+/// ratings around its own; two candidates are matched only if their difference is within both
+/// of their windows. A candidate joins the fullest team it fits in whole, so parties stay
+/// together; one that fits nowhere is passed over. Returns groups whose players add up to
+/// exactly `rules.players_per_match`, with every team full; nobody appears twice.
+pub fn find_matches(rules: &ModeRules, candidates: &[Candidate]) -> Vec<Vec<Placed>> {
     let n = candidates.len();
     let size = rules.players_per_match;
-    if size == 0 || n < size {
+    let team_size = rules.team_size();
+    if size == 0 || rules.teams == 0 || team_size * rules.teams != size || n == 0 {
+        return Vec::new();
+    }
+    if candidates.iter().map(|c| c.players).sum::<usize>() < size {
         return Vec::new();
     }
     let windows: Vec<f64> = candidates.iter().map(|c| rules.window(c.waited)).collect();
@@ -84,17 +147,32 @@ pub fn find_matches(rules: &ModeRules, candidates: &[Candidate]) -> Vec<Vec<usiz
     oldest_first.sort_by(|&a, &b| candidates[b].waited.cmp(&candidates[a].waited));
 
     let mut groups = Vec::new();
-    let mut group = Vec::with_capacity(size);
+    let mut group: Vec<Placed> = Vec::with_capacity(size);
+    let mut fill = vec![0usize; rules.teams];
     for &anchor in &oldest_first {
-        if taken[anchor] {
+        if taken[anchor] || candidates[anchor].players > team_size {
             continue;
         }
         let skill = candidates[anchor].skill;
         let window = windows[anchor];
         group.clear();
-        group.push(anchor);
+        fill.iter_mut().for_each(|f| *f = 0);
+        let mut players = 0;
+        // The fullest team the unit fits in whole, if any.
+        let place = |fill: &[usize], unit: usize| {
+            (0..fill.len())
+                .filter(|&t| fill[t] + unit <= team_size)
+                .max_by_key(|&t| (fill[t], std::cmp::Reverse(t)))
+        };
+        let team = place(&fill, candidates[anchor].players).expect("checked above");
+        fill[team] += candidates[anchor].players;
+        players += candidates[anchor].players;
+        group.push(Placed {
+            candidate: anchor,
+            team: team as u8,
+        });
         let (mut left, mut right) = (prev[rank[anchor]], next[rank[anchor]]);
-        while group.len() < size {
+        while players < size {
             let dist = |r: usize| {
                 if r == NONE {
                     f64::INFINITY
@@ -113,12 +191,20 @@ pub fn find_matches(rules: &ModeRules, candidates: &[Candidate]) -> Vec<Vec<usiz
                 right = next[right];
             }
             let candidate = by_skill[r];
-            if d <= windows[candidate] {
-                group.push(candidate);
+            if d > windows[candidate] {
+                continue;
+            }
+            if let Some(team) = place(&fill, candidates[candidate].players) {
+                fill[team] += candidates[candidate].players;
+                players += candidates[candidate].players;
+                group.push(Placed {
+                    candidate,
+                    team: team as u8,
+                });
             }
         }
-        if group.len() == size {
-            for &i in &group {
+        if players == size {
+            for &Placed { candidate: i, .. } in &group {
                 taken[i] = true;
                 let r = rank[i];
                 if prev[r] != NONE {
@@ -139,10 +225,28 @@ mod tests {
     use super::*;
 
     fn c(skill: f64, waited_s: u64) -> Candidate {
+        Candidate::solo(skill, Duration::from_secs(waited_s))
+    }
+
+    fn party(skill: f64, waited_s: u64, players: usize) -> Candidate {
         Candidate {
-            skill,
-            waited: Duration::from_secs(waited_s),
+            players,
+            ..c(skill, waited_s)
         }
+    }
+
+    /// Candidate indices of each group, sorted.
+    fn members(groups: &[Vec<Placed>]) -> Vec<Vec<usize>> {
+        let mut out: Vec<Vec<usize>> = groups
+            .iter()
+            .map(|g| {
+                let mut m: Vec<usize> = g.iter().map(|p| p.candidate).collect();
+                m.sort();
+                m
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     fn rules(size: usize) -> ModeRules {
@@ -152,10 +256,12 @@ mod tests {
     #[test]
     fn groups_players_of_similar_skill() {
         let cands = [c(1000.0, 0), c(1500.0, 0), c(1010.0, 0), c(1490.0, 0)];
-        let mut groups = find_matches(&rules(2), &cands);
-        groups.iter_mut().for_each(|g| g.sort());
-        groups.sort();
-        assert_eq!(groups, vec![vec![0, 2], vec![1, 3]]);
+        let groups = find_matches(&rules(2), &cands);
+        assert_eq!(members(&groups), vec![vec![0, 2], vec![1, 3]]);
+        // Free-for-all: everyone on a team of their own.
+        for g in &groups {
+            assert_ne!(g[0].team, g[1].team);
+        }
     }
 
     #[test]
@@ -174,7 +280,7 @@ mod tests {
         let cands = [c(1000.0, 1), c(1001.0, 5), c(1002.0, 0)];
         let groups = find_matches(&rules(2), &cands);
         assert_eq!(groups.len(), 1);
-        assert!(groups[0].contains(&1), "{groups:?}");
+        assert!(members(&groups)[0].contains(&1), "{groups:?}");
     }
 
     #[test]
@@ -186,7 +292,7 @@ mod tests {
         let mut seen = vec![false; cands.len()];
         for g in &groups {
             assert_eq!(g.len(), 10);
-            for &i in g {
+            for &Placed { candidate: i, .. } in g {
                 assert!(!seen[i], "candidate {i} matched twice");
                 seen[i] = true;
             }
@@ -198,5 +304,50 @@ mod tests {
     fn too_few_candidates_make_no_match() {
         assert!(find_matches(&rules(10), &vec![c(1000.0, 100); 9]).is_empty());
         assert_eq!(find_matches(&rules(10), &vec![c(1000.0, 100); 10]).len(), 1);
+    }
+
+    #[test]
+    fn parties_play_together_on_one_team_and_teams_fill_exactly() {
+        let r = ModeRules::arena(6).with_teams(2);
+        // A party of 3, a party of 2 and four solos; all near in skill.
+        let cands = [
+            party(1000.0, 5, 3),
+            party(1010.0, 4, 2),
+            c(970.0, 3),
+            c(1040.0, 2),
+            c(1030.0, 1),
+            c(960.0, 0),
+        ];
+        let groups = find_matches(&r, &cands);
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        let g = &groups[0];
+        let players: usize = g.iter().map(|p| cands[p.candidate].players).sum();
+        assert_eq!(players, 6);
+        for team in 0..2u8 {
+            let on_team: usize = g
+                .iter()
+                .filter(|p| p.team == team)
+                .map(|p| cands[p.candidate].players)
+                .sum();
+            assert_eq!(on_team, 3, "team {team} in {g:?}");
+        }
+        // The party of 3 fills a team; the party of 2 shares the other with one solo.
+        assert!(g.iter().any(|p| p.candidate == 0));
+        assert!(g.iter().any(|p| p.candidate == 1));
+    }
+
+    #[test]
+    fn a_party_larger_than_a_team_or_one_that_cannot_fit_is_passed_over() {
+        // Free-for-all: teams of one; a party of two never plays.
+        let ffa = rules(2);
+        assert!(find_matches(&ffa, &[party(1000.0, 9, 2)]).is_empty());
+        assert!(find_matches(&ffa, &[party(1000.0, 9, 2), c(1000.0, 0)]).is_empty());
+        // Teams of 2: two parties of 2 make a match; a party of 2 with one solo does not.
+        let teams = ModeRules::arena(4).with_teams(2);
+        assert_eq!(
+            find_matches(&teams, &[party(1000.0, 1, 2), party(1000.0, 0, 2)]).len(),
+            1
+        );
+        assert!(find_matches(&teams, &[party(1000.0, 1, 2), c(1000.0, 0)]).is_empty());
     }
 }

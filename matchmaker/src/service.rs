@@ -12,14 +12,15 @@ use std::{
 use dashmap::DashMap;
 use protocol::{
     MAX_PLAYER_ID_BYTES, TokenKey, TokenUserData,
-    api::{Assignment, CreateTicketRequest, TicketStatus, TicketView},
+    api::{Assignment, CreateTicketRequest, RoomPlayer, TicketStatus, TicketView},
     issue_token, token_to_base64, unix_now,
 };
 use tokio::sync::{Notify, watch};
 
 use crate::{
-    allocator::{AllocateError, AllocationRequest, Allocator, PlayerSlot},
+    allocator::{AllocateError, Allocation, AllocationRequest, Allocator},
     error::MatchmakerError,
+    party,
     rules::{Candidate, ModeRules, find_matches},
     store::{StoreError, TicketStore},
     ticket::{StateKind, Ticket, TicketId, now_ms},
@@ -196,17 +197,20 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         request: CreateTicketRequest,
         wait: Duration,
     ) -> Result<TicketView, MatchmakerError> {
-        if !self
+        let Some(rules) = self
             .inner
             .config
             .modes
             .iter()
-            .any(|m| m.name == request.mode)
-        {
+            .find(|m| m.name == request.mode)
+        else {
             return Err(MatchmakerError::UnknownMode {
                 mode: request.mode.chars().take(64).collect(),
                 known: self.modes().map(String::from).collect(),
             });
+        };
+        if let Some(party) = &request.party {
+            party::validate(party, rules)?;
         }
         let skill = request.skill.unwrap_or(DEFAULT_SKILL);
         if !skill.is_finite() || !(0.0..=100_000.0).contains(&skill) {
@@ -237,6 +241,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             player_id,
             skill,
             region,
+            party: request.party,
             enqueued_ms: now,
             updated_ms: now,
             status: TicketStatus::Queued,
@@ -471,29 +476,34 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 kept.push(ticket);
             }
         }
-        // Players are matched within their region (those without latencies among themselves).
-        let mut by_region: std::collections::BTreeMap<Option<String>, Vec<Ticket>> =
+        // Players are matched within their region (those without latencies among themselves);
+        // a party goes where its longest-waiting member's region is.
+        let mut by_region: std::collections::BTreeMap<Option<String>, Vec<Vec<Ticket>>> =
             Default::default();
-        for ticket in kept {
+        for unit in party::units(kept) {
             by_region
-                .entry(ticket.region.clone())
+                .entry(unit[0].region.clone())
                 .or_default()
-                .push(ticket);
+                .push(unit);
         }
         let mut made = 0;
-        for (region, kept) in by_region {
-            let candidates: Vec<Candidate> = kept
+        for (region, units) in by_region {
+            let candidates: Vec<Candidate> = units
                 .iter()
-                .map(|t| Candidate {
-                    skill: t.skill,
-                    waited: Duration::from_millis(now.saturating_sub(t.enqueued_ms)),
+                .map(|unit| Candidate {
+                    skill: unit.iter().map(|t| t.skill).sum::<f64>() / unit.len() as f64,
+                    waited: Duration::from_millis(now.saturating_sub(unit[0].enqueued_ms)),
+                    players: unit.len(),
                 })
                 .collect();
             // Groups are claimed and allocated concurrently: with a networked store each step
             // is a round trip, and one pass must not wait for them one group at a time.
             let groups = find_matches(rules, &candidates);
             let outcomes = futures_util::future::join_all(groups.iter().map(|group| {
-                let tickets: Vec<&Ticket> = group.iter().map(|&i| &kept[i]).collect();
+                let tickets: Vec<(&Ticket, u8)> = group
+                    .iter()
+                    .flat_map(|p| units[p.candidate].iter().map(move |t| (t, p.team)))
+                    .collect();
                 self.claim_and_assign(rules, region.clone(), tickets)
             }))
             .await;
@@ -510,9 +520,9 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         &self,
         rules: &ModeRules,
         region: Option<String>,
-        tickets: Vec<&Ticket>,
+        tickets: Vec<(&Ticket, u8)>,
     ) -> Result<bool, MatchmakerError> {
-        let ids: Vec<TicketId> = tickets.iter().map(|t| t.id).collect();
+        let ids: Vec<TicketId> = tickets.iter().map(|(t, _)| t.id).collect();
         if !self.inner.store.claim(&ids).await? {
             return Ok(false); // someone cancelled meanwhile; the rest wait for the next pass
         }
@@ -536,51 +546,60 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         }
     }
 
+    /// A ticket's assignment to a room: its address and a fresh connect token.
+    fn assignment(
+        &self,
+        allocation: Allocation,
+        ticket: &Ticket,
+        team: u8,
+    ) -> Result<Assignment, AllocateError> {
+        let user_data = TokenUserData {
+            room_id: allocation.room_id,
+            ticket_id: ticket.id.to_string(),
+            player_id: ticket.player_id.clone(),
+        };
+        let token = issue_token(
+            &self.inner.config.token_key,
+            unix_now(),
+            self.inner.config.token_expiry,
+            rand::random(),
+            allocation.addr,
+            &user_data,
+        )
+        .map_err(|e| AllocateError::Failed(e.to_string()))?;
+        Ok(Assignment {
+            server_addr: allocation.addr.to_string(),
+            connect_token: token_to_base64(&token),
+            room_id: allocation.room_id,
+            player_id: ticket.player_id.clone(),
+            team,
+        })
+    }
+
     async fn assign(
         &self,
         rules: &ModeRules,
         region: Option<String>,
-        tickets: &[&Ticket],
+        tickets: &[(&Ticket, u8)],
     ) -> Result<(), AllocateError> {
         let request = AllocationRequest {
             mode: rules.name.clone(),
             region,
             players: tickets
                 .iter()
-                .map(|t| PlayerSlot {
+                .map(|&(t, team)| RoomPlayer {
                     player_id: t.player_id.clone(),
                     ticket_id: t.id.to_string(),
+                    team,
                 })
                 .collect(),
         };
         let allocation = self.inner.allocator.allocate(request).await?;
         self.inner.stats.matches.fetch_add(1, Ordering::Relaxed);
-        let mut assignments = Vec::with_capacity(tickets.len());
-        for ticket in tickets {
-            let user_data = TokenUserData {
-                room_id: allocation.room_id,
-                ticket_id: ticket.id.to_string(),
-                player_id: ticket.player_id.clone(),
-            };
-            let token = issue_token(
-                &self.inner.config.token_key,
-                unix_now(),
-                self.inner.config.token_expiry,
-                rand::random(),
-                allocation.addr,
-                &user_data,
-            )
-            .map_err(|e| AllocateError::Failed(e.to_string()))?;
-            assignments.push((
-                ticket.id,
-                Assignment {
-                    server_addr: allocation.addr.to_string(),
-                    connect_token: token_to_base64(&token),
-                    room_id: allocation.room_id,
-                    player_id: ticket.player_id.clone(),
-                },
-            ));
-        }
+        let assignments = tickets
+            .iter()
+            .map(|&(ticket, team)| Ok((ticket.id, self.assignment(allocation, ticket, team)?)))
+            .collect::<Result<Vec<_>, AllocateError>>()?;
         // All of a match's assignments at once: with a networked store they share round trips.
         let store = &self.inner.store;
         let results =

@@ -25,6 +25,8 @@ pub struct StandaloneConfig {
     pub placement: Placement,
     /// Players per arena match.
     pub players_per_match: usize,
+    /// Teams per arena match; free-for-all when `None`.
+    pub teams: Option<usize>,
     /// A node whose heartbeat is older than this gets no new rooms.
     pub node_stale_after: Duration,
 }
@@ -41,6 +43,9 @@ pub enum StandaloneError {
     /// The HTTP address could not be bound.
     #[error("cannot listen for HTTP on {0}: {1}")]
     BindHttp(SocketAddr, std::io::Error),
+    /// The match rules do not add up.
+    #[error("--teams: {0}")]
+    Rules(#[from] crate::UnevenTeams),
 }
 
 /// A running standalone matchmaker.
@@ -69,7 +74,13 @@ impl Standalone {
         let mm = Matchmaker::new(
             store,
             allocator,
-            MatchmakerConfig::new(vec![ModeRules::arena(config.players_per_match)], key),
+            MatchmakerConfig::new(
+                vec![ModeRules::arena_in_teams(
+                    config.players_per_match,
+                    config.teams,
+                )?],
+                key,
+            ),
         );
         let listener = TcpListener::bind(config.http)
             .await

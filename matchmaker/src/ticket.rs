@@ -2,7 +2,7 @@
 
 use std::{fmt, str::FromStr};
 
-use protocol::api::{TicketStatus, TicketView};
+use protocol::api::{Party, TicketStatus, TicketView};
 
 /// A ticket id: 128 random bits, shown as 32 lowercase hex digits. Unguessable, so knowing
 /// one's own ticket id says nothing about anyone else's.
@@ -80,6 +80,8 @@ pub struct Ticket {
     pub skill: f64,
     /// The region it is matched in (its lowest latency), if it gave latencies.
     pub region: Option<String>,
+    /// The party it queued with, if any.
+    pub party: Option<Party>,
     /// When it entered the queue, milliseconds since the Unix epoch. A ticket put back in the
     /// queue keeps this, so it goes back to the front.
     pub enqueued_ms: u64,
@@ -98,6 +100,7 @@ impl Ticket {
             player_id: self.player_id.clone(),
             skill: self.skill,
             region: self.region.clone(),
+            party: self.party.clone(),
             status: self.status.clone(),
         }
     }

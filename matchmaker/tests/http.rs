@@ -14,7 +14,7 @@ use matchmaker::{
 };
 use protocol::{
     MatchmakerClient, MatchmakerError, PROTOCOL_ID,
-    api::{CreateTicketRequest, ErrorBody, TicketStatus},
+    api::{CreateTicketRequest, ErrorBody, Party, TicketStatus},
     token_from_base64,
 };
 use serde_json::json;
@@ -77,6 +77,7 @@ fn ticket(player: &str) -> CreateTicketRequest {
         skill: None,
         player_id: Some(player.into()),
         latencies: None,
+        party: None,
     }
 }
 
@@ -352,7 +353,7 @@ async fn without_capacity_players_stay_queued_and_are_placed_once_it_returns() {
 }
 
 #[tokio::test]
-async fn a_ticket_past_the_maximum_wait_expires() {
+async fn a_ticket_past_the_maximum_wait_ends_in_no_match() {
     let h = start(ModeRules {
         max_wait: Duration::from_millis(300),
         ..arena(2)
@@ -494,6 +495,7 @@ async fn players_are_matched_and_placed_within_their_best_region() {
     let h = start(arena(2)).await;
     let with = |player: &str, eu: u32, us: u32| CreateTicketRequest {
         latencies: Some([("eu".to_string(), eu), ("us".to_string(), us)].into()),
+        party: None,
         ..ticket(player)
     };
     // Alternate regions so that queue order alone would pair them across regions.
@@ -546,4 +548,95 @@ async fn players_are_matched_and_placed_within_their_best_region() {
         );
         assert!(message.contains("latencies"), "{message}");
     }
+}
+
+fn party_ticket(player: &str, party: &str, size: u8) -> CreateTicketRequest {
+    CreateTicketRequest {
+        party: Some(Party {
+            id: party.into(),
+            size,
+        }),
+        ..ticket(player)
+    }
+}
+
+#[tokio::test]
+async fn a_party_lands_in_one_match_on_one_team_and_waits_for_all_its_members() {
+    // Four players in two teams of two.
+    let h = start(arena(4).with_teams(2)).await;
+    // One member of the party and two solos: no match may split the party or leave it out
+    // while solos fill its place.
+    let a =
+        h.mm.create_ticket(&party_ticket("a", "crew-1", 2))
+            .await
+            .unwrap();
+    let c = h.mm.create_ticket(&ticket("c")).await.unwrap();
+    let d = h.mm.create_ticket(&ticket("d")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for t in [&a, &c, &d] {
+        let view = h.mm.get_ticket(&t.id, Duration::ZERO).await.unwrap();
+        assert_eq!(view.status, TicketStatus::Queued, "{}", view.player_id);
+    }
+    // The second member arrives: one match, the party together on one team.
+    let b =
+        h.mm.create_ticket(&party_ticket("b", "crew-1", 2))
+            .await
+            .unwrap();
+    let mut placed = Vec::new();
+    for t in [&a, &b, &c, &d] {
+        let assignment =
+            h.mm.wait_for_assignment(&t.id, Duration::from_secs(5))
+                .await
+                .unwrap();
+        placed.push((assignment.room_id, assignment.team));
+    }
+    assert!(placed.iter().all(|p| p.0 == placed[0].0), "{placed:?}");
+    assert_eq!(placed[0].1, placed[1].1, "the party split: {placed:?}");
+    assert_eq!(placed[2].1, placed[3].1, "{placed:?}");
+    assert_ne!(placed[0].1, placed[2].1, "{placed:?}");
+    // The room was asked for with the same teams.
+    let request = h.allocator.requests.lock().unwrap()[0].clone();
+    let team_of = |p: &str| {
+        request
+            .players
+            .iter()
+            .find(|r| r.player_id == p)
+            .unwrap()
+            .team
+    };
+    assert_eq!(team_of("a"), team_of("b"));
+    assert_ne!(team_of("a"), team_of("c"));
+    // The ticket shows its party.
+    let view = h.mm.get_ticket(&a.id, Duration::ZERO).await.unwrap();
+    assert_eq!(view.party.map(|p| p.id), Some("crew-1".to_string()));
+}
+
+#[tokio::test]
+async fn a_party_that_cannot_fit_a_team_is_refused() {
+    let ffa = start(arena(4)).await;
+    match ffa.mm.create_ticket(&party_ticket("a", "p", 2)).await {
+        Err(MatchmakerError::Api {
+            status: 400,
+            message,
+            ..
+        }) => {
+            assert!(message.contains("party.size"), "{message}");
+        }
+        other => panic!("expected 400, got {other:?}"),
+    }
+    let teams = start(arena(4).with_teams(2)).await;
+    assert!(
+        teams
+            .mm
+            .create_ticket(&party_ticket("a", "p", 3))
+            .await
+            .is_err()
+    );
+    assert!(
+        teams
+            .mm
+            .create_ticket(&party_ticket("a", "", 2))
+            .await
+            .is_err()
+    );
 }

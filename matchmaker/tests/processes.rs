@@ -112,6 +112,7 @@ async fn when_a_matchmaker_process_dies_another_matches_its_tickets() {
         skill: None,
         player_id: Some(p),
         latencies: None,
+        party: None,
     };
 
     // Nine players queue with A; a match needs ten, so they wait.

@@ -15,7 +15,7 @@ use matchmaker::{
     AllocateError, Allocation, AllocationRequest, Allocator, Matchmaker, MatchmakerConfig,
     MemoryStore, ModeRules, RedisStore, StateKind, Ticket, TicketId, TicketStore,
 };
-use protocol::api::{Assignment, CreateTicketRequest, TicketStatus};
+use protocol::api::{Assignment, CreateTicketRequest, Party, TicketStatus};
 use support::RedisServer;
 
 fn ticket(mode: &str, enqueued_ms: u64) -> Ticket {
@@ -25,6 +25,7 @@ fn ticket(mode: &str, enqueued_ms: u64) -> Ticket {
         player_id: format!("p{enqueued_ms}"),
         skill: 1000.0,
         region: None,
+        party: None,
         enqueued_ms,
         updated_ms: enqueued_ms,
         status: TicketStatus::Queued,
@@ -37,12 +38,20 @@ fn assignment(room_id: u64) -> TicketStatus {
         connect_token: "token".into(),
         room_id,
         player_id: "p".into(),
+        team: 1,
     })
 }
 
 /// The contract every store keeps.
 async fn conformance(store: impl TicketStore) {
-    let a = ticket("arena", 3);
+    // Stores keep a party as they keep every other field.
+    let a = Ticket {
+        party: Some(Party {
+            id: "crew".into(),
+            size: 2,
+        }),
+        ..ticket("arena", 3)
+    };
     let b = ticket("arena", 1);
     let c = ticket("arena", 2);
     let other = ticket("duel", 1);
@@ -231,6 +240,7 @@ async fn two_matchmakers_sharing_redis_never_assign_a_ticket_twice() {
                     skill: None,
                     player_id: Some(format!("p{i}")),
                     latencies: None,
+                    party: None,
                 })
                 .await
                 .unwrap();
@@ -377,6 +387,7 @@ async fn redis_killed_and_restarted_with_persistence_loses_no_ticket() {
         skill: None,
         player_id: Some(p.into()),
         latencies: None,
+        party: None,
     };
     let alice = mm.create_ticket(request("alice")).await.unwrap();
 

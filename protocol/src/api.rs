@@ -18,6 +18,22 @@ pub struct CreateTicketRequest {
     /// is matched with others whose best region is the same, and placed on a node there.
     #[serde(default)]
     pub latencies: Option<std::collections::BTreeMap<String, u32>>,
+    /// The party this player queues with: every member sends the same party, and all of them
+    /// land in the same match and on the same team.
+    #[serde(default)]
+    pub party: Option<Party>,
+}
+
+/// A party: players who queue together. Each member creates its own ticket naming the party;
+/// the party is matched once `size` members with the same `id` and `size` are queued.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    /// Chosen by the party (1..=64 bytes); keep it hard to guess, as anyone who knows it can
+    /// join the party's queue.
+    pub id: String,
+    /// How many members it has (2 to the mode's team size).
+    pub size: u8,
 }
 
 /// Where a ticket stands.
@@ -54,6 +70,9 @@ pub struct Assignment {
     pub room_id: u64,
     /// The player's id in that room.
     pub player_id: String,
+    /// The player's team in that room.
+    #[serde(default)]
+    pub team: u8,
 }
 
 /// A ticket as the API shows it.
@@ -70,6 +89,9 @@ pub struct TicketView {
     /// The region the player is matched in (its lowest latency), if it gave latencies.
     #[serde(default)]
     pub region: Option<String>,
+    /// The party it queued with, if any.
+    #[serde(default)]
+    pub party: Option<Party>,
     /// Current state: `{"state": "queued"}`, or `{"state": "assigned", "server_addr": ...}`.
     pub status: TicketStatus,
 }
@@ -185,6 +207,9 @@ pub struct RoomPlayer {
     pub player_id: String,
     /// The ticket that placed them.
     pub ticket_id: String,
+    /// Their team.
+    #[serde(default)]
+    pub team: u8,
 }
 
 /// `POST /v1/internal/rooms` body: a matchmaker asks a node for a room (cluster secret

@@ -208,6 +208,8 @@ pub enum ServerEvent {
         room_id: u64,
         /// Your player id.
         player_id: String,
+        /// Your team (players with the same team do not hurt each other).
+        team: u8,
         /// Network id of your avatar in snapshots.
         entity_id: u32,
         /// Room ticks per second.
@@ -221,6 +223,8 @@ pub enum ServerEvent {
     PlayerJoined {
         /// Their player id.
         player_id: String,
+        /// Their team.
+        team: u8,
         /// Network id of their avatar.
         entity_id: u32,
     },

@@ -32,6 +32,7 @@ fn events() -> Vec<ServerEvent> {
         ServerEvent::Welcome {
             room_id: 1 << 52,
             player_id: "ümlaut-player".into(),
+            team: 4,
             entity_id: 3,
             tick_rate: 30,
             match_duration_ms: 60_000,
@@ -39,6 +40,7 @@ fn events() -> Vec<ServerEvent> {
         },
         ServerEvent::PlayerJoined {
             player_id: "a".into(),
+            team: 1,
             entity_id: 9,
         },
         ServerEvent::PlayerLeft {

@@ -156,6 +156,11 @@ pub struct ServerArgs {
     #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub players_per_match: u16,
 
+    /// Teams per arena match (parties play on one team; teammates do not hurt each other);
+    /// free-for-all when absent.
+    #[arg(long, env = "RALLYPOINT_TEAMS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub teams: Option<u16>,
+
     /// Side of the square arena, world units (e.g. 300 for 100-player rooms).
     #[arg(long, env = "RALLYPOINT_ARENA_SIZE", default_value = "100", value_parser = parse_arena_size)]
     pub arena_size: f32,

@@ -36,6 +36,9 @@ pub enum StartError {
     /// Redis could not be reached.
     #[error("{0}")]
     Redis(String),
+    /// The match rules do not add up.
+    #[error("--teams: {0}")]
+    Rules(#[from] matchmaker::UnevenTeams),
 }
 
 /// Binds the HTTP listener; returns it and the address it really got (port 0 picks one).
@@ -70,7 +73,10 @@ impl EmbeddedServer {
             MemoryStore::new(),
             node.clone(),
             MatchmakerConfig::new(
-                vec![ModeRules::arena(usize::from(args.players_per_match))],
+                vec![ModeRules::arena_in_teams(
+                    usize::from(args.players_per_match),
+                    args.teams.map(usize::from),
+                )?],
                 token_key,
             ),
         );

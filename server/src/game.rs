@@ -39,8 +39,8 @@ pub trait Game: Clone + Send + Sync + 'static {
     /// Adds the game's systems; they run once per tick, in the order given.
     fn add_systems(&self, schedule: &mut Schedule);
 
-    /// Spawns a player's avatar; returns the entity and its network id.
-    fn spawn_player(&self, world: &mut World) -> (Entity, u32);
+    /// Spawns a player's avatar on `team`; returns the entity and its network id.
+    fn spawn_player(&self, world: &mut World, team: u8) -> (Entity, u32);
 
     /// Removes a player's avatar (the player left).
     fn despawn_player(&self, world: &mut World, avatar: Entity);

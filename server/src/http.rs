@@ -95,14 +95,7 @@ async fn allocate_room<G: Game>(
         mode: request.mode,
         // The matchmaker chose this node for its region already.
         region: None,
-        players: request
-            .players
-            .into_iter()
-            .map(|p| matchmaker::PlayerSlot {
-                player_id: p.player_id,
-                ticket_id: p.ticket_id,
-            })
-            .collect(),
+        players: request.players,
     };
     use matchmaker::{AllocateError, Allocator};
     match state.node.allocate(request).await {

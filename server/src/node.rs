@@ -254,6 +254,7 @@ impl<G: Game> Node<G> {
                 .map(|p| ExpectedPlayer {
                     player_id: p.player_id.clone(),
                     ticket_id: p.ticket_id.clone(),
+                    team: p.team,
                 })
                 .collect(),
             supervision: config.supervision,

@@ -45,6 +45,7 @@ async fn matchmaker(redis: &RedisServer, placement: Placement) -> Standalone {
         cluster_secret: SECRET.into(),
         placement,
         players_per_match: 10,
+        teams: None,
         node_stale_after: Duration::from_secs(3),
     })
     .await

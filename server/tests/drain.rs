@@ -97,6 +97,7 @@ async fn cluster(redis: &RedisServer, ports: [&str; 2]) -> ([NodeProcess; 2], St
         cluster_secret: SECRET.into(),
         placement: Placement::Packed,
         players_per_match: 10,
+        teams: None,
         node_stale_after: Duration::from_secs(3),
     })
     .await

@@ -144,3 +144,29 @@ async fn unknown_routes_get_a_json_404() {
     assert_eq!(body.error.code, "not_found");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parties_play_together_on_one_team() {
+    // Two teams of five; twenty bots in parties of five make two matches of two parties each.
+    let server = start(&["--match-duration", "3s", "--teams", "2"]).await;
+    let mut swarm = SwarmConfig::new(&server.url(), 20, Duration::from_millis(300));
+    swarm.grace = Duration::from_secs(30);
+    swarm.party_size = 5;
+    let report = run_swarm(swarm).await;
+    assert!(report.is_clean(), "{report:#?}");
+    assert_eq!(report.tickets_assigned, 20, "{report:#?}");
+    assert_eq!(report.matches_completed, 2, "{report:#?}");
+    assert_eq!(report.parties_placed, 4, "{report:#?}");
+    assert_eq!(report.parties_split, 0, "{report:#?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn uneven_teams_are_refused_at_start() {
+    let argv = ["server", "--http", "127.0.0.1:0", "--teams", "3"];
+    let error = EmbeddedServer::start(&ServerArgs::try_parse_from(argv).unwrap())
+        .await
+        .err()
+        .expect("10 players do not split into 3 teams");
+    assert!(error.to_string().contains("3 equal teams"), "{error}");
+}

@@ -34,6 +34,7 @@ fn expected(i: usize) -> ExpectedPlayer {
     ExpectedPlayer {
         player_id: format!("p{i}"),
         ticket_id: format!("{i:032x}"),
+        team: i as u8,
     }
 }
 

@@ -6,7 +6,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use matchmaker::{AllocationRequest, Allocator, PlayerSlot};
+use matchmaker::{AllocationRequest, Allocator};
+use protocol::api::RoomPlayer;
 use server::{
     Node, NodeConfig,
     arena::ArenaGame,
@@ -46,9 +47,10 @@ async fn start_rooms(node: &Node<ArenaGame>, n: usize) -> Vec<u64> {
         let request = AllocationRequest {
             mode: "arena".into(),
             region: None,
-            players: vec![PlayerSlot {
+            players: vec![RoomPlayer {
                 player_id: format!("p{i}"),
                 ticket_id: format!("{i:032x}"),
+                team: 0,
             }],
         };
         ids.push(node.allocate(request).await.unwrap().room_id);

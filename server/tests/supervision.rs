@@ -28,6 +28,7 @@ fn room(seed: u64) -> Room<ArenaGame> {
             .map(|i| ExpectedPlayer {
                 player_id: format!("p{i}"),
                 ticket_id: format!("{i:032x}"),
+                team: i as u8,
             })
             .collect(),
         supervision: Supervision {

@@ -85,6 +85,7 @@ impl Harness {
                 .map(|i| ExpectedPlayer {
                     player_id: format!("p{i}"),
                     ticket_id: format!("{i:032x}"),
+                    team: i as u8,
                 })
                 .collect(),
             supervision: Supervision::default(),

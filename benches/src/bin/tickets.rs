@@ -153,6 +153,7 @@ async fn main() {
                     skill: None,
                     player_id: Some(format!("w{w}-{n}")),
                     latencies: None,
+                    party: None,
                 };
                 // One request: created, matched and assigned (long-polling after if needed).
                 client

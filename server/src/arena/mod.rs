@@ -68,6 +68,8 @@ pub struct Position {
 /// A player's avatar.
 #[derive(Component, Debug, Clone, Copy, PartialEq)]
 pub struct Avatar {
+    /// Team; projectiles do not hurt teammates.
+    pub team: u8,
     /// Facing, radians.
     pub facing: f32,
     /// Health; 0 while dead.
@@ -204,7 +206,7 @@ impl Game for ArenaGame {
         );
     }
 
-    fn spawn_player(&self, world: &mut World) -> (Entity, u32) {
+    fn spawn_player(&self, world: &mut World, team: u8) -> (Entity, u32) {
         let id = world.resource_mut::<NetIds>().allocate();
         let (x, y) = systems::spawn_point(world);
         let entity = world
@@ -212,6 +214,7 @@ impl Game for ArenaGame {
                 NetId(id),
                 Position { x, y },
                 Avatar {
+                    team,
                     facing: 0.0,
                     health: self.rules.max_health,
                     cooldown: 0.0,
@@ -338,7 +341,9 @@ mod tests {
         game.setup(&mut world, 3);
         let mut schedule = Schedule::default();
         game.add_systems(&mut schedule);
-        let shooters: Vec<Entity> = (0..4).map(|_| game.spawn_player(&mut world).0).collect();
+        let shooters: Vec<Entity> = (0..4)
+            .map(|team| game.spawn_player(&mut world, team).0)
+            .collect();
         let mut checked = 0;
         for tick in 1..=60u32 {
             for (i, &e) in shooters.iter().enumerate() {
@@ -365,5 +370,36 @@ mod tests {
             }
         }
         assert!(checked > 100, "{checked}");
+    }
+
+    /// Health of a target standing 6 units east of a shooter who fires east for a second.
+    fn target_health_after_fire(shooter_team: u8, target_team: u8) -> u8 {
+        let game = ArenaGame::default();
+        let mut world = World::new();
+        world.insert_resource(RoomClock {
+            tick: 0,
+            dt: 1.0 / 30.0,
+            running: true,
+        });
+        game.setup(&mut world, 5);
+        let mut schedule = Schedule::default();
+        game.add_systems(&mut schedule);
+        let (shooter, _) = game.spawn_player(&mut world, shooter_team);
+        let (target, _) = game.spawn_player(&mut world, target_team);
+        *world.get_mut::<Position>(shooter).unwrap() = Position { x: 40.0, y: 50.0 };
+        *world.get_mut::<Position>(target).unwrap() = Position { x: 46.0, y: 50.0 };
+        for tick in 1..=30u32 {
+            game.apply_input(&mut world, shooter, PlayerInput::new(0.0, 0.0, 0.0, true));
+            world.resource_mut::<RoomClock>().tick = tick;
+            schedule.run(&mut world);
+        }
+        world.get::<Avatar>(target).unwrap().health
+    }
+
+    #[test]
+    fn shots_hurt_opponents_but_not_teammates() {
+        let full = ArenaRules::default().max_health;
+        assert!(target_health_after_fire(0, 1) < full);
+        assert_eq!(target_health_after_fire(1, 1), full);
     }
 }

@@ -114,8 +114,10 @@ pub(super) fn resolve_hits(
     let reach = rules.player_radius + PROJECTILE_RADIUS;
     let mut kills: Vec<Entity> = Vec::new();
     for (shot, shot_pos, projectile) in &projectiles {
+        // An owner who left has no team; its shots still hurt everyone.
+        let owner_team = players.get(projectile.owner).ok().map(|(_, _, a)| a.team);
         for (target, pos, mut avatar) in &mut players {
-            if target == projectile.owner || avatar.health == 0 {
+            if target == projectile.owner || avatar.health == 0 || owner_team == Some(avatar.team) {
                 continue;
             }
             let (dx, dy) = (pos.x - shot_pos.x, pos.y - shot_pos.y);

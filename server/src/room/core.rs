@@ -36,6 +36,8 @@ pub struct ExpectedPlayer {
     pub player_id: String,
     /// The ticket that placed them.
     pub ticket_id: String,
+    /// Their team.
+    pub team: u8,
 }
 
 /// How a room is supervised.
@@ -211,6 +213,7 @@ pub enum Recovery<G: Game> {
 #[derive(Debug)]
 struct Player {
     player_id: String,
+    team: u8,
     client: Option<ClientId>,
     /// Network id of the avatar, once the simulation spawned it.
     net_id: Option<u32>,
@@ -261,6 +264,7 @@ impl<G: Game> RoomCore<G> {
             .iter()
             .map(|e| Player {
                 player_id: e.player_id.clone(),
+                team: e.team,
                 client: None,
                 net_id: None,
                 welcomed: false,
@@ -378,7 +382,8 @@ impl<G: Game> RoomCore<G> {
         // A new connection has no views yet: its first snapshot is a keyframe.
         player.sync = ClientSync::default();
         self.clients.insert(client, slot as Slot);
-        self.queued.push(SimCommand::Spawn(slot as Slot));
+        let team = player.team;
+        self.queued.push(SimCommand::Spawn(slot as Slot, team));
     }
 
     fn on_disconnect(&mut self, client: ClientId) {
@@ -527,16 +532,17 @@ impl<G: Game> RoomCore<G> {
             .map(|(&c, &s)| (c, s))
             .collect();
         for (client, slot) in joiners {
-            let (player_id, net_id) = {
+            let (player_id, team, net_id) = {
                 let p = &mut self.players[slot as usize];
                 p.welcomed = true;
-                (p.player_id.clone(), p.net_id.unwrap_or_default())
+                (p.player_id.clone(), p.team, p.net_id.unwrap_or_default())
             };
             self.out.push(Outbound::Event {
                 client,
                 event: ServerEvent::Welcome {
                     room_id: self.settings.room_id,
                     player_id: player_id.clone(),
+                    team,
                     entity_id: net_id,
                     tick_rate: self.settings.tick_rate,
                     match_duration_ms: self.settings.match_duration.as_millis() as u32,
@@ -556,6 +562,7 @@ impl<G: Game> RoomCore<G> {
                     client,
                     event: ServerEvent::PlayerJoined {
                         player_id: p.player_id.clone(),
+                        team: p.team,
                         entity_id: other_net_id,
                     },
                 });
@@ -563,6 +570,7 @@ impl<G: Game> RoomCore<G> {
                     client: other,
                     event: ServerEvent::PlayerJoined {
                         player_id: player_id.clone(),
+                        team,
                         entity_id: net_id,
                     },
                 });

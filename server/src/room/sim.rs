@@ -39,8 +39,8 @@ pub enum Fault {
 /// One change the shell asks of the simulation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SimCommand {
-    /// Spawn this player's avatar.
-    Spawn(Slot),
+    /// Spawn this player's avatar, on this team.
+    Spawn(Slot, u8),
     /// Remove this player's avatar.
     Despawn(Slot),
     /// This player's input for the tick.
@@ -70,7 +70,7 @@ impl TickBatch {
             commands: self
                 .commands
                 .iter()
-                .filter(|c| matches!(c, SimCommand::Spawn(_) | SimCommand::Despawn(_)))
+                .filter(|c| matches!(c, SimCommand::Spawn(..) | SimCommand::Despawn(_)))
                 .cloned()
                 .collect(),
         }
@@ -220,9 +220,9 @@ impl<G: Game> Simulation<G> {
     pub fn step(&mut self, batch: &TickBatch, out: &mut StepOutput) {
         for command in &batch.commands {
             match *command {
-                SimCommand::Spawn(slot) => {
+                SimCommand::Spawn(slot, team) => {
                     if !self.avatars.contains_key(&slot) {
-                        let spawned = self.game.spawn_player(&mut self.world);
+                        let spawned = self.game.spawn_player(&mut self.world, team);
                         self.avatars.insert(slot, spawned);
                     }
                 }
