@@ -105,6 +105,7 @@ fn room_tick(c: &mut Criterion) {
             .collect(),
         supervision: Supervision::default(),
         sync: SyncSettings::default(),
+        backfill: None,
     };
     let mut room = Room::new(ArenaGame::default(), settings);
     for i in 0..10u64 {

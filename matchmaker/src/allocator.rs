@@ -5,7 +5,7 @@
 
 use std::{future::Future, net::SocketAddr};
 
-use protocol::api::RoomPlayer;
+use protocol::api::{OpenSlot, RoomPlayer};
 
 /// A request for one room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,9 @@ pub enum AllocateError {
     /// The mode is not hosted.
     #[error("no node hosts mode {0:?}")]
     UnknownMode(String),
+    /// The request itself is wrong (e.g. no players).
+    #[error("invalid room request: {0}")]
+    Invalid(String),
     /// The node failed to start the room.
     #[error("room allocation failed: {0}")]
     Failed(String),
@@ -47,5 +50,13 @@ pub trait Allocator: Send + Sync + 'static {
     fn allocate(
         &self,
         request: AllocationRequest,
+    ) -> impl Future<Output = Result<Allocation, AllocateError>> + Send;
+
+    /// Adds `player` to the running room that opened `slot` (a replacement for one who left)
+    /// and says where it listens.
+    fn backfill(
+        &self,
+        slot: &OpenSlot,
+        player: RoomPlayer,
     ) -> impl Future<Output = Result<Allocation, AllocateError>> + Send;
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use protocol::api::{ErrorBody, NodeAdvert, RoomGranted, RoomRequest};
+use protocol::api::{ErrorBody, NodeAdvert, OpenSlot, RoomGranted, RoomPlayer, RoomRequest};
 
 use crate::{
     allocator::{AllocateError, Allocation, AllocationRequest, Allocator},
@@ -149,13 +149,17 @@ impl ClusterAllocator {
             .retain(|r| r.id != reservation);
     }
 
-    async fn ask(&self, node: &NodeAdvert, request: &RoomRequest) -> Result<Allocation, String> {
+    /// POSTs `request` to `path` on the node's API, with the cluster secret, and reads the
+    /// room it grants.
+    async fn ask(
+        &self,
+        node: &NodeAdvert,
+        path: &str,
+        request: &impl serde::Serialize,
+    ) -> Result<Allocation, String> {
         let response = self
             .http
-            .post(format!(
-                "{}/v1/internal/rooms",
-                node.api.trim_end_matches('/')
-            ))
+            .post(format!("{}{path}", node.api.trim_end_matches('/')))
             .bearer_auth(&self.secret)
             .json(request)
             .send()
@@ -212,7 +216,7 @@ impl Allocator for ClusterAllocator {
         let mut tried = Vec::new();
         while let Some((node, reservation)) = self.reserve(nodes.clone(), &request, &tried) {
             tried.push(node.id.clone());
-            match self.ask(&node, &body).await {
+            match self.ask(&node, "/v1/internal/rooms", &body).await {
                 Ok(allocation) => {
                     // So the room's tickets can be requeued if its node dies.
                     let tickets: Vec<String> = request
@@ -236,6 +240,40 @@ impl Allocator for ClusterAllocator {
             }
         }
         Err(AllocateError::NoCapacity)
+    }
+
+    async fn backfill(
+        &self,
+        slot: &OpenSlot,
+        player: RoomPlayer,
+    ) -> Result<Allocation, AllocateError> {
+        let failed = |e: String| AllocateError::Failed(e);
+        let nodes = self
+            .registry
+            .nodes()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let node = nodes
+            .iter()
+            .find(|n| Some(&n.id) == slot.node.as_ref())
+            .ok_or_else(|| {
+                failed(format!(
+                    "node {:?} of room {} is gone",
+                    slot.node, slot.room_id
+                ))
+            })?;
+        let ticket = player.ticket_id.clone();
+        let path = format!("/v1/internal/rooms/{}/players", slot.room_id);
+        let allocation = self.ask(node, &path, &player).await.map_err(failed)?;
+        // So the newcomer's ticket is requeued too if the node dies.
+        if let Err(e) = self
+            .registry
+            .add_room_ticket(&node.id, slot.room_id, &ticket)
+            .await
+        {
+            tracing::warn!(room = slot.room_id, error = %e, "could not record the replacement");
+        }
+        Ok(allocation)
     }
 }
 

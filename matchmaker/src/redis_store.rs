@@ -5,6 +5,8 @@
 //!   `updated_ms`, `party_id`, `party_size`, `state` (the [`StateKind`] name) and `status` (the full status as JSON).
 //! - `{prefix}q:{mode}`: a sorted set per mode of queued ticket ids, scored by `enqueued_ms`, so
 //!   a requeued ticket keeps its place at the front.
+//! - `{prefix}slots:{mode}`: a hash of open slots (places in running matches to fill), id to
+//!   JSON; whoever deletes a slot fills it.
 //! - `{prefix}matched`: a sorted set of claimed (matched) ticket ids, scored by claim time, so
 //!   claims of a matchmaker that died mid-allocation can be found and released.
 //!
@@ -15,7 +17,7 @@
 
 use std::time::Duration;
 
-use protocol::api::{Party, TicketStatus};
+use protocol::api::{OpenSlot, Party, TicketStatus};
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
 
 use crate::{
@@ -77,6 +79,22 @@ end
 return 1
 "#;
 
+/// Adds ARGV[2] to (ARGV[3] = "add") or removes it from the ticket list of the room record
+/// KEYS[1], if that room is recorded on node ARGV[1].
+const ROOM_TICKETS: &str = r#"
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then return 0 end
+local tickets = cjson.decode(redis.call('HGET', KEYS[1], 'tickets'))
+local kept = {}
+for _, t in ipairs(tickets) do
+  if t ~= ARGV[2] then table.insert(kept, t) end
+end
+if ARGV[3] == 'add' then table.insert(kept, ARGV[2]) end
+local json = '[]'
+if #kept > 0 then json = cjson.encode(kept) end
+redis.call('HSET', KEYS[1], 'tickets', json)
+return 1
+"#;
+
 /// The Redis store. Cheap to clone; clones share one multiplexed, self-reconnecting connection.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -85,6 +103,7 @@ pub struct RedisStore {
     retention: Duration,
     transition: Script,
     claim: Script,
+    room_tickets: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -139,6 +158,7 @@ impl RedisStore {
             retention,
             transition: Script::new(TRANSITION),
             claim: Script::new(CLAIM),
+            room_tickets: Script::new(ROOM_TICKETS),
         })
     }
 
@@ -293,6 +313,46 @@ impl RedisStore {
             .query_async::<()>(&mut conn)
             .await
             .map_err(err)
+    }
+
+    /// Adds a ticket to a recorded room (a replacement player), or removes one with
+    /// `remove` (a player who left, whose ticket is no longer the room's to give back).
+    async fn edit_room_tickets(
+        &self,
+        node: &str,
+        room_id: u64,
+        ticket: &str,
+        remove: bool,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        self.room_tickets
+            .key(format!("{}room:{room_id}", self.prefix))
+            .arg(node)
+            .arg(ticket)
+            .arg(if remove { "remove" } else { "add" })
+            .invoke_async::<()>(&mut conn)
+            .await
+            .map_err(err)
+    }
+
+    /// Adds a replacement player's ticket to a recorded room.
+    pub async fn add_room_ticket(
+        &self,
+        node: &str,
+        room_id: u64,
+        ticket: &str,
+    ) -> Result<(), StoreError> {
+        self.edit_room_tickets(node, room_id, ticket, false).await
+    }
+
+    /// Removes the ticket of a player who left from a recorded room.
+    pub async fn remove_room_ticket(
+        &self,
+        node: &str,
+        room_id: u64,
+        ticket: &str,
+    ) -> Result<(), StoreError> {
+        self.edit_room_tickets(node, room_id, ticket, true).await
     }
 
     /// Forgets a room that closed (or whose tickets were requeued).
@@ -475,5 +535,39 @@ impl TicketStore for RedisStore {
     async fn purge_terminal(&self, _before_ms: u64) -> Result<usize, StoreError> {
         // Terminal tickets carry a TTL; Redis removes them itself.
         Ok(0)
+    }
+
+    async fn open_slot(&self, slot: OpenSlot) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let json = serde_json::to_string(&slot).expect("a slot always serializes");
+        conn.hset(
+            format!("{}slots:{}", self.prefix, slot.mode),
+            &slot.id,
+            json,
+        )
+        .await
+        .map_err(err)
+    }
+
+    async fn open_slots(&self, mode: &str) -> Result<Vec<OpenSlot>, StoreError> {
+        let mut conn = self.conn.clone();
+        let values: Vec<String> = conn
+            .hvals(format!("{}slots:{mode}", self.prefix))
+            .await
+            .map_err(err)?;
+        // A slot that does not parse is skipped (and expires with nobody to fill it).
+        Ok(values
+            .iter()
+            .filter_map(|v| serde_json::from_str(v).ok())
+            .collect())
+    }
+
+    async fn take_slot(&self, mode: &str, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let removed: i64 = conn
+            .hdel(format!("{}slots:{mode}", self.prefix), id)
+            .await
+            .map_err(err)?;
+        Ok(removed == 1)
     }
 }

@@ -12,7 +12,7 @@ use std::{
 use dashmap::DashMap;
 use protocol::{
     MAX_PLAYER_ID_BYTES, TokenKey, TokenUserData,
-    api::{Assignment, CreateTicketRequest, RoomPlayer, TicketStatus, TicketView},
+    api::{Assignment, CreateTicketRequest, OpenSlot, RoomPlayer, TicketStatus, TicketView},
     issue_token, token_to_base64, unix_now,
 };
 use tokio::sync::{Notify, watch};
@@ -130,6 +130,8 @@ pub struct MatchmakerStats {
     pub matches: AtomicU64,
     /// Allocation attempts that failed (players went back to the queue).
     pub allocation_failures: AtomicU64,
+    /// Players placed into running matches as replacements.
+    pub backfills: AtomicU64,
 }
 
 /// The matchmaker. Cheap to clone; clones share everything.
@@ -476,6 +478,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 kept.push(ticket);
             }
         }
+        self.fill_slots(rules, &mut kept).await?;
         // Players are matched within their region (those without latencies among themselves);
         // a party goes where its longest-waiting member's region is.
         let mut by_region: std::collections::BTreeMap<Option<String>, Vec<Vec<Ticket>>> =
@@ -512,6 +515,82 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             }
         }
         Ok(made)
+    }
+
+    /// Records a place a running room wants filled; the next pass fills it.
+    pub async fn open_slot(&self, slot: OpenSlot) -> Result<(), MatchmakerError> {
+        self.inner.store.open_slot(slot).await?;
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Fills the mode's open slots, each with the longest-waiting solo player (a party needs
+    /// more than one place) from the room's region, before new matches are made from the rest
+    /// of `queued`. Slots past their expiry are dropped.
+    async fn fill_slots(
+        &self,
+        rules: &ModeRules,
+        queued: &mut Vec<Ticket>,
+    ) -> Result<(), MatchmakerError> {
+        let store = &self.inner.store;
+        let slots = store.open_slots(&rules.name).await?;
+        let now = now_ms();
+        for slot in slots {
+            if slot.expires_ms <= now {
+                store.take_slot(&rules.name, &slot.id).await?;
+                continue;
+            }
+            let Some(at) = queued.iter().position(|t| {
+                t.party.is_none()
+                    && (slot.region.is_none() || t.region.is_none() || t.region == slot.region)
+            }) else {
+                continue;
+            };
+            if !store.take_slot(&rules.name, &slot.id).await? {
+                continue; // another instance is filling it
+            }
+            let ticket = queued.remove(at);
+            if !store.claim(&[ticket.id]).await? {
+                store.open_slot(slot).await?; // the ticket went meanwhile; next pass
+                continue;
+            }
+            let player = RoomPlayer {
+                player_id: ticket.player_id.clone(),
+                ticket_id: ticket.id.to_string(),
+                team: slot.team,
+            };
+            let assignment = match self.inner.allocator.backfill(&slot, player).await {
+                Ok(allocation) => self.assignment(allocation, &ticket, slot.team),
+                Err(e) => Err(e),
+            };
+            match assignment {
+                Ok(assignment) => {
+                    let assigned = store
+                        .transition(
+                            ticket.id,
+                            StateKind::Matched,
+                            TicketStatus::Assigned(assignment),
+                        )
+                        .await?;
+                    if let Some(assigned) = assigned {
+                        self.inner.stats.backfills.fetch_add(1, Ordering::Relaxed);
+                        self.inner
+                            .stats
+                            .tickets_assigned
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.finish(ticket.id, assigned.view());
+                    }
+                }
+                Err(e) => {
+                    // The room is probably over: the slot is dropped, the player queues on.
+                    tracing::info!(room = slot.room_id, error = %e, "slot could not be filled");
+                    store
+                        .transition(ticket.id, StateKind::Matched, TicketStatus::Queued)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Claims one group and gives it a room; a group someone else took first is skipped, and

@@ -6,12 +6,12 @@
 //! (the match loop, a cancel request, expiry) can never both win.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     future::Future,
     sync::Mutex,
 };
 
-use protocol::api::TicketStatus;
+use protocol::api::{OpenSlot, TicketStatus};
 
 use crate::ticket::{StateKind, Ticket, TicketId, now_ms};
 
@@ -56,6 +56,23 @@ pub trait TicketStore: Send + Sync + 'static {
         &self,
         before_ms: u64,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Records a place a running room wants filled.
+    fn open_slot(&self, slot: OpenSlot) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The open slots of a mode.
+    fn open_slots(
+        &self,
+        mode: &str,
+    ) -> impl Future<Output = Result<Vec<OpenSlot>, StoreError>> + Send;
+
+    /// Removes a slot; `true` for exactly one of any number of concurrent callers, which then
+    /// owns filling it.
+    fn take_slot(
+        &self,
+        mode: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The in-memory store: one mutex over a map and per-mode ordered queues.
@@ -69,6 +86,8 @@ struct Inner {
     tickets: HashMap<TicketId, Ticket>,
     /// Per mode: (enqueued_ms, id), so iteration is longest-waiting first.
     queues: HashMap<String, BTreeSet<(u64, TicketId)>>,
+    /// Per mode: open slots by id.
+    slots: HashMap<String, BTreeMap<String, OpenSlot>>,
 }
 
 impl Inner {
@@ -178,5 +197,31 @@ impl TicketStore for MemoryStore {
             .tickets
             .retain(|_, t| !(t.status.is_terminal() && t.updated_ms < before_ms));
         Ok(before - inner.tickets.len())
+    }
+
+    async fn open_slot(&self, slot: OpenSlot) -> Result<(), StoreError> {
+        self.lock()
+            .slots
+            .entry(slot.mode.clone())
+            .or_default()
+            .insert(slot.id.clone(), slot);
+        Ok(())
+    }
+
+    async fn open_slots(&self, mode: &str) -> Result<Vec<OpenSlot>, StoreError> {
+        Ok(self
+            .lock()
+            .slots
+            .get(mode)
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn take_slot(&self, mode: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .slots
+            .get_mut(mode)
+            .is_some_and(|s| s.remove(id).is_some()))
     }
 }

@@ -14,7 +14,7 @@ use matchmaker::{
 };
 use protocol::{
     MatchmakerClient, MatchmakerError, PROTOCOL_ID,
-    api::{CreateTicketRequest, ErrorBody, Party, TicketStatus},
+    api::{CreateTicketRequest, ErrorBody, OpenSlot, Party, RoomPlayer, TicketStatus},
     token_from_base64,
 };
 use serde_json::json;
@@ -24,6 +24,7 @@ struct TestAllocator {
     full: Arc<AtomicBool>,
     rooms: Arc<AtomicU64>,
     requests: Arc<std::sync::Mutex<Vec<AllocationRequest>>>,
+    backfills: Arc<std::sync::Mutex<Vec<(OpenSlot, RoomPlayer)>>>,
 }
 
 impl Allocator for TestAllocator {
@@ -38,9 +39,28 @@ impl Allocator for TestAllocator {
             addr: "127.0.0.1:40000".parse().unwrap(),
         })
     }
+
+    async fn backfill(
+        &self,
+        slot: &OpenSlot,
+        player: RoomPlayer,
+    ) -> Result<Allocation, AllocateError> {
+        if slot.room_id == CLOSED_ROOM {
+            return Err(AllocateError::Failed("the match is over".into()));
+        }
+        self.backfills.lock().unwrap().push((slot.clone(), player));
+        Ok(Allocation {
+            room_id: slot.room_id,
+            addr: "127.0.0.1:40000".parse().unwrap(),
+        })
+    }
 }
 
+/// A room id the test allocator treats as already closed.
+const CLOSED_ROOM: u64 = 999;
+
 struct Harness {
+    engine: Matchmaker<MemoryStore, TestAllocator>,
     url: String,
     allocator: TestAllocator,
     mm: MatchmakerClient,
@@ -58,8 +78,9 @@ async fn start(rules: ModeRules) -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    tokio::spawn(mm.run(std::future::pending()));
+    tokio::spawn(mm.clone().run(std::future::pending()));
     Harness {
+        engine: mm,
         mm: MatchmakerClient::new(&url),
         url,
         allocator,
@@ -639,4 +660,75 @@ async fn a_party_that_cannot_fit_a_team_is_refused() {
             .await
             .is_err()
     );
+}
+
+fn slot(room_id: u64, team: u8, expires_in_ms: i64) -> OpenSlot {
+    let now = protocol::unix_now().as_millis() as i64;
+    OpenSlot {
+        id: format!("{:032x}", rand::random::<u128>()),
+        room_id,
+        mode: "arena".into(),
+        team,
+        region: None,
+        node: None,
+        expires_ms: (now + expires_in_ms) as u64,
+    }
+}
+
+#[tokio::test]
+async fn an_open_slot_is_filled_once_with_the_longest_waiting_solo_player() {
+    let h = start(arena(4).with_teams(2)).await;
+    // Too few for a new match: they wait (queued a few ms apart, so their order is known).
+    let old = h.mm.create_ticket(&ticket("old")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let party =
+        h.mm.create_ticket(&party_ticket("p", "crew", 2))
+            .await
+            .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let new = h.mm.create_ticket(&ticket("new")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.engine.open_slot(slot(7, 1, 30_000)).await.unwrap();
+    let assignment =
+        h.mm.wait_for_assignment(&old.id, Duration::from_secs(5))
+            .await
+            .unwrap();
+    assert_eq!((assignment.room_id, assignment.team), (7, 1));
+    let backfills = h.allocator.backfills.lock().unwrap().clone();
+    assert_eq!(backfills.len(), 1);
+    assert_eq!(backfills[0].1.ticket_id, old.id);
+    assert_eq!(backfills[0].1.team, 1);
+    // The slot is gone: nobody else is placed in room 7.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for t in [&party, &new] {
+        let view = h.mm.get_ticket(&t.id, Duration::ZERO).await.unwrap();
+        assert_eq!(view.status, TicketStatus::Queued, "{}", view.player_id);
+    }
+    assert_eq!(h.engine.stats().backfills.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn expired_slots_and_slots_of_closed_rooms_lose_no_ticket() {
+    let h = start(arena(4)).await;
+    let waiting = h.mm.create_ticket(&ticket("w")).await.unwrap();
+    h.engine.open_slot(slot(8, 0, -1)).await.unwrap();
+    h.engine
+        .open_slot(slot(CLOSED_ROOM, 0, 30_000))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The expired slot was dropped; the closed room refused; the player is queued still,
+    // and nothing was placed.
+    let view = h.mm.get_ticket(&waiting.id, Duration::ZERO).await.unwrap();
+    assert_eq!(view.status, TicketStatus::Queued);
+    assert!(h.allocator.backfills.lock().unwrap().is_empty());
+    // And it still makes a normal match.
+    for p in ["x", "y", "z"] {
+        h.mm.create_ticket(&ticket(p)).await.unwrap();
+    }
+    let a =
+        h.mm.wait_for_assignment(&waiting.id, Duration::from_secs(5))
+            .await
+            .unwrap();
+    assert_ne!(a.room_id, 8);
 }

@@ -15,7 +15,7 @@ use matchmaker::{
     AllocateError, Allocation, AllocationRequest, Allocator, Matchmaker, MatchmakerConfig,
     MemoryStore, ModeRules, RedisStore, StateKind, Ticket, TicketId, TicketStore,
 };
-use protocol::api::{Assignment, CreateTicketRequest, Party, TicketStatus};
+use protocol::api::{Assignment, CreateTicketRequest, OpenSlot, Party, RoomPlayer, TicketStatus};
 use support::RedisServer;
 
 fn ticket(mode: &str, enqueued_ms: u64) -> Ticket {
@@ -137,6 +137,24 @@ async fn conformance(store: impl TicketStore) {
         1,
         "modes are separate queues"
     );
+
+    // Open slots: listed per mode, and taken by exactly one caller.
+    let slot = OpenSlot {
+        id: "5107".into(),
+        room_id: 9,
+        mode: "arena".into(),
+        team: 1,
+        region: Some("eu".into()),
+        node: Some("eu-1".into()),
+        expires_ms: 123,
+    };
+    store.open_slot(slot.clone()).await.unwrap();
+    assert_eq!(store.open_slots("arena").await.unwrap(), vec![slot]);
+    assert!(store.open_slots("duel").await.unwrap().is_empty());
+    let takes =
+        futures_util::future::join_all((0..4).map(|_| store.take_slot("arena", "5107"))).await;
+    assert_eq!(takes.iter().filter(|t| *t.as_ref().unwrap()).count(), 1);
+    assert!(store.open_slots("arena").await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -207,6 +225,18 @@ impl Allocator for Recording {
         placed.extend(request.players.iter().map(|p| p.ticket_id.clone()));
         Ok(Allocation {
             room_id: rand::random::<u64>() >> 12,
+            addr: "127.0.0.1:7400".parse().unwrap(),
+        })
+    }
+
+    async fn backfill(
+        &self,
+        slot: &OpenSlot,
+        player: RoomPlayer,
+    ) -> Result<Allocation, AllocateError> {
+        self.placed.lock().unwrap().push(player.ticket_id);
+        Ok(Allocation {
+            room_id: slot.room_id,
             addr: "127.0.0.1:7400".parse().unwrap(),
         })
     }

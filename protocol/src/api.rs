@@ -231,3 +231,27 @@ pub struct RoomGranted {
     /// The room's UDP address for clients.
     pub addr: String,
 }
+
+/// A place in a running match that its room wants filled: a player left early. Rooms open
+/// slots; matchmakers fill each with one queued player (`POST
+/// /v1/internal/rooms/{room_id}/players` on the room's node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSlot {
+    /// Unique per slot (32 hex digits); taking it is what keeps two matchmakers from filling
+    /// it twice.
+    pub id: String,
+    /// The room.
+    pub room_id: u64,
+    /// Its game mode.
+    pub mode: String,
+    /// The team to join.
+    pub team: u8,
+    /// The room's region, if it has one: the replacement must be from there.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The node hosting the room (distributed mode).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// After this (milliseconds since the Unix epoch) the slot is not worth filling.
+    pub expires_ms: u64,
+}

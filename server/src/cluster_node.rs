@@ -5,14 +5,14 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use matchmaker::{RedisStore, requeue_tickets};
+use matchmaker::{RedisStore, TicketStore, requeue_tickets};
 use protocol::api::NodeAdvert;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use crate::{
     arena::ArenaGame,
     config::ServerArgs,
-    embedded::{StartError, bind_http},
+    embedded::{StartError, bind_http, open_slot},
     http::node_router,
     node::{Node, NodeEvent},
 };
@@ -78,6 +78,8 @@ impl ClusterNode {
         };
         let (tx, rx) = oneshot::channel::<()>();
         let advert_id = id.clone();
+        let mode = node.mode().to_string();
+        let region = args.region.clone();
         let task = tokio::spawn({
             let node = node.clone();
             async move {
@@ -99,6 +101,33 @@ impl ClusterNode {
                             NodeEvent::RoomClosed { room_id } => {
                                 if let Err(e) = store.forget_room(&node_id, room_id).await {
                                     tracing::warn!(room = room_id, error = %e, "could not forget a closed room");
+                                }
+                            }
+                            NodeEvent::SlotOpen {
+                                room_id,
+                                team,
+                                left_ticket,
+                                expires_ms,
+                            } => {
+                                // The leaver's ticket is no longer the room's to give back if
+                                // this node dies.
+                                let slot = open_slot(
+                                    room_id,
+                                    &mode,
+                                    team,
+                                    expires_ms,
+                                    Some(region.clone()),
+                                    Some(node_id.clone()),
+                                );
+                                let done = match store
+                                    .remove_room_ticket(&node_id, room_id, &left_ticket)
+                                    .await
+                                {
+                                    Ok(()) => store.open_slot(slot).await,
+                                    Err(e) => Err(e),
+                                };
+                                if let Err(e) = done {
+                                    tracing::warn!(room = room_id, error = %e, "could not ask for a replacement");
                                 }
                             }
                         }

@@ -96,6 +96,10 @@ impl ServerArgs {
                 interest_radius: self.interest_radius.max(1.0),
                 budget_bytes: usize::from(self.snapshot_budget),
             },
+            backfill: (!self.no_backfill).then_some(crate::room::Backfill {
+                grace: self.backfill_grace,
+                min_remaining: self.backfill_min_remaining,
+            }),
         }
     }
 
@@ -184,6 +188,19 @@ pub struct ServerArgs {
     /// How long a room waits for all its players before starting with those present.
     #[arg(long, env = "RALLYPOINT_JOIN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub join_timeout: Duration,
+
+    /// A player who drops from a running match gets this long to reconnect before the room
+    /// asks the matchmaker for a replacement (one who leaves is replaced at once).
+    #[arg(long, env = "RALLYPOINT_BACKFILL_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub backfill_grace: Duration,
+
+    /// No replacement is asked for with less than this of the match left.
+    #[arg(long, env = "RALLYPOINT_BACKFILL_MIN_REMAINING", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub backfill_min_remaining: Duration,
+
+    /// Never ask for replacements: matches play on short-handed.
+    #[arg(long, env = "RALLYPOINT_NO_BACKFILL")]
+    pub no_backfill: bool,
 
     /// Worker threads that tick rooms (default: one per core).
     #[arg(long, env = "RALLYPOINT_WORKERS")]

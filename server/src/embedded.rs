@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use matchmaker::{Matchmaker, MatchmakerConfig, MemoryStore, ModeRules};
+use protocol::api::OpenSlot;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
@@ -49,6 +50,26 @@ pub(crate) async fn bind_http(addr: SocketAddr) -> Result<(TcpListener, SocketAd
     Ok((listener, local))
 }
 
+/// A slot for the matchmaker to fill, with a fresh id.
+pub(crate) fn open_slot(
+    room_id: u64,
+    mode: &str,
+    team: u8,
+    expires_ms: u64,
+    region: Option<String>,
+    node: Option<String>,
+) -> OpenSlot {
+    OpenSlot {
+        id: format!("{:032x}", rand::random::<u128>()),
+        room_id,
+        mode: mode.to_string(),
+        team,
+        region,
+        node,
+        expires_ms,
+    }
+}
+
 /// A running embedded server.
 pub struct EmbeddedServer {
     /// Where the HTTP API listens (the real port when 0 was asked for).
@@ -82,20 +103,35 @@ impl EmbeddedServer {
         );
         let (listener, http_addr) = bind_http(args.http).await?;
         let app = crate::http::router(mm.clone(), node.clone(), admin);
-        // A failed room's players go back to the front of the queue.
+        // A failed room's players go back to the front of the queue; a room's open slot goes
+        // to the matchmaker to fill.
         let requeuer = mm.clone();
+        let mode = node.mode().to_string();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
-                let NodeEvent::RoomFailed(failure) = event else {
-                    continue;
-                };
-                match requeuer.requeue(&failure.tickets).await {
-                    Ok(n) => {
-                        tracing::info!(room = failure.room_id, requeued = n, reason = %failure.reason, "room failed; players requeued")
+                match event {
+                    NodeEvent::RoomFailed(failure) => {
+                        match requeuer.requeue(&failure.tickets).await {
+                            Ok(n) => {
+                                tracing::info!(room = failure.room_id, requeued = n, reason = %failure.reason, "room failed; players requeued")
+                            }
+                            Err(e) => {
+                                tracing::error!(room = failure.room_id, error = %e, "requeueing a failed room's players failed")
+                            }
+                        }
                     }
-                    Err(e) => {
-                        tracing::error!(room = failure.room_id, error = %e, "requeueing a failed room's players failed")
+                    NodeEvent::SlotOpen {
+                        room_id,
+                        team,
+                        expires_ms,
+                        ..
+                    } => {
+                        let slot = open_slot(room_id, &mode, team, expires_ms, None, None);
+                        if let Err(e) = requeuer.open_slot(slot).await {
+                            tracing::warn!(room = room_id, error = %e, "could not ask for a replacement");
+                        }
                     }
+                    NodeEvent::RoomClosed { .. } => {}
                 }
             }
         });

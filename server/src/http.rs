@@ -9,9 +9,15 @@ use axum::{
     routing::{get, post},
 };
 use matchmaker::{Matchmaker, TicketStore, error_response, json_rejection};
-use protocol::api::{FaultKind, FaultRequest, Health, RoomGranted, RoomRequest, RoomSummary};
+use protocol::api::{
+    FaultKind, FaultRequest, Health, RoomGranted, RoomPlayer, RoomRequest, RoomSummary,
+};
 
-use crate::{game::Game, node::Node, room::Fault};
+use crate::{
+    game::Game,
+    node::{JoinError, Node},
+    room::Fault,
+};
 
 /// Who may use the admin endpoints.
 #[derive(Debug, Clone, Default)]
@@ -68,11 +74,48 @@ pub fn node_router<G: Game>(
         routes = routes.merge(
             Router::new()
                 .route("/v1/internal/rooms", post(allocate_room::<G>))
+                .route("/v1/internal/rooms/{id}/players", post(add_player::<G>))
                 .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
                 .with_state(ClusterState { node, secret }),
         );
     }
     routes.fallback(not_found)
+}
+
+/// `POST /v1/internal/rooms/{id}/players`: a matchmaker fills a room's open slot.
+async fn add_player<G: Game>(
+    State(state): State<ClusterState<G>>,
+    Path(room_id): Path<u64>,
+    headers: HeaderMap,
+    body: Result<Json<RoomPlayer>, JsonRejection>,
+) -> Response {
+    if !authorized(&headers, Some(&state.secret)) {
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "adding players needs the cluster secret as `Authorization: Bearer SECRET`",
+        );
+    }
+    let Json(player) = match body {
+        Ok(body) => body,
+        Err(rejection) => return json_rejection(rejection),
+    };
+    match state.node.add_player(room_id, player) {
+        Ok(a) => (
+            StatusCode::CREATED,
+            Json(RoomGranted {
+                room_id: a.room_id,
+                addr: a.addr.to_string(),
+            }),
+        )
+            .into_response(),
+        Err(e @ JoinError::NoSuchRoom(_)) => {
+            error_response(StatusCode::NOT_FOUND, "no_such_room", e.to_string())
+        }
+        Err(e @ JoinError::Refused(_)) => {
+            error_response(StatusCode::CONFLICT, "refused", e.to_string())
+        }
+    }
 }
 
 async fn allocate_room<G: Game>(
@@ -117,6 +160,9 @@ async fn allocate_room<G: Game>(
             "unknown_mode",
             format!("this node does not host {m:?}"),
         ),
+        Err(AllocateError::Invalid(why)) => {
+            error_response(StatusCode::BAD_REQUEST, "invalid_request", why)
+        }
         Err(e) => error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "allocation_failed",

@@ -25,4 +25,4 @@ pub mod room;
 pub use cluster_node::{ADVERT_TTL, ClusterNode, HEARTBEAT};
 pub use embedded::{EmbeddedServer, StartError};
 pub use game::{Game, RoomClock};
-pub use node::{NoSuchRoom, Node, NodeConfig, NodeEvent, RoomFailure};
+pub use node::{JoinError, NoSuchRoom, Node, NodeConfig, NodeEvent, RoomFailure};

@@ -13,14 +13,17 @@ use std::{
 
 use dashmap::DashMap;
 use matchmaker::{AllocateError, Allocation, AllocationRequest, Allocator};
-use protocol::{TokenKey, api::Health};
+use protocol::{
+    TokenKey,
+    api::{Health, OpenSlot, RoomPlayer},
+};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{
     game::Game,
     room::{
-        ExpectedPlayer, Fault, Room, RoomExit, RoomProcess, RoomSettings, RoomStatus,
-        RoomTransport, Scheduler, Supervision, SyncSettings,
+        AddPlayerError, Backfill, ExpectedPlayer, Fault, Room, RoomNotice, RoomProcess,
+        RoomSettings, RoomStatus, RoomTransport, Scheduler, Supervision, SyncSettings,
     },
 };
 
@@ -53,6 +56,8 @@ pub struct NodeConfig {
     pub supervision: Supervision,
     /// Interest radius and per-client snapshot budget of every room.
     pub sync: SyncSettings,
+    /// When rooms ask for replacements of players who left.
+    pub backfill: Option<Backfill>,
 }
 
 /// A room gave up; its players' tickets should go back to the front of the queue.
@@ -76,12 +81,34 @@ pub enum NodeEvent {
         /// The room.
         room_id: u64,
     },
+    /// A player left a running match early; the room wants a replacement.
+    SlotOpen {
+        /// The room.
+        room_id: u64,
+        /// The team to fill.
+        team: u8,
+        /// The ticket of the player who left.
+        left_ticket: String,
+        /// Until when a replacement is worth having (ms since the Unix epoch).
+        expires_ms: u64,
+    },
 }
 
 /// There is no room with that id on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("no room {0} on this node")]
 pub struct NoSuchRoom(pub u64);
+
+/// A replacement player could not join a room.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// The room is not (or no longer) on this node.
+    #[error(transparent)]
+    NoSuchRoom(#[from] NoSuchRoom),
+    /// The room refused.
+    #[error(transparent)]
+    Refused(#[from] AddPlayerError),
+}
 
 /// A node. Cheap to clone; clones share the rooms.
 pub struct Node<G: Game> {
@@ -180,6 +207,20 @@ impl<G: Game> Node<G> {
         self.inner.draining.load(Ordering::SeqCst)
     }
 
+    /// Adds a replacement player to a running room; it connects with a token for the room.
+    pub fn add_player(&self, room_id: u64, player: RoomPlayer) -> Result<Allocation, JoinError> {
+        let room = self.inner.rooms.get(&room_id).ok_or(NoSuchRoom(room_id))?;
+        room.add_player(ExpectedPlayer {
+            player_id: player.player_id,
+            ticket_id: player.ticket_id,
+            team: player.team,
+        })?;
+        Ok(Allocation {
+            room_id,
+            addr: room.status().addr,
+        })
+    }
+
     /// Queues a fault in a room's next tick (tests and chaos runs).
     pub fn inject_fault(&self, room_id: u64, fault: Fault) -> Result<(), NoSuchRoom> {
         let room = self.inner.rooms.get(&room_id).ok_or(NoSuchRoom(room_id))?;
@@ -220,7 +261,7 @@ impl<G: Game> Node<G> {
             return Err(AllocateError::UnknownMode(request.mode));
         }
         if request.players.is_empty() {
-            return Err(AllocateError::Failed(
+            return Err(AllocateError::Invalid(
                 "a room needs at least one player".into(),
             ));
         }
@@ -259,6 +300,7 @@ impl<G: Game> Node<G> {
                 .collect(),
             supervision: config.supervision,
             sync: config.sync,
+            backfill: config.backfill,
         };
         let room = Room::new(self.inner.game.clone(), settings);
         let status = Arc::new(RoomStatus::new(
@@ -272,7 +314,7 @@ impl<G: Game> Node<G> {
             room,
             transport,
             status,
-            Box::new(move |exit| on_room_exit(&node, room_id, port, exit)),
+            Box::new(move |exit| on_room_notice(&node, room_id, port, exit)),
         ));
         self.inner.rooms.insert(room_id, process.clone());
         self.inner.scheduler.add(process);
@@ -281,10 +323,21 @@ impl<G: Game> Node<G> {
     }
 }
 
-fn on_room_exit<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, exit: RoomExit) {
+fn on_room_notice<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, exit: RoomNotice) {
     let Some(node) = node.upgrade() else { return };
     match exit {
-        RoomExit::Failed { tickets, reason } => {
+        RoomNotice::SlotOpen(slot) => {
+            if let Some(events) = &node.events {
+                let now = protocol::unix_now();
+                let _ = events.send(NodeEvent::SlotOpen {
+                    room_id,
+                    team: slot.team,
+                    left_ticket: slot.left_ticket,
+                    expires_ms: (now + slot.fill_within).as_millis() as u64,
+                });
+            }
+        }
+        RoomNotice::Failed { tickets, reason } => {
             node.rooms_failed.fetch_add(1, Ordering::Relaxed);
             if let Some(events) = &node.events {
                 let _ = events.send(NodeEvent::RoomFailed(RoomFailure {
@@ -294,7 +347,7 @@ fn on_room_exit<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, exi
                 }));
             }
         }
-        RoomExit::Finished => {
+        RoomNotice::Finished => {
             // The room's socket is closed by now; its port can be reused.
             if let Some((_, room)) = node.rooms.remove(&room_id) {
                 node.closed_restarts
@@ -314,5 +367,14 @@ fn on_room_exit<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, exi
 impl<G: Game> Allocator for Node<G> {
     async fn allocate(&self, request: AllocationRequest) -> Result<Allocation, AllocateError> {
         self.start_room(request)
+    }
+
+    async fn backfill(
+        &self,
+        slot: &OpenSlot,
+        player: RoomPlayer,
+    ) -> Result<Allocation, AllocateError> {
+        self.add_player(slot.room_id, player)
+            .map_err(|e| AllocateError::Failed(e.to_string()))
     }
 }

@@ -166,6 +166,48 @@ async fn rooms_are_only_allocated_with_the_cluster_secret() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    let empty = http
+        .post(&url)
+        .bearer_auth(SECRET)
+        .json(&serde_json::json!({"mode": "arena", "players": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 400, "a room with nobody is a bad request");
+    // Adding a replacement player takes the secret too, and a room that exists.
+    let player = serde_json::json!({"player_id": "r", "ticket_id": "t2", "team": 0});
+    let add = |room: u64| format!("{url}/{room}/players");
+    let refused = http
+        .post(add(granted.room_id))
+        .json(&player)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let unknown = http
+        .post(add(12345))
+        .bearer_auth(SECRET)
+        .json(&player)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let added = http
+        .post(add(granted.room_id))
+        .bearer_auth(SECRET)
+        .json(&player)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let again = http
+        .post(add(granted.room_id))
+        .bearer_auth(SECRET)
+        .json(&player)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409, "the same player twice");
     // Missing flags and an unreachable Redis are clear start-up errors.
     let no_secret =
         ServerArgs::try_parse_from(["server", "--role", "node", "--redis", &redis.url]).unwrap();
@@ -205,4 +247,43 @@ async fn rooms_are_only_allocated_with_the_cluster_secret() {
         ServerArgs::try_parse_from(["server", "--role", "node", "--cluster-secret", "short"])
             .is_err()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaver_is_replaced_through_redis_on_the_node_hosting_the_match() {
+    let redis = RedisServer::start();
+    let args = ServerArgs::try_parse_from([
+        "server",
+        "--role",
+        "node",
+        "--redis",
+        &redis.url,
+        "--cluster-secret",
+        SECRET,
+        "--http",
+        "127.0.0.1:0",
+        "--udp-ports",
+        "44300-44309",
+        "--match-duration",
+        "30s",
+        "--region",
+        "eu",
+    ])
+    .unwrap();
+    let node = ClusterNode::start(&args).await.expect("node starts");
+    wait_for_nodes(&redis, 1).await;
+    let mm = Standalone::start(StandaloneConfig {
+        redis: redis.url.clone(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        cluster_secret: SECRET.into(),
+        placement: Placement::Packed,
+        players_per_match: 2,
+        teams: None,
+        node_stale_after: Duration::from_secs(3),
+    })
+    .await
+    .expect("matchmaker starts");
+    support::replace_a_leaver(&format!("http://{}", mm.http_addr)).await;
+    mm.shutdown().await;
+    node.shutdown().await;
 }

@@ -1,6 +1,8 @@
 //! End to end: the embedded server in-process on loopback, bots matched into rooms over real
 //! HTTP and real UDP, matches played to the end.
 
+mod support;
+
 use std::time::Duration;
 
 use bots::{SwarmConfig, run_swarm};
@@ -169,4 +171,19 @@ async fn uneven_teams_are_refused_at_start() {
         .err()
         .expect("10 players do not split into 3 teams");
     assert!(error.to_string().contains("3 equal teams"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_who_leaves_is_replaced_from_the_queue_on_the_same_team() {
+    let server = start(&[
+        "--players-per-match",
+        "2",
+        "--match-duration",
+        "30s",
+        "--udp-ports",
+        "41600-41609",
+    ])
+    .await;
+    support::replace_a_leaver(&server.url()).await;
+    server.shutdown().await;
 }

@@ -10,7 +10,8 @@ use protocol::{
 use server::{
     arena::ArenaGame,
     room::{
-        ExpectedPlayer, Outbound, Phase, Room, RoomInput, RoomSettings, Supervision, SyncSettings,
+        Backfill, ExpectedPlayer, Outbound, Phase, Room, RoomInput, RoomSettings, Supervision,
+        SyncSettings,
     },
 };
 
@@ -27,6 +28,7 @@ fn settings(players: usize, seed: u64, match_secs: u64) -> RoomSettings {
         expected: (0..players).map(expected).collect(),
         supervision: Supervision::default(),
         sync: SyncSettings::default(),
+        backfill: None,
     }
 }
 
@@ -466,4 +468,132 @@ fn the_score_limit_ends_the_match_early() {
         .expect("someone scores within two minutes");
     assert_eq!(results.reason, EndReason::ScoreLimit);
     assert_eq!(results.players[0].score, 1);
+}
+
+fn with_backfill(players: usize) -> RoomSettings {
+    RoomSettings {
+        backfill: Some(Backfill {
+            grace: Duration::from_secs(1),
+            min_remaining: Duration::from_secs(3),
+        }),
+        ..settings(players, 5, 10)
+    }
+}
+
+fn connect_all(room: &mut Room<ArenaGame>, players: usize) {
+    for i in 0..players {
+        room.handle(RoomInput::Connected {
+            client: client(i),
+            user: user(i),
+        });
+    }
+    room.tick();
+    assert!(matches!(room.core().phase(), Phase::Running { .. }));
+}
+
+fn leave(room: &mut Room<ArenaGame>, i: usize) {
+    let bytes = codec::encode(&ClientEvent::Leave).unwrap();
+    room.handle(RoomInput::Message {
+        client: client(i),
+        channel: Channel::Events,
+        bytes: &bytes,
+    });
+    // What the transport does with the disconnect the room asks for.
+    room.handle(RoomInput::Disconnected { client: client(i) });
+}
+
+#[test]
+fn a_player_who_leaves_is_replaced_at_once_and_one_who_drops_after_a_grace() {
+    let mut room = Room::new(ArenaGame::default(), with_backfill(3));
+    connect_all(&mut room, 3);
+    for _ in 0..10 {
+        room.tick();
+    }
+    leave(&mut room, 0);
+    room.tick();
+    let opened = room.core_mut().take_open_slots();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(opened[0].team, 0);
+    assert_eq!(opened[0].left_ticket, format!("{:032x}", 0));
+    // 10 s match, 12 ticks played, 3 s minimum: about 6.6 s to fill it.
+    let within = opened[0].fill_within.as_secs_f64();
+    assert!((6.4..6.8).contains(&within), "{within}");
+
+    // A dropped player gets the grace (1 s = 30 ticks) to come back first.
+    room.handle(RoomInput::Disconnected { client: client(1) });
+    for _ in 0..29 {
+        room.tick();
+        assert!(room.core_mut().take_open_slots().is_empty());
+    }
+    room.tick();
+    let opened = room.core_mut().take_open_slots();
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].team, 1);
+    // Their tickets are no longer the room's to give back.
+    assert_eq!(room.core().tickets(), vec![format!("{:032x}", 2)]);
+
+    // The player who left cannot take its place back...
+    assert_eq!(refusal(&mut room, 50, user(0)).as_deref(), Some("replaced"));
+    // ...but a replacement can, on the team of the one who left.
+    room.core_mut()
+        .add_player(ExpectedPlayer {
+            player_id: "newcomer".into(),
+            ticket_id: format!("{:032x}", 99),
+            team: 0,
+        })
+        .unwrap();
+    room.handle(RoomInput::Connected {
+        client: 60,
+        user: TokenUserData {
+            room_id: ROOM,
+            ticket_id: format!("{:032x}", 99),
+            player_id: "newcomer".into(),
+        },
+    });
+    let out: Vec<Outbound> = (0..3)
+        .flat_map(|_| room.tick().drain(..).collect::<Vec<_>>())
+        .collect();
+    let welcome = out.iter().find_map(|o| match o {
+        Outbound::Event {
+            client: 60,
+            event: ServerEvent::Welcome { team, .. },
+        } => Some(*team),
+        _ => None,
+    });
+    assert_eq!(welcome, Some(0));
+    assert!(room.core().tickets().contains(&format!("{:032x}", 99)));
+    // The same player cannot be added twice.
+    assert!(
+        room.core_mut()
+            .add_player(ExpectedPlayer {
+                player_id: "newcomer".into(),
+                ticket_id: format!("{:032x}", 99),
+                team: 0,
+            })
+            .is_err()
+    );
+}
+
+#[test]
+fn no_replacement_is_asked_for_near_the_end_or_when_backfill_is_off() {
+    // 10 s match, 3 s minimum: leaving after 8 s opens nothing.
+    let mut room = Room::new(ArenaGame::default(), with_backfill(2));
+    connect_all(&mut room, 2);
+    for _ in 0..240 {
+        room.tick();
+    }
+    leave(&mut room, 0);
+    for _ in 0..60 {
+        room.tick();
+        assert!(room.core_mut().take_open_slots().is_empty());
+    }
+    // Backfill off: nothing, ever.
+    let mut room = Room::new(ArenaGame::default(), settings(2, 5, 10));
+    connect_all(&mut room, 2);
+    leave(&mut room, 0);
+    for _ in 0..60 {
+        room.tick();
+        assert!(room.core_mut().take_open_slots().is_empty());
+    }
+    assert_eq!(room.core().tickets().len(), 2);
 }

@@ -36,6 +36,7 @@ fn node(ports: (u16, u16)) -> Node<ArenaGame> {
             hang_timeout: Duration::from_secs(1),
             supervision: Supervision::default(),
             sync: SyncSettings::default(),
+            backfill: None,
         },
         None,
     )

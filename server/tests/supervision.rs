@@ -37,6 +37,7 @@ fn room(seed: u64) -> Room<ArenaGame> {
             checkpoint_interval: Duration::from_secs(1),
         },
         sync: SyncSettings::default(),
+        backfill: None,
     };
     let mut room = Room::new(ArenaGame::default(), settings);
     for i in 0..PLAYERS {

@@ -90,6 +90,7 @@ impl Harness {
                 .collect(),
             supervision: Supervision::default(),
             sync,
+            backfill: None,
         };
         let mut h = Self {
             room: Room::new(ArenaGame::new(size, 1000), settings),

@@ -22,7 +22,10 @@ use matchmaker::{
     AllocateError, Allocation, AllocationRequest, Allocator, Matchmaker, MatchmakerConfig,
     MemoryStore, ModeRules, RedisStore, TicketStore,
 };
-use protocol::{MatchmakerClient, api::CreateTicketRequest};
+use protocol::{
+    MatchmakerClient,
+    api::{CreateTicketRequest, OpenSlot, RoomPlayer},
+};
 use tokio::sync::Mutex;
 
 #[derive(Parser)]
@@ -51,6 +54,13 @@ impl Allocator for Instant_ {
     async fn allocate(&self, _: AllocationRequest) -> Result<Allocation, AllocateError> {
         Ok(Allocation {
             room_id: rand::random::<u64>() >> 12,
+            addr: "127.0.0.1:7400".parse().unwrap(),
+        })
+    }
+
+    async fn backfill(&self, slot: &OpenSlot, _: RoomPlayer) -> Result<Allocation, AllocateError> {
+        Ok(Allocation {
+            room_id: slot.room_id,
             addr: "127.0.0.1:7400".parse().unwrap(),
         })
     }

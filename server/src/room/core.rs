@@ -40,6 +40,24 @@ pub struct ExpectedPlayer {
     pub team: u8,
 }
 
+/// When a room asks the matchmaker for a replacement player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backfill {
+    /// A player who dropped (rather than left) gets this long to reconnect first.
+    pub grace: Duration,
+    /// No replacement is asked for with less than this left to play.
+    pub min_remaining: Duration,
+}
+
+impl Default for Backfill {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(5),
+            min_remaining: Duration::from_secs(10),
+        }
+    }
+}
+
 /// How a room is supervised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Supervision {
@@ -83,6 +101,8 @@ pub struct RoomSettings {
     pub supervision: Supervision,
     /// Interest radius and per-client snapshot budget.
     pub sync: SyncSettings,
+    /// Replacements for players who leave a running match; `None` plays on short-handed.
+    pub backfill: Option<Backfill>,
 }
 
 impl RoomSettings {
@@ -144,6 +164,28 @@ pub enum Outbound {
         /// The connection.
         client: ClientId,
     },
+}
+
+/// A place in the running match the room wants filled: a player left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedSlot {
+    /// The team to fill.
+    pub team: u8,
+    /// The ticket of the player who left (no longer the room's to give back).
+    pub left_ticket: String,
+    /// A replacement arriving later than this from now would play less than the minimum.
+    pub fill_within: Duration,
+}
+
+/// A replacement player could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AddPlayerError {
+    /// The match is over (ended or failed).
+    #[error("the match is over")]
+    Over,
+    /// A player with that id is already in the room.
+    #[error("that player is already in this room")]
+    AlreadyHere,
 }
 
 /// Where the match stands.
@@ -214,6 +256,13 @@ pub enum Recovery<G: Game> {
 struct Player {
     player_id: String,
     team: u8,
+    /// Tick since which the player has been away (left, dropped, or never came) while the
+    /// match ran; `None` while connected.
+    away_since: Option<u32>,
+    /// The player said goodbye (no grace before a replacement is asked for).
+    left: bool,
+    /// A replacement was asked for: this player's place is given away and it cannot return.
+    replaced: bool,
     client: Option<ClientId>,
     /// Network id of the avatar, once the simulation spawned it.
     net_id: Option<u32>,
@@ -254,30 +303,37 @@ pub struct RoomCore<G: Game> {
     out: Vec<Outbound>,
     stats: RoomStats,
     results: Option<MatchResults>,
+    /// Places opened for replacements, until the runner takes them.
+    open_slots: Vec<OpenedSlot>,
+}
+
+impl Player {
+    fn new(expected: &ExpectedPlayer) -> Self {
+        Self {
+            player_id: expected.player_id.clone(),
+            team: expected.team,
+            away_since: None,
+            left: false,
+            replaced: false,
+            client: None,
+            net_id: None,
+            welcomed: false,
+            joined: false,
+            pending: VecDeque::new(),
+            newest_seq: 0,
+            applied_seq: 0,
+            score: 0,
+            deaths: 0,
+            sync: ClientSync::default(),
+            center: (0.0, 0.0),
+        }
+    }
 }
 
 impl<G: Game> RoomCore<G> {
     /// A room waiting for its players. `arena_size` is sent to clients on join.
     pub fn new(settings: RoomSettings, arena_size: u32) -> Self {
-        let players = settings
-            .expected
-            .iter()
-            .map(|e| Player {
-                player_id: e.player_id.clone(),
-                team: e.team,
-                client: None,
-                net_id: None,
-                welcomed: false,
-                joined: false,
-                pending: VecDeque::new(),
-                newest_seq: 0,
-                applied_seq: 0,
-                score: 0,
-                deaths: 0,
-                sync: ClientSync::default(),
-                center: (0.0, 0.0),
-            })
-            .collect();
+        let players = settings.expected.iter().map(Player::new).collect();
         Self {
             settings,
             arena_size,
@@ -294,6 +350,7 @@ impl<G: Game> RoomCore<G> {
             out: Vec::new(),
             stats: RoomStats::default(),
             results: None,
+            open_slots: Vec::new(),
         }
     }
 
@@ -365,6 +422,13 @@ impl<G: Game> RoomCore<G> {
             _ => {}
         }
         let player = &mut self.players[slot];
+        if player.replaced {
+            return self.refuse(
+                client,
+                "replaced",
+                "you left the match and your place went to another player".into(),
+            );
+        }
         if player.client.is_some() {
             return self.refuse(
                 client,
@@ -375,6 +439,7 @@ impl<G: Game> RoomCore<G> {
         // A new connection starts a new input sequence; the avatar is spawned by the next tick.
         player.client = Some(client);
         player.joined = true;
+        player.away_since = None;
         player.welcomed = false;
         player.pending.clear();
         player.newest_seq = 0;
@@ -394,6 +459,7 @@ impl<G: Game> RoomCore<G> {
         player.client = None;
         player.welcomed = false;
         player.net_id = None;
+        player.away_since = Some(self.tick);
         let player_id = player.player_id.clone();
         self.queued.push(SimCommand::Despawn(slot));
         if matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
@@ -429,7 +495,10 @@ impl<G: Game> RoomCore<G> {
                 }
             }
             Channel::Events => match codec::decode::<ClientEvent>(bytes) {
-                Ok(ClientEvent::Leave) => self.out.push(Outbound::Disconnect { client }),
+                Ok(ClientEvent::Leave) => {
+                    player.left = true;
+                    self.out.push(Outbound::Disconnect { client });
+                }
                 Err(_) => self.stats.rejected_messages += 1,
             },
         }
@@ -461,6 +530,7 @@ impl<G: Game> RoomCore<G> {
     pub fn begin_tick(&mut self) -> TickBatch {
         self.tick += 1;
         self.advance_phase();
+        self.open_slots_of_absent_players();
         let running = matches!(self.phase, Phase::Running { .. });
         let mut commands = std::mem::take(&mut self.queued);
         if running {
@@ -669,13 +739,77 @@ impl<G: Game> RoomCore<G> {
         self.failure = Some(reason);
     }
 
-    /// Ticket ids of everyone the room was made for.
+    /// Ticket ids of everyone the room holds a place for (not those whose place was given
+    /// away).
     pub fn tickets(&self) -> Vec<String> {
         self.settings
             .expected
             .iter()
-            .map(|e| e.ticket_id.clone())
+            .zip(&self.players)
+            .filter(|(_, p)| !p.replaced)
+            .map(|(e, _)| e.ticket_id.clone())
             .collect()
+    }
+
+    /// Asks for a replacement for each player away too long from a running match (gone for
+    /// the grace, or left), while enough of the match remains; see
+    /// [`RoomCore::take_open_slots`].
+    fn open_slots_of_absent_players(&mut self) {
+        let (Some(backfill), Phase::Running { started }) = (self.settings.backfill, self.phase)
+        else {
+            return;
+        };
+        let end = started + self.settings.ticks(self.settings.match_duration);
+        if end.saturating_sub(self.tick) < self.settings.ticks(backfill.min_remaining) {
+            return;
+        }
+        let grace = self.settings.ticks(backfill.grace);
+        // How long a replacement would still have enough of the match to play.
+        let fill_within = Duration::from_secs_f64(
+            f64::from(end - self.tick - self.settings.ticks(backfill.min_remaining))
+                / f64::from(self.settings.tick_rate.max(1)),
+        );
+        for (slot, player) in self.players.iter_mut().enumerate() {
+            if player.client.is_some() || player.replaced {
+                continue;
+            }
+            // Someone who never came counts as away from the start.
+            let since = *player.away_since.get_or_insert(started);
+            if player.left || self.tick - since >= grace {
+                player.replaced = true;
+                self.open_slots.push(OpenedSlot {
+                    team: player.team,
+                    left_ticket: self.settings.expected[slot].ticket_id.clone(),
+                    fill_within,
+                });
+                tracing::debug!(room = self.settings.room_id, player = %player.player_id, "asking for a replacement");
+            }
+        }
+    }
+
+    /// Places opened for replacements since the last call; the caller asks the matchmaker to
+    /// fill them.
+    pub fn take_open_slots(&mut self) -> Vec<OpenedSlot> {
+        std::mem::take(&mut self.open_slots)
+    }
+
+    /// Adds a replacement player to a running match, in a new slot; it connects with a token
+    /// for this room as anyone else does.
+    pub fn add_player(&mut self, expected: ExpectedPlayer) -> Result<(), AddPlayerError> {
+        if !matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
+            return Err(AddPlayerError::Over);
+        }
+        if self
+            .settings
+            .expected
+            .iter()
+            .any(|e| e.player_id == expected.player_id)
+        {
+            return Err(AddPlayerError::AlreadyHere);
+        }
+        self.players.push(Player::new(&expected));
+        self.settings.expected.push(expected);
+        Ok(())
     }
 
     /// Everything queued to send; the caller drains it.

@@ -70,6 +70,11 @@ impl<G: Game> Room<G> {
         &self.core
     }
 
+    /// The shell, to add players or take its open slots.
+    pub fn core_mut(&mut self) -> &mut RoomCore<G> {
+        &mut self.core
+    }
+
     /// Everything queued to send (for callers that handled events without ticking).
     pub fn drain(&mut self) -> &mut Vec<Outbound> {
         self.core.drain()

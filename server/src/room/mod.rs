@@ -15,12 +15,12 @@ mod sync;
 mod transport;
 
 pub use self::core::{
-    ClientId, ExpectedPlayer, Outbound, Phase, Recovery, RoomCore, RoomInput, RoomSettings,
-    RoomStats, Supervision,
+    AddPlayerError, Backfill, ClientId, ExpectedPlayer, OpenedSlot, Outbound, Phase, Recovery,
+    RoomCore, RoomInput, RoomSettings, RoomStats, Supervision,
 };
 pub use local::Room;
 pub use runner::RoomStatus;
-pub(crate) use runner::{RoomExit, RoomProcess};
+pub(crate) use runner::{RoomNotice, RoomProcess};
 pub(crate) use scheduler::Scheduler;
 pub use sim::{
     Fault, PlayerStanding, SimCheckpoint, SimCommand, Simulation, Slot, StepOutput, TickBatch,

@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use protocol::api::RoomSummary;
 
 use super::{
-    core::{Phase, RoomCore},
+    core::{AddPlayerError, ExpectedPlayer, OpenedSlot, Phase, RoomCore},
     local,
     scheduler::Task,
     sim::{Fault, Simulation, StepOutput},
@@ -150,9 +150,11 @@ impl RoomStatus {
     }
 }
 
-/// How a room ended, for the node.
+/// What a room tells its node: a place to fill, or how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum RoomExit {
+pub(crate) enum RoomNotice {
+    /// A player left the running match; a replacement on this team is wanted.
+    SlotOpen(OpenedSlot),
     /// The match ended normally.
     Finished,
     /// The room failed; these tickets should go back to the queue.
@@ -192,7 +194,7 @@ pub(crate) struct RoomProcess<G: Game> {
     period: Duration,
     failure_reported: AtomicBool,
     exited: AtomicBool,
-    on_exit: Box<dyn Fn(RoomExit) + Send + Sync>,
+    on_notice: Box<dyn Fn(RoomNotice) + Send + Sync>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -206,7 +208,7 @@ impl<G: Game> RoomProcess<G> {
         room: local::Room<G>,
         transport: RoomTransport,
         status: Arc<RoomStatus>,
-        on_exit: Box<dyn Fn(RoomExit) + Send + Sync>,
+        on_notice: Box<dyn Fn(RoomNotice) + Send + Sync>,
     ) -> Self {
         let (core, sim, factory) = room.into_parts();
         let period = Duration::from_secs_f64(1.0 / f64::from(core.settings().tick_rate.max(1)));
@@ -231,12 +233,17 @@ impl<G: Game> RoomProcess<G> {
             period,
             failure_reported: AtomicBool::new(false),
             exited: AtomicBool::new(false),
-            on_exit,
+            on_notice,
         }
     }
 
     pub(crate) fn status(&self) -> &Arc<RoomStatus> {
         &self.status
+    }
+
+    /// Adds a replacement player to the match (see [`RoomCore::add_player`]).
+    pub(crate) fn add_player(&self, player: ExpectedPlayer) -> Result<(), AddPlayerError> {
+        lock(&self.shell).core.add_player(player)
     }
 
     pub(crate) fn inject_fault(&self, fault: Fault) {
@@ -301,6 +308,9 @@ impl<G: Game> RoomProcess<G> {
         if shell.core.current_tick().is_multiple_of(30) {
             self.status.publish_timing(&shell.timing);
         }
+        for slot in shell.core.take_open_slots() {
+            (self.on_notice)(RoomNotice::SlotOpen(slot));
+        }
         self.report_failure(&shell.core);
         if shell.core.is_finished() {
             self.close(shell);
@@ -313,7 +323,7 @@ impl<G: Game> RoomProcess<G> {
         if let Some(reason) = core.failure()
             && !self.failure_reported.swap(true, Ordering::SeqCst)
         {
-            (self.on_exit)(RoomExit::Failed {
+            (self.on_notice)(RoomNotice::Failed {
                 tickets: core.tickets(),
                 reason: reason.to_string(),
             });
@@ -339,7 +349,7 @@ impl<G: Game> RoomProcess<G> {
                 "room closed"
             );
         }
-        (self.on_exit)(RoomExit::Finished);
+        (self.on_notice)(RoomNotice::Finished);
     }
 }
 
