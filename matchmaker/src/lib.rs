@@ -19,6 +19,7 @@
 mod allocator;
 mod cluster;
 mod error;
+mod history;
 mod http;
 mod party;
 mod redis_store;
@@ -31,6 +32,7 @@ mod ticket;
 pub use allocator::{AllocateError, Allocation, AllocationRequest, Allocator};
 pub use cluster::{ClusterAllocator, Placement, rank_nodes, rescue_orphans};
 pub use error::{MatchmakerError, error_response};
+pub use history::{HistoryCheck, TicketEvent, check as check_history};
 pub use http::{MAX_BODY_BYTES, json_rejection, router};
 pub use redis_store::{OrphanedRoom, RedisStore};
 pub use rules::{Candidate, ModeRules, Placed, UnevenTeams, find_matches};

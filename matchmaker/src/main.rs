@@ -28,6 +28,10 @@ struct Args {
     /// Teams per arena match (parties play on one team); free-for-all when absent.
     #[arg(long, env = "RALLYPOINT_TEAMS")]
     teams: Option<usize>,
+    /// Record every ticket state change in the Redis stream `rp:history` (one XADD each), for
+    /// audits and invariant checks. Give it to every matchmaker and node sharing the Redis.
+    #[arg(long, env = "RALLYPOINT_RECORD_HISTORY")]
+    record_history: bool,
     /// A node whose heartbeat is older than this gets no new rooms.
     #[arg(long, env = "RALLYPOINT_NODE_STALE_AFTER", default_value = "3s", value_parser = humantime::parse_duration)]
     node_stale_after: Duration,
@@ -48,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         placement: args.placement,
         players_per_match: args.players_per_match,
         teams: args.teams,
+        record_history: args.record_history,
         node_stale_after: args.node_stale_after,
     })
     .await?;

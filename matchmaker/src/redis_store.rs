@@ -21,27 +21,26 @@ use protocol::api::{OpenSlot, Party, TicketStatus};
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
 
 use crate::{
+    history::TicketEvent,
     store::{StoreError, TicketStore},
     ticket::{StateKind, Ticket, TicketId, now_ms},
 };
 
 fn state_name(kind: StateKind) -> &'static str {
-    match kind {
-        StateKind::Queued => "queued",
-        StateKind::Matched => "matched",
-        StateKind::Assigned => "assigned",
-        StateKind::Cancelled => "cancelled",
-        StateKind::NoMatch => "no_match",
-    }
+    kind.name()
 }
+
+/// History entries kept at most (approximately); older ones are trimmed.
+const HISTORY_MAX: u64 = 1_000_000;
 
 fn err(e: redis::RedisError) -> StoreError {
     StoreError(format!("redis: {e}"))
 }
 
 /// Moves one ticket from state ARGV[1] to ARGV[2] (status JSON ARGV[3], time ARGV[4]); keeps the
-/// mode's queue in step; sets a TTL of ARGV[5] ms on terminal states. Returns the ticket's
-/// fields after the move (one round trip), or an empty list if it was not in state ARGV[1].
+/// mode's queue in step; sets a TTL of ARGV[5] ms on terminal states; with a history length
+/// ARGV[8], records the move (room ARGV[9]). Returns the ticket's fields after the move (one
+/// round trip), or an empty list if it was not in state ARGV[1].
 const TRANSITION: &str = r#"
 local t = KEYS[1]
 if redis.call('HGET', t, 'state') ~= ARGV[1] then return {} end
@@ -61,20 +60,30 @@ if ARGV[2] == 'assigned' or ARGV[2] == 'cancelled' or ARGV[2] == 'no_match' then
 else
   redis.call('PERSIST', t)
 end
+if ARGV[8] ~= '' then
+  redis.call('XADD', ARGV[6] .. 'history', 'MAXLEN', '~', ARGV[8], '*',
+    't', ARGV[7], 'from', ARGV[1], 'to', ARGV[2], 'room', ARGV[9], 'at', ARGV[4])
+end
 return redis.call('HGETALL', t)
 "#;
 
-/// Claims every ticket in KEYS (ids in ARGV[3..]) if all are queued: all become matched, or
-/// nothing changes. ARGV[1] = time, ARGV[2] = prefix. Returns 1 on success.
+/// Claims every ticket in KEYS (ids in ARGV[4..]) if all are queued: all become matched, or
+/// nothing changes. ARGV[1] = time, ARGV[2] = prefix, ARGV[3] = history length ('' for none).
+/// Returns 1 on success.
 const CLAIM: &str = r#"
 for i, t in ipairs(KEYS) do
   if redis.call('HGET', t, 'state') ~= 'queued' then return 0 end
 end
 for i, t in ipairs(KEYS) do
+  local id = ARGV[i + 3]
   local mode = redis.call('HGET', t, 'mode')
   redis.call('HSET', t, 'state', 'matched', 'status', '{"state":"matched"}', 'updated_ms', ARGV[1])
-  redis.call('ZREM', ARGV[2] .. 'q:' .. mode, ARGV[i + 2])
-  redis.call('ZADD', ARGV[2] .. 'matched', ARGV[1], ARGV[i + 2])
+  redis.call('ZREM', ARGV[2] .. 'q:' .. mode, id)
+  redis.call('ZADD', ARGV[2] .. 'matched', ARGV[1], id)
+  if ARGV[3] ~= '' then
+    redis.call('XADD', ARGV[2] .. 'history', 'MAXLEN', '~', ARGV[3], '*',
+      't', id, 'from', 'queued', 'to', 'matched', 'room', '', 'at', ARGV[1])
+  end
 end
 return 1
 "#;
@@ -104,6 +113,8 @@ pub struct RedisStore {
     transition: Script,
     claim: Script,
     room_tickets: Script,
+    /// Whether every state change is also appended to `{prefix}history`.
+    history: bool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -159,7 +170,60 @@ impl RedisStore {
             transition: Script::new(TRANSITION),
             claim: Script::new(CLAIM),
             room_tickets: Script::new(ROOM_TICKETS),
+            history: false,
         })
+    }
+
+    /// Also records every state change in the stream `{prefix}history` (one `XADD` each),
+    /// for [`crate::history::check`]; every instance sharing the store should do the same.
+    pub fn with_history(mut self) -> Self {
+        self.history = true;
+        self
+    }
+
+    /// The recorded history, oldest first (empty unless recording).
+    pub async fn history(&self) -> Result<Vec<TicketEvent>, StoreError> {
+        let mut conn = self.conn.clone();
+        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg(format!("{}history", self.prefix))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .map_err(err)?;
+        entries
+            .into_iter()
+            .map(|(entry, fields)| {
+                let field = |name: &str| {
+                    fields
+                        .chunks(2)
+                        .find(|kv| kv[0] == name)
+                        .and_then(|kv| kv.get(1))
+                        .map(String::as_str)
+                        .unwrap_or("")
+                };
+                let bad = || StoreError(format!("history entry {entry} is malformed"));
+                Ok(TicketEvent {
+                    ticket: field("t").to_string(),
+                    from: match field("from") {
+                        "" => None,
+                        name => Some(StateKind::from_name(name).ok_or_else(bad)?),
+                    },
+                    to: StateKind::from_name(field("to")).ok_or_else(bad)?,
+                    room: field("room").parse().ok(),
+                    at_ms: field("at").parse().map_err(|_| bad())?,
+                })
+            })
+            .collect()
+    }
+
+    /// The history length to pass to a script: empty when not recording.
+    fn history_arg(&self) -> String {
+        if self.history {
+            HISTORY_MAX.to_string()
+        } else {
+            String::new()
+        }
     }
 
     fn key(&self, id: TicketId) -> String {
@@ -449,6 +513,22 @@ impl TicketStore for RedisStore {
                 ticket.enqueued_ms,
             );
         }
+        if self.history {
+            pipe.cmd("XADD")
+                .arg(format!("{}history", self.prefix))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(HISTORY_MAX)
+                .arg("*")
+                .arg(&[
+                    ("t", ticket.id.to_string()),
+                    ("from", String::new()),
+                    ("to", state_name(kind).to_string()),
+                    ("room", String::new()),
+                    ("at", ticket.updated_ms.to_string()),
+                ])
+                .ignore();
+        }
         pipe.query_async::<()>(&mut conn).await.map_err(err)
     }
 
@@ -485,7 +565,10 @@ impl TicketStore for RedisStore {
     async fn claim(&self, ids: &[TicketId]) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let mut invocation = self.claim.prepare_invoke();
-        invocation.arg(now_ms()).arg(&self.prefix);
+        invocation
+            .arg(now_ms())
+            .arg(&self.prefix)
+            .arg(self.history_arg());
         for &id in ids {
             invocation.key(self.key(id)).arg(id.to_string());
         }
@@ -510,6 +593,11 @@ impl TicketStore for RedisStore {
             .arg(self.retention.as_millis() as u64)
             .arg(&self.prefix)
             .arg(id.to_string())
+            .arg(self.history_arg())
+            .arg(match &to {
+                TicketStatus::Assigned(a) => a.room_id.to_string(),
+                _ => String::new(),
+            })
             .invoke_async(&mut conn)
             .await
             .map_err(err)?;

@@ -27,6 +27,8 @@ pub struct StandaloneConfig {
     pub players_per_match: usize,
     /// Teams per arena match; free-for-all when `None`.
     pub teams: Option<usize>,
+    /// Record every ticket state change in Redis (`rp:history`), for audits and tests.
+    pub record_history: bool,
     /// A node whose heartbeat is older than this gets no new rooms.
     pub node_stale_after: Duration,
 }
@@ -61,9 +63,12 @@ impl Standalone {
     pub async fn start(config: StandaloneConfig) -> Result<Self, StandaloneError> {
         let key =
             protocol::key_from_hex(&config.cluster_secret).map_err(StandaloneError::BadSecret)?;
-        let store = RedisStore::connect(&config.redis, "rp:", Duration::from_secs(300))
+        let mut store = RedisStore::connect(&config.redis, "rp:", Duration::from_secs(300))
             .await
             .map_err(|e| StandaloneError::Redis(e.to_string()))?;
+        if config.record_history {
+            store = store.with_history();
+        }
         let registry = store.clone();
         let allocator = ClusterAllocator::new(
             store.clone(),

@@ -13,7 +13,10 @@ use std::{
 
 use protocol::api::{OpenSlot, TicketStatus};
 
-use crate::ticket::{StateKind, Ticket, TicketId, now_ms};
+use crate::{
+    history::TicketEvent,
+    ticket::{StateKind, Ticket, TicketId, now_ms},
+};
 
 /// The store failed; the operation did not happen.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -88,11 +91,29 @@ struct Inner {
     queues: HashMap<String, BTreeSet<(u64, TicketId)>>,
     /// Per mode: open slots by id.
     slots: HashMap<String, BTreeMap<String, OpenSlot>>,
+    /// Every state change, when recording.
+    history: Option<Vec<TicketEvent>>,
 }
 
 impl Inner {
+    fn record(&mut self, ticket: &Ticket, from: Option<StateKind>) {
+        if let Some(history) = &mut self.history {
+            history.push(TicketEvent {
+                ticket: ticket.id.to_string(),
+                from,
+                to: StateKind::of(&ticket.status),
+                room: match &ticket.status {
+                    TicketStatus::Assigned(a) => Some(a.room_id),
+                    _ => None,
+                },
+                at_ms: ticket.updated_ms,
+            });
+        }
+    }
+
     fn set_status(&mut self, id: TicketId, to: TicketStatus) -> Option<Ticket> {
         let ticket = self.tickets.get_mut(&id)?;
+        let from = StateKind::of(&ticket.status);
         let key = (ticket.enqueued_ms, id);
         let queue = self.queues.entry(ticket.mode.clone()).or_default();
         if matches!(to, TicketStatus::Queued) {
@@ -102,7 +123,9 @@ impl Inner {
         }
         ticket.status = to;
         ticket.updated_ms = now_ms();
-        Some(ticket.clone())
+        let ticket = ticket.clone();
+        self.record(&ticket, Some(from));
+        Some(ticket)
     }
 }
 
@@ -110,6 +133,18 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store that records every state change, for [`crate::history::check`].
+    pub fn with_history() -> Self {
+        let store = Self::default();
+        store.lock().history = Some(Vec::new());
+        store
+    }
+
+    /// The recorded history, oldest first (empty unless recording).
+    pub fn history(&self) -> Vec<TicketEvent> {
+        self.lock().history.clone().unwrap_or_default()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -129,6 +164,7 @@ impl TicketStore for MemoryStore {
                 .or_default()
                 .insert((ticket.enqueued_ms, ticket.id));
         }
+        inner.record(&ticket, None);
         inner.tickets.insert(ticket.id, ticket);
         Ok(())
     }

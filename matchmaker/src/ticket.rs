@@ -55,6 +55,32 @@ pub enum StateKind {
 }
 
 impl StateKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::Queued,
+        Self::Matched,
+        Self::Assigned,
+        Self::Cancelled,
+        Self::NoMatch,
+    ];
+
+    /// Its name in stores and histories: `queued`, `matched`, `assigned`, `cancelled`,
+    /// `no_match`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Matched => "matched",
+            Self::Assigned => "assigned",
+            Self::Cancelled => "cancelled",
+            Self::NoMatch => "no_match",
+        }
+    }
+
+    /// The kind with this [`StateKind::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The kind of a full status.
     pub fn of(status: &TicketStatus) -> Self {
         match status {

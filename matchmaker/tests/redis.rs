@@ -250,7 +250,8 @@ async fn two_matchmakers_sharing_redis_never_assign_a_ticket_twice() {
     for allocator in &allocators {
         let store = RedisStore::connect(&redis.url(), "mm:", Duration::from_secs(60))
             .await
-            .unwrap();
+            .unwrap()
+            .with_history();
         let mm = Matchmaker::new(
             store,
             allocator.clone(),
@@ -308,6 +309,13 @@ async fn two_matchmakers_sharing_redis_never_assign_a_ticket_twice() {
             .all(|a| !a.placed.lock().unwrap().is_empty()),
         "both instances matched"
     );
+    // The store's own history says the same, ticket by ticket.
+    let store = RedisStore::connect(&redis.url(), "mm:", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let history = matchmaker::check_history(&store.history().await.unwrap());
+    assert!(history.is_clean(), "{history:?}");
+    assert_eq!((history.tickets, history.assigned), (400, 400));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

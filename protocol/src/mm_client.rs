@@ -1,6 +1,12 @@
 //! [`MatchmakerClient`]: queue a player over the `/v1` HTTP API and wait for a room.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use crate::api::{
     Assignment, CreateTicketRequest, ErrorBody, FaultRequest, RoomSummary, TicketStatus, TicketView,
@@ -39,24 +45,78 @@ impl From<reqwest::Error> for MatchmakerError {
     }
 }
 
-/// A client of the matchmaker's HTTP API.
+impl MatchmakerError {
+    /// Whether asking again (there or at another instance) may succeed: the matchmaker could
+    /// not be reached or said it is unavailable.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport(_) => true,
+            Self::Api { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// Pause between attempts while every matchmaker is unreachable or unavailable.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// A client of the matchmaker's HTTP API. Given several matchmaker instances (they share their
+/// state), it moves to the next one when the current one cannot be reached.
 #[derive(Debug, Clone)]
 pub struct MatchmakerClient {
     http: reqwest::Client,
-    base: String,
+    bases: Arc<[String]>,
+    current: Arc<AtomicUsize>,
 }
 
 impl MatchmakerClient {
-    /// A client for the matchmaker at `base_url`, e.g. `http://127.0.0.1:7350`.
+    /// A client for the matchmaker at `base_url`, e.g. `http://127.0.0.1:7350`, or for several
+    /// instances given as a comma-separated list.
     pub fn new(base_url: &str) -> Self {
         let http = reqwest::Client::builder()
             .timeout(LONG_POLL + Duration::from_secs(10))
             .build()
             .expect("a client with only a timeout set always builds");
+        let bases: Vec<String> = base_url
+            .split(',')
+            .map(|b| b.trim().trim_end_matches('/').to_string())
+            .filter(|b| !b.is_empty())
+            .collect();
         Self {
             http,
-            base: base_url.trim_end_matches('/').to_string(),
+            bases: bases.into(),
+            current: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Sends a request to the current instance; if it cannot be reached, tries each other
+    /// instance once. A request that reached an instance is never sent twice.
+    async fn send(
+        &self,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, MatchmakerError> {
+        let start = self.current.load(Ordering::Relaxed);
+        let n = self.bases.len().max(1);
+        let mut last = None;
+        for i in 0..n {
+            let at = (start + i) % n;
+            match build(self.bases.get(at).map_or("", |b| b.as_str()))
+                .send()
+                .await
+            {
+                Ok(response) => {
+                    self.current.store(at, Ordering::Relaxed);
+                    return Ok(response);
+                }
+                // Only a failed connection proves the request never arrived.
+                Err(e) if e.is_connect() => last = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.map_or_else(
+            || MatchmakerError::Transport("no matchmaker address".into()),
+            Into::into,
+        ))
     }
 
     /// Queues a player: `POST /v1/tickets`.
@@ -65,10 +125,7 @@ impl MatchmakerClient {
         request: &CreateTicketRequest,
     ) -> Result<TicketView, MatchmakerError> {
         let response = self
-            .http
-            .post(format!("{}/v1/tickets", self.base))
-            .json(request)
-            .send()
+            .send(|base| self.http.post(format!("{base}/v1/tickets")).json(request))
             .await?;
         parse(response).await
     }
@@ -81,15 +138,13 @@ impl MatchmakerClient {
         request: &CreateTicketRequest,
         timeout: Duration,
     ) -> Result<(String, Assignment), MatchmakerError> {
+        let wait_ms = timeout.min(LONG_POLL).as_millis();
         let response = self
-            .http
-            .post(format!(
-                "{}/v1/tickets?wait_ms={}",
-                self.base,
-                timeout.min(LONG_POLL).as_millis()
-            ))
-            .json(request)
-            .send()
+            .send(|base| {
+                self.http
+                    .post(format!("{base}/v1/tickets?wait_ms={wait_ms}"))
+                    .json(request)
+            })
             .await?;
         let view: TicketView = parse(response).await?;
         match view.status {
@@ -109,19 +164,18 @@ impl MatchmakerClient {
         id: &str,
         wait: Duration,
     ) -> Result<TicketView, MatchmakerError> {
+        let wait_ms = wait.min(LONG_POLL).as_millis();
         let response = self
-            .http
-            .get(format!(
-                "{}/v1/tickets/{id}?wait_ms={}",
-                self.base,
-                wait.min(LONG_POLL).as_millis()
-            ))
-            .send()
+            .send(|base| {
+                self.http
+                    .get(format!("{base}/v1/tickets/{id}?wait_ms={wait_ms}"))
+            })
             .await?;
         parse(response).await
     }
 
-    /// Long-polls until the ticket is assigned, ends otherwise, or `timeout` passes.
+    /// Long-polls until the ticket is assigned, ends otherwise, or `timeout` passes. While no
+    /// matchmaker can answer (restarting, or its store is down), it keeps asking.
     pub async fn wait_for_assignment(
         &self,
         id: &str,
@@ -133,7 +187,14 @@ impl MatchmakerClient {
             if left.is_zero() {
                 return Err(MatchmakerError::Timeout(timeout));
             }
-            let view = self.get_ticket(id, left).await?;
+            let view = match self.get_ticket(id, left).await {
+                Ok(view) => view,
+                Err(e) if e.is_transient() => {
+                    tokio::time::sleep(RETRY_PAUSE.min(left)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match view.status {
                 TicketStatus::Assigned(assignment) => return Ok(assignment),
                 status if status.is_terminal() => return Err(MatchmakerError::NotAssigned(status)),
@@ -166,9 +227,7 @@ impl MatchmakerClient {
     /// The rooms of the node serving this API: `GET /v1/rooms`.
     pub async fn rooms(&self) -> Result<Vec<RoomSummary>, MatchmakerError> {
         let response = self
-            .http
-            .get(format!("{}/v1/rooms", self.base))
-            .send()
+            .send(|base| self.http.get(format!("{base}/v1/rooms")))
             .await?;
         parse(response).await
     }
@@ -182,11 +241,12 @@ impl MatchmakerClient {
         fault: &FaultRequest,
     ) -> Result<(), MatchmakerError> {
         let response = self
-            .http
-            .post(format!("{}/v1/admin/rooms/{room_id}/fault", self.base))
-            .bearer_auth(admin_token)
-            .json(fault)
-            .send()
+            .send(|base| {
+                self.http
+                    .post(format!("{base}/v1/admin/rooms/{room_id}/fault"))
+                    .bearer_auth(admin_token)
+                    .json(fault)
+            })
             .await?;
         parse::<serde_json::Value>(response).await.map(|_| ())
     }
@@ -195,9 +255,7 @@ impl MatchmakerClient {
     /// cancelled (409).
     pub async fn cancel(&self, id: &str) -> Result<TicketView, MatchmakerError> {
         let response = self
-            .http
-            .delete(format!("{}/v1/tickets/{id}", self.base))
-            .send()
+            .send(|base| self.http.delete(format!("{base}/v1/tickets/{id}")))
             .await?;
         parse(response).await
     }

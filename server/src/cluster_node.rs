@@ -57,9 +57,12 @@ impl ClusterNode {
         })?;
         let key = protocol::key_from_hex(&secret).map_err(StartError::Redis)?;
         let admin = args.admin_config()?;
-        let store = RedisStore::connect(redis, "rp:", Duration::from_secs(300))
+        let mut store = RedisStore::connect(redis, "rp:", Duration::from_secs(300))
             .await
             .map_err(|e| StartError::Redis(e.to_string()))?;
+        if args.record_history {
+            store = store.with_history();
+        }
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let node = Node::new(args.game(), args.node_config(key), Some(events_tx));
         let (listener, http_addr) = bind_http(args.http).await?;

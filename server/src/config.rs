@@ -122,6 +122,11 @@ pub struct ServerArgs {
     #[arg(long, env = "RALLYPOINT_REDIS")]
     pub redis: Option<String>,
 
+    /// Node role: record every ticket state change this node makes (requeues) in the Redis
+    /// stream `rp:history`, as the matchmakers do with the same flag.
+    #[arg(long, env = "RALLYPOINT_RECORD_HISTORY")]
+    pub record_history: bool,
+
     /// Cluster secret, 64 hex digits, for the node role: signs connect tokens and authenticates
     /// matchmakers' room requests. No default.
     #[arg(long, env = "RALLYPOINT_CLUSTER_SECRET", hide_env_values = true, value_parser = parse_secret)]

@@ -46,6 +46,7 @@ async fn matchmaker(redis: &RedisServer, placement: Placement) -> Standalone {
         placement,
         players_per_match: 10,
         teams: None,
+        record_history: false,
         node_stale_after: Duration::from_secs(3),
     })
     .await
@@ -279,6 +280,7 @@ async fn a_leaver_is_replaced_through_redis_on_the_node_hosting_the_match() {
         placement: Placement::Packed,
         players_per_match: 2,
         teams: None,
+        record_history: false,
         node_stale_after: Duration::from_secs(3),
     })
     .await

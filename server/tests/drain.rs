@@ -5,81 +5,21 @@
 
 mod support;
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use bots::{SwarmConfig, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
-use protocol::api::RoomSummary;
-use support::{RedisServer, free_port, wait_for_port};
+use support::{NodeProcess, RedisServer};
 
 const SECRET: &str = "d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1";
 
-struct NodeProcess {
-    child: Child,
-    url: String,
-}
-
-impl NodeProcess {
-    fn start(redis: &RedisServer, udp: &str) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args([
-                "--role",
-                "node",
-                "--redis",
-                &redis.url,
-                "--cluster-secret",
-                SECRET,
-                "--http",
-                &format!("127.0.0.1:{port}"),
-                "--udp-ports",
-                udp,
-                "--match-duration",
-                "4s",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the server binary runs");
-        wait_for_port(port);
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn rooms(&self) -> Vec<RoomSummary> {
-        match reqwest::get(format!("{}/v1/rooms", self.url)).await {
-            Ok(r) => r.json().await.unwrap_or_default(),
-            Err(_) => Vec::new(), // stopped
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn node(redis: &RedisServer, udp: &str) -> NodeProcess {
+    NodeProcess::start(&redis.url, SECRET, udp, &["--match-duration", "4s"])
 }
 
 /// Two node processes and a matchmaker, all on one Redis.
 async fn cluster(redis: &RedisServer, ports: [&str; 2]) -> ([NodeProcess; 2], Standalone) {
-    let nodes = [
-        NodeProcess::start(redis, ports[0]),
-        NodeProcess::start(redis, ports[1]),
-    ];
+    let nodes = [node(redis, ports[0]), node(redis, ports[1])];
     let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
         .await
         .unwrap();
@@ -98,6 +38,7 @@ async fn cluster(redis: &RedisServer, ports: [&str; 2]) -> ([NodeProcess; 2], St
         placement: Placement::Packed,
         players_per_match: 10,
         teams: None,
+        record_history: false,
         node_stale_after: Duration::from_secs(3),
     })
     .await

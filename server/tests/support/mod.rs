@@ -8,29 +8,58 @@ use std::{
     time::{Duration, Instant},
 };
 
-use protocol::{GameClient, MatchmakerClient, PlayerInput, ServerEvent, api::CreateTicketRequest};
+use protocol::{
+    GameClient, MatchmakerClient, PlayerInput, ServerEvent,
+    api::{CreateTicketRequest, RoomSummary},
+};
 
 /// A `redis-server` child process on a free loopback port, killed on drop.
 pub struct RedisServer {
     child: Child,
     /// `redis://127.0.0.1:PORT`.
     pub url: String,
+    port: u16,
+    args: Vec<String>,
 }
 
 impl RedisServer {
     pub fn start() -> Self {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
+        Self::spawn(free_port(), &["--save", "", "--appendonly", "no"])
+    }
+
+    /// Every write synced to an append-only file in `dir` before it is acknowledged, so a
+    /// [`RedisServer::restart`] loses nothing.
+    pub fn start_persistent(dir: &std::path::Path) -> Self {
+        let dir = dir.to_str().unwrap();
+        Self::spawn(
+            free_port(),
+            &[
                 "--save",
                 "",
                 "--appendonly",
-                "no",
-            ])
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                dir,
+            ],
+        )
+    }
+
+    /// Kills the process (SIGKILL) and starts it again on the same port with the same flags.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        *self = Self::spawn(
+            self.port,
+            &self.args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+    }
+
+    fn spawn(port: u16, extra: &[&str]) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (.ci/run installs it)");
@@ -38,6 +67,8 @@ impl RedisServer {
         Self {
             child,
             url: format!("redis://127.0.0.1:{port}"),
+            port,
+            args: extra.iter().map(|a| a.to_string()).collect(),
         }
     }
 }
@@ -157,4 +188,64 @@ pub async fn replace_a_leaver(url: &str) {
     })
     .await;
     assert!(joined, "{events:?}");
+}
+
+/// A `server --role node` child process, killed on drop.
+pub struct NodeProcess {
+    pub child: Child,
+    /// Its HTTP API.
+    pub url: String,
+}
+
+impl NodeProcess {
+    /// Starts a node on `redis` with the cluster `secret`, rooms on the `udp` port range, and
+    /// `extra` flags.
+    pub fn start(redis: &str, secret: &str, udp: &str, extra: &[&str]) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args([
+                "--role",
+                "node",
+                "--redis",
+                redis,
+                "--cluster-secret",
+                secret,
+                "--http",
+                &format!("127.0.0.1:{port}"),
+                "--udp-ports",
+                udp,
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the server binary runs");
+        wait_for_port(port);
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub async fn rooms(&self) -> Vec<RoomSummary> {
+        match reqwest::get(format!("{}/v1/rooms", self.url)).await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => Vec::new(), // stopped
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
