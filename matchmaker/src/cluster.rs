@@ -192,7 +192,8 @@ pub async fn rescue_orphans(registry: &RedisStore) -> Result<usize, crate::Store
         registry.nodes().await?.into_iter().map(|n| n.id).collect();
     let mut requeued = 0;
     for orphan in registry.orphaned_rooms(&live).await? {
-        let ids = crate::service::requeue_tickets(registry, &orphan.tickets).await?;
+        let ids =
+            crate::service::requeue_tickets(registry, orphan.room_id, &orphan.tickets).await?;
         if !ids.is_empty() {
             tracing::warn!(node = %orphan.node, room = orphan.room_id, requeued = ids.len(), "node gone; its room's players requeued");
         }

@@ -39,14 +39,16 @@ fn err(e: redis::RedisError) -> StoreError {
 
 /// Moves one ticket from state ARGV[1] to ARGV[2] (status JSON ARGV[3], time ARGV[4]); keeps the
 /// mode's queue in step; sets a TTL of ARGV[5] ms on terminal states; with a history length
-/// ARGV[8], records the move (room ARGV[9]). Returns the ticket's fields after the move (one
-/// round trip), or an empty list if it was not in state ARGV[1].
+/// ARGV[8], records the move. ARGV[9] is the room of an assignment (kept in the `room` field);
+/// a non-empty ARGV[10] makes the move conditional on the ticket's `room` being that. Returns
+/// the ticket's fields after the move (one round trip), or an empty list if it did not move.
 const TRANSITION: &str = r#"
 local t = KEYS[1]
 if redis.call('HGET', t, 'state') ~= ARGV[1] then return {} end
+if ARGV[10] ~= '' and redis.call('HGET', t, 'room') ~= ARGV[10] then return {} end
 local mode = redis.call('HGET', t, 'mode')
 local queue = ARGV[6] .. 'q:' .. mode
-redis.call('HSET', t, 'state', ARGV[2], 'status', ARGV[3], 'updated_ms', ARGV[4])
+redis.call('HSET', t, 'state', ARGV[2], 'status', ARGV[3], 'updated_ms', ARGV[4], 'room', ARGV[9])
 if ARGV[2] == 'queued' then
   redis.call('ZADD', queue, redis.call('HGET', t, 'enqueued_ms'), ARGV[7])
 else
@@ -152,10 +154,15 @@ impl RedisStore {
                 )));
             }
         }
+        // Reconnect attempts at most 500 ms apart. The factor is the backoff's multiplier: the
+        // default (100) would put the second attempt a minute after the first, so a Redis back
+        // after a short outage would stay unused for that long.
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
             .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(2);
+            .set_number_of_retries(2)
+            .set_factor(2)
+            .set_max_delay(500);
         let mut conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| StoreError(format!("cannot reach Redis at {url}: {e}")))?;
@@ -224,6 +231,42 @@ impl RedisStore {
         } else {
             String::new()
         }
+    }
+
+    /// One compare-and-set move (the `TRANSITION` script), optionally only for a ticket
+    /// assigned to `room`.
+    async fn move_ticket(
+        &self,
+        id: TicketId,
+        from: StateKind,
+        to: TicketStatus,
+        room: Option<u64>,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let mut conn = self.conn.clone();
+
+        let fields: std::collections::HashMap<String, String> = self
+            .transition
+            .key(self.key(id))
+            .arg(state_name(from))
+            .arg(state_name(StateKind::of(&to)))
+            .arg(status_json(&to))
+            .arg(now_ms())
+            .arg(self.retention.as_millis() as u64)
+            .arg(&self.prefix)
+            .arg(id.to_string())
+            .arg(self.history_arg())
+            .arg(match &to {
+                TicketStatus::Assigned(a) => a.room_id.to_string(),
+                _ => String::new(),
+            })
+            .arg(room.map_or(String::new(), |r| r.to_string()))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(err)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        Self::decode(id, &fields).map(Some)
     }
 
     fn key(&self, id: TicketId) -> String {
@@ -582,29 +625,16 @@ impl TicketStore for RedisStore {
         from: StateKind,
         to: TicketStatus,
     ) -> Result<Option<Ticket>, StoreError> {
-        let mut conn = self.conn.clone();
-        let fields: std::collections::HashMap<String, String> = self
-            .transition
-            .key(self.key(id))
-            .arg(state_name(from))
-            .arg(state_name(StateKind::of(&to)))
-            .arg(status_json(&to))
-            .arg(now_ms())
-            .arg(self.retention.as_millis() as u64)
-            .arg(&self.prefix)
-            .arg(id.to_string())
-            .arg(self.history_arg())
-            .arg(match &to {
-                TicketStatus::Assigned(a) => a.room_id.to_string(),
-                _ => String::new(),
-            })
-            .invoke_async(&mut conn)
+        self.move_ticket(id, from, to, None).await
+    }
+
+    async fn requeue_from_room(
+        &self,
+        id: TicketId,
+        room_id: u64,
+    ) -> Result<Option<Ticket>, StoreError> {
+        self.move_ticket(id, StateKind::Assigned, TicketStatus::Queued, Some(room_id))
             .await
-            .map_err(err)?;
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        Self::decode(id, &fields).map(Some)
     }
 
     async fn stale_matched(&self, before_ms: u64) -> Result<Vec<TicketId>, StoreError> {

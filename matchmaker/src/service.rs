@@ -28,9 +28,11 @@ use crate::{
 
 /// Puts assigned tickets straight back in their queue, at the front, in the store itself: what a
 /// node does when a room fails in distributed mode (the matchmakers see it on their next pass).
-/// Ids that are malformed or not assigned are skipped. Returns the ids that went back.
+/// Only tickets still assigned to `room_id` move (the room id fences off a late requeue); ids
+/// that are malformed or not assigned there are skipped. Returns the ids that went back.
 pub async fn requeue_tickets<S: TicketStore>(
     store: &S,
+    room_id: u64,
     ticket_ids: &[String],
 ) -> Result<Vec<TicketId>, StoreError> {
     let mut requeued = Vec::new();
@@ -38,11 +40,7 @@ pub async fn requeue_tickets<S: TicketStore>(
         let Ok(id) = id.parse::<TicketId>() else {
             continue;
         };
-        if store
-            .transition(id, StateKind::Assigned, TicketStatus::Queued)
-            .await?
-            .is_some()
-        {
+        if store.requeue_from_room(id, room_id).await?.is_some() {
             requeued.push(id);
         }
     }
@@ -338,28 +336,21 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         }
     }
 
-    /// Puts assigned tickets back in the queue, at the front (they keep their original queue
-    /// time), because their room failed. Returns how many went back.
-    pub async fn requeue(&self, ticket_ids: &[String]) -> Result<usize, MatchmakerError> {
-        let mut requeued = 0;
-        for id in ticket_ids {
-            let Ok(id) = id.parse::<TicketId>() else {
-                continue;
-            };
-            if self
-                .inner
-                .store
-                .transition(id, StateKind::Assigned, TicketStatus::Queued)
-                .await?
-                .is_some()
-            {
-                requeued += 1;
-                self.watch(id);
-                self.notify(id);
-            }
+    /// Puts tickets assigned to `room_id` back in the queue, at the front (they keep their
+    /// original queue time), because that room failed. Tickets assigned elsewhere by now are
+    /// left alone. Returns how many went back.
+    pub async fn requeue(
+        &self,
+        room_id: u64,
+        ticket_ids: &[String],
+    ) -> Result<usize, MatchmakerError> {
+        let requeued = requeue_tickets(&self.inner.store, room_id, ticket_ids).await?;
+        for &id in &requeued {
+            self.watch(id);
+            self.notify(id);
         }
         self.inner.wake.notify_one();
-        Ok(requeued)
+        Ok(requeued.len())
     }
 
     /// The ticket's change channel, made if missing; returns a receiver.

@@ -47,6 +47,15 @@ pub trait TicketStore: Send + Sync + 'static {
         to: TicketStatus,
     ) -> impl Future<Output = Result<Option<Ticket>, StoreError>> + Send;
 
+    /// Puts an assigned ticket back in its queue (keeping its place), but only if it is still
+    /// assigned to `room_id`: the room id fences off a late requeue from a room the ticket has
+    /// already left. Returns the updated ticket, or `None` if nothing changed.
+    fn requeue_from_room(
+        &self,
+        id: TicketId,
+        room_id: u64,
+    ) -> impl Future<Output = Result<Option<Ticket>, StoreError>> + Send;
+
     /// Tickets matched (claimed) before `before_ms` and not assigned since: their claimer
     /// probably died mid-allocation.
     fn stale_matched(
@@ -212,6 +221,20 @@ impl TicketStore for MemoryStore {
         let mut inner = self.lock();
         match inner.tickets.get(&id) {
             Some(t) if StateKind::of(&t.status) == from => Ok(inner.set_status(id, to)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn requeue_from_room(
+        &self,
+        id: TicketId,
+        room_id: u64,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let mut inner = self.lock();
+        match inner.tickets.get(&id).map(|t| &t.status) {
+            Some(TicketStatus::Assigned(a)) if a.room_id == room_id => {
+                Ok(inner.set_status(id, TicketStatus::Queued))
+            }
             _ => Ok(None),
         }
     }

@@ -439,14 +439,27 @@ async fn a_requeued_ticket_goes_to_the_front_with_a_fresh_wait() {
     let old_a = mm.create_ticket(ticket("old-a")).await.unwrap();
     let old_b = mm.create_ticket(ticket("old-b")).await.unwrap();
     let first = mm.ticket(&old_a.id, Duration::from_secs(2)).await.unwrap();
-    assert!(matches!(first.status, TicketStatus::Assigned(_)));
+    let TicketStatus::Assigned(first) = first.status else {
+        panic!("{first:?}")
+    };
     // Their room ran for longer than the maximum wait, then failed.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let newcomer = mm.create_ticket(ticket("new")).await.unwrap();
+    let failed_room = first.room_id;
+    // A requeue naming another room is fenced off: the tickets are not in that room.
     assert_eq!(
-        mm.requeue(&[old_a.id.clone(), old_b.id.clone(), "not-a-ticket".into()])
+        mm.requeue(failed_room + 1, &[old_a.id.clone(), old_b.id.clone()])
             .await
             .unwrap(),
+        0
+    );
+    assert_eq!(
+        mm.requeue(
+            failed_room,
+            &[old_a.id.clone(), old_b.id.clone(), "not-a-ticket".into()]
+        )
+        .await
+        .unwrap(),
         2
     );
     // Not expired, and placed again before the newcomer: the front of the queue.
@@ -466,9 +479,16 @@ async fn a_requeued_ticket_goes_to_the_front_with_a_fresh_wait() {
             .status,
         TicketStatus::Queued
     );
-    // A ticket that is not assigned is not requeued.
+    // A ticket that is not assigned is not requeued, and a late requeue from the failed
+    // room does not move tickets that have a new room by now.
     assert_eq!(
-        mm.requeue(std::slice::from_ref(&newcomer.id))
+        mm.requeue(failed_room, std::slice::from_ref(&newcomer.id))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        mm.requeue(failed_room, &[old_a.id.clone(), old_b.id.clone()])
             .await
             .unwrap(),
         0

@@ -119,11 +119,9 @@ async fn conformance(store: impl TicketStore) {
         .unwrap();
     let late = ticket("arena", 10);
     store.insert(late.clone()).await.unwrap();
-    store
-        .transition(a.id, StateKind::Assigned, TicketStatus::Queued)
-        .await
-        .unwrap()
-        .unwrap();
+    // A requeue is fenced by the room: one naming another room changes nothing.
+    assert!(store.requeue_from_room(a.id, 8).await.unwrap().is_none());
+    store.requeue_from_room(a.id, 7).await.unwrap().unwrap();
     let queue: Vec<TicketId> = store
         .queued("arena")
         .await
@@ -260,11 +258,13 @@ async fn two_matchmakers_sharing_redis_never_assign_a_ticket_twice() {
         tokio::spawn(mm.clone().run(std::future::pending()));
         instances.push(mm);
     }
-    // 400 players queue through either instance, at once.
+    // 400 players queue through either instance, within a few tens of milliseconds.
     let mut tasks = Vec::new();
     for i in 0..400 {
         let mm = instances[i % 2].clone();
         tasks.push(tokio::spawn(async move {
+            // In waves of 20, so both instances' passes find work while the other's run.
+            tokio::time::sleep(Duration::from_millis(3 * (i / 20) as u64)).await;
             let t = mm
                 .create_ticket(CreateTicketRequest {
                     mode: "arena".into(),

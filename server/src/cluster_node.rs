@@ -3,9 +3,9 @@
 //! allocation to matchmakers that hold the cluster secret, and sends a failed room's tickets
 //! back to the front of their queue in Redis itself.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
-use matchmaker::{RedisStore, TicketStore, requeue_tickets};
+use matchmaker::{RedisStore, StoreError, TicketStore, requeue_tickets};
 use protocol::api::NodeAdvert;
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -91,20 +91,28 @@ impl ClusterNode {
                 let requeue = tokio::spawn(async move {
                     while let Some(event) = events.recv().await {
                         match event {
+                            // Both retried while Redis is away: a requeue is fenced by the room
+                            // id, so a late one cannot move a ticket that has left the room.
                             NodeEvent::RoomFailed(f) => {
-                                match requeue_tickets(&store, &f.tickets).await {
-                                    Ok(ids) => {
-                                        tracing::info!(room = f.room_id, requeued = ids.len(), reason = %f.reason, "room failed; players requeued")
+                                let store = store.clone();
+                                tokio::spawn(async move {
+                                    let requeued = retry("requeue a failed room's players", || {
+                                        requeue_tickets(&store, f.room_id, &f.tickets)
+                                    })
+                                    .await;
+                                    if let Some(ids) = requeued {
+                                        tracing::info!(room = f.room_id, requeued = ids.len(), reason = %f.reason, "room failed; players requeued");
                                     }
-                                    Err(e) => {
-                                        tracing::error!(room = f.room_id, error = %e, "requeueing a failed room's players failed")
-                                    }
-                                }
+                                });
                             }
                             NodeEvent::RoomClosed { room_id } => {
-                                if let Err(e) = store.forget_room(&node_id, room_id).await {
-                                    tracing::warn!(room = room_id, error = %e, "could not forget a closed room");
-                                }
+                                let (store, node_id) = (store.clone(), node_id.clone());
+                                tokio::spawn(async move {
+                                    retry("forget a closed room", || {
+                                        store.forget_room(&node_id, room_id)
+                                    })
+                                    .await;
+                                });
                             }
                             NodeEvent::SlotOpen {
                                 room_id,
@@ -175,15 +183,58 @@ impl ClusterNode {
     }
 }
 
+/// Longest a store operation is retried while Redis is away.
+const RETRY_FOR: Duration = Duration::from_secs(600);
+
+/// Runs `op` until it succeeds, every 500 ms, for up to [`RETRY_FOR`].
+async fn retry<T, F: Future<Output = Result<T, StoreError>>>(
+    what: &str,
+    mut op: impl FnMut() -> F,
+) -> Option<T> {
+    let started = tokio::time::Instant::now();
+    loop {
+        match op().await {
+            Ok(v) => return Some(v),
+            Err(e) if started.elapsed() < RETRY_FOR => {
+                tracing::warn!(error = %e, "could not {what} yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "gave up trying to {what}");
+                return None;
+            }
+        }
+    }
+}
+
+/// Advertises the node every [`HEARTBEAT`]. If no advert has been written for [`ADVERT_TTL`],
+/// the matchmakers may have seen it expire and given its players new rooms, so the node fences
+/// itself: it fails its rooms (their players are told and follow their tickets) and takes no
+/// new ones until an advert is written again.
 async fn heartbeat(store: RedisStore, node: Node<ArenaGame>, mut advert: NodeAdvert) {
     let mut tick = tokio::time::interval(HEARTBEAT);
+    // When the last advert that was written was sent: it expires no sooner than this + TTL.
+    let mut last_written = tokio::time::Instant::now();
     loop {
         tick.tick().await;
         advert.rooms = node.rooms().len();
         advert.draining = node.is_draining();
         advert.heartbeat_ms = protocol::unix_now().as_millis() as u64;
-        if let Err(e) = store.advertise(&advert, ADVERT_TTL).await {
-            tracing::warn!(error = %e, "heartbeat to Redis failed");
+        let sent = tokio::time::Instant::now();
+        match tokio::time::timeout(HEARTBEAT, store.advertise(&advert, ADVERT_TTL)).await {
+            Ok(Ok(())) => {
+                last_written = sent;
+                if node.is_fenced() {
+                    tracing::warn!("cluster connection back; taking rooms again");
+                    node.unfence();
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "heartbeat to Redis failed"),
+            Err(_) => tracing::warn!("heartbeat to Redis timed out"),
+        }
+        if last_written.elapsed() >= ADVERT_TTL && !node.is_fenced() {
+            tracing::error!("no heartbeat reached Redis for {ADVERT_TTL:?}; failing every room");
+            node.fence("the node lost its connection to the cluster");
         }
     }
 }

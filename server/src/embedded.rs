@@ -111,7 +111,7 @@ impl EmbeddedServer {
             while let Some(event) = events.recv().await {
                 match event {
                     NodeEvent::RoomFailed(failure) => {
-                        match requeuer.requeue(&failure.tickets).await {
+                        match requeuer.requeue(failure.room_id, &failure.tickets).await {
                             Ok(n) => {
                                 tracing::info!(room = failure.room_id, requeued = n, reason = %failure.reason, "room failed; players requeued")
                             }

@@ -175,17 +175,20 @@ async fn health<G: Game>(State(node): State<Node<G>>) -> Json<Health> {
     Json(node.health())
 }
 
-/// Readiness: 200 while the node takes new rooms, 503 once it drains.
+/// Readiness: 200 while the node takes new rooms, 503 while it drains or is fenced off.
 async fn ready<G: Game>(State(node): State<Node<G>>) -> Response {
-    if node.is_draining() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"ready": false, "reason": "draining"})),
-        )
-            .into_response()
+    let reason = if node.is_draining() {
+        "draining"
+    } else if node.is_fenced() {
+        "fenced: no connection to the cluster"
     } else {
-        Json(serde_json::json!({"ready": true})).into_response()
-    }
+        return Json(serde_json::json!({"ready": true})).into_response();
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({"ready": false, "reason": reason})),
+    )
+        .into_response()
 }
 
 async fn rooms<G: Game>(State(node): State<Node<G>>) -> Json<Vec<RoomSummary>> {

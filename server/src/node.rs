@@ -135,6 +135,7 @@ struct NodeInner<G: Game> {
     rooms_failed: AtomicU64,
     /// Set by [`Node::drain`]: no new rooms.
     draining: std::sync::atomic::AtomicBool,
+    fenced: std::sync::atomic::AtomicBool,
 }
 
 impl<G: Game> Node<G> {
@@ -153,6 +154,7 @@ impl<G: Game> Node<G> {
                 closed_restarts: AtomicU64::new(0),
                 rooms_failed: AtomicU64::new(0),
                 draining: std::sync::atomic::AtomicBool::new(false),
+                fenced: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -197,6 +199,26 @@ impl<G: Game> Node<G> {
         }
     }
 
+    /// Fences the node off: fails every room (their players are told, and their tickets go
+    /// back to the queue) and takes no new rooms until [`Node::unfence`]. For a node that lost
+    /// its cluster connection long enough for the cluster to give its players new rooms.
+    pub fn fence(&self, reason: &str) {
+        self.inner.fenced.store(true, Ordering::SeqCst);
+        for room in self.inner.rooms.iter() {
+            room.fail(reason);
+        }
+    }
+
+    /// Takes rooms again after [`Node::fence`].
+    pub fn unfence(&self) {
+        self.inner.fenced.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether the node is fenced off.
+    pub fn is_fenced(&self) -> bool {
+        self.inner.fenced.load(Ordering::SeqCst)
+    }
+
     /// Stops taking new rooms; running rooms play on to the end.
     pub fn drain(&self) {
         self.inner.draining.store(true, Ordering::SeqCst);
@@ -239,7 +261,7 @@ impl<G: Game> Node<G> {
     /// the back of the pool and the next is tried.
     fn bind_port(&self) -> Result<(UdpSocket, u16), AllocateError> {
         let mut free = self.free_ports();
-        if self.is_draining() || self.inner.rooms.len() >= self.capacity() {
+        if self.is_draining() || self.is_fenced() || self.inner.rooms.len() >= self.capacity() {
             return Err(AllocateError::NoCapacity);
         }
         for _ in 0..free.len() {

@@ -1,7 +1,8 @@
 //! Node processes stopped for real. SIGTERM mid-match: the node stops taking rooms at once, its
 //! match plays to the end, new matches go to the other node, and it exits 0. SIGKILL mid-match:
 //! within seconds its players' tickets are back at the front of the queue and they finish a
-//! match on the other node.
+//! match on the other node. Cut off from Redis: the node fences itself (fails its rooms) before
+//! the cluster gives its players new rooms, and takes rooms again once it is back.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bots::{SwarmConfig, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
-use support::{NodeProcess, RedisServer};
+use support::{NodeProcess, Partition, RedisServer};
 
 const SECRET: &str = "d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1";
 
@@ -165,5 +166,90 @@ async fn a_node_told_to_stop_drains_its_match_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
+    mm.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhere() {
+    let redis = RedisServer::start();
+    let partition = Partition::start(redis.port).await;
+    let through_partition = format!("redis://127.0.0.1:{}", partition.port);
+    let flags = ["--match-duration", "4s", "--record-history"];
+    let cut_off = NodeProcess::start(&through_partition, SECRET, "46200-46249", &flags);
+    let mm = Standalone::start(StandaloneConfig {
+        redis: redis.url.clone(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        cluster_secret: SECRET.into(),
+        placement: Placement::Packed,
+        players_per_match: 10,
+        teams: None,
+        record_history: true,
+        node_stale_after: Duration::from_secs(3),
+    })
+    .await
+    .unwrap();
+    let url = format!("http://{}", mm.http_addr);
+    let mut swarm = SwarmConfig::new(&url, 10, Duration::from_millis(300));
+    swarm.grace = Duration::from_secs(40);
+    let swarm = tokio::spawn(run_swarm(swarm));
+    host_of_running_match(std::slice::from_ref(&cut_off)).await;
+    // A second node, reachable, for the match to move to.
+    let other = NodeProcess::start(&redis.url, SECRET, "46250-46299", &flags);
+
+    partition.cut();
+    let cut_at = Instant::now();
+    // Within the advert TTL the node fences itself: not ready, its room failed.
+    loop {
+        let ready = reqwest::get(format!("{}/v1/ready", cut_off.url))
+            .await
+            .unwrap()
+            .status();
+        if ready == 503 {
+            break;
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(6),
+            "the cut-off node never fenced itself"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fenced_after = cut_at.elapsed();
+    let report = swarm.await.unwrap();
+    eprintln!(
+        "fenced {fenced_after:?} after the cut; {}",
+        serde_json::to_string(&report).unwrap()
+    );
+    // The players were told, followed their tickets, and finished on the other node; no
+    // ticket was lost or held two rooms.
+    assert_eq!(report.rooms_failed, 10, "{report:#?}");
+    assert_eq!(report.matches_completed, 1, "{report:#?}");
+    assert_eq!(report.player_matches_completed, 10, "{report:#?}");
+    assert_eq!((report.tickets_lost, report.tickets_reassigned), (0, 0));
+    drop(other);
+
+    // Healed: the node advertises again and takes rooms.
+    partition.heal();
+    let healed = Instant::now();
+    while reqwest::get(format!("{}/v1/ready", cut_off.url))
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(
+            healed.elapsed() < Duration::from_secs(10),
+            "never ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let history = matchmaker::check_history(&store.history().await.unwrap());
+    assert!(history.is_clean(), "{history:#?}");
+    assert_eq!(
+        (history.tickets, history.assigned, history.requeued),
+        (10, 10, 10)
+    );
     mm.shutdown().await;
 }

@@ -246,6 +246,11 @@ impl<G: Game> RoomProcess<G> {
         lock(&self.shell).core.add_player(player)
     }
 
+    /// Gives up on the room from outside (see [`RoomCore::fail`]); it closes after lingering.
+    pub(crate) fn fail(&self, reason: &str) {
+        lock(&self.shell).core.fail(reason.to_string());
+    }
+
     pub(crate) fn inject_fault(&self, fault: Fault) {
         let mut shell = lock(&self.shell);
         match fault {
