@@ -30,6 +30,9 @@ fn state_name(kind: StateKind) -> &'static str {
     kind.name()
 }
 
+/// Tickets read per round trip when a pass reads its queue.
+const QUEUE_READ_CHUNK: usize = 1000;
+
 /// History entries kept at most (approximately); older ones are trimmed.
 const HISTORY_MAX: u64 = 1_000_000;
 
@@ -579,26 +582,32 @@ impl TicketStore for RedisStore {
         self.read(id).await
     }
 
-    async fn queued(&self, mode: &str) -> Result<Vec<Ticket>, StoreError> {
+    async fn queued(&self, mode: &str, limit: usize) -> Result<Vec<Ticket>, StoreError> {
         let mut conn = self.conn.clone();
+        let last = isize::try_from(limit)
+            .unwrap_or(isize::MAX)
+            .saturating_sub(1);
         let ids: Vec<String> = conn
-            .zrange(format!("{}q:{mode}", self.prefix), 0, -1)
+            .zrange(format!("{}q:{mode}", self.prefix), 0, last)
             .await
             .map_err(err)?;
         let ids: Vec<TicketId> = ids.iter().filter_map(|s| s.parse().ok()).collect();
-        let mut pipe = redis::pipe();
-        for &id in &ids {
-            pipe.hgetall(self.key(id));
-        }
-        let rows: Vec<std::collections::HashMap<String, String>> =
-            pipe.query_async(&mut conn).await.map_err(err)?;
         let mut tickets = Vec::with_capacity(ids.len());
-        for (id, fields) in ids.into_iter().zip(rows) {
-            // A ticket that expired between the two reads is simply not queued any more.
-            if !fields.is_empty() {
-                let t = Self::decode(id, &fields)?;
-                if matches!(t.status, TicketStatus::Queued) {
-                    tickets.push(t);
+        // In chunks, so no single reply holds the shared connection for long.
+        for chunk in ids.chunks(QUEUE_READ_CHUNK) {
+            let mut pipe = redis::pipe();
+            for &id in chunk {
+                pipe.hgetall(self.key(id));
+            }
+            let rows: Vec<std::collections::HashMap<String, String>> =
+                pipe.query_async(&mut conn).await.map_err(err)?;
+            for (&id, fields) in chunk.iter().zip(rows) {
+                // A ticket that finished between the two reads is simply not queued any more.
+                if !fields.is_empty() {
+                    let t = Self::decode(id, &fields)?;
+                    if matches!(t.status, TicketStatus::Queued) {
+                        tickets.push(t);
+                    }
                 }
             }
         }

@@ -100,6 +100,9 @@ pub struct MatchmakerConfig {
     /// A claimed (matched) ticket not assigned within this goes back to the queue: its
     /// matchmaker probably died mid-allocation. Longer than any allocation takes.
     pub claim_lease: Duration,
+    /// Most tickets of one mode a pass considers, longest-waiting first: a deep queue is
+    /// worked through over several passes, each short, instead of one long one.
+    pub max_pass_tickets: usize,
 }
 
 impl MatchmakerConfig {
@@ -113,6 +116,7 @@ impl MatchmakerConfig {
             coalesce: Duration::from_millis(5),
             ticket_retention: Duration::from_secs(300),
             claim_lease: Duration::from_secs(10),
+            max_pass_tickets: 10_000,
         }
     }
 }
@@ -450,7 +454,11 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
 
     async fn match_mode(&self, rules: &ModeRules) -> Result<usize, MatchmakerError> {
         let now = now_ms();
-        let mut queued = self.inner.store.queued(&rules.name).await?;
+        let mut queued = self
+            .inner
+            .store
+            .queued(&rules.name, self.inner.config.max_pass_tickets)
+            .await?;
         let max_wait = rules.max_wait.as_millis() as u64;
         let mut kept = Vec::with_capacity(queued.len());
         for ticket in queued.drain(..) {

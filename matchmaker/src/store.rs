@@ -31,8 +31,12 @@ pub trait TicketStore: Send + Sync + 'static {
     /// Reads one ticket.
     fn get(&self, id: TicketId) -> impl Future<Output = Result<Option<Ticket>, StoreError>> + Send;
 
-    /// The queued tickets of a mode, longest-waiting first.
-    fn queued(&self, mode: &str) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
+    /// The `limit` longest-waiting queued tickets of a mode, longest-waiting first.
+    fn queued(
+        &self,
+        mode: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
 
     /// Atomically moves every listed ticket from queued to matched. If any of them is no longer
     /// queued, nothing changes and the result is `false`.
@@ -182,13 +186,14 @@ impl TicketStore for MemoryStore {
         Ok(self.lock().tickets.get(&id).cloned())
     }
 
-    async fn queued(&self, mode: &str) -> Result<Vec<Ticket>, StoreError> {
+    async fn queued(&self, mode: &str, limit: usize) -> Result<Vec<Ticket>, StoreError> {
         let inner = self.lock();
         Ok(inner
             .queues
             .get(mode)
             .map(|q| {
                 q.iter()
+                    .take(limit)
                     .filter_map(|(_, id)| inner.tickets.get(id).cloned())
                     .collect()
             })

@@ -61,13 +61,25 @@ async fn conformance(store: impl TicketStore) {
     assert_eq!(store.get(a.id).await.unwrap().as_ref(), Some(&a));
     assert_eq!(store.get(TicketId::random()).await.unwrap(), None);
     let queue: Vec<TicketId> = store
-        .queued("arena")
+        .queued("arena", usize::MAX)
         .await
         .unwrap()
         .iter()
         .map(|t| t.id)
         .collect();
     assert_eq!(queue, vec![b.id, c.id, a.id], "longest waiting first");
+    let oldest: Vec<TicketId> = store
+        .queued("arena", 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(
+        oldest,
+        vec![b.id, c.id],
+        "a limit keeps the longest waiting"
+    );
 
     // A claim is all or nothing.
     assert!(
@@ -87,7 +99,7 @@ async fn conformance(store: impl TicketStore) {
     );
     assert!(store.claim(&[a.id, b.id]).await.unwrap());
     assert!(!store.claim(&[a.id]).await.unwrap(), "claimed twice");
-    assert!(store.queued("arena").await.unwrap().is_empty());
+    assert!(store.queued("arena", usize::MAX).await.unwrap().is_empty());
 
     // Transitions are compare-and-set.
     assert!(
@@ -123,7 +135,7 @@ async fn conformance(store: impl TicketStore) {
     assert!(store.requeue_from_room(a.id, 8).await.unwrap().is_none());
     store.requeue_from_room(a.id, 7).await.unwrap().unwrap();
     let queue: Vec<TicketId> = store
-        .queued("arena")
+        .queued("arena", usize::MAX)
         .await
         .unwrap()
         .iter()
@@ -131,7 +143,7 @@ async fn conformance(store: impl TicketStore) {
         .collect();
     assert_eq!(queue, vec![b.id, a.id, late.id]);
     assert_eq!(
-        store.queued("duel").await.unwrap().len(),
+        store.queued("duel", usize::MAX).await.unwrap().len(),
         1,
         "modes are separate queues"
     );

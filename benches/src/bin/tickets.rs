@@ -45,6 +45,10 @@ struct Args {
     /// Concurrent clients (each creates a ticket, waits for its assignment, repeats).
     #[arg(long, default_value = "500")]
     concurrency: usize,
+    /// First queue this many tickets with matching stopped (a full queue, as after an outage
+    /// or a spike), then start matching and report how long each waited for its assignment.
+    #[arg(long, default_value = "0")]
+    backlog: usize,
 }
 
 #[derive(Clone)]
@@ -75,11 +79,62 @@ impl Drop for RedisChild {
     }
 }
 
-async fn serve<S: TicketStore>(store: S, coalesce: Duration) -> String {
+async fn serve<S: TicketStore>(store: S, coalesce: Duration, backlog: usize) -> String {
     let mut config = MatchmakerConfig::new(vec![ModeRules::arena(10)], [9; 32]);
     config.coalesce = coalesce;
     let mm = Matchmaker::new(store, Instant_, config);
+    let mut queued = Vec::with_capacity(backlog);
+    for i in 0..backlog {
+        let ticket = mm
+            .create_ticket(CreateTicketRequest {
+                mode: "arena".into(),
+                skill: Some(1000.0 + (i % 500) as f64),
+                player_id: Some(format!("backlog-{i}")),
+                latencies: None,
+                party: None,
+            })
+            .await
+            .expect("queued");
+        queued.push(ticket.id);
+    }
+    let started = Instant::now();
     tokio::spawn(mm.clone().run(std::future::pending()));
+    if backlog > 0 {
+        let waits: Vec<_> = queued
+            .into_iter()
+            .map(|id| {
+                let mm = mm.clone();
+                tokio::spawn(async move {
+                    let mut failed_reads = 0u32;
+                    loop {
+                        match mm.ticket(&id, Duration::from_secs(30)).await {
+                            Ok(view) if view.status.is_terminal() => return started.elapsed(),
+                            Ok(_) => {}
+                            // A store that cannot keep up with every waiter's re-reads: the
+                            // run reports it instead of a latency.
+                            Err(e) => {
+                                failed_reads += 1;
+                                assert!(failed_reads < 20, "waiting for {id}: {e}");
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+        for w in waits {
+            h.record(w.await.unwrap().as_micros().max(1) as u64)
+                .unwrap();
+        }
+        println!(
+            "backlog: tickets={backlog} queued before matching started; assigned after p50={:.1}ms p99={:.1}ms max={:.1}ms ({:.0} assigned/s)",
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+            h.max() as f64 / 1000.0,
+            backlog as f64 / (h.max() as f64 / 1e6),
+        );
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, matchmaker::router(mm)).await.unwrap() });
@@ -92,7 +147,7 @@ async fn main() {
     let mut _redis = None;
     let coalesce = Duration::from_millis(args.coalesce_ms);
     let url = match args.store.as_str() {
-        "memory" => serve(MemoryStore::new(), coalesce).await,
+        "memory" => serve(MemoryStore::new(), coalesce, args.backlog).await,
         "redis" if args.redis_url.is_some() => {
             let url = args.redis_url.clone().unwrap();
             serve(
@@ -100,6 +155,7 @@ async fn main() {
                     .await
                     .expect("redis"),
                 coalesce,
+                args.backlog,
             )
             .await
         }
@@ -133,7 +189,7 @@ async fn main() {
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
             };
-            serve(store, coalesce).await
+            serve(store, coalesce, args.backlog).await
         }
         other => panic!("--store must be memory or redis, not {other}"),
     };
