@@ -10,7 +10,9 @@
 
 mod bot;
 pub mod brain;
-pub mod link;
+pub mod scenario;
+pub mod threshold;
+pub use protocol::link;
 mod report;
 
 use std::{sync::Arc, time::Duration};

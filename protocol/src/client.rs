@@ -9,7 +9,7 @@ use std::{
     collections::VecDeque,
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use renetcode::{ClientAuthentication, ConnectToken, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
@@ -17,6 +17,7 @@ use renetcode::{ClientAuthentication, ConnectToken, NETCODE_MAX_PACKET_BYTES, Ne
 use crate::{
     api::Assignment,
     codec,
+    link::{Link, LinkProfile},
     message::{
         Channel, ClientEvent, INPUT_REDUNDANCY, InputFrame, InputPacket, PlayerInput, ServerEvent,
         Snapshot, connection_config,
@@ -114,6 +115,14 @@ pub struct GameClient {
     next_seq: u32,
     recent_inputs: VecDeque<InputFrame>,
     stats: ClientStats,
+    conditioner: Option<Conditioner>,
+}
+
+/// A conditioned link in each direction, on the client's own clock.
+struct Conditioner {
+    epoch: Instant,
+    outgoing: Link<(Vec<u8>, SocketAddr)>,
+    incoming: Link<Vec<u8>>,
 }
 
 impl std::fmt::Debug for GameClient {
@@ -170,7 +179,37 @@ impl GameClient {
             next_seq: 1,
             recent_inputs: VecDeque::with_capacity(INPUT_REDUNDANCY),
             stats: ClientStats::default(),
+            conditioner: None,
         })
+    }
+
+    /// Puts a link conditioner on this client's traffic: `round_trip` describes the whole
+    /// round trip (as the presets do); each direction gets its one-way share. For load tests
+    /// that want real players' networks on loopback.
+    pub fn condition(&mut self, round_trip: LinkProfile, seed: u64) {
+        let one_way = round_trip.one_way();
+        self.conditioner = Some(Conditioner {
+            epoch: Instant::now(),
+            outgoing: Link::new(one_way, seed),
+            incoming: Link::new(one_way, seed ^ 0x9e37_79b9_7f4a_7c15),
+        });
+    }
+
+    /// Puts the conditioner's due outgoing datagrams on the wire.
+    fn release_outgoing(&mut self) -> Result<(), ClientError> {
+        if let Some(c) = &mut self.conditioner {
+            for (packet, addr) in c.outgoing.deliver(c.epoch.elapsed()) {
+                send_ignoring_refused(&self.socket, &packet, addr)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands a received datagram to netcode and renet.
+    fn accept(&mut self, len: usize) {
+        if let Some(payload) = self.netcode.process_packet(&mut self.buf[..len]) {
+            self.renet.process_packet(payload);
+        }
     }
 
     /// Advances time by `dt`, receives everything waiting on the socket and decodes it.
@@ -207,15 +246,26 @@ impl GameClient {
             }
             self.stats.bytes_received += len as u64;
             self.stats.packets_received += 1;
-            if let Some(payload) = self.netcode.process_packet(&mut self.buf[..len]) {
-                self.renet.process_packet(payload);
+            match &mut self.conditioner {
+                Some(c) => c.incoming.send(c.epoch.elapsed(), self.buf[..len].to_vec()),
+                None => self.accept(len),
+            }
+        }
+        if let Some(c) = &mut self.conditioner {
+            for packet in c.incoming.deliver(c.epoch.elapsed()) {
+                self.buf[..packet.len()].copy_from_slice(&packet);
+                self.accept(packet.len());
             }
         }
         if let Some((packet, addr)) = self.netcode.update(dt) {
+            match &mut self.conditioner {
+                Some(c) => c.outgoing.send(c.epoch.elapsed(), (packet.to_vec(), addr)),
+                None => send_ignoring_refused(&self.socket, packet, addr)?,
+            }
             self.stats.bytes_sent += packet.len() as u64;
             self.stats.packets_sent += 1;
-            send_ignoring_refused(&self.socket, packet, addr)?;
         }
+        self.release_outgoing()?;
         if self.netcode.is_connected() {
             self.renet.set_connected();
         } else if self.netcode.is_disconnected() {
@@ -291,11 +341,15 @@ impl GameClient {
                 .netcode
                 .generate_payload_packet(&packet)
                 .map_err(|e| ClientError::Netcode(e.to_string()))?;
+            match &mut self.conditioner {
+                Some(c) => c.outgoing.send(c.epoch.elapsed(), (payload.to_vec(), addr)),
+                // Straight from netcode's buffer: no copy on the unconditioned path.
+                None => send_ignoring_refused(&self.socket, payload, addr)?,
+            }
             self.stats.bytes_sent += payload.len() as u64;
             self.stats.packets_sent += 1;
-            send_ignoring_refused(&self.socket, payload, addr)?;
         }
-        Ok(())
+        self.release_outgoing()
     }
 
     /// Closes the connection now, telling the server.

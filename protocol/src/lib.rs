@@ -49,6 +49,7 @@ pub mod api;
 mod bits;
 mod client;
 pub mod codec;
+pub mod link;
 mod message;
 mod mm_client;
 mod motion;

@@ -1,8 +1,9 @@
-//! A link conditioner: latency, jitter, loss, duplication and reordering, on a virtual clock.
+//! A link conditioner: latency, jitter, loss, duplication and reordering.
 //!
 //! Deterministic for a given seed, so a test that fails can be replayed exactly. The caller
 //! owns time: packets go in with [`Link::send`] at a time, and come out with [`Link::deliver`]
-//! once their delivery time has passed.
+//! once their delivery time has passed. [`crate::GameClient::condition`] puts one in each
+//! direction of a real client's traffic; tests drive it on a virtual clock.
 
 use std::{cmp::Reverse, collections::BinaryHeap, time::Duration};
 
@@ -48,6 +49,19 @@ impl LinkProfile {
             loss,
             duplicate: 0.0,
             reorder: 0.0,
+        }
+    }
+
+    /// One direction's share of this profile, when the profile describes a round trip: half the
+    /// delay and jitter, and the loss that compounds to the profile's over both directions.
+    pub fn one_way(self) -> Self {
+        let compound = |p: f64| 1.0 - (1.0 - p.clamp(0.0, 1.0)).sqrt();
+        Self {
+            latency: self.latency / 2,
+            jitter: self.jitter / 2,
+            loss: compound(self.loss),
+            duplicate: compound(self.duplicate),
+            reorder: compound(self.reorder),
         }
     }
 
