@@ -1,4 +1,5 @@
-//! One bot's life: queue, wait for a room, connect, play to the end, queue again.
+//! One bot's life: queue, wait for a room, connect, play to the end (or leave early when the
+//! scenario churns it), queue again, while the scenario wants it playing.
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,7 +10,12 @@ use protocol::{
 };
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::{SwarmConfig, brain::ArenaBrain, report::Recorder};
+use crate::{
+    Activity, Control, SwarmConfig,
+    brain::ArenaBrain,
+    report::{MatchStats, Recorder},
+    scenario::{Group, Slot},
+};
 
 /// How long a bot waits for the netcode handshake and the room's welcome.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -19,9 +25,11 @@ const SILENCE: Duration = Duration::from_secs(2);
 
 pub(crate) struct Bot {
     pub(crate) index: usize,
+    pub(crate) slot: Slot,
     pub(crate) config: Arc<SwarmConfig>,
     pub(crate) mm: MatchmakerClient,
     pub(crate) recorder: Arc<Recorder>,
+    pub(crate) control: Arc<Control>,
 }
 
 enum Queued {
@@ -32,12 +40,25 @@ enum Queued {
 }
 
 impl Bot {
-    /// Plays matches until `stop_queueing`; a match under way is finished, up to `hard_stop`.
-    pub(crate) async fn run(self, stop_queueing: Instant, hard_stop: Instant) {
+    fn group(&self) -> &Group {
+        &self.config.scenario.groups[self.slot.group]
+    }
+
+    /// Whether the scenario still wants this bot playing.
+    fn wanted(&self) -> bool {
+        self.index < *self.control.target.borrow()
+    }
+
+    /// Plays matches while the scenario wants this bot; a match under way is finished, up to
+    /// `hard_stop`.
+    pub(crate) async fn run(self, hard_stop: Instant) {
         let mut round = 0u64;
-        while Instant::now() < stop_queueing {
+        while self.wanted() && Instant::now() < hard_stop {
             round += 1;
-            match self.queue(round, stop_queueing).await {
+            self.control.set_activity(self.index, Activity::Queued);
+            let queued = self.queue(round).await;
+            self.control.set_activity(self.index, Activity::Playing);
+            match queued {
                 Queued::Assigned(ticket, mut assignment) => {
                     // A failed room sends its players back to the queue on the same ticket;
                     // follow it to the next room.
@@ -49,6 +70,10 @@ impl Bot {
                                 break;
                             }
                             Played::Over => break,
+                            Played::Left => {
+                                self.recorder.churned();
+                                break;
+                            }
                             Played::Requeued => {}
                         }
                         self.recorder.room_failed();
@@ -70,16 +95,18 @@ impl Bot {
                 Queued::Stopped => break,
                 Queued::Failed => tokio::time::sleep(Duration::from_millis(500)).await,
             }
+            self.control.set_activity(self.index, Activity::Idle);
         }
+        self.control.set_activity(self.index, Activity::Idle);
     }
 
-    /// This bot's party: consecutive bots, the same party id every round (only queued tickets
-    /// count towards a party, so earlier rounds' tickets do not interfere).
+    /// This bot's party, the same id every round (only queued tickets count towards a party,
+    /// so earlier rounds' tickets do not interfere).
     fn party(&self) -> Option<Party> {
-        let size = self.config.party_size;
-        (size > 1).then(|| Party {
-            id: format!("{}-party-{}", self.config.player_prefix, self.index / size),
-            size: size as u8,
+        let number = self.slot.party?;
+        Some(Party {
+            id: format!("{}-party-{number}", self.config.player_prefix),
+            size: self.group().party_size as u8,
         })
     }
 
@@ -87,22 +114,26 @@ impl Bot {
         if let Some(party) = self.party() {
             self.recorder.party_placed(
                 &party.id,
-                self.config.party_size,
+                usize::from(party.size),
                 assignment.room_id,
                 assignment.team,
             );
         }
     }
 
-    async fn queue(&self, round: u64, stop_queueing: Instant) -> Queued {
+    async fn queue(&self, round: u64) -> Queued {
+        let group = self.group();
         let request = CreateTicketRequest {
-            mode: self.config.mode.clone(),
+            mode: group.mode.clone(),
             skill: Some(self.skill()),
             player_id: Some(format!(
                 "{}-{}-{round}",
                 self.config.player_prefix, self.index
             )),
-            latencies: None,
+            latencies: group
+                .region
+                .as_ref()
+                .map(|region| [(region.clone(), 20)].into()),
             party: self.party(),
         };
         let started = Instant::now();
@@ -118,10 +149,14 @@ impl Bot {
         let wait = self
             .mm
             .wait_for_assignment(&ticket.id, Duration::from_secs(3600));
+        let mut target = self.control.target.clone();
+        let index = self.index;
         let result = tokio::select! {
             r = wait => r,
-            _ = tokio::time::sleep_until(stop_queueing) => {
-                // The run is over: leave the queue, unless a room was already made for us, in
+            // (The guard `wait_for` returns is dropped at once: it must not be held across the
+            // awaits below.)
+            _ = async { target.wait_for(|t| index >= *t).await.is_ok() } => {
+                // The scenario no longer wants this bot: leave the queue, unless a room was already made for us, in
                 // which case the others are counting on us to show up.
                 match self.mm.cancel(&ticket.id).await {
                     Ok(_) => {
@@ -173,7 +208,7 @@ impl Bot {
     }
 
     fn skill(&self) -> f64 {
-        let spread = self.config.skill_spread;
+        let spread = self.group().skill_spread;
         if spread <= 0.0 {
             return 1000.0;
         }
@@ -189,8 +224,16 @@ impl Bot {
                 return Played::Over;
             }
         };
+        if let Some(network) = self.group().link() {
+            client.condition(network, self.index as u64 ^ assignment.room_id);
+        }
+        let mut stats = MatchStats::default();
         let mut brain = ArenaBrain::new(self.index as u64 ^ assignment.room_id);
         let mut me = None;
+        let mut tick_interval = Duration::from_millis(33);
+        let mut last_snapshot_at: Option<Instant> = None;
+        // Inputs sent and not yet acknowledged by a snapshot, oldest first.
+        let mut unacked: std::collections::VecDeque<(u32, Instant)> = Default::default();
         // Own avatar: predicted from inputs, reconciled with each snapshot. Others: rendered
         // two ticks in the past, interpolated.
         let mut predictor: Option<Predictor> = None;
@@ -224,6 +267,8 @@ impl Bot {
                         ..
                     } => {
                         me = Some(entity_id);
+                        self.recorder.connected(now - started);
+                        tick_interval = Duration::from_secs_f64(1.0 / f64::from(tick_rate.max(1)));
                         brain.set_arena_size(arena_size);
                         predictor =
                             Some(Predictor::new(Motion::arena(arena_size as f32), tick_rate));
@@ -272,6 +317,17 @@ impl Bot {
                     if let (Some(me), Some(predictor)) = (me, predictor.as_mut()) {
                         if let Some(snapshot) = client.take_new_snapshot() {
                             heard_at = now;
+                            if let Some(previous) = last_snapshot_at.replace(now) {
+                                let gap = now - previous;
+                                stats.snapshot_jitter(gap.abs_diff(tick_interval));
+                            }
+                            while unacked
+                                .front()
+                                .is_some_and(|&(seq, _)| seq <= snapshot.last_input_seq)
+                            {
+                                let (_, sent) = unacked.pop_front().expect("checked");
+                                stats.input_ack(now - sent);
+                            }
                             let own = snapshot
                                 .entities
                                 .iter()
@@ -285,7 +341,7 @@ impl Bot {
                                     && alive_before
                                     && let Some(error) = error
                                 {
-                                    self.recorder.prediction_error(error);
+                                    stats.prediction_error(error);
                                 }
                             }
                             alive_before = alive;
@@ -306,6 +362,10 @@ impl Bot {
                             let input = brain.think(&view, me);
                             let seq = client.send_input(input);
                             predictor.input(seq, input);
+                            if unacked.len() == 64 {
+                                unacked.pop_front(); // never acknowledged: lost
+                            }
+                            unacked.push_back((seq, now));
                         }
                     }
                 }
@@ -326,22 +386,34 @@ impl Bot {
                 client.leave();
                 break Outcome::Error("match_overran_run");
             }
+            if me.is_some() && self.control.take_churn(self.index) {
+                // Say goodbye reliably: a few more frames for the event to get through.
+                client.leave();
+                for _ in 0..3 {
+                    let _ = client.flush();
+                    frame.tick().await;
+                    let _ = client.update(frame.period());
+                }
+                break Outcome::Left;
+            }
             if let Err(e) = client.flush() {
                 tracing::warn!(bot = self.index, error = %e, "send failed");
                 break Outcome::Error("socket");
             }
         };
         client.disconnect();
-        let stats = client.stats();
+        self.recorder.merge(&stats);
+        let traffic = client.stats();
         let connected = connected_at.map_or(Duration::ZERO, |t| t.elapsed());
         self.recorder
-            .traffic(stats.bytes_received, stats.bytes_sent, connected);
+            .traffic(traffic.bytes_received, traffic.bytes_sent, connected);
         match outcome {
             Outcome::Completed => {
                 self.recorder.match_completed(assignment.room_id);
                 return Played::Completed;
             }
             Outcome::RoomFailed => return Played::Requeued,
+            Outcome::Left => return Played::Left,
             Outcome::Unexpected => self.recorder.unexpected_disconnect(),
             Outcome::Error(class) => self.recorder.error(class),
         }
@@ -352,6 +424,7 @@ impl Bot {
 enum Outcome {
     Completed,
     RoomFailed,
+    Left,
     Unexpected,
     Error(&'static str),
 }
@@ -365,4 +438,6 @@ enum Played {
     Over,
     /// The room failed and the ticket is back in the queue.
     Requeued,
+    /// Left the match on purpose (churn).
+    Left,
 }

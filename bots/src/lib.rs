@@ -1,9 +1,11 @@
 //! Rallypoint's bot swarm: headless arena players for load tests.
 //!
 //! Each bot queues through the matchmaker's HTTP API, connects to its room over UDP with the
-//! `protocol` crate's [`protocol::GameClient`] exactly as a game client would, plays with a
-//! simple brain (approach, strafe, shoot) until the match ends, and queues again until the run's
-//! duration is over. [`run_swarm`] returns a [`Report`] of what was measured.
+//! `protocol` crate's [`protocol::GameClient`] exactly as a game client would (through a link
+//! conditioner if its group has a network profile), plays with a simple brain (approach,
+//! strafe, shoot) until the match ends, and queues again while the [`scenario`] wants it
+//! playing. [`run_swarm`] drives the scenario's stages, churn and faults, samples the run every
+//! second (and the server's own view of it), and returns a [`Report`]; [`html`] renders one.
 //!
 //! What it is not: it knows nothing of the server's internals; it depends on `protocol` only.
 #![warn(missing_docs)]
@@ -13,35 +15,44 @@ pub mod brain;
 pub mod scenario;
 pub mod threshold;
 pub use protocol::link;
+pub mod html;
 mod report;
+mod sampler;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU8, Ordering},
+    },
+    time::Duration,
+};
 
 use protocol::{MatchmakerClient, api::FaultRequest};
-pub use report::{Percentiles, Recorder, Report};
-use tokio::time::Instant;
+pub use report::{Percentiles, Recorder, Report, Sample, ServerSample};
+use scenario::{Scenario, Slot};
+use threshold::Threshold;
+use tokio::{sync::watch, time::Instant};
 
-/// What a swarm does.
+/// How a swarm runs.
 #[derive(Debug, Clone)]
 pub struct SwarmConfig {
-    /// Matchmaker base URL, e.g. `http://127.0.0.1:7350`.
+    /// Matchmaker base URL, e.g. `http://127.0.0.1:7350`, or several, comma-separated.
     pub matchmaker: String,
-    /// Bots to run at once.
-    pub players: usize,
-    /// How long bots keep queueing for new matches.
-    pub duration: Duration,
-    /// After `duration`, how long bots may take to finish the match they are in.
-    pub grace: Duration,
-    /// Mode to queue for.
-    pub mode: String,
-    /// Skill ratings spread evenly over 1000 ± this.
-    pub skill_spread: f64,
-    /// Prefix of the bots' player ids.
+    /// Stages, groups, churn, faults and thresholds.
+    pub scenario: Scenario,
+    /// Thresholds given besides the scenario's (`--threshold`).
+    pub thresholds: Vec<Threshold>,
+    /// Prefix of the bots' player ids and party ids.
     pub player_prefix: String,
-    /// Bots queue in parties of this many (consecutive bots form a party); 1 queues alone.
-    pub party_size: usize,
     /// Inject this fault into a random running room at every interval (chaos runs).
     pub chaos: Option<Chaos>,
+    /// The server's admin token, for the scenario's faults.
+    pub admin_token: Option<String>,
+    /// A server whose `/v1/health` and `/v1/rooms` are sampled every second (the embedded
+    /// server answers both on the matchmaker's address).
+    pub server: Option<String>,
+    /// Print a progress line every second (to standard error).
+    pub progress: bool,
 }
 
 /// Faults injected into random running rooms during a run, through the admin API.
@@ -56,19 +67,72 @@ pub struct Chaos {
 }
 
 impl SwarmConfig {
-    /// A swarm of `players` arena bots against `matchmaker` for `duration`.
+    /// `players` arena bots against `matchmaker`, all at once, for `duration`; then they
+    /// finish their matches (within a 120 s grace).
     pub fn new(matchmaker: &str, players: usize, duration: Duration) -> Self {
+        Self::from_scenario(matchmaker, Scenario::steady(players, duration))
+    }
+
+    /// A swarm that plays `scenario` against `matchmaker`.
+    pub fn from_scenario(matchmaker: &str, scenario: Scenario) -> Self {
         Self {
             matchmaker: matchmaker.to_string(),
-            players,
-            duration,
-            grace: Duration::from_secs(120),
-            mode: "arena".into(),
-            skill_spread: 0.0,
+            scenario,
+            thresholds: Vec::new(),
             player_prefix: "bot".into(),
-            party_size: 1,
             chaos: None,
+            admin_token: None,
+            server: None,
+            progress: false,
         }
+    }
+}
+
+/// What a bot is doing, for the controller and the samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Activity {
+    Idle = 0,
+    Queued = 1,
+    Playing = 2,
+}
+
+/// What the controller and the bots share.
+pub(crate) struct Control {
+    /// Bots with an index below this should be playing.
+    pub(crate) target: watch::Receiver<usize>,
+    activity: Vec<AtomicU8>,
+    /// Set to make a playing bot leave its match and queue again.
+    churn: Vec<AtomicBool>,
+}
+
+impl Control {
+    pub(crate) fn set_activity(&self, bot: usize, a: Activity) {
+        self.activity[bot].store(a as u8, Ordering::Relaxed);
+    }
+
+    /// Takes the bot's churn order, if there is one.
+    pub(crate) fn take_churn(&self, bot: usize) -> bool {
+        self.churn[bot].swap(false, Ordering::Relaxed)
+    }
+
+    /// (queued, playing) bots.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for a in &self.activity {
+            match a.load(Ordering::Relaxed) {
+                1 => counts.0 += 1,
+                2 => counts.1 += 1,
+                _ => {}
+            }
+        }
+        counts
+    }
+
+    fn playing(&self) -> Vec<usize> {
+        (0..self.activity.len())
+            .filter(|&i| self.activity[i].load(Ordering::Relaxed) == Activity::Playing as u8)
+            .collect()
     }
 }
 
@@ -77,37 +141,136 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
     let config = Arc::new(config);
     let recorder = Arc::new(Recorder::default());
     let mm = MatchmakerClient::new(&config.matchmaker);
+    let scenario = &config.scenario;
+    let slots: Arc<[Slot]> = scenario.slots(scenario.max_target()).into();
+    let (target_tx, target) = watch::channel(0usize);
+    let control = Arc::new(Control {
+        target,
+        activity: (0..slots.len()).map(|_| AtomicU8::new(0)).collect(),
+        churn: (0..slots.len()).map(|_| AtomicBool::new(false)).collect(),
+    });
     let started = Instant::now();
-    let stop_queueing = started + config.duration;
-    let hard_stop = stop_queueing + config.grace;
-    let mut bots = tokio::task::JoinSet::new();
-    for index in 0..config.players {
-        let bot = bot::Bot {
-            index,
-            config: config.clone(),
-            mm: mm.clone(),
-            recorder: recorder.clone(),
-        };
-        bots.spawn(bot.run(stop_queueing, hard_stop));
-    }
+    let end_of_stages = started + scenario.duration();
+    let hard_stop = end_of_stages + scenario.grace;
+    let cpu_at_start = protocol::process_cpu_time();
+    let sampler = tokio::spawn(sampler::sample(
+        config.clone(),
+        recorder.clone(),
+        control.clone(),
+        started,
+    ));
     let chaos = config.chaos.clone().map(|chaos| {
         tokio::spawn(inject_faults(
             mm.clone(),
             chaos,
-            stop_queueing,
+            end_of_stages,
             recorder.clone(),
         ))
     });
-    while let Some(done) = bots.join_next().await {
-        if let Err(e) = done {
-            tracing::error!(error = %e, "bot task failed");
-            recorder.error("bot_panic");
+
+    let mut bots = tokio::task::JoinSet::new();
+    let mut running = vec![false; slots.len()];
+    let mut faults = scenario.faults.clone();
+    faults.sort_by_key(|f| f.at);
+    let mut faults = faults.into_iter().peekable();
+    let mut churn_carry = 0.0f64;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let elapsed = started.elapsed();
+        let target = scenario.target_at(elapsed).min(slots.len());
+        target_tx.send_if_modified(|t| std::mem::replace(t, target) != target);
+        for index in 0..target {
+            if !running[index] {
+                running[index] = true;
+                let bot = bot::Bot {
+                    index,
+                    slot: slots[index],
+                    config: config.clone(),
+                    mm: mm.clone(),
+                    recorder: recorder.clone(),
+                    control: control.clone(),
+                };
+                bots.spawn(async move {
+                    bot.run(hard_stop).await;
+                    index
+                });
+            }
+        }
+        while let Some(done) = bots.try_join_next() {
+            match done {
+                Ok(index) => running[index] = false,
+                Err(e) => {
+                    tracing::error!(error = %e, "bot task failed");
+                    recorder.error("bot_panic");
+                }
+            }
+        }
+        // Churn: each tenth of a second, the matching share of playing bots leave.
+        if let Some(churn) = scenario.churn {
+            let playing = control.playing();
+            churn_carry += churn.per_minute / 600.0 * playing.len() as f64;
+            while churn_carry >= 1.0 && !playing.is_empty() {
+                churn_carry -= 1.0;
+                let bot = playing[rand::random_range(0..playing.len())];
+                control.churn[bot].store(true, Ordering::Relaxed);
+            }
+        }
+        while faults.peek().is_some_and(|f| f.at <= elapsed) {
+            let fault = faults.next().expect("peeked");
+            match &config.admin_token {
+                Some(token) => {
+                    inject_one(&mm, token, &fault.request(), &recorder).await;
+                }
+                None => recorder.error("fault_without_admin_token"),
+            }
+        }
+        let over = Instant::now() >= end_of_stages;
+        if (over && bots.is_empty()) || Instant::now() >= hard_stop + Duration::from_secs(5) {
+            break;
         }
     }
+    bots.abort_all();
     if let Some(chaos) = chaos {
         chaos.abort();
     }
-    recorder.report(config.players, started.elapsed())
+    sampler::finish(sampler, config.progress).await;
+    let mut report = recorder.report(slots.len(), started.elapsed());
+    report.scenario = scenario.name.clone();
+    report.bots_cpu_seconds = (protocol::process_cpu_time() - cpu_at_start).as_secs_f64();
+    let mut thresholds = scenario.parsed_thresholds();
+    thresholds.extend(config.thresholds.iter().cloned());
+    let json = serde_json::to_value(&report).expect("a report always serializes");
+    report.thresholds = threshold::check(&thresholds, &json);
+    report
+}
+
+async fn inject_one(
+    mm: &MatchmakerClient,
+    admin_token: &str,
+    fault: &FaultRequest,
+    recorder: &Recorder,
+) {
+    let rooms = match mm.rooms().await {
+        Ok(rooms) => rooms,
+        Err(e) => {
+            tracing::warn!(error = %e, "fault: listing rooms failed");
+            recorder.error("fault_rooms");
+            return;
+        }
+    };
+    let running: Vec<_> = rooms.iter().filter(|r| r.phase == "running").collect();
+    if running.is_empty() {
+        return;
+    }
+    let room = running[rand::random_range(0..running.len())];
+    match mm.inject_fault(admin_token, room.id, fault).await {
+        Ok(()) => recorder.fault_injected(),
+        Err(e) => {
+            tracing::warn!(room = room.id, error = %e, "fault injection failed");
+            recorder.error("fault_inject");
+        }
+    }
 }
 
 async fn inject_faults(
@@ -120,28 +283,6 @@ async fn inject_faults(
     while next < until {
         tokio::time::sleep_until(next).await;
         next += chaos.every;
-        let rooms = match mm.rooms().await {
-            Ok(rooms) => rooms,
-            Err(e) => {
-                tracing::warn!(error = %e, "chaos: listing rooms failed");
-                recorder.error("chaos_rooms");
-                continue;
-            }
-        };
-        let running: Vec<_> = rooms.iter().filter(|r| r.phase == "running").collect();
-        if running.is_empty() {
-            continue;
-        }
-        let room = running[rand::random_range(0..running.len())];
-        match mm
-            .inject_fault(&chaos.admin_token, room.id, &chaos.fault)
-            .await
-        {
-            Ok(()) => recorder.fault_injected(),
-            Err(e) => {
-                tracing::warn!(room = room.id, error = %e, "chaos: fault injection failed");
-                recorder.error("chaos_inject");
-            }
-        }
+        inject_one(&mm, &chaos.admin_token, &chaos.fault, &recorder).await;
     }
 }

@@ -1,8 +1,8 @@
 //! The `bots` binary: run a swarm against a matchmaker and report.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, time::Duration};
 
-use bots::{Chaos, SwarmConfig, run_swarm};
+use bots::{Chaos, SwarmConfig, run_swarm, scenario::Scenario};
 use clap::Parser;
 use protocol::api::{FaultKind, FaultRequest};
 use tracing_subscriber::EnvFilter;
@@ -55,10 +55,37 @@ struct Args {
     /// Write the report as JSON to this file.
     #[arg(long, env = "RALLYPOINT_BOTS_REPORT_JSON")]
     report_json: Option<PathBuf>,
+    /// Write a self-contained HTML report with charts to this file.
+    #[arg(long, env = "RALLYPOINT_BOTS_REPORT_HTML")]
+    report_html: Option<PathBuf>,
+    /// Run this scenario (TOML: stages, churn, groups, faults, thresholds) instead of
+    /// --players/--duration.
+    #[arg(long, env = "RALLYPOINT_BOTS_SCENARIO")]
+    scenario: Option<PathBuf>,
+    /// A pass/fail threshold, e.g. 'rtt_ms.p99 < 150' (repeatable; added to the scenario's).
+    /// A failed threshold makes the exit status 99.
+    #[arg(long)]
+    threshold: Vec<String>,
+    /// Network profile of the bots without a scenario: perfect, broadband-p50,
+    /// broadband-p95, international-p95, unplayable.
+    #[arg(long, env = "RALLYPOINT_BOTS_NETWORK", default_value = "perfect")]
+    network: String,
+    /// The region bots without a scenario give as their best.
+    #[arg(long, env = "RALLYPOINT_BOTS_REGION")]
+    region: Option<String>,
+    /// Threads driving the bots; 0 runs them all on this thread.
+    #[arg(long, env = "RALLYPOINT_BOTS_WORKERS", default_value = "2")]
+    workers: usize,
+    /// Server to sample during the run (/v1/health, /v1/rooms); default: the matchmaker's
+    /// address, which the embedded server also serves.
+    #[arg(long, env = "RALLYPOINT_BOTS_SERVER")]
+    server: Option<String>,
+    /// No progress line, even on a terminal.
+    #[arg(long)]
+    quiet: bool,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
@@ -66,32 +93,74 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if args.party_size > 1 && !args.players.is_multiple_of(args.party_size) {
-        eprintln!(
-            "bots: --players {} is not a whole number of parties of --party-size {}",
-            args.players, args.party_size
-        );
-        return ExitCode::from(2);
+    let runtime = match args.workers {
+        0 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("bots: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bots: {e}");
+            ExitCode::from(2)
+        }
     }
-    let mut config = SwarmConfig::new(&args.matchmaker, args.players, args.duration);
-    config.grace = args.grace;
-    config.mode = args.mode;
-    config.skill_spread = args.skill_spread;
+}
+
+/// Exit status when a threshold failed (as k6 uses).
+const THRESHOLDS_FAILED: u8 = 99;
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut scenario = match &args.scenario {
+        Some(path) => Scenario::load(path)?,
+        None => {
+            let mut s = Scenario::steady(args.players, args.duration);
+            s.grace = args.grace;
+            let group = &mut s.groups[0];
+            group.mode = args.mode.clone();
+            group.skill_spread = args.skill_spread;
+            group.party_size = args.party_size.max(1);
+            group.network = args.network.clone();
+            group.region = args.region.clone();
+            s
+        }
+    };
+    if args.scenario.is_none() {
+        scenario.name = "command line".into();
+        scenario.validate()?;
+    }
+    let mut config = SwarmConfig::from_scenario(&args.matchmaker, scenario);
     config.player_prefix = args.player_prefix;
-    config.party_size = args.party_size.max(1);
+    config.admin_token = args.admin_token.clone();
+    config.server = Some(
+        args.server
+            .clone()
+            .unwrap_or_else(|| args.matchmaker.split(',').next().unwrap_or("").to_string()),
+    );
+    config.progress = std::io::stderr().is_terminal() && !args.quiet;
+    for expr in &args.threshold {
+        config.thresholds.push(expr.parse()?);
+    }
     if let Some(every) = args.fault_every {
         let kind = match args.fault_kind.as_str() {
             "panic" => FaultKind::Panic,
             "hang" => FaultKind::Hang,
             "slow" => FaultKind::Slow,
-            other => {
-                eprintln!("--fault-kind must be panic, hang or slow, not {other:?}");
-                return ExitCode::from(2);
-            }
+            other => anyhow::bail!("--fault-kind must be panic, hang or slow, not {other:?}"),
         };
-        let Some(admin_token) = args.admin_token else {
-            eprintln!("--fault-every needs --admin-token");
-            return ExitCode::from(2);
+        let Some(admin_token) = args.admin_token.clone() else {
+            anyhow::bail!("--fault-every needs --admin-token");
         };
         config.chaos = Some(Chaos {
             every,
@@ -103,39 +172,57 @@ async fn main() -> ExitCode {
         });
     }
     let report = run_swarm(config).await;
-    let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
-    if let Some(path) = &args.report_json
-        && let Err(e) = std::fs::write(path, &json)
-    {
-        eprintln!("cannot write report to {}: {e}", path.display());
-        return ExitCode::from(2);
+    if let Some(path) = &args.report_json {
+        let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
+        std::fs::write(path, json)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
+    if let Some(path) = &args.report_html {
+        std::fs::write(path, bots::html::render(&report))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    print_summary(&report);
+    Ok(if !report.thresholds_passed() {
+        ExitCode::from(THRESHOLDS_FAILED)
+    } else if report.is_clean() || !report.thresholds.is_empty() {
+        // With thresholds, they decide; without, any error fails the run.
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_summary(report: &bots::Report) {
     println!(
-        "bots: {} players, {:.1}s, {} matches completed ({} per-player), tickets {} created / {} assigned / {} cancelled",
+        "bots: {} ({} players, {:.1}s, bots' CPU {:.1}s): {} matches completed ({} per-player), tickets {} created / {} assigned / {} cancelled, {} churned",
+        report.scenario,
         report.players,
         report.duration_s,
+        report.bots_cpu_seconds,
         report.matches_completed,
         report.player_matches_completed,
         report.tickets_created,
         report.tickets_assigned,
         report.tickets_cancelled,
+        report.churned,
+    );
+    let p = |name: &str, v: &bots::Percentiles| {
+        format!("{name} p50 {:.1} p99 {:.1} max {:.1}", v.p50, v.p99, v.max)
+    };
+    println!(
+        "ms: {} | {} | {} | {} | {}",
+        p("time to match", &report.time_to_match_ms),
+        p("connect", &report.connect_ms),
+        p("rtt", &report.rtt_ms),
+        p("snapshot jitter", &report.snapshot_jitter_ms),
+        p("input ack", &report.input_ack_ms),
     );
     println!(
-        "time to match ms: p50 {:.1} p99 {:.1} max {:.1} | rtt ms: p50 {:.2} p99 {:.2} | {:.0} B/s received per player, {:.0} B/s sent",
-        report.time_to_match_ms.p50,
-        report.time_to_match_ms.p99,
-        report.time_to_match_ms.max,
-        report.rtt_ms.p50,
-        report.rtt_ms.p99,
-        report.bytes_received_per_player_per_s,
-        report.bytes_sent_per_player_per_s,
-    );
-    println!(
-        "prediction error (units): p50 {:.3} p99 {:.3} max {:.3} over {} snapshots",
+        "prediction error (units): p50 {:.3} p99 {:.3} | {:.0} B/s received per player, {:.0} B/s sent",
         report.prediction_error.p50,
         report.prediction_error.p99,
-        report.prediction_error.max,
-        report.prediction_error.count,
+        report.bytes_received_per_player_per_s,
+        report.bytes_sent_per_player_per_s,
     );
     println!(
         "unexpected disconnects: {} | rooms failed: {} | tickets lost: {} | tickets reassigned: {} | faults injected: {} | errors: {:?}",
@@ -146,9 +233,12 @@ async fn main() -> ExitCode {
         report.faults_injected,
         report.errors
     );
-    if report.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    for v in &report.thresholds {
+        println!(
+            "threshold {}: {} (actual {})",
+            v.threshold,
+            if v.passed { "pass" } else { "FAIL" },
+            v.actual.map_or("none".to_string(), |a| format!("{a:.3}"))
+        );
     }
 }

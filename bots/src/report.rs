@@ -55,10 +55,48 @@ impl Percentiles {
     }
 }
 
+/// One second of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Sample {
+    /// Seconds since the start.
+    pub t_s: f64,
+    /// Bots the scenario wanted playing.
+    pub target: usize,
+    /// Bots waiting in the queue.
+    pub queued: usize,
+    /// Bots in a room.
+    pub playing: usize,
+    /// Matches completed so far.
+    pub matches_completed: u64,
+    /// Errors so far.
+    pub errors: u64,
+    /// RTT p99 over this second's samples, ms (0 without samples).
+    pub rtt_p99_ms: f64,
+    /// Time-to-match p99 of the tickets assigned this second, ms (0 without any).
+    pub time_to_match_p99_ms: f64,
+    /// The server's own view, when one was given to sample.
+    pub server: Option<ServerSample>,
+}
+
+/// The server's own view at a sample (its `/v1/health` and `/v1/rooms`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServerSample {
+    /// Players connected (CCU).
+    pub players: usize,
+    /// Rooms running.
+    pub rooms: usize,
+    /// The worst room's tick-time p99, µs.
+    pub tick_p99_us: u64,
+    /// The server process's CPU time so far, ms.
+    pub cpu_ms: u64,
+}
+
 /// The swarm's report (also the `--report-json` file).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// Bots run.
+    /// The scenario's name.
+    pub scenario: String,
+    /// Bots run (the most the scenario asked for at once).
     pub players: usize,
     /// Wall time of the run, seconds.
     pub duration_s: f64,
@@ -76,6 +114,12 @@ pub struct Report {
     pub time_to_match_ms: Percentiles,
     /// Round-trip time, sampled once a second per connected bot.
     pub rtt_ms: Percentiles,
+    /// From holding an assignment to the room's welcome.
+    pub connect_ms: Percentiles,
+    /// How far the gap between two new snapshots strays from the tick interval.
+    pub snapshot_jitter_ms: Percentiles,
+    /// From sending an input to a snapshot that acknowledges it.
+    pub input_ack_ms: Percentiles,
     /// Distance between where a bot predicted its avatar after an input and where the room
     /// put it, world units (a player is 2 units wide).
     pub prediction_error: Percentiles,
@@ -100,6 +144,15 @@ pub struct Report {
     pub bytes_received_per_player_per_s: f64,
     /// UDP bytes sent per connected bot per second.
     pub bytes_sent_per_player_per_s: f64,
+    /// Times a bot left a running match on purpose (churn) and queued again.
+    pub churned: u64,
+    /// CPU the bots process used during the run, seconds: near `duration_s` per core the bots
+    /// had means the load generator, not the server, was the limit.
+    pub bots_cpu_seconds: f64,
+    /// One entry per second.
+    pub timeline: Vec<Sample>,
+    /// Each threshold, checked.
+    pub thresholds: Vec<crate::threshold::Verdict>,
 }
 
 impl Report {
@@ -111,6 +164,50 @@ impl Report {
             && self.tickets_reassigned == 0
             && self.parties_split == 0
     }
+
+    /// Whether every threshold held.
+    pub fn thresholds_passed(&self) -> bool {
+        self.thresholds.iter().all(|v| v.passed)
+    }
+}
+
+/// A bot's own measurements of one match, merged into the recorder once at its end (so a
+/// swarm's bots do not queue on one lock every frame).
+#[derive(Debug)]
+pub(crate) struct MatchStats {
+    pub(crate) snapshot_jitter: Histogram<u64>,
+    pub(crate) input_ack: Histogram<u64>,
+    pub(crate) prediction_error: Histogram<u64>,
+}
+
+impl Default for MatchStats {
+    fn default() -> Self {
+        Self {
+            snapshot_jitter: histogram(),
+            input_ack: histogram(),
+            prediction_error: histogram(),
+        }
+    }
+}
+
+impl MatchStats {
+    pub(crate) fn snapshot_jitter(&mut self, d: Duration) {
+        self.snapshot_jitter.saturating_record(micros(d));
+    }
+
+    pub(crate) fn input_ack(&mut self, d: Duration) {
+        self.input_ack.saturating_record(micros(d));
+    }
+
+    pub(crate) fn prediction_error(&mut self, units: f32) {
+        let milli = (f64::from(units.max(0.0)) * 1000.0).round() as u64;
+        // Recorded as value + 1 so an exact prediction (0) fits the histogram's lower bound.
+        self.prediction_error.saturating_record(milli + 1);
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().max(1) as u64
 }
 
 /// Shared sink the bots record into.
@@ -134,9 +231,16 @@ struct Inner {
     rooms_failed: u64,
     tickets_lost: u64,
     tickets_reassigned: u64,
-    /// Per party: (room, team) of each member's every placement.
-    party_placements: BTreeMap<String, Vec<(u64, u8)>>,
-    party_size: usize,
+    /// Per party: its size, and (room, team) of each member's every placement.
+    party_placements: BTreeMap<String, (usize, Vec<(u64, u8)>)>,
+    connect: Histogram<u64>,
+    snapshot_jitter: Histogram<u64>,
+    input_ack: Histogram<u64>,
+    /// This second's samples, for the timeline.
+    window_rtt: Histogram<u64>,
+    window_time_to_match: Histogram<u64>,
+    churned: u64,
+    timeline: Vec<Sample>,
     faults_injected: u64,
     errors: BTreeMap<String, u64>,
     bytes_received: u64,
@@ -147,14 +251,16 @@ struct Inner {
 impl Inner {
     /// Per (party, room) it was placed in, the teams its members were given there. A party held
     /// together has exactly its size of entries per room, all one team.
-    fn party_rooms(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
-        self.party_placements.values().flat_map(|placements| {
-            let mut rooms: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-            for &(room, team) in placements {
-                rooms.entry(room).or_default().push(team);
-            }
-            rooms.into_values()
-        })
+    fn party_rooms(&self) -> impl Iterator<Item = (usize, Vec<u8>)> + '_ {
+        self.party_placements
+            .values()
+            .flat_map(|(size, placements)| {
+                let mut rooms: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+                for &(room, team) in placements {
+                    rooms.entry(room).or_default().push(team);
+                }
+                rooms.into_values().map(move |teams| (*size, teams))
+            })
     }
 }
 
@@ -180,7 +286,13 @@ impl Default for Recorder {
                 tickets_lost: 0,
                 tickets_reassigned: 0,
                 party_placements: BTreeMap::new(),
-                party_size: 1,
+                connect: histogram(),
+                snapshot_jitter: histogram(),
+                input_ack: histogram(),
+                window_rtt: histogram(),
+                window_time_to_match: histogram(),
+                churned: 0,
+                timeline: Vec::new(),
                 faults_injected: 0,
                 errors: BTreeMap::new(),
                 bytes_received: 0,
@@ -207,19 +319,16 @@ impl Recorder {
     pub(crate) fn ticket_assigned(&self, waited: Duration) {
         self.with(|i| {
             i.tickets_assigned += 1;
-            i.time_to_match
-                .saturating_record(waited.as_micros().max(1) as u64);
+            i.time_to_match.saturating_record(micros(waited));
+            i.window_time_to_match.saturating_record(micros(waited));
         });
     }
 
     pub(crate) fn rtt(&self, rtt: Duration) {
-        self.with(|i| i.rtt.saturating_record(rtt.as_micros().max(1) as u64));
-    }
-
-    pub(crate) fn prediction_error(&self, units: f32) {
-        let milli = (f64::from(units.max(0.0)) * 1000.0).round() as u64;
-        // Recorded as value + 1 so an exact prediction (0) fits the histogram's lower bound.
-        self.with(|i| i.prediction_error.saturating_record(milli + 1));
+        self.with(|i| {
+            i.rtt.saturating_record(micros(rtt));
+            i.window_rtt.saturating_record(micros(rtt));
+        });
     }
 
     pub(crate) fn match_completed(&self, room_id: u64) {
@@ -248,12 +357,51 @@ impl Recorder {
     /// A party member was placed in `room_id` on `team`.
     pub(crate) fn party_placed(&self, party: &str, size: usize, room_id: u64, team: u8) {
         self.with(|i| {
-            i.party_size = size;
             i.party_placements
                 .entry(party.to_string())
-                .or_default()
+                .or_insert_with(|| (size, Vec::new()))
+                .1
                 .push((room_id, team));
         });
+    }
+
+    pub(crate) fn connected(&self, took: Duration) {
+        self.with(|i| i.connect.saturating_record(micros(took)));
+    }
+
+    pub(crate) fn churned(&self) {
+        self.with(|i| i.churned += 1);
+    }
+
+    /// Merges one match's measurements.
+    pub(crate) fn merge(&self, stats: &MatchStats) {
+        self.with(|i| {
+            let _ = i.snapshot_jitter.add(&stats.snapshot_jitter);
+            let _ = i.input_ack.add(&stats.input_ack);
+            let _ = i.prediction_error.add(&stats.prediction_error);
+        });
+    }
+
+    /// Closes a second of the timeline: fills in the recorder's own figures (matches, errors,
+    /// this second's p99s) and keeps the sample.
+    pub(crate) fn push_sample(&self, mut sample: Sample) -> Sample {
+        self.with(|i| {
+            let p99 = |h: &Histogram<u64>| {
+                if h.is_empty() {
+                    0.0
+                } else {
+                    h.value_at_quantile(0.99) as f64 / 1000.0
+                }
+            };
+            sample.matches_completed = i.rooms_completed.len() as u64;
+            sample.errors = i.errors.values().sum();
+            sample.rtt_p99_ms = p99(&i.window_rtt);
+            sample.time_to_match_p99_ms = p99(&i.window_time_to_match);
+            i.window_rtt.reset();
+            i.window_time_to_match.reset();
+            i.timeline.push(sample.clone());
+            sample
+        })
     }
 
     pub(crate) fn fault_injected(&self) {
@@ -277,6 +425,7 @@ impl Recorder {
         self.with(|i| {
             let secs = i.connected_time.as_secs_f64().max(f64::MIN_POSITIVE);
             Report {
+                scenario: String::new(),
                 players,
                 duration_s: duration.as_secs_f64(),
                 matches_completed: i.rooms_completed.len() as u64,
@@ -286,6 +435,9 @@ impl Recorder {
                 tickets_cancelled: i.tickets_cancelled,
                 time_to_match_ms: Percentiles::of(&i.time_to_match),
                 rtt_ms: Percentiles::of(&i.rtt),
+                connect_ms: Percentiles::of(&i.connect),
+                snapshot_jitter_ms: Percentiles::of(&i.snapshot_jitter),
+                input_ack_ms: Percentiles::of(&i.input_ack),
                 prediction_error: Percentiles::of_offset(&i.prediction_error),
                 disconnects_unexpected: i.disconnects_unexpected,
                 rooms_failed: i.rooms_failed,
@@ -294,8 +446,8 @@ impl Recorder {
                 parties_placed: i.party_rooms().count() as u64,
                 parties_split: i
                     .party_rooms()
-                    .filter(|teams| {
-                        teams.len() != i.party_size || teams.iter().any(|&t| t != teams[0])
+                    .filter(|(size, teams)| {
+                        teams.len() != *size || teams.iter().any(|&t| t != teams[0])
                     })
                     .count() as u64,
                 faults_injected: i.faults_injected,
@@ -310,6 +462,10 @@ impl Recorder {
                 } else {
                     i.bytes_sent as f64 / secs
                 },
+                churned: i.churned,
+                bots_cpu_seconds: 0.0,
+                timeline: i.timeline.clone(),
+                thresholds: Vec::new(),
             }
         })
     }

@@ -178,6 +178,29 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// `players` bots of one default group, all at once, for `duration`.
+    pub fn steady(players: usize, duration: Duration) -> Self {
+        Self {
+            name: "steady".into(),
+            description: String::new(),
+            stages: vec![
+                Stage {
+                    duration: Duration::ZERO,
+                    target: players,
+                },
+                Stage {
+                    duration,
+                    target: players,
+                },
+            ],
+            grace: default_grace(),
+            churn: None,
+            groups: vec![Group::default()],
+            faults: Vec::new(),
+            thresholds: Vec::new(),
+        }
+    }
+
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
@@ -197,7 +220,9 @@ impl Scenario {
         Ok(scenario)
     }
 
-    fn validate(&self) -> Result<(), ScenarioError> {
+    /// Checks that the scenario makes sense (presets exist, sizes and shares in range,
+    /// thresholds parse).
+    pub fn validate(&self) -> Result<(), ScenarioError> {
         let invalid = |m: String| Err(ScenarioError::Invalid(m));
         if self.stages.is_empty() {
             return invalid("a scenario needs at least one stage".into());

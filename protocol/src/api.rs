@@ -129,6 +129,9 @@ pub struct Health {
     pub rooms_failed: u64,
     /// Worker threads replaced because a room's tick hung.
     pub workers_replaced: u64,
+    /// CPU time the server process has used (user + system), milliseconds.
+    #[serde(default)]
+    pub cpu_ms: u64,
 }
 
 /// One entry of `GET /v1/rooms`.

@@ -9,7 +9,8 @@ use std::{
 };
 
 use crate::api::{
-    Assignment, CreateTicketRequest, ErrorBody, FaultRequest, RoomSummary, TicketStatus, TicketView,
+    Assignment, CreateTicketRequest, ErrorBody, FaultRequest, Health, RoomSummary, TicketStatus,
+    TicketView,
 };
 
 /// Longest single long-poll the client asks for; the server caps it too.
@@ -222,6 +223,14 @@ impl MatchmakerClient {
             // The old assignment is still showing: the requeue has not landed yet.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The node's liveness and load: `GET /v1/health`.
+    pub async fn health(&self) -> Result<Health, MatchmakerError> {
+        let response = self
+            .send(|base| self.http.get(format!("{base}/v1/health")))
+            .await?;
+        parse(response).await
     }
 
     /// The rooms of the node serving this API: `GET /v1/rooms`.

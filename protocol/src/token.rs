@@ -153,5 +153,22 @@ pub fn unix_now() -> Duration {
         .unwrap_or_default()
 }
 
+/// CPU time this process has used so far (user + system). Servers report it in their health,
+/// load generators in their reports, so a run can tell whose CPU ran out.
+pub fn process_cpu_time() -> Duration {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return Duration::ZERO;
+        }
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 /// The netcode connect token type, re-exported for servers that verify tokens.
 pub use renetcode::ConnectToken as NetcodeConnectToken;

@@ -196,6 +196,7 @@ impl<G: Game> Node<G> {
             restarts: live_restarts + self.inner.closed_restarts.load(Ordering::Relaxed),
             rooms_failed: self.inner.rooms_failed.load(Ordering::Relaxed),
             workers_replaced: self.inner.scheduler.workers_replaced(),
+            cpu_ms: protocol::process_cpu_time().as_millis() as u64,
         }
     }
 

@@ -123,7 +123,7 @@ async fn no_ticket_is_lost_or_assigned_twice_through_every_failure() {
     let mut swarms = Vec::new();
     for (first, prefix) in [(0, "left"), (1, "right")] {
         let mut config = SwarmConfig::new(&urls(first), 20, Duration::from_secs(20));
-        config.grace = Duration::from_secs(60);
+        config.scenario.grace = Duration::from_secs(60);
         config.player_prefix = prefix.into();
         swarms.push(tokio::spawn(run_swarm(config)));
     }

@@ -190,7 +190,7 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhe
     .unwrap();
     let url = format!("http://{}", mm.http_addr);
     let mut swarm = SwarmConfig::new(&url, 10, Duration::from_millis(300));
-    swarm.grace = Duration::from_secs(40);
+    swarm.scenario.grace = Duration::from_secs(40);
     let swarm = tokio::spawn(run_swarm(swarm));
     host_of_running_match(std::slice::from_ref(&cut_off)).await;
     // A second node, reachable, for the match to move to.

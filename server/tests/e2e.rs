@@ -57,7 +57,7 @@ async fn twenty_bots_play_two_ten_player_matches_to_the_end() {
 
     // A short run: every bot queues once, then finishes its match.
     let mut swarm = SwarmConfig::new(&url, 20, Duration::from_millis(300));
-    swarm.grace = Duration::from_secs(30);
+    swarm.scenario.grace = Duration::from_secs(30);
     let report = run_swarm(swarm).await;
 
     assert_eq!(
@@ -117,7 +117,7 @@ async fn a_full_node_keeps_players_queued_until_a_room_frees_up() {
     // One port: one room at a time. 20 bots need two rooms, one after the other.
     let server = start(&["--match-duration", "2s", "--udp-ports", "41500-41500"]).await;
     let mut swarm = SwarmConfig::new(&server.url(), 20, Duration::from_secs(5));
-    swarm.grace = Duration::from_secs(30);
+    swarm.scenario.grace = Duration::from_secs(30);
     let report = run_swarm(swarm).await;
     assert!(report.is_clean(), "{report:#?}");
     assert!(report.matches_completed >= 2, "{report:#?}");
@@ -152,8 +152,8 @@ async fn parties_play_together_on_one_team() {
     // Two teams of five; twenty bots in parties of five make two matches of two parties each.
     let server = start(&["--match-duration", "3s", "--teams", "2"]).await;
     let mut swarm = SwarmConfig::new(&server.url(), 20, Duration::from_millis(300));
-    swarm.grace = Duration::from_secs(30);
-    swarm.party_size = 5;
+    swarm.scenario.grace = Duration::from_secs(30);
+    swarm.scenario.groups[0].party_size = 5;
     let report = run_swarm(swarm).await;
     assert!(report.is_clean(), "{report:#?}");
     assert_eq!(report.tickets_assigned, 20, "{report:#?}");
