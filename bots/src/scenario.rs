@@ -442,4 +442,21 @@ mod tests {
             assert!(e.contains(says), "{e}");
         }
     }
+
+    #[test]
+    fn the_shipped_scenarios_are_valid() {
+        for (name, text) in [
+            ("smoke", include_str!("../scenarios/smoke.toml")),
+            ("soak", include_str!("../scenarios/soak.toml")),
+            (
+                "capacity-ramp",
+                include_str!("../scenarios/capacity-ramp.toml"),
+            ),
+            ("chaos", include_str!("../scenarios/chaos.toml")),
+        ] {
+            let s = Scenario::parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(s.name, name);
+            assert!(!s.thresholds.is_empty(), "{name} has thresholds");
+        }
+    }
 }

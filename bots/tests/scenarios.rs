@@ -1,0 +1,162 @@
+//! The `bots` binary as a user runs it: the shipped smoke scenario against a real embedded
+//! server, its HTML report rendered in headless Chromium, and thresholds deciding the exit
+//! status.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use clap::Parser;
+use server::{EmbeddedServer, config::ServerArgs};
+
+async fn server(udp_ports: &str) -> EmbeddedServer {
+    let args = ServerArgs::try_parse_from([
+        "server",
+        "--http",
+        "127.0.0.1:0",
+        "--udp-ports",
+        udp_ports,
+        "--match-duration",
+        "3s",
+    ])
+    .unwrap();
+    EmbeddedServer::start(&args).await.expect("server starts")
+}
+
+/// Runs the bots binary to completion (off the test's runtime threads).
+async fn bots(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_bots"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the bots binary runs")
+    })
+    .await
+    .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rallypoint-bots-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// The DOM after the page's scripts ran, from headless Chromium.
+fn rendered_dom(page: &Path) -> String {
+    let output = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium must be installed (.ci/run installs it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smoke_scenario_passes_and_its_report_renders_in_chromium() {
+    let server = server("42000-42099").await;
+    let (json, html) = (scratch("smoke.json"), scratch("smoke.html"));
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
+    let out = bots(vec![
+        "--matchmaker".into(),
+        server.url(),
+        "--scenario".into(),
+        scenario.display().to_string(),
+        "--report-json".into(),
+        json.display().to_string(),
+        "--report-html".into(),
+        html.display().to_string(),
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["scenario"], "smoke");
+    assert!(
+        report["matches_completed"].as_u64().unwrap() >= 2,
+        "{stdout}"
+    );
+    let thresholds = report["thresholds"].as_array().unwrap();
+    assert_eq!(thresholds.len(), 5);
+    assert!(
+        thresholds.iter().all(|t| t["passed"] == true),
+        "{thresholds:?}"
+    );
+    // A second per sample, with the server's own view in it.
+    let timeline = report["timeline"].as_array().unwrap();
+    assert!(timeline.len() >= 6, "{}", timeline.len());
+    assert!(
+        timeline
+            .iter()
+            .any(|s| s["server"]["players"].as_u64() > Some(0))
+    );
+    assert!(timeline.iter().any(|s| s["playing"].as_u64() == Some(20)));
+    for metric in ["connect_ms", "snapshot_jitter_ms", "input_ack_ms", "rtt_ms"] {
+        assert!(report[metric]["count"].as_u64() > Some(0), "{metric}");
+    }
+    // The broadband group's conditioned link shows in its round trips (66 ms preset).
+    assert!(
+        report["rtt_ms"]["max"].as_f64() > Some(60.0),
+        "{}",
+        report["rtt_ms"]
+    );
+
+    // The report draws its charts with no network, in a real browser.
+    let dom = rendered_dom(&html);
+    assert!(dom.matches("<svg class=\"chart\"").count() >= 3, "{dom}");
+    assert!(dom.contains("<polyline"), "charts have lines");
+    assert!(
+        dom.contains("class=\"pass\""),
+        "threshold verdicts are shown"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_threshold_fails_the_run_and_a_malformed_one_is_refused() {
+    let server = server("42100-42199").await;
+    let base = |threshold: &str| {
+        vec![
+            "--matchmaker".to_string(),
+            server.url(),
+            "--players".into(),
+            "10".into(),
+            "--duration".into(),
+            "500ms".into(),
+            "--quiet".into(),
+            "--threshold".into(),
+            threshold.to_string(),
+        ]
+    };
+    let failed = bots(base("rtt_ms.p99 < 0.001")).await;
+    assert_eq!(
+        failed.status.code(),
+        Some(99),
+        "{}",
+        String::from_utf8_lossy(&failed.stdout)
+    );
+    assert!(String::from_utf8_lossy(&failed.stdout).contains("threshold rtt_ms.p99 < 0.001: FAIL"));
+    let passed = bots(base("matches_completed >= 1")).await;
+    assert_eq!(passed.status.code(), Some(0));
+    let malformed = bots(base("rtt is fast")).await;
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&malformed.stderr).contains("bad threshold"));
+    server.shutdown().await;
+}
