@@ -238,6 +238,12 @@ impl Bot {
         // two ticks in the past, interpolated.
         let mut predictor: Option<Predictor> = None;
         let mut interpolator = Interpolator::new();
+        // What the brain sees each frame, reused.
+        let mut view = Snapshot {
+            tick: 0,
+            last_input_seq: 0,
+            entities: Vec::new(),
+        };
         let mut alive_before = false;
         let mut frame = tokio::time::interval(Duration::from_millis(33));
         frame.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -312,6 +318,7 @@ impl Bot {
                     }
                     if now >= next_rtt_sample {
                         self.recorder.rtt(client.rtt());
+                        self.recorder.merge(&mut stats);
                         next_rtt_sample = now + Duration::from_secs(1);
                     }
                     if let (Some(me), Some(predictor)) = (me, predictor.as_mut()) {
@@ -348,11 +355,8 @@ impl Bot {
                             interpolator.push(snapshot.clone());
                         }
                         if let Some(newest) = interpolator.newest_tick() {
-                            let mut view = Snapshot {
-                                tick: newest,
-                                last_input_seq: 0,
-                                entities: interpolator.sample(newest as f32 - 2.0),
-                            };
+                            view.tick = newest;
+                            interpolator.sample_into(newest as f32 - 2.0, &mut view.entities);
                             if let (Some(own), Some((x, y))) = (
                                 view.entities.iter_mut().find(|e| e.id == me),
                                 predictor.position(),
@@ -402,7 +406,7 @@ impl Bot {
             }
         };
         client.disconnect();
-        self.recorder.merge(&stats);
+        self.recorder.merge(&mut stats);
         let traffic = client.stats();
         let connected = connected_at.map_or(Duration::ZERO, |t| t.elapsed());
         self.recorder

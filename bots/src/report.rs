@@ -171,38 +171,29 @@ impl Report {
     }
 }
 
-/// A bot's own measurements of one match, merged into the recorder once at its end (so a
-/// swarm's bots do not queue on one lock every frame).
-#[derive(Debug)]
+/// A bot's per-frame measurements, buffered and handed to the recorder about once a second:
+/// a swarm's bots must not queue on one lock every frame, and a histogram per bot would cost
+/// hundreds of kilobytes each.
+#[derive(Debug, Default)]
 pub(crate) struct MatchStats {
-    pub(crate) snapshot_jitter: Histogram<u64>,
-    pub(crate) input_ack: Histogram<u64>,
-    pub(crate) prediction_error: Histogram<u64>,
-}
-
-impl Default for MatchStats {
-    fn default() -> Self {
-        Self {
-            snapshot_jitter: histogram(),
-            input_ack: histogram(),
-            prediction_error: histogram(),
-        }
-    }
+    snapshot_jitter: Vec<u64>,
+    input_ack: Vec<u64>,
+    prediction_error: Vec<u64>,
 }
 
 impl MatchStats {
     pub(crate) fn snapshot_jitter(&mut self, d: Duration) {
-        self.snapshot_jitter.saturating_record(micros(d));
+        self.snapshot_jitter.push(micros(d));
     }
 
     pub(crate) fn input_ack(&mut self, d: Duration) {
-        self.input_ack.saturating_record(micros(d));
+        self.input_ack.push(micros(d));
     }
 
     pub(crate) fn prediction_error(&mut self, units: f32) {
         let milli = (f64::from(units.max(0.0)) * 1000.0).round() as u64;
         // Recorded as value + 1 so an exact prediction (0) fits the histogram's lower bound.
-        self.prediction_error.saturating_record(milli + 1);
+        self.prediction_error.push(milli + 1);
     }
 }
 
@@ -373,12 +364,18 @@ impl Recorder {
         self.with(|i| i.churned += 1);
     }
 
-    /// Merges one match's measurements.
-    pub(crate) fn merge(&self, stats: &MatchStats) {
+    /// Takes a bot's buffered measurements (leaving its buffers empty, for reuse).
+    pub(crate) fn merge(&self, stats: &mut MatchStats) {
         self.with(|i| {
-            let _ = i.snapshot_jitter.add(&stats.snapshot_jitter);
-            let _ = i.input_ack.add(&stats.input_ack);
-            let _ = i.prediction_error.add(&stats.prediction_error);
+            for (from, into) in [
+                (&mut stats.snapshot_jitter, &mut i.snapshot_jitter),
+                (&mut stats.input_ack, &mut i.input_ack),
+                (&mut stats.prediction_error, &mut i.prediction_error),
+            ] {
+                for v in from.drain(..) {
+                    into.saturating_record(v);
+                }
+            }
         });
     }
 

@@ -115,29 +115,38 @@ impl Interpolator {
     /// The world at `tick` (fractional), interpolated. Entities present in only one of the two
     /// snapshots are taken from the newer one.
     pub fn sample(&self, tick: f32) -> Vec<EntityState> {
+        let mut out = Vec::new();
+        self.sample_into(tick, &mut out);
+        out
+    }
+
+    /// [`Interpolator::sample`] into a buffer the caller reuses frame after frame.
+    pub fn sample_into(&self, tick: f32, out: &mut Vec<EntityState>) {
+        out.clear();
         let Some(last) = self.snapshots.back() else {
-            return Vec::new();
+            return;
         };
         let after = self.snapshots.partition_point(|s| (s.tick as f32) < tick);
         if after == 0 {
-            return self.snapshots[0].entities.clone();
+            return out.extend_from_slice(&self.snapshots[0].entities);
         }
         if after >= self.snapshots.len() {
-            return last.entities.clone();
+            return out.extend_from_slice(&last.entities);
         }
         let (a, b) = (&self.snapshots[after - 1], &self.snapshots[after]);
         let t = ((tick - a.tick as f32) / (b.tick - a.tick) as f32).clamp(0.0, 1.0);
-        b.entities
-            .iter()
-            .map(|eb| match a.entities.iter().find(|ea| ea.id == eb.id) {
-                Some(ea) => EntityState {
-                    x: ea.x + (eb.x - ea.x) * t,
-                    y: ea.y + (eb.y - ea.y) * t,
-                    ..if t < 0.5 { *ea } else { *eb }
-                },
-                None => *eb,
-            })
-            .collect()
+        out.extend(
+            b.entities
+                .iter()
+                .map(|eb| match a.entities.iter().find(|ea| ea.id == eb.id) {
+                    Some(ea) => EntityState {
+                        x: ea.x + (eb.x - ea.x) * t,
+                        y: ea.y + (eb.y - ea.y) * t,
+                        ..if t < 0.5 { *ea } else { *eb }
+                    },
+                    None => *eb,
+                }),
+        );
     }
 }
 

@@ -17,10 +17,7 @@
 //! flags with the changed fields only (position as a 7+7-bit signed delta when small). An
 //! unchanged field costs one bit; an unchanged entity costs nothing.
 
-use std::{
-    collections::{BTreeMap, VecDeque},
-    sync::Arc,
-};
+use std::{collections::VecDeque, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
@@ -90,8 +87,95 @@ impl NetState {
     }
 }
 
-/// The entity states a client holds at one tick, by network id.
-pub type View = BTreeMap<u32, NetState>;
+/// The entity states a client holds at one tick, by network id, in id order.
+///
+/// A sorted vector rather than a tree: both ends make a view per snapshot by copying the
+/// baseline and applying a delta, and with tens of entities one allocation and a copy are much
+/// cheaper than a tree's node per entity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct View(Vec<(u32, NetState)>);
+
+impl View {
+    /// An empty view.
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Entities held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn find(&self, id: u32) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |&(i, _)| i)
+    }
+
+    /// An entity's state.
+    pub fn get(&self, id: &u32) -> Option<&NetState> {
+        self.find(*id).ok().map(|at| &self.0[at].1)
+    }
+
+    /// Sets an entity's state; returns the one it replaced.
+    pub fn insert(&mut self, id: u32, state: NetState) -> Option<NetState> {
+        match self.find(id) {
+            Ok(at) => Some(std::mem::replace(&mut self.0[at].1, state)),
+            Err(at) => {
+                self.0.insert(at, (id, state));
+                None
+            }
+        }
+    }
+
+    /// Removes an entity; returns its state.
+    pub fn remove(&mut self, id: &u32) -> Option<NetState> {
+        self.find(*id).ok().map(|at| self.0.remove(at).1)
+    }
+
+    /// (id, state) pairs in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&u32, &NetState)> {
+        self.0.iter().map(|(id, s)| (id, s))
+    }
+
+    /// Ids in order.
+    pub fn keys(&self) -> impl Iterator<Item = &u32> {
+        self.0.iter().map(|(id, _)| id)
+    }
+}
+
+impl Extend<(u32, NetState)> for View {
+    fn extend<I: IntoIterator<Item = (u32, NetState)>>(&mut self, iter: I) {
+        for (id, state) in iter {
+            self.insert(id, state);
+        }
+    }
+}
+
+impl FromIterator<(u32, NetState)> for View {
+    fn from_iter<I: IntoIterator<Item = (u32, NetState)>>(iter: I) -> Self {
+        let mut view = Self::new();
+        view.extend(iter);
+        view
+    }
+}
+
+impl<const N: usize> From<[(u32, NetState); N]> for View {
+    fn from(pairs: [(u32, NetState); N]) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
+impl std::ops::Index<&u32> for View {
+    type Output = NetState;
+
+    fn index(&self, id: &u32) -> &NetState {
+        self.get(id).expect("no entity with that id in the view")
+    }
+}
 
 /// Room to client, unreliable: one tick's delta. See the module docs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
