@@ -53,6 +53,8 @@ pub struct SwarmConfig {
     pub server: Option<String>,
     /// Print a progress line every second (to standard error).
     pub progress: bool,
+    /// Threads driving the bots (for the CPU utilization in the report).
+    pub threads: usize,
 }
 
 /// Faults injected into random running rooms during a run, through the admin API.
@@ -84,6 +86,7 @@ impl SwarmConfig {
             admin_token: None,
             server: None,
             progress: false,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -238,6 +241,8 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
     let mut report = recorder.report(slots.len(), started.elapsed());
     report.scenario = scenario.name.clone();
     report.bots_cpu_seconds = (protocol::process_cpu_time() - cpu_at_start).as_secs_f64();
+    report.bots_cpu_utilization =
+        report.bots_cpu_seconds / (report.duration_s * config.threads.max(1) as f64).max(1e-9);
     let mut thresholds = scenario.parsed_thresholds();
     thresholds.extend(config.thresholds.iter().cloned());
     let json = serde_json::to_value(&report).expect("a report always serializes");

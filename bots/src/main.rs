@@ -154,6 +154,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| args.matchmaker.split(',').next().unwrap_or("").to_string()),
     );
     config.progress = std::io::stderr().is_terminal() && !args.quiet;
+    config.threads = args.workers.max(1);
     for expr in &args.threshold {
         config.thresholds.push(expr.parse()?);
     }
@@ -238,6 +239,12 @@ fn print_summary(report: &bots::Report) {
         report.faults_injected,
         report.errors
     );
+    if report.bots_cpu_utilization > 0.85 {
+        println!(
+            "warning: the bots used {:.0} % of their threads' CPU: the load generator may have been the bottleneck (add --workers or a second machine)",
+            report.bots_cpu_utilization * 100.0
+        );
+    }
     for v in &report.thresholds {
         println!(
             "threshold {}: {} (actual {})",

@@ -146,9 +146,11 @@ pub struct Report {
     pub bytes_sent_per_player_per_s: f64,
     /// Times a bot left a running match on purpose (churn) and queued again.
     pub churned: u64,
-    /// CPU the bots process used during the run, seconds: near `duration_s` per core the bots
-    /// had means the load generator, not the server, was the limit.
+    /// CPU the bots process used during the run, seconds.
     pub bots_cpu_seconds: f64,
+    /// `bots_cpu_seconds` as a share of what the bots' threads could use over the run (0 to
+    /// 1): near 1, the load generator itself was the limit, not the server.
+    pub bots_cpu_utilization: f64,
     /// One entry per second.
     pub timeline: Vec<Sample>,
     /// Each threshold, checked.
@@ -461,6 +463,7 @@ impl Recorder {
                 },
                 churned: i.churned,
                 bots_cpu_seconds: 0.0,
+                bots_cpu_utilization: 0.0,
                 timeline: i.timeline.clone(),
                 thresholds: Vec::new(),
             }

@@ -148,7 +148,12 @@ fn metric(report: &serde_json::Value, path: &str) -> Option<f64> {
     let errors = || -> f64 {
         report["errors"]
             .as_object()
-            .map_or(0.0, |m| m.values().filter_map(|v| v.as_f64()).sum())
+            // A fold from +0.0: an empty f64 sum is -0.0, which would print as "-0".
+            .map_or(0.0, |m| {
+                m.values()
+                    .filter_map(|v| v.as_f64())
+                    .fold(0.0, |a, v| a + v)
+            })
     };
     match path {
         "errors.count" => return Some(errors()),

@@ -266,14 +266,18 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         let id: TicketId = id.parse().map_err(|_| MatchmakerError::BadTicketId)?;
         // Subscribe before reading, so a change between the two is not missed.
         let changes = self.inner.watchers.get(&id).map(|w| w.0.subscribe());
-        let view = self
+        let view = self.read(id).await?;
+        self.settle(id, view, changes, wait).await
+    }
+
+    async fn read(&self, id: TicketId) -> Result<TicketView, MatchmakerError> {
+        Ok(self
             .inner
             .store
             .get(id)
             .await?
             .ok_or(MatchmakerError::TicketNotFound)?
-            .view();
-        self.settle(id, view, changes, wait).await
+            .view())
     }
 
     /// Waits up to `wait` for a ticket last seen as `view` to reach a terminal state. A ticket
@@ -309,13 +313,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             } else {
                 poll.await;
             }
-            view = self
-                .inner
-                .store
-                .get(id)
-                .await?
-                .ok_or(MatchmakerError::TicketNotFound)?
-                .view();
+            view = self.read(id).await?;
         }
     }
 

@@ -82,6 +82,30 @@ pub fn node_router<G: Game>(
     routes.fallback(not_found)
 }
 
+/// Refuses a request without the cluster secret.
+fn cluster_only(headers: &HeaderMap, secret: &str, what: &str) -> Result<(), Response> {
+    if authorized(headers, Some(secret)) {
+        return Ok(());
+    }
+    Err(error_response(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        format!("{what} needs the cluster secret as `Authorization: Bearer SECRET`"),
+    ))
+}
+
+/// `201` with where the room listens.
+fn granted(allocation: matchmaker::Allocation) -> Response {
+    (
+        StatusCode::CREATED,
+        Json(RoomGranted {
+            room_id: allocation.room_id,
+            addr: allocation.addr.to_string(),
+        }),
+    )
+        .into_response()
+}
+
 /// `POST /v1/internal/rooms/{id}/players`: a matchmaker fills a room's open slot.
 async fn add_player<G: Game>(
     State(state): State<ClusterState<G>>,
@@ -89,26 +113,15 @@ async fn add_player<G: Game>(
     headers: HeaderMap,
     body: Result<Json<RoomPlayer>, JsonRejection>,
 ) -> Response {
-    if !authorized(&headers, Some(&state.secret)) {
-        return error_response(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "adding players needs the cluster secret as `Authorization: Bearer SECRET`",
-        );
+    if let Err(refused) = cluster_only(&headers, &state.secret, "adding players") {
+        return refused;
     }
     let Json(player) = match body {
         Ok(body) => body,
         Err(rejection) => return json_rejection(rejection),
     };
     match state.node.add_player(room_id, player) {
-        Ok(a) => (
-            StatusCode::CREATED,
-            Json(RoomGranted {
-                room_id: a.room_id,
-                addr: a.addr.to_string(),
-            }),
-        )
-            .into_response(),
+        Ok(a) => granted(a),
         Err(e @ JoinError::NoSuchRoom(_)) => {
             error_response(StatusCode::NOT_FOUND, "no_such_room", e.to_string())
         }
@@ -123,12 +136,8 @@ async fn allocate_room<G: Game>(
     headers: HeaderMap,
     body: Result<Json<RoomRequest>, JsonRejection>,
 ) -> Response {
-    if !authorized(&headers, Some(&state.secret)) {
-        return error_response(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "room allocation needs the cluster secret as `Authorization: Bearer SECRET`",
-        );
+    if let Err(refused) = cluster_only(&headers, &state.secret, "room allocation") {
+        return refused;
     }
     let Json(request) = match body {
         Ok(body) => body,
@@ -142,14 +151,7 @@ async fn allocate_room<G: Game>(
     };
     use matchmaker::{AllocateError, Allocator};
     match state.node.allocate(request).await {
-        Ok(a) => (
-            StatusCode::CREATED,
-            Json(RoomGranted {
-                room_id: a.room_id,
-                addr: a.addr.to_string(),
-            }),
-        )
-            .into_response(),
+        Ok(a) => granted(a),
         Err(AllocateError::NoCapacity) => error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "no_capacity",

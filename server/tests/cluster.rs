@@ -17,6 +17,15 @@ use support::RedisServer;
 const SECRET: &str = "5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2";
 
 async fn node(redis: &RedisServer, ports: &str, region: &str) -> ClusterNode {
+    node_with_matches_of(redis, ports, region, "3s").await
+}
+
+async fn node_with_matches_of(
+    redis: &RedisServer,
+    ports: &str,
+    region: &str,
+    match_duration: &str,
+) -> ClusterNode {
     let args = ServerArgs::try_parse_from([
         "server",
         "--role",
@@ -30,7 +39,7 @@ async fn node(redis: &RedisServer, ports: &str, region: &str) -> ClusterNode {
         "--udp-ports",
         ports,
         "--match-duration",
-        "3s",
+        match_duration,
         "--region",
         region,
     ])
@@ -39,12 +48,20 @@ async fn node(redis: &RedisServer, ports: &str, region: &str) -> ClusterNode {
 }
 
 async fn matchmaker(redis: &RedisServer, placement: Placement) -> Standalone {
+    matchmaker_for(redis, placement, 10).await
+}
+
+async fn matchmaker_for(
+    redis: &RedisServer,
+    placement: Placement,
+    players_per_match: usize,
+) -> Standalone {
     Standalone::start(StandaloneConfig {
         redis: redis.url.clone(),
         http: "127.0.0.1:0".parse().unwrap(),
         cluster_secret: SECRET.into(),
         placement,
-        players_per_match: 10,
+        players_per_match,
         teams: None,
         record_history: false,
         node_stale_after: Duration::from_secs(3),
@@ -253,38 +270,9 @@ async fn rooms_are_only_allocated_with_the_cluster_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leaver_is_replaced_through_redis_on_the_node_hosting_the_match() {
     let redis = RedisServer::start();
-    let args = ServerArgs::try_parse_from([
-        "server",
-        "--role",
-        "node",
-        "--redis",
-        &redis.url,
-        "--cluster-secret",
-        SECRET,
-        "--http",
-        "127.0.0.1:0",
-        "--udp-ports",
-        "44300-44309",
-        "--match-duration",
-        "30s",
-        "--region",
-        "eu",
-    ])
-    .unwrap();
-    let node = ClusterNode::start(&args).await.expect("node starts");
+    let node = node_with_matches_of(&redis, "44300-44309", "eu", "30s").await;
     wait_for_nodes(&redis, 1).await;
-    let mm = Standalone::start(StandaloneConfig {
-        redis: redis.url.clone(),
-        http: "127.0.0.1:0".parse().unwrap(),
-        cluster_secret: SECRET.into(),
-        placement: Placement::Packed,
-        players_per_match: 2,
-        teams: None,
-        record_history: false,
-        node_stale_after: Duration::from_secs(3),
-    })
-    .await
-    .expect("matchmaker starts");
+    let mm = matchmaker_for(&redis, Placement::Packed, 2).await;
     support::replace_a_leaver(&format!("http://{}", mm.http_addr)).await;
     mm.shutdown().await;
     node.shutdown().await;

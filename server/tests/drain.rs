@@ -32,19 +32,23 @@ async fn cluster(redis: &RedisServer, ports: [&str; 2]) -> ([NodeProcess; 2], St
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mm = Standalone::start(StandaloneConfig {
+    (nodes, matchmaker(redis, false).await)
+}
+
+/// An in-process matchmaker on `redis`, packing 10-player matches.
+async fn matchmaker(redis: &RedisServer, record_history: bool) -> Standalone {
+    Standalone::start(StandaloneConfig {
         redis: redis.url.clone(),
         http: "127.0.0.1:0".parse().unwrap(),
         cluster_secret: SECRET.into(),
         placement: Placement::Packed,
         players_per_match: 10,
         teams: None,
-        record_history: false,
+        record_history,
         node_stale_after: Duration::from_secs(3),
     })
     .await
-    .unwrap();
-    (nodes, mm)
+    .unwrap()
 }
 
 /// The index of the node whose room is running, once one is.
@@ -176,18 +180,7 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhe
     let through_partition = format!("redis://127.0.0.1:{}", partition.port);
     let flags = ["--match-duration", "4s", "--record-history"];
     let cut_off = NodeProcess::start(&through_partition, SECRET, "46200-46249", &flags);
-    let mm = Standalone::start(StandaloneConfig {
-        redis: redis.url.clone(),
-        http: "127.0.0.1:0".parse().unwrap(),
-        cluster_secret: SECRET.into(),
-        placement: Placement::Packed,
-        players_per_match: 10,
-        teams: None,
-        record_history: true,
-        node_stale_after: Duration::from_secs(3),
-    })
-    .await
-    .unwrap();
+    let mm = matchmaker(&redis, true).await;
     let url = format!("http://{}", mm.http_addr);
     let mut swarm = SwarmConfig::new(&url, 10, Duration::from_millis(300));
     swarm.scenario.grace = Duration::from_secs(40);

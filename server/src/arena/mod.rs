@@ -329,8 +329,8 @@ mod tests {
     use super::*;
     use crate::game::RoomClock;
 
-    #[test]
-    fn clients_extrapolate_projectiles_to_where_the_room_has_them() {
+    /// An arena whose match clock runs, and its schedule.
+    fn running_arena(seed: u64) -> (ArenaGame, World, Schedule) {
         let game = ArenaGame::default();
         let mut world = World::new();
         world.insert_resource(RoomClock {
@@ -338,9 +338,15 @@ mod tests {
             dt: 1.0 / 30.0,
             running: true,
         });
-        game.setup(&mut world, 3);
+        game.setup(&mut world, seed);
         let mut schedule = Schedule::default();
         game.add_systems(&mut schedule);
+        (game, world, schedule)
+    }
+
+    #[test]
+    fn clients_extrapolate_projectiles_to_where_the_room_has_them() {
+        let (game, mut world, mut schedule) = running_arena(3);
         let shooters: Vec<Entity> = (0..4)
             .map(|team| game.spawn_player(&mut world, team).0)
             .collect();
@@ -374,16 +380,7 @@ mod tests {
 
     /// Health of a target standing 6 units east of a shooter who fires east for a second.
     fn target_health_after_fire(shooter_team: u8, target_team: u8) -> u8 {
-        let game = ArenaGame::default();
-        let mut world = World::new();
-        world.insert_resource(RoomClock {
-            tick: 0,
-            dt: 1.0 / 30.0,
-            running: true,
-        });
-        game.setup(&mut world, 5);
-        let mut schedule = Schedule::default();
-        game.add_systems(&mut schedule);
+        let (game, mut world, mut schedule) = running_arena(5);
         let (shooter, _) = game.spawn_player(&mut world, shooter_team);
         let (target, _) = game.spawn_player(&mut world, target_team);
         *world.get_mut::<Position>(shooter).unwrap() = Position { x: 40.0, y: 50.0 };
