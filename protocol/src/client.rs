@@ -12,11 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use renetcode::{ClientAuthentication, ConnectToken, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
+use renetcode::{ClientAuthentication, ConnectToken, NetcodeClient};
 
 use crate::{
     api::Assignment,
-    codec,
+    batch_io, codec,
     link::{Link, LinkProfile},
     message::{
         Channel, ClientEvent, INPUT_REDUNDANCY, InputFrame, InputPacket, PlayerInput, ServerEvent,
@@ -107,7 +107,6 @@ pub struct GameClient {
     server_addr: SocketAddr,
     netcode: NetcodeClient,
     renet: renet::RenetClient,
-    buf: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
     events: VecDeque<ServerEvent>,
     receiver: SnapshotReceiver,
     snapshot: Option<Snapshot>,
@@ -116,6 +115,15 @@ pub struct GameClient {
     recent_inputs: VecDeque<InputFrame>,
     stats: ClientStats,
     conditioner: Option<Conditioner>,
+    recv_batch: batch_io::RecvBatch,
+    send_batch: batch_io::SendBatch,
+}
+
+/// Hands a received datagram to netcode and, if it carries a payload, to renet.
+fn accept(netcode: &mut NetcodeClient, renet: &mut renet::RenetClient, datagram: &mut [u8]) {
+    if let Some(payload) = netcode.process_packet(datagram) {
+        renet.process_packet(payload);
+    }
 }
 
 /// A conditioned link in each direction, on the client's own clock.
@@ -171,7 +179,6 @@ impl GameClient {
             server_addr,
             netcode,
             renet,
-            buf: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
             events: VecDeque::new(),
             receiver: SnapshotReceiver::new(),
             snapshot: None,
@@ -180,6 +187,8 @@ impl GameClient {
             recent_inputs: VecDeque::with_capacity(INPUT_REDUNDANCY),
             stats: ClientStats::default(),
             conditioner: None,
+            recv_batch: batch_io::RecvBatch::new(),
+            send_batch: batch_io::SendBatch::new(),
         })
     }
 
@@ -205,13 +214,6 @@ impl GameClient {
         Ok(())
     }
 
-    /// Hands a received datagram to netcode and renet.
-    fn accept(&mut self, len: usize) {
-        if let Some(payload) = self.netcode.process_packet(&mut self.buf[..len]) {
-            self.renet.process_packet(payload);
-        }
-    }
-
     /// Advances time by `dt`, receives everything waiting on the socket and decodes it.
     /// Sends handshake and keep-alive packets as netcode needs.
     pub fn update(&mut self, dt: Duration) -> Result<(), ClientError> {
@@ -226,35 +228,26 @@ impl GameClient {
             return Ok(());
         }
         loop {
-            let (len, from) = match self.socket.recv_from(&mut self.buf[..]) {
-                Ok(received) => received,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionRefused
-                            | io::ErrorKind::ConnectionReset
-                    ) =>
-                {
-                    break;
+            let n = self.recv_batch.recv(&self.socket)?;
+            for i in 0..n {
+                let (datagram, from) = self.recv_batch.get_mut(i);
+                if from != Some(self.server_addr) {
+                    continue;
                 }
-                Err(e) => return Err(e.into()),
-            };
-            if from != self.server_addr {
-                continue;
+                self.stats.bytes_received += datagram.len() as u64;
+                self.stats.packets_received += 1;
+                match &mut self.conditioner {
+                    Some(c) => c.incoming.send(c.epoch.elapsed(), datagram.to_vec()),
+                    None => accept(&mut self.netcode, &mut self.renet, datagram),
+                }
             }
-            self.stats.bytes_received += len as u64;
-            self.stats.packets_received += 1;
-            match &mut self.conditioner {
-                Some(c) => c.incoming.send(c.epoch.elapsed(), self.buf[..len].to_vec()),
-                None => self.accept(len),
+            if n < batch_io::BATCH {
+                break;
             }
         }
         if let Some(c) = &mut self.conditioner {
-            for packet in c.incoming.deliver(c.epoch.elapsed()) {
-                self.buf[..packet.len()].copy_from_slice(&packet);
-                self.accept(packet.len());
+            for mut packet in c.incoming.deliver(c.epoch.elapsed()) {
+                accept(&mut self.netcode, &mut self.renet, &mut packet);
             }
         }
         if let Some((packet, addr)) = self.netcode.update(dt) {
@@ -341,14 +334,19 @@ impl GameClient {
                 .netcode
                 .generate_payload_packet(&packet)
                 .map_err(|e| ClientError::Netcode(e.to_string()))?;
-            match &mut self.conditioner {
-                Some(c) => c.outgoing.send(c.epoch.elapsed(), (payload.to_vec(), addr)),
-                // Straight from netcode's buffer: no copy on the unconditioned path.
-                None => send_ignoring_refused(&self.socket, payload, addr)?,
-            }
             self.stats.bytes_sent += payload.len() as u64;
             self.stats.packets_sent += 1;
+            match &mut self.conditioner {
+                Some(c) => c.outgoing.send(c.epoch.elapsed(), (payload.to_vec(), addr)),
+                // The frame's datagrams leave together, in one call where the OS allows.
+                None => {
+                    if self.send_batch.push(payload) {
+                        self.send_batch.send(&self.socket, self.server_addr)?;
+                    }
+                }
+            }
         }
+        self.send_batch.send(&self.socket, self.server_addr)?;
         self.release_outgoing()
     }
 

@@ -46,6 +46,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+mod batch_io;
 mod bits;
 mod client;
 pub mod codec;

@@ -82,16 +82,15 @@ pub fn node_router<G: Game>(
     routes.fallback(not_found)
 }
 
-/// Refuses a request without the cluster secret.
-fn cluster_only(headers: &HeaderMap, secret: &str, what: &str) -> Result<(), Response> {
-    if authorized(headers, Some(secret)) {
-        return Ok(());
-    }
-    Err(error_response(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        format!("{what} needs the cluster secret as `Authorization: Bearer SECRET`"),
-    ))
+/// The refusal for a request without the cluster secret, if it lacks it.
+fn refuse_without_secret(headers: &HeaderMap, secret: &str, what: &str) -> Option<Response> {
+    (!authorized(headers, Some(secret))).then(|| {
+        error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("{what} needs the cluster secret as `Authorization: Bearer SECRET`"),
+        )
+    })
 }
 
 /// `201` with where the room listens.
@@ -113,7 +112,7 @@ async fn add_player<G: Game>(
     headers: HeaderMap,
     body: Result<Json<RoomPlayer>, JsonRejection>,
 ) -> Response {
-    if let Err(refused) = cluster_only(&headers, &state.secret, "adding players") {
+    if let Some(refused) = refuse_without_secret(&headers, &state.secret, "adding players") {
         return refused;
     }
     let Json(player) = match body {
@@ -136,7 +135,7 @@ async fn allocate_room<G: Game>(
     headers: HeaderMap,
     body: Result<Json<RoomRequest>, JsonRejection>,
 ) -> Response {
-    if let Err(refused) = cluster_only(&headers, &state.secret, "room allocation") {
+    if let Some(refused) = refuse_without_secret(&headers, &state.secret, "room allocation") {
         return refused;
     }
     let Json(request) = match body {
