@@ -298,7 +298,9 @@ impl<G: Game> Node<G> {
         };
         let addr = SocketAddr::new(config.public_ip, port);
         let transport =
-            match RoomTransport::new(socket, addr, config.token_key, request.players.len()) {
+            // Twice the players: a player who left may hold its connection until netcode times
+            // it out while its replacement connects.
+            match RoomTransport::new(socket, addr, config.token_key, 2 * request.players.len()) {
                 Ok(t) => t,
                 Err(e) => {
                     self.free_ports().push_back(port);

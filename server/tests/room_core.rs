@@ -597,3 +597,49 @@ fn no_replacement_is_asked_for_near_the_end_or_when_backfill_is_off() {
     }
     assert_eq!(room.core().tickets().len(), 2);
 }
+
+#[test]
+fn a_late_replacement_gets_its_own_grace_and_replacements_are_bounded() {
+    // 10 s match, 1 s grace, 3 s minimum left.
+    let mut room = Room::new(ArenaGame::default(), with_backfill(2));
+    connect_all(&mut room, 2);
+    // Well past the grace into the match, a player leaves and a replacement is added.
+    for _ in 0..90 {
+        room.tick();
+    }
+    leave(&mut room, 0);
+    room.tick();
+    assert_eq!(room.core_mut().take_open_slots().len(), 1);
+    let newcomer = |n: usize| ExpectedPlayer {
+        player_id: format!("new{n}"),
+        ticket_id: format!("{:032x}", 100 + n),
+        team: 0,
+    };
+    room.core_mut().add_player(newcomer(0)).unwrap();
+    // Not connected yet, but within its own grace: its place is not given away.
+    for _ in 0..20 {
+        room.tick();
+        assert!(room.core_mut().take_open_slots().is_empty());
+    }
+    let user = |n: usize| TokenUserData {
+        room_id: ROOM,
+        ticket_id: format!("{:032x}", 100 + n),
+        player_id: format!("new{n}"),
+    };
+    assert_eq!(refusal(&mut room, 70, user(0)), None, "it may still come");
+    // Replacements that never come: at most as many as the match had players are asked for.
+    let mut asked = 1;
+    for n in 1..10 {
+        room.handle(RoomInput::Disconnected { client: 70 });
+        for _ in 0..31 {
+            room.tick();
+        }
+        let opened = room.core_mut().take_open_slots();
+        asked += opened.len();
+        if opened.is_empty() {
+            break;
+        }
+        room.core_mut().add_player(newcomer(n)).unwrap();
+    }
+    assert_eq!(asked, 2, "two players, so two replacements at most");
+}

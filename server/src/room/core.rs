@@ -305,6 +305,10 @@ pub struct RoomCore<G: Game> {
     results: Option<MatchResults>,
     /// Places opened for replacements, until the runner takes them.
     open_slots: Vec<OpenedSlot>,
+    /// Replacements asked for so far this match, and the most it may ask for (as many as
+    /// the match was made for).
+    replacements_asked: usize,
+    max_replacements: usize,
 }
 
 impl Player {
@@ -333,7 +337,8 @@ impl Player {
 impl<G: Game> RoomCore<G> {
     /// A room waiting for its players. `arena_size` is sent to clients on join.
     pub fn new(settings: RoomSettings, arena_size: u32) -> Self {
-        let players = settings.expected.iter().map(Player::new).collect();
+        let players: Vec<Player> = settings.expected.iter().map(Player::new).collect();
+        let max_replacements = players.len();
         Self {
             settings,
             arena_size,
@@ -351,6 +356,8 @@ impl<G: Game> RoomCore<G> {
             stats: RoomStats::default(),
             results: None,
             open_slots: Vec::new(),
+            replacements_asked: 0,
+            max_replacements,
         }
     }
 
@@ -776,6 +783,10 @@ impl<G: Game> RoomCore<G> {
             // Someone who never came counts as away from the start.
             let since = *player.away_since.get_or_insert(started);
             if player.left || self.tick - since >= grace {
+                if self.replacements_asked >= self.max_replacements {
+                    return; // a room that keeps losing its players plays on short-handed
+                }
+                self.replacements_asked += 1;
                 player.replaced = true;
                 self.open_slots.push(OpenedSlot {
                     team: player.team,
@@ -807,7 +818,10 @@ impl<G: Game> RoomCore<G> {
         {
             return Err(AddPlayerError::AlreadyHere);
         }
-        self.players.push(Player::new(&expected));
+        let mut player = Player::new(&expected);
+        // Its grace to connect starts now, not when the match did.
+        player.away_since = Some(self.tick);
+        self.players.push(player);
         self.settings.expected.push(expected);
         Ok(())
     }
