@@ -352,7 +352,7 @@ impl Bot {
                                 }
                             }
                             alive_before = alive;
-                            interpolator.push(snapshot.clone());
+                            interpolator.push_copy(snapshot);
                         }
                         if let Some(newest) = interpolator.newest_tick() {
                             view.tick = newest;

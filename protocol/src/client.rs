@@ -285,8 +285,16 @@ impl GameClient {
                 // Unreliable: older snapshots may arrive late; they can serve as baselines,
                 // but the newest is what the game sees.
                 Ok(true) => {
-                    self.snapshot = self.receiver.snapshot();
-                    self.snapshot_is_new = true;
+                    // Into the previous snapshot's buffers: no allocation per snapshot.
+                    match &mut self.snapshot {
+                        Some(snapshot) => {
+                            self.snapshot_is_new = self.receiver.snapshot_into(snapshot);
+                        }
+                        None => {
+                            self.snapshot = self.receiver.snapshot();
+                            self.snapshot_is_new = self.snapshot.is_some();
+                        }
+                    }
                 }
                 Ok(false) => {}
                 Err(_) => self.stats.snapshots_unusable += 1,

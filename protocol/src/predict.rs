@@ -91,6 +91,26 @@ impl Interpolator {
         Self::default()
     }
 
+    /// Adds a copy of a snapshot, reusing the buffers of the one it evicts once full.
+    pub fn push_copy(&mut self, snapshot: &Snapshot) {
+        if self.snapshots.len() < Self::CAPACITY {
+            return self.push(snapshot.clone());
+        }
+        if self
+            .snapshots
+            .front()
+            .is_some_and(|oldest| snapshot.tick <= oldest.tick)
+        {
+            return; // older than everything kept: it would be evicted at once
+        }
+        let mut reused = self.snapshots.pop_front().expect("full");
+        reused.tick = snapshot.tick;
+        reused.last_input_seq = snapshot.last_input_seq;
+        reused.entities.clear();
+        reused.entities.extend_from_slice(&snapshot.entities);
+        self.push(reused);
+    }
+
     /// Adds a snapshot (late ones are placed in order; duplicates ignored).
     pub fn push(&mut self, snapshot: Snapshot) {
         let at = self.snapshots.partition_point(|s| s.tick < snapshot.tick);
@@ -211,5 +231,33 @@ mod tests {
         assert_eq!(b.sample(13.0)[0].x, 5.0);
         assert_eq!(b.sample(20.0)[0].x, 8.0, "past the newest: hold it");
         assert_eq!(b.sample(5.0)[0].x, 0.0);
+    }
+
+    #[test]
+    fn copies_pushed_into_a_full_buffer_keep_the_newest_in_order() {
+        let snap = |tick: u32| Snapshot {
+            tick,
+            last_input_seq: tick,
+            entities: vec![EntityState {
+                id: 1,
+                kind: EntityKind::Player,
+                x: tick as f32,
+                y: 0.0,
+                angle: 0,
+                hp: 100,
+            }],
+        };
+        let mut by_copy = Interpolator::new();
+        let mut by_value = Interpolator::new();
+        // Out of order, with a duplicate and one too old to keep, past the capacity.
+        let ticks: Vec<u32> = (1..=40).chain([35, 2, 41]).collect();
+        for &t in &ticks {
+            by_copy.push_copy(&snap(t));
+            by_value.push(snap(t));
+        }
+        assert_eq!(by_copy.newest_tick(), Some(41));
+        for t in [10.0, 20.5, 40.0, 41.0] {
+            assert_eq!(by_copy.sample(t), by_value.sample(t), "at {t}");
+        }
     }
 }

@@ -17,7 +17,7 @@
 //! flags with the changed fields only (position as a 7+7-bit signed delta when small). An
 //! unchanged field costs one bit; an unchanged entity costs nothing.
 
-use std::{collections::VecDeque, sync::Arc};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
@@ -371,8 +371,17 @@ fn signed(v: u32, bits: u32) -> i32 {
 /// Applies a body to `baseline`, giving the new view. Bounded: counts are capped, every read is
 /// checked, and ids must increase.
 pub fn decode_body(baseline: &View, body: &[u8]) -> Result<View, SyncError> {
+    let mut view = View::new();
+    decode_body_into(baseline, body, &mut view)?;
+    Ok(view)
+}
+
+/// [`decode_body`] into a view the caller reuses (its old contents are replaced); on error
+/// `view` holds garbage.
+pub fn decode_body_into(baseline: &View, body: &[u8], view: &mut View) -> Result<(), SyncError> {
     let mut r = BitReader::new(body);
-    let mut view = baseline.clone();
+    view.0.clear();
+    view.0.extend_from_slice(&baseline.0);
     let removed = r.read(COUNT_BITS)? as usize;
     let mut prev = 0;
     for _ in 0..removed {
@@ -428,13 +437,15 @@ pub fn decode_body(baseline: &View, body: &[u8]) -> Result<View, SyncError> {
     if r.remaining_bits() >= 8 {
         return Err(SyncError::Malformed("trailing bytes"));
     }
-    Ok(view)
+    Ok(())
 }
 
 /// The client's side: the views it holds, and the newest one as a [`Snapshot`].
 #[derive(Debug, Default, Clone)]
 pub struct SnapshotReceiver {
-    views: VecDeque<(u32, Arc<View>)>,
+    views: VecDeque<(u32, View)>,
+    /// The last evicted view, whose buffer the next decode reuses.
+    spare: View,
     /// Tick and last applied input of the newest snapshot.
     newest: Option<(u32, u32)>,
 }
@@ -452,20 +463,24 @@ impl SnapshotReceiver {
         if self.views.iter().any(|(t, _)| *t == packet.tick) {
             return Ok(false); // duplicate
         }
-        let empty = View::new();
+        const EMPTY: View = View::new();
         let baseline = match packet.baseline() {
-            None => &empty,
+            None => &EMPTY,
             Some(b) => self
                 .views
                 .iter()
                 .find(|(t, _)| *t == b)
-                .map(|(_, v)| v.as_ref())
+                .map(|(_, v)| v)
                 .ok_or(SyncError::MissingBaseline(b))?,
         };
-        let view = decode_body(baseline, &packet.body)?;
-        self.views.push_back((packet.tick, Arc::new(view)));
+        let mut view = std::mem::take(&mut self.spare);
+        if let Err(e) = decode_body_into(baseline, &packet.body, &mut view) {
+            self.spare = view;
+            return Err(e);
+        }
+        self.views.push_back((packet.tick, view));
         if self.views.len() > VIEW_HISTORY {
-            // Drop the oldest tick, not the oldest arrival.
+            // Drop the oldest tick, not the oldest arrival; keep its buffer for the next one.
             let oldest = self
                 .views
                 .iter()
@@ -473,7 +488,9 @@ impl SnapshotReceiver {
                 .min_by_key(|(_, (t, _))| *t)
                 .map(|(i, _)| i)
                 .unwrap_or(0);
-            self.views.remove(oldest);
+            if let Some((_, evicted)) = self.views.remove(oldest) {
+                self.spare = evicted;
+            }
         }
         let newer = self.newest.is_none_or(|(t, _)| packet.tick > t);
         if newer {
@@ -489,21 +506,34 @@ impl SnapshotReceiver {
 
     /// The view at a tick, if held.
     pub fn view(&self, tick: u32) -> Option<&View> {
-        self.views
-            .iter()
-            .find(|(t, _)| *t == tick)
-            .map(|(_, v)| v.as_ref())
+        self.views.iter().find(|(t, _)| *t == tick).map(|(_, v)| v)
     }
 
     /// The newest view as a snapshot in world units.
     pub fn snapshot(&self) -> Option<Snapshot> {
-        let (tick, last_input_seq) = self.newest?;
-        let view = self.view(tick)?;
-        Some(Snapshot {
-            tick,
-            last_input_seq,
-            entities: view.iter().map(|(&id, s)| s.to_entity(id)).collect(),
-        })
+        let mut snapshot = Snapshot {
+            tick: 0,
+            last_input_seq: 0,
+            entities: Vec::new(),
+        };
+        self.snapshot_into(&mut snapshot).then_some(snapshot)
+    }
+
+    /// [`SnapshotReceiver::snapshot`] into one the caller reuses; `false` (and `out`
+    /// untouched) if nothing was received yet.
+    pub fn snapshot_into(&self, out: &mut Snapshot) -> bool {
+        let Some((tick, last_input_seq)) = self.newest else {
+            return false;
+        };
+        let Some(view) = self.view(tick) else {
+            return false;
+        };
+        out.tick = tick;
+        out.last_input_seq = last_input_seq;
+        out.entities.clear();
+        out.entities
+            .extend(view.iter().map(|(&id, s)| s.to_entity(id)));
+        true
     }
 }
 
