@@ -194,38 +194,21 @@ async fn rooms_are_only_allocated_with_the_cluster_secret() {
     assert_eq!(empty.status(), 400, "a room with nobody is a bad request");
     // Adding a replacement player takes the secret too, and a room that exists.
     let player = serde_json::json!({"player_id": "r", "ticket_id": "t2", "team": 0});
-    let add = |room: u64| format!("{url}/{room}/players");
-    let refused = http
-        .post(add(granted.room_id))
-        .json(&player)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 401);
-    let unknown = http
-        .post(add(12345))
-        .bearer_auth(SECRET)
-        .json(&player)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 404);
-    let added = http
-        .post(add(granted.room_id))
-        .bearer_auth(SECRET)
-        .json(&player)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), 201);
-    let again = http
-        .post(add(granted.room_id))
-        .bearer_auth(SECRET)
-        .json(&player)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 409, "the same player twice");
+    let add = |room: u64, secret: Option<&str>| {
+        let mut request = http.post(format!("{url}/{room}/players")).json(&player);
+        if let Some(secret) = secret {
+            request = request.bearer_auth(secret);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(add(granted.room_id, None).await, 401);
+    assert_eq!(add(12345, Some(SECRET)).await, 404);
+    assert_eq!(add(granted.room_id, Some(SECRET)).await, 201);
+    assert_eq!(
+        add(granted.room_id, Some(SECRET)).await,
+        409,
+        "the same player twice"
+    );
     // Missing flags and an unreachable Redis are clear start-up errors.
     let no_secret =
         ServerArgs::try_parse_from(["server", "--role", "node", "--redis", &redis.url]).unwrap();

@@ -51,6 +51,21 @@ async fn matchmaker(redis: &RedisServer, record_history: bool) -> Standalone {
     .unwrap()
 }
 
+/// Waits (bounded by `limit` from `since`) until the node's readiness reads 503.
+async fn until_not_ready(node: &NodeProcess, since: Instant, limit: Duration, what: &str) {
+    loop {
+        let ready = reqwest::get(format!("{}/v1/ready", node.url))
+            .await
+            .unwrap()
+            .status();
+        if ready == 503 {
+            return;
+        }
+        assert!(since.elapsed() < limit, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The index of the node whose room is running, once one is.
 async fn host_of_running_match(nodes: &[NodeProcess]) -> usize {
     let started = Instant::now();
@@ -122,20 +137,13 @@ async fn a_node_told_to_stop_drains_its_match_and_exits_cleanly() {
     let other = 1 - draining;
     nodes[draining].signal("-TERM");
     let signalled = Instant::now();
-    loop {
-        let ready = reqwest::get(format!("{}/v1/ready", nodes[draining].url))
-            .await
-            .unwrap()
-            .status();
-        if ready == 503 {
-            break;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(2),
-            "readiness still true after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_not_ready(
+        &nodes[draining],
+        signalled,
+        Duration::from_secs(2),
+        "readiness still true after SIGTERM",
+    )
+    .await;
 
     // A new match arrives while the first is still running: it must go to the other node.
     let mut late = SwarmConfig::new(&url, 10, Duration::from_millis(300));
@@ -192,20 +200,13 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhe
     partition.cut();
     let cut_at = Instant::now();
     // Within the advert TTL the node fences itself: not ready, its room failed.
-    loop {
-        let ready = reqwest::get(format!("{}/v1/ready", cut_off.url))
-            .await
-            .unwrap()
-            .status();
-        if ready == 503 {
-            break;
-        }
-        assert!(
-            cut_at.elapsed() < Duration::from_secs(6),
-            "the cut-off node never fenced itself"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_not_ready(
+        &cut_off,
+        cut_at,
+        Duration::from_secs(6),
+        "the cut-off node never fenced itself",
+    )
+    .await;
     let fenced_after = cut_at.elapsed();
     let report = swarm.await.unwrap();
     eprintln!(
