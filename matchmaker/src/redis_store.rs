@@ -69,6 +69,9 @@ if ARGV[8] ~= '' then
   redis.call('XADD', ARGV[6] .. 'history', 'MAXLEN', '~', ARGV[8], '*',
     't', ARGV[7], 'from', ARGV[1], 'to', ARGV[2], 'room', ARGV[9], 'at', ARGV[4])
 end
+if ARGV[2] == 'assigned' or ARGV[2] == 'cancelled' or ARGV[2] == 'no_match' then
+  redis.call('PUBLISH', ARGV[6] .. 'finished', ARGV[7])
+end
 return redis.call('HGETALL', t)
 "#;
 
@@ -113,6 +116,8 @@ return 1
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    /// For the change feed's own (subscribed) connection.
+    client: redis::Client,
     prefix: String,
     retention: Duration,
     transition: Script,
@@ -166,7 +171,7 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_factor(2)
             .set_max_delay(500);
-        let mut conn = ConnectionManager::new_with_config(client, config)
+        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| StoreError(format!("cannot reach Redis at {url}: {e}")))?;
         let _: String = redis::cmd("PING")
@@ -175,6 +180,7 @@ impl RedisStore {
             .map_err(|e| StoreError(format!("Redis at {url} does not answer: {e}")))?;
         Ok(Self {
             conn,
+            client,
             prefix: prefix.to_string(),
             retention,
             transition: Script::new(TRANSITION),
@@ -225,6 +231,47 @@ impl RedisStore {
                 })
             })
             .collect()
+    }
+
+    /// A feed of tickets that reached a terminal state, whichever instance finished them (the
+    /// scripts publish each on `{prefix}finished`). Resubscribes by itself after Redis comes
+    /// back; a change made while unsubscribed is only seen by re-reading. Ends when the
+    /// receiver is dropped.
+    pub fn finished_tickets(&self) -> tokio::sync::mpsc::UnboundedReceiver<TicketId> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let client = self.client.clone();
+        let channel = format!("{}finished", self.prefix);
+        tokio::spawn(async move {
+            use futures_util::StreamExt as _;
+            while !tx.is_closed() {
+                let mut pubsub = match client.get_async_pubsub().await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "change feed: cannot connect; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = pubsub.subscribe(&channel).await {
+                    tracing::debug!(error = %e, "change feed: cannot subscribe; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                let mut messages = pubsub.on_message();
+                while let Some(message) = messages.next().await {
+                    let Ok(id) = message.get_payload::<String>() else {
+                        continue;
+                    };
+                    if let Ok(id) = id.parse()
+                        && tx.send(id).is_err()
+                    {
+                        return;
+                    }
+                }
+                tracing::debug!("change feed: connection lost; resubscribing");
+            }
+        });
+        rx
     }
 
     /// The history length to pass to a script: empty when not recording.

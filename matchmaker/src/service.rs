@@ -103,6 +103,9 @@ pub struct MatchmakerConfig {
     /// Most tickets of one mode a pass considers, longest-waiting first: a deep queue is
     /// worked through over several passes, each short, instead of one long one.
     pub max_pass_tickets: usize,
+    /// How often a long-poll re-reads its ticket to see a change another instance made.
+    /// With a change feed ([`Matchmaker::follow_finished`]) this is only a fallback.
+    pub reread_interval: Duration,
 }
 
 impl MatchmakerConfig {
@@ -117,6 +120,7 @@ impl MatchmakerConfig {
             ticket_retention: Duration::from_secs(300),
             claim_lease: Duration::from_secs(10),
             max_pass_tickets: 10_000,
+            reread_interval: Duration::from_millis(250),
         }
     }
 }
@@ -264,10 +268,16 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
     /// Reads a ticket; while it is queued or matched, waits up to `wait` for it to change.
     pub async fn ticket(&self, id: &str, wait: Duration) -> Result<TicketView, MatchmakerError> {
         let id: TicketId = id.parse().map_err(|_| MatchmakerError::BadTicketId)?;
-        // Subscribe before reading, so a change between the two is not missed.
-        let changes = self.inner.watchers.get(&id).map(|w| w.0.subscribe());
+        // Subscribe before reading, so a change between the two is not missed. A ticket made
+        // through another instance gets a channel here too, which its finish (here, or
+        // another instance's through the change feed) then wakes.
+        let changes = self.watch(id);
         let view = self.read(id).await?;
-        self.settle(id, view, changes, wait).await
+        if view.status.is_terminal() {
+            self.inner.watchers.remove(&id);
+            return Ok(view);
+        }
+        self.settle(id, view, Some(changes), wait).await
     }
 
     async fn read(&self, id: TicketId) -> Result<TicketView, MatchmakerError> {
@@ -296,7 +306,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 return Ok(view);
             }
             let poll = tokio::time::sleep_until(
-                deadline.min(tokio::time::Instant::now() + Duration::from_millis(250)),
+                deadline.min(tokio::time::Instant::now() + self.inner.config.reread_interval),
             );
             if let Some(rx) = changes.as_mut() {
                 tokio::select! {
@@ -363,6 +373,18 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             .or_insert_with(|| (watch::channel(None).0, tokio::time::Instant::now()))
             .0
             .subscribe()
+    }
+
+    /// Wakes the local waiters of tickets another instance finished, as they arrive (see
+    /// [`crate::RedisStore::finished_tickets`]); they re-read and return. Runs until the feed
+    /// ends.
+    pub async fn follow_finished(
+        self,
+        mut finished: tokio::sync::mpsc::UnboundedReceiver<TicketId>,
+    ) {
+        while let Some(id) = finished.recv().await {
+            self.notify(id);
+        }
     }
 
     /// Tells a ticket's waiters it changed (they re-read it).

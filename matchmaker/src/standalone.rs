@@ -76,17 +76,18 @@ impl Standalone {
             config.placement,
             config.node_stale_after,
         );
-        let mm = Matchmaker::new(
-            store,
-            allocator,
-            MatchmakerConfig::new(
-                vec![ModeRules::arena_in_teams(
-                    config.players_per_match,
-                    config.teams,
-                )?],
-                key,
-            ),
+        let mut mm_config = MatchmakerConfig::new(
+            vec![ModeRules::arena_in_teams(
+                config.players_per_match,
+                config.teams,
+            )?],
+            key,
         );
+        // Tickets other instances finish arrive on the change feed; re-reading is the
+        // fallback for what the feed misses while it reconnects.
+        mm_config.reread_interval = Duration::from_secs(2);
+        let finished = store.finished_tickets();
+        let mm = Matchmaker::new(store, allocator, mm_config);
         let listener = TcpListener::bind(config.http)
             .await
             .map_err(|e| StandaloneError::BindHttp(config.http, e))?;
@@ -96,6 +97,7 @@ impl Standalone {
         let (tx, rx) = oneshot::channel::<()>();
         let app = crate::http::router(mm.clone());
         let task = tokio::spawn(async move {
+            let following = tokio::spawn(mm.clone().follow_finished(finished));
             let matching = tokio::spawn(mm.run(std::future::pending()));
             // Every second: rooms on nodes whose adverts expired send their players back.
             let rescue = tokio::spawn(async move {
@@ -114,6 +116,7 @@ impl Standalone {
                 .await;
             matching.abort();
             rescue.abort();
+            following.abort();
         });
         Ok(Self {
             http_addr,

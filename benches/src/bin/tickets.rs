@@ -79,10 +79,23 @@ impl Drop for RedisChild {
     }
 }
 
-async fn serve<S: TicketStore>(store: S, coalesce: Duration, backlog: usize) -> String {
+/// The matchmaker under test behind its HTTP API. With a change feed (Redis), long-polls
+/// re-read only every 2 s, as the `matchmaker` binary does.
+async fn serve<S: TicketStore>(
+    store: S,
+    coalesce: Duration,
+    backlog: usize,
+    feed: Option<tokio::sync::mpsc::UnboundedReceiver<matchmaker::TicketId>>,
+) -> String {
     let mut config = MatchmakerConfig::new(vec![ModeRules::arena(10)], [9; 32]);
     config.coalesce = coalesce;
+    if feed.is_some() {
+        config.reread_interval = Duration::from_secs(2);
+    }
     let mm = Matchmaker::new(store, Instant_, config);
+    if let Some(feed) = feed {
+        tokio::spawn(mm.clone().follow_finished(feed));
+    }
     let mut queued = Vec::with_capacity(backlog);
     for i in 0..backlog {
         let ticket = mm
@@ -147,17 +160,14 @@ async fn main() {
     let mut _redis = None;
     let coalesce = Duration::from_millis(args.coalesce_ms);
     let url = match args.store.as_str() {
-        "memory" => serve(MemoryStore::new(), coalesce, args.backlog).await,
+        "memory" => serve(MemoryStore::new(), coalesce, args.backlog, None).await,
         "redis" if args.redis_url.is_some() => {
             let url = args.redis_url.clone().unwrap();
-            serve(
-                RedisStore::connect(&url, "bench:", Duration::from_secs(60))
-                    .await
-                    .expect("redis"),
-                coalesce,
-                args.backlog,
-            )
-            .await
+            let store = RedisStore::connect(&url, "bench:", Duration::from_secs(60))
+                .await
+                .expect("redis");
+            let feed = store.finished_tickets();
+            serve(store, coalesce, args.backlog, Some(feed)).await
         }
         "redis" => {
             let port = TcpListener::bind("127.0.0.1:0")
@@ -189,7 +199,8 @@ async fn main() {
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
             };
-            serve(store, coalesce, args.backlog).await
+            let feed = store.finished_tickets();
+            serve(store, coalesce, args.backlog, Some(feed)).await
         }
         other => panic!("--store must be memory or redis, not {other}"),
     };
