@@ -116,9 +116,37 @@ async fn twenty_bots_play_two_ten_player_matches_to_the_end() {
 async fn a_full_node_keeps_players_queued_until_a_room_frees_up() {
     // One port: one room at a time. 20 bots need two rooms, one after the other.
     let server = start(&["--match-duration", "2s", "--udp-ports", "41500-41500"]).await;
+    // Watch the node: never two rooms at once, and at least two rooms one after the other.
+    let watcher = tokio::spawn({
+        let url = server.url();
+        async move {
+            let http = reqwest::Client::new();
+            let (mut most_at_once, mut seen) = (0, std::collections::HashSet::new());
+            for _ in 0..300 {
+                let rooms: Vec<RoomSummary> = http
+                    .get(format!("{url}/v1/rooms"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                most_at_once = most_at_once.max(rooms.len());
+                seen.extend(rooms.iter().map(|r| r.id));
+                if seen.len() >= 2 && rooms.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (most_at_once, seen.len())
+        }
+    });
     let mut swarm = SwarmConfig::new(&server.url(), 20, Duration::from_secs(5));
     swarm.scenario.grace = Duration::from_secs(30);
     let report = run_swarm(swarm).await;
+    let (most_at_once, rooms) = watcher.await.unwrap();
+    assert_eq!(most_at_once, 1, "one port, one room at a time");
+    assert!(rooms >= 2, "{rooms} rooms");
     assert!(report.is_clean(), "{report:#?}");
     assert!(report.matches_completed >= 2, "{report:#?}");
     assert_eq!(
@@ -130,7 +158,7 @@ async fn a_full_node_keeps_players_queued_until_a_room_frees_up() {
         report.tickets_created,
         report.tickets_assigned + report.tickets_cancelled
     );
-    // The second ten waited for the first match (2 s) and its linger before being placed.
+    // The second ten waited for the first match (2 s) before being placed.
     assert!(report.time_to_match_ms.max > 2000.0, "{report:#?}");
     server.shutdown().await;
 }
