@@ -103,7 +103,7 @@ function chart(title, series) {
   const svg = svgEl("svg", { class: "chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`, "data-series": series.length });
   const tMax = Math.max(1, ...points.map((p) => p.t_s));
   let yMax = 0;
-  for (const s of series) for (const p of points) yMax = Math.max(yMax, s.value(p) || 0);
+  for (const s of series) points.forEach((p, i) => { yMax = Math.max(yMax, s.value(p, i) || 0); });
   yMax = yMax > 0 ? yMax * 1.1 : 1;
   const x = (t) => L + (t / tMax) * (W - L - R);
   const y = (v) => H - B - (v / yMax) * (H - B - T);
@@ -119,7 +119,7 @@ function chart(title, series) {
   svg.append(xl);
   const legend = el("div", { class: "legend" });
   series.forEach((s, i) => {
-    const pts = points.map((p) => `${x(p.t_s).toFixed(1)},${y(s.value(p) || 0).toFixed(1)}`).join(" ");
+    const pts = points.map((p, i) => `${x(p.t_s).toFixed(1)},${y(s.value(p, i) || 0).toFixed(1)}`).join(" ");
     svg.append(svgEl("polyline", { points: pts, fill: "none", stroke: colors[i % colors.length], "stroke-width": 1.6, "data-name": s.name }));
     const item = el("span");
     item.append(el("i", { style: `background:${colors[i % colors.length]}` }), document.createTextNode(s.name));
@@ -150,6 +150,17 @@ if (report.timeline.some((p) => p.server)) {
     chart("Server: players and worst tick p99 (ms)", [
       { name: "players", value: (p) => p.server && p.server.players },
       { name: "tick p99 ms", value: (p) => p.server && p.server.tick_p99_us / 1000 },
+    ]),
+    chart("Server: memory (MB) and CPU (cores)", [
+      { name: "resident MB", value: (p) => p.server && p.server.rss_bytes / 1e6 },
+      {
+        name: "CPU cores x 100",
+        value: (p, i) => {
+          const prev = report.timeline[i - 1];
+          if (!p.server || !prev || !prev.server) return 0;
+          return ((p.server.cpu_ms - prev.server.cpu_ms) / 1000 / (p.t_s - prev.t_s)) * 100;
+        },
+      },
     ]),
   );
 }

@@ -241,6 +241,7 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
     let mut report = recorder.report(slots.len(), started.elapsed());
     report.scenario = scenario.name.clone();
     report.bots_cpu_seconds = (protocol::process_cpu_time() - cpu_at_start).as_secs_f64();
+    report.bots_rss_bytes = protocol::process_rss_bytes();
     report.bots_cpu_utilization =
         report.bots_cpu_seconds / (report.duration_s * config.threads.max(1) as f64).max(1e-9);
     let mut thresholds = scenario.parsed_thresholds();

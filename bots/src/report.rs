@@ -89,6 +89,8 @@ pub struct ServerSample {
     pub tick_p99_us: u64,
     /// The server process's CPU time so far, ms.
     pub cpu_ms: u64,
+    /// The server process's resident memory, bytes (a soak's leak shows here).
+    pub rss_bytes: u64,
 }
 
 /// The swarm's report (also the `--report-json` file).
@@ -151,6 +153,8 @@ pub struct Report {
     /// `bots_cpu_seconds` as a share of what the bots' threads could use over the run (0 to
     /// 1): near 1, the load generator itself was the limit, not the server.
     pub bots_cpu_utilization: f64,
+    /// The bots process's resident memory at the end, bytes.
+    pub bots_rss_bytes: u64,
     /// One entry per second.
     pub timeline: Vec<Sample>,
     /// Each threshold, checked.
@@ -464,6 +468,7 @@ impl Recorder {
                 churned: i.churned,
                 bots_cpu_seconds: 0.0,
                 bots_cpu_utilization: 0.0,
+                bots_rss_bytes: 0,
                 timeline: i.timeline.clone(),
                 thresholds: Vec::new(),
             }

@@ -64,6 +64,7 @@ async fn server_view(client: &MatchmakerClient) -> Option<ServerSample> {
         rooms: health.rooms,
         tick_p99_us: rooms.iter().map(|r| r.tick_p99_us).max().unwrap_or(0),
         cpu_ms: health.cpu_ms,
+        rss_bytes: health.rss_bytes,
     })
 }
 

@@ -108,6 +108,13 @@ async fn the_smoke_scenario_passes_and_its_report_renders_in_chromium() {
             .any(|s| s["server"]["players"].as_u64() > Some(0))
     );
     assert!(timeline.iter().any(|s| s["playing"].as_u64() == Some(20)));
+    // Memory on both sides, for soaks.
+    assert!(
+        timeline
+            .iter()
+            .all(|s| s["server"]["rss_bytes"].as_u64() > Some(1_000_000))
+    );
+    assert!(report["bots_rss_bytes"].as_u64() > Some(1_000_000));
     for metric in ["connect_ms", "snapshot_jitter_ms", "input_ack_ms", "rtt_ms"] {
         assert!(report[metric]["count"].as_u64() > Some(0), "{metric}");
     }
@@ -120,7 +127,7 @@ async fn the_smoke_scenario_passes_and_its_report_renders_in_chromium() {
 
     // The report draws its charts with no network, in a real browser.
     let dom = rendered_dom(&html);
-    assert!(dom.matches("<svg class=\"chart\"").count() >= 3, "{dom}");
+    assert!(dom.matches("<svg class=\"chart\"").count() >= 5, "{dom}");
     assert!(dom.contains("<polyline"), "charts have lines");
     assert!(
         dom.contains("class=\"pass\""),

@@ -132,6 +132,9 @@ pub struct Health {
     /// CPU time the server process has used (user + system), milliseconds.
     #[serde(default)]
     pub cpu_ms: u64,
+    /// Memory the server process holds now (resident), bytes.
+    #[serde(default)]
+    pub rss_bytes: u64,
 }
 
 /// One entry of `GET /v1/rooms`.

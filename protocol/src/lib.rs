@@ -72,5 +72,5 @@ pub use sync::{SnapshotPacket, SnapshotReceiver, SyncError};
 pub use token::{
     CONNECTION_TIMEOUT_SECONDS, MAX_PLAYER_ID_BYTES, MAX_TOKEN_EXPIRY, NetcodeConnectToken,
     PROTOCOL_ID, PROTOCOL_VERSION, TokenError, TokenKey, TokenUserData, issue_token, key_from_hex,
-    process_cpu_time, token_from_base64, token_to_base64, unix_now,
+    process_cpu_time, process_rss_bytes, token_from_base64, token_to_base64, unix_now,
 };

@@ -197,6 +197,7 @@ impl<G: Game> Node<G> {
             rooms_failed: self.inner.rooms_failed.load(Ordering::Relaxed),
             workers_replaced: self.inner.scheduler.workers_replaced(),
             cpu_ms: protocol::process_cpu_time().as_millis() as u64,
+            rss_bytes: protocol::process_rss_bytes(),
         }
     }
 
