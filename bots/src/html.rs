@@ -151,10 +151,10 @@ if (report.timeline.some((p) => p.server)) {
       { name: "players", value: (p) => p.server && p.server.players },
       { name: "tick p99 ms", value: (p) => p.server && p.server.tick_p99_us / 1000 },
     ]),
-    chart("Server: memory (MB) and CPU (cores)", [
+    chart("Server: memory (MB) and CPU (% of one core)", [
       { name: "resident MB", value: (p) => p.server && p.server.rss_bytes / 1e6 },
       {
-        name: "CPU cores x 100",
+        name: "CPU, % of one core",
         value: (p, i) => {
           const prev = report.timeline[i - 1];
           if (!p.server || !prev || !prev.server) return 0;
