@@ -93,13 +93,7 @@ fn arena(players: usize) -> ModeRules {
 }
 
 fn ticket(player: &str) -> CreateTicketRequest {
-    CreateTicketRequest {
-        mode: "arena".into(),
-        skill: None,
-        player_id: Some(player.into()),
-        latencies: None,
-        party: None,
-    }
+    CreateTicketRequest::for_player("arena", player)
 }
 
 /// Posts a raw body and returns (status, error code, message).

@@ -107,13 +107,7 @@ async fn when_a_matchmaker_process_dies_another_matches_its_tickets() {
         MatchmakerClient::new(&format!("http://127.0.0.1:{port_a}")),
         MatchmakerClient::new(&format!("http://127.0.0.1:{port_b}")),
     );
-    let request = |p: String| CreateTicketRequest {
-        mode: "arena".into(),
-        skill: None,
-        player_id: Some(p),
-        latencies: None,
-        party: None,
-    };
+    let request = |p: String| CreateTicketRequest::for_player("arena", p);
 
     // Nine players queue with A; a match needs ten, so they wait.
     let mut tickets = Vec::new();

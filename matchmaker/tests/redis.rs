@@ -278,13 +278,7 @@ async fn two_matchmakers_sharing_redis_never_assign_a_ticket_twice() {
             // In waves of 20, so both instances' passes find work while the other's run.
             tokio::time::sleep(Duration::from_millis(3 * (i / 20) as u64)).await;
             let t = mm
-                .create_ticket(CreateTicketRequest {
-                    mode: "arena".into(),
-                    skill: None,
-                    player_id: Some(format!("p{i}")),
-                    latencies: None,
-                    party: None,
-                })
+                .create_ticket(CreateTicketRequest::for_player("arena", format!("p{i}")))
                 .await
                 .unwrap();
             let deadline = Instant::now() + Duration::from_secs(20);
@@ -427,13 +421,7 @@ async fn redis_killed_and_restarted_with_persistence_loses_no_ticket() {
         MatchmakerConfig::new(vec![ModeRules::arena(2)], [1; 32]),
     );
     tokio::spawn(mm.clone().run(std::future::pending()));
-    let request = |p: &str| CreateTicketRequest {
-        mode: "arena".into(),
-        skill: None,
-        player_id: Some(p.into()),
-        latencies: None,
-        party: None,
-    };
+    let request = |p: &str| CreateTicketRequest::for_player("arena", p);
     let alice = mm.create_ticket(request("alice")).await.unwrap();
 
     drop(redis); // SIGKILL: no chance to save anything but what was already synced
@@ -484,13 +472,7 @@ async fn a_long_poll_hears_at_once_when_another_instance_finishes_its_ticket() {
     );
     // Let A's subscription settle before anything is published.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let request = |p: &str| CreateTicketRequest {
-        mode: "arena".into(),
-        skill: None,
-        player_id: Some(p.into()),
-        latencies: None,
-        party: None,
-    };
+    let request = |p: &str| CreateTicketRequest::for_player("arena", p);
     let first = a.create_ticket(request("x")).await.unwrap();
     let _second = a.create_ticket(request("y")).await.unwrap();
     let started = Instant::now();
@@ -526,13 +508,7 @@ async fn two_passes_over_the_same_queue_at_once_place_each_ticket_once() {
     }
     for i in 0..200 {
         instances[i % 2]
-            .create_ticket(CreateTicketRequest {
-                mode: "arena".into(),
-                skill: None,
-                player_id: Some(format!("p{i}")),
-                latencies: None,
-                party: None,
-            })
+            .create_ticket(CreateTicketRequest::for_player("arena", format!("p{i}")))
             .await
             .unwrap();
     }

@@ -24,6 +24,27 @@ pub struct CreateTicketRequest {
     pub party: Option<Party>,
 }
 
+impl CreateTicketRequest {
+    /// A request for `mode` with everything else left to the matchmaker's defaults.
+    pub fn new(mode: impl Into<String>) -> Self {
+        Self {
+            mode: mode.into(),
+            skill: None,
+            player_id: None,
+            latencies: None,
+            party: None,
+        }
+    }
+
+    /// A request for `mode` by the player `player_id`.
+    pub fn for_player(mode: impl Into<String>, player_id: impl Into<String>) -> Self {
+        Self {
+            player_id: Some(player_id.into()),
+            ..Self::new(mode)
+        }
+    }
+}
+
 /// A party: players who queue together. Each member creates its own ticket naming the party;
 /// the party is matched once `size` members with the same `id` and `size` are queued.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -21,7 +21,7 @@
 //! # async fn play() -> Result<(), Box<dyn std::error::Error>> {
 //! let mm = MatchmakerClient::new("http://127.0.0.1:7350");
 //! let ticket = mm
-//!     .create_ticket(&CreateTicketRequest { mode: "arena".into(), skill: None, player_id: None, latencies: None, party: None })
+//!     .create_ticket(&CreateTicketRequest::new("arena"))
 //!     .await?;
 //! let assignment = mm.wait_for_assignment(&ticket.id, Duration::from_secs(60)).await?;
 //! let mut client = GameClient::connect(&assignment)?;

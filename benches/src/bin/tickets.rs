@@ -100,11 +100,8 @@ async fn serve<S: TicketStore>(
     for i in 0..backlog {
         let ticket = mm
             .create_ticket(CreateTicketRequest {
-                mode: "arena".into(),
                 skill: Some(1000.0 + (i % 500) as f64),
-                player_id: Some(format!("backlog-{i}")),
-                latencies: None,
-                party: None,
+                ..CreateTicketRequest::for_player("arena", format!("backlog-{i}"))
             })
             .await
             .expect("queued");
@@ -225,13 +222,7 @@ async fn main() {
                 .is_ok()
             {
                 let t0 = Instant::now();
-                let request = CreateTicketRequest {
-                    mode: "arena".into(),
-                    skill: None,
-                    player_id: Some(format!("w{w}-{n}")),
-                    latencies: None,
-                    party: None,
-                };
+                let request = CreateTicketRequest::for_player("arena", format!("w{w}-{n}"));
                 // One request: created, matched and assigned (long-polling after if needed).
                 client
                     .queue(&request, Duration::from_secs(60))

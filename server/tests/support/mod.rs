@@ -132,13 +132,7 @@ async fn pump(
 /// other player.
 pub async fn replace_a_leaver(url: &str) {
     let mm = MatchmakerClient::new(url);
-    let request = |p: &str| CreateTicketRequest {
-        mode: "arena".into(),
-        skill: None,
-        player_id: Some(p.into()),
-        latencies: None,
-        party: None,
-    };
+    let request = |p: &str| CreateTicketRequest::for_player("arena", p);
     let a = mm.create_ticket(&request("a")).await.unwrap();
     let b = mm.create_ticket(&request("b")).await.unwrap();
     let wait = Duration::from_secs(5);
