@@ -12,7 +12,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use crate::{
     arena::ArenaGame,
     config::ServerArgs,
-    embedded::{StartError, bind_http, open_slot},
+    embedded::{StartError, bind_http, open_slot, serve_until},
     http::node_router,
     node::{Node, NodeEvent},
 };
@@ -144,14 +144,7 @@ impl ClusterNode {
                         }
                     }
                 });
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
+                serve_until(listener, app, rx).await;
                 heartbeat.abort();
                 requeue.abort();
             }

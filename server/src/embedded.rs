@@ -50,6 +50,22 @@ pub(crate) async fn bind_http(addr: SocketAddr) -> Result<(TcpListener, SocketAd
     Ok((listener, local))
 }
 
+/// Serves the HTTP API until `stop` fires (or is dropped).
+pub(crate) async fn serve_until(
+    listener: TcpListener,
+    app: axum::Router,
+    stop: oneshot::Receiver<()>,
+) {
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = stop.await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
+}
+
 /// A slot for the matchmaker to fill, with a fresh id.
 pub(crate) fn open_slot(
     room_id: u64,
@@ -141,14 +157,7 @@ impl EmbeddedServer {
             let matching = tokio::spawn(mm.run(async {
                 let _ = stop_mm_rx.await;
             }));
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
+            serve_until(listener, app, rx).await;
             let _ = stop_mm_tx.send(());
             let _ = matching.await;
         });
