@@ -5,7 +5,7 @@
 //! keep that cheap, and a room's traffic never touches another room's state.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     io,
     net::{SocketAddr, UdpSocket},
     time::Duration,
@@ -23,6 +23,10 @@ use crate::game::Game;
 /// Most messages taken from one client per channel per tick; the rest wait (bounds the work a
 /// flooding client can cause).
 const MAX_MESSAGES_PER_TICK: usize = 32;
+
+/// Netcode's packet type for a connection response (low four bits of a packet's first byte,
+/// which travels in clear).
+const NETCODE_RESPONSE: u8 = 3;
 
 /// Traffic counters for one room, at the UDP level.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,6 +60,12 @@ struct Link {
     /// Token user data of clients connected at the netcode level, until the room hears of them.
     joining: HashMap<ClientId, TokenUserData>,
     refused: Vec<ClientId>,
+    /// Connected clients still sending connection responses: the keep-alive that completes their
+    /// handshake was lost. Netcode only sends keep-alives to a client that has had no packet for
+    /// a while, and a client that is still connecting drops payloads, so while a client is in
+    /// here it gets no payloads until a keep-alive has gone out; otherwise the room's 30 Hz
+    /// snapshots would starve the handshake until the connection timed out.
+    keepalive_lost: HashSet<ClientId>,
     stats: TransportStats,
 }
 
@@ -85,6 +95,7 @@ impl RoomTransport {
                 renet: RenetServer::new(connection_config()),
                 joining: HashMap::new(),
                 refused: Vec::new(),
+                keepalive_lost: HashSet::new(),
                 stats: TransportStats::default(),
             },
         })
@@ -125,11 +136,22 @@ impl RoomTransport {
             };
             self.link.stats.packets_in += 1;
             self.link.stats.bytes_in += len as u64;
+            let response = len > 0 && self.buf[0] & 0x0f == NETCODE_RESPONSE;
             let result = self.netcode.process_packet(from, &mut self.buf[..len]);
+            // A response that connects a client yields `ClientConnected`; one from a client
+            // already connected means that client never got its keep-alive.
+            let stray_response = response && matches!(result, ServerResult::None);
             self.link.on_netcode_result(result);
+            if stray_response {
+                self.keepalive_lost_by(from);
+            }
         }
         for client in self.netcode.clients_id() {
             let result = self.netcode.update_client(client);
+            if matches!(result, ServerResult::PacketToSend { .. }) {
+                // A keep-alive: it lets a client stuck in the handshake finish it.
+                self.link.keepalive_lost.remove(&client);
+            }
             self.link.on_netcode_result(result);
         }
         for client in std::mem::take(&mut self.link.refused) {
@@ -172,6 +194,18 @@ impl RoomTransport {
         }
     }
 
+    /// Marks the connected client at `addr` (if any) as waiting for a keep-alive.
+    fn keepalive_lost_by(&mut self, addr: SocketAddr) {
+        let client = self
+            .netcode
+            .clients_id_iter()
+            .find(|&c| self.netcode.client_addr(c) == Some(addr));
+        if let Some(client) = client {
+            tracing::debug!(addr = %self.addr, client, "handshake keep-alive lost; resending");
+            self.link.keepalive_lost.insert(client);
+        }
+    }
+
     /// Queues the core's outbound messages on their channels and sends every packet due.
     pub fn send(&mut self, out: &mut Vec<Outbound>) {
         for message in out.drain(..) {
@@ -197,6 +231,11 @@ impl RoomTransport {
             let Ok(packets) = self.link.renet.get_packets_to_send(client) else {
                 continue;
             };
+            if self.link.keepalive_lost.contains(&client) {
+                // Dropped as if lost on the way: reliable messages are resent once the client
+                // is connected, and the silence lets netcode send the keep-alive it needs.
+                continue;
+            }
             for packet in packets {
                 match self.netcode.generate_payload_packet(client, &packet) {
                     Ok((addr, payload)) => {
@@ -236,6 +275,7 @@ impl Link {
             renet,
             joining,
             refused,
+            keepalive_lost,
             stats,
         } = self;
         let mut send = |payload: &[u8], addr: SocketAddr| {
@@ -249,6 +289,10 @@ impl Link {
             ServerResult::None => {}
             ServerResult::PacketToSend { addr, payload } => send(payload, addr),
             ServerResult::Payload { client_id, payload } => {
+                // A payload from the client proves it finished the handshake.
+                if !keepalive_lost.is_empty() {
+                    keepalive_lost.remove(&client_id);
+                }
                 if renet.process_packet_from(payload, client_id).is_err() {
                     stats.bad_packets += 1;
                 }
@@ -278,6 +322,7 @@ impl Link {
                 payload,
             } => {
                 renet.remove_connection(client_id);
+                keepalive_lost.remove(&client_id);
                 if let Some(payload) = payload {
                     send(payload, addr);
                 }
