@@ -1,7 +1,7 @@
 //! Hot paths of the wire and the matchmaker: snapshot encode/decode, the match function,
-//! connect-token issuing.
+//! connect-token issuing, netcode's per-packet encryption.
 
-use std::hint::black_box;
+use std::{hint::black_box, net::SocketAddr};
 
 use benches::{arena_snapshot, hundred_moving, queue};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -10,6 +10,10 @@ use protocol::{
     Snapshot, TokenUserData, codec, issue_token,
     sync::{decode_body, encode_body},
     unix_now,
+};
+use renetcode::{
+    ClientAuthentication, NetcodeClient, NetcodeServer, ServerAuthentication, ServerConfig,
+    ServerResult,
 };
 
 fn snapshot_codec(c: &mut Criterion) {
@@ -72,11 +76,93 @@ fn connect_tokens(c: &mut Criterion) {
     });
 }
 
+/// One datagram's netcode work: the sender encrypts and authenticates it
+/// (ChaCha20-Poly1305), the receiver checks and decrypts it. Every packet of a connected client
+/// costs this once at each end, so its cost sets a floor under the server's cost per player.
+fn netcode_packets(c: &mut Criterion) {
+    let (mut client, mut server, client_addr) = connected_pair();
+    let mut group = c.benchmark_group("netcode_seal_open");
+    for size in [64usize, 256, 1024] {
+        let payload = vec![0x5a; size];
+        let mut wire = Vec::with_capacity(1400);
+        group.bench_with_input(BenchmarkId::from_parameter(size), &payload, |b, payload| {
+            b.iter(|| {
+                let (_, packet) = client.generate_payload_packet(black_box(payload)).unwrap();
+                wire.clear();
+                wire.extend_from_slice(packet);
+                match server.process_packet(client_addr, &mut wire) {
+                    ServerResult::Payload { payload, .. } => payload.len(),
+                    _ => panic!("payload not accepted"),
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+/// A netcode client and server connected in memory (the handshake's datagrams handed over
+/// directly).
+fn connected_pair() -> (NetcodeClient, NetcodeServer, SocketAddr) {
+    let key = [7; 32];
+    let server_addr: SocketAddr = "127.0.0.1:7400".parse().unwrap();
+    let client_addr: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+    let user = TokenUserData {
+        room_id: 1,
+        ticket_id: "0123456789abcdef0123456789abcdef".into(),
+        player_id: "p".into(),
+    };
+    let now = unix_now();
+    let token = issue_token(
+        &key,
+        now,
+        std::time::Duration::from_secs(30),
+        1,
+        server_addr,
+        &user,
+    )
+    .unwrap();
+    let mut client = NetcodeClient::new(
+        now,
+        ClientAuthentication::Secure {
+            connect_token: token,
+        },
+    )
+    .unwrap();
+    let mut server = NetcodeServer::new(ServerConfig {
+        current_time: now,
+        max_clients: 16,
+        protocol_id: protocol::PROTOCOL_ID,
+        public_addresses: vec![server_addr],
+        authentication: ServerAuthentication::Secure { private_key: key },
+    });
+    let step = std::time::Duration::from_millis(300);
+    for _ in 0..10 {
+        if client.is_connected() {
+            break;
+        }
+        let Some((packet, _)) = client.update(step) else {
+            continue;
+        };
+        let mut request = packet.to_vec();
+        server.update(step);
+        let reply = match server.process_packet(client_addr, &mut request) {
+            ServerResult::PacketToSend { payload, .. } => payload.to_vec(),
+            ServerResult::ClientConnected { payload, .. } => payload.to_vec(),
+            _ => continue,
+        };
+        let mut reply = reply;
+        client.process_packet(&mut reply);
+    }
+    assert!(client.is_connected(), "in-memory handshake completed");
+    (client, server, client_addr)
+}
+
 criterion_group!(
     benches,
     snapshot_codec,
     delta_codec,
     match_function,
-    connect_tokens
+    connect_tokens,
+    netcode_packets
 );
 criterion_main!(benches);
