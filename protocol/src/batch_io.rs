@@ -1,44 +1,50 @@
 //! Several datagrams per system call on Linux (`recvmmsg`, `sendmmsg`), one per call elsewhere.
 //!
-//! A client's frame receives about two datagrams (a snapshot, an acknowledgement) and sends about
-//! two; one call each way instead of one per datagram, plus the call that finds the socket empty,
-//! is a large share of what a frame costs (BENCHMARKS.md, the bots' CPU).
+//! A room's tick receives a datagram or two from each of its players and sends one to each; a
+//! client's frame does the same with one peer. One call each way instead of one per datagram
+//! (plus the call that finds the socket empty) is a large share of what the network path costs
+//! (BENCHMARKS.md). `N` is the most datagrams one call moves.
 
 use std::{
     io,
     net::{SocketAddr, UdpSocket},
 };
 
-/// Most datagrams taken in one call.
-pub(crate) const BATCH: usize = 8;
-
-/// Buffers for one batched receive.
-pub(crate) struct RecvBatch {
+/// Buffers for batched receives of up to `N` datagrams.
+pub struct RecvBatch<const N: usize> {
     bufs: Vec<[u8; MAX_DATAGRAM]>,
-    lens: [usize; BATCH],
-    from: [Option<SocketAddr>; BATCH],
+    lens: [usize; N],
+    from: [Option<SocketAddr>; N],
 }
 
-/// Largest datagram a client accepts (netcode's packets are at most 1200 bytes).
-const MAX_DATAGRAM: usize = 1500;
+/// Largest datagram accepted (netcode's packets are at most 1400 bytes); longer ones are cut
+/// short and then fail authentication.
+pub const MAX_DATAGRAM: usize = 1500;
 
-impl RecvBatch {
-    pub(crate) fn new() -> Self {
+impl<const N: usize> Default for RecvBatch<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> RecvBatch<N> {
+    /// Buffers for `N` datagrams.
+    pub fn new() -> Self {
         Self {
-            bufs: vec![[0; MAX_DATAGRAM]; BATCH],
-            lens: [0; BATCH],
-            from: [None; BATCH],
+            bufs: vec![[0; MAX_DATAGRAM]; N],
+            lens: [0; N],
+            from: [None; N],
         }
     }
 
     /// Datagram `i` of the last receive and its sender.
-    pub(crate) fn get_mut(&mut self, i: usize) -> (&mut [u8], Option<SocketAddr>) {
+    pub fn get_mut(&mut self, i: usize) -> (&mut [u8], Option<SocketAddr>) {
         (&mut self.bufs[i][..self.lens[i]], self.from[i])
     }
 
-    /// Receives what is waiting, up to [`BATCH`] datagrams, without blocking; 0 when nothing
-    /// is. Errors that only mean "nothing now" (would block, refused, reset) count as 0.
-    pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+    /// Receives what is waiting, up to `N` datagrams, without blocking; 0 when nothing is.
+    /// Errors that only mean "nothing now" (would block, refused, reset) count as 0.
+    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         let result = self.recv_inner(socket);
         match result {
             Err(e)
@@ -62,10 +68,10 @@ impl RecvBatch {
         // SAFETY: every pointer handed to the kernel points into `self` or these locals, which
         // outlive the call; lengths match the buffers they describe.
         unsafe {
-            let mut addrs: [libc::sockaddr_storage; BATCH] = std::mem::zeroed();
-            let mut iovecs: [libc::iovec; BATCH] = std::mem::zeroed();
-            let mut msgs: [libc::mmsghdr; BATCH] = std::mem::zeroed();
-            for i in 0..BATCH {
+            let mut addrs: [libc::sockaddr_storage; N] = std::mem::zeroed();
+            let mut iovecs: [libc::iovec; N] = std::mem::zeroed();
+            let mut msgs: [libc::mmsghdr; N] = std::mem::zeroed();
+            for i in 0..N {
                 iovecs[i] = libc::iovec {
                     iov_base: self.bufs[i].as_mut_ptr().cast(),
                     iov_len: MAX_DATAGRAM,
@@ -79,7 +85,7 @@ impl RecvBatch {
             let n = libc::recvmmsg(
                 socket.as_raw_fd(),
                 msgs.as_mut_ptr(),
-                BATCH as libc::c_uint,
+                N as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             );
@@ -98,7 +104,7 @@ impl RecvBatch {
     #[cfg(not(target_os = "linux"))]
     fn recv_inner(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         let mut n = 0;
-        while n < BATCH {
+        while n < N {
             match socket.recv_from(&mut self.bufs[n]) {
                 Ok((len, from)) => {
                     self.lens[n] = len;
@@ -144,36 +150,55 @@ fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-/// Datagrams to one address, sent together.
-pub(crate) struct SendBatch {
-    bufs: Vec<Vec<u8>>,
+/// Datagrams queued to be sent together, up to `N` per call.
+pub struct SendBatch<const N: usize> {
+    bufs: Vec<(Vec<u8>, SocketAddr)>,
     len: usize,
 }
 
-impl SendBatch {
-    pub(crate) fn new() -> Self {
+impl<const N: usize> Default for SendBatch<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> SendBatch<N> {
+    /// An empty batch.
+    pub fn new() -> Self {
         Self {
             bufs: Vec::new(),
             len: 0,
         }
     }
 
-    /// Queues a copy of `datagram`; returns whether the batch is now full.
-    pub(crate) fn push(&mut self, datagram: &[u8]) -> bool {
+    /// Queues a copy of `datagram` for `to`; returns whether the batch is now full (send it).
+    pub fn push(&mut self, datagram: &[u8], to: SocketAddr) -> bool {
         if self.len == self.bufs.len() {
-            self.bufs.push(Vec::with_capacity(MAX_DATAGRAM));
+            self.bufs.push((Vec::with_capacity(MAX_DATAGRAM), to));
         }
-        let buf = &mut self.bufs[self.len];
+        let (buf, addr) = &mut self.bufs[self.len];
         buf.clear();
         buf.extend_from_slice(datagram);
+        *addr = to;
         self.len += 1;
-        self.len == BATCH
+        self.len >= N
     }
 
-    /// Sends everything queued to `to`. A refused destination (ICMP port unreachable from an
-    /// earlier datagram) is not an error: the server may be restarting.
-    pub(crate) fn send(&mut self, socket: &UdpSocket, to: SocketAddr) -> io::Result<()> {
-        let result = self.send_inner(socket, to);
+    /// Datagrams queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sends everything queued. A refused destination (ICMP port unreachable from an earlier
+    /// datagram) is not an error: the peer may be restarting. On an error the rest of the
+    /// batch is dropped, as a lost datagram would be.
+    pub fn send(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        let result = self.send_inner(socket);
         self.len = 0;
         match result {
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
@@ -182,29 +207,27 @@ impl SendBatch {
     }
 
     #[cfg(target_os = "linux")]
-    fn send_inner(&mut self, socket: &UdpSocket, to: SocketAddr) -> io::Result<()> {
+    fn send_inner(&mut self, socket: &UdpSocket) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        if self.len == 0 {
-            return Ok(());
-        }
-        let (addr, addr_len) = raw_addr(to);
         let mut sent = 0;
         while sent < self.len {
             // SAFETY: every pointer handed to the kernel points into `self` or these locals,
             // which outlive the call; lengths match the buffers they describe.
             let n = unsafe {
-                let mut iovecs: [libc::iovec; BATCH] = std::mem::zeroed();
-                let mut msgs: [libc::mmsghdr; BATCH] = std::mem::zeroed();
-                let count = self.len - sent;
+                let mut addrs: [(libc::sockaddr_storage, libc::socklen_t); N] = std::mem::zeroed();
+                let mut iovecs: [libc::iovec; N] = std::mem::zeroed();
+                let mut msgs: [libc::mmsghdr; N] = std::mem::zeroed();
+                let count = (self.len - sent).min(N);
                 for i in 0..count {
-                    let buf = &self.bufs[sent + i];
+                    let (buf, to) = &self.bufs[sent + i];
+                    addrs[i] = raw_addr(*to);
                     iovecs[i] = libc::iovec {
                         iov_base: buf.as_ptr() as *mut libc::c_void,
                         iov_len: buf.len(),
                     };
                     msgs[i].msg_hdr.msg_name =
-                        (&addr as *const libc::sockaddr_storage).cast_mut().cast();
-                    msgs[i].msg_hdr.msg_namelen = addr_len;
+                        (&mut addrs[i].0 as *mut libc::sockaddr_storage).cast();
+                    msgs[i].msg_hdr.msg_namelen = addrs[i].1;
                     msgs[i].msg_hdr.msg_iov = &mut iovecs[i];
                     msgs[i].msg_hdr.msg_iovlen = 1;
                 }
@@ -228,9 +251,9 @@ impl SendBatch {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn send_inner(&mut self, socket: &UdpSocket, to: SocketAddr) -> io::Result<()> {
-        for buf in &self.bufs[..self.len] {
-            socket.send_to(buf, to)?;
+    fn send_inner(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        for (buf, to) in &self.bufs[..self.len] {
+            socket.send_to(buf, *to)?;
         }
         Ok(())
     }
@@ -275,12 +298,12 @@ mod tests {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         b.set_nonblocking(true).unwrap();
-        let mut send = SendBatch::new();
+        let mut send = SendBatch::<8>::new();
         for i in 0..5u8 {
-            assert!(!send.push(&[i; 100][..usize::from(i) + 1]));
+            assert!(!send.push(&[i; 100][..usize::from(i) + 1], b.local_addr().unwrap()));
         }
-        send.send(&a, b.local_addr().unwrap()).unwrap();
-        let mut recv = RecvBatch::new();
+        send.send(&a).unwrap();
+        let mut recv = RecvBatch::<8>::new();
         let mut got = Vec::new();
         for _ in 0..100 {
             let n = recv.recv(&b).unwrap();

@@ -16,7 +16,8 @@ use renetcode::{ClientAuthentication, ConnectToken, NetcodeClient};
 
 use crate::{
     api::Assignment,
-    batch_io, codec,
+    batch_io::{RecvBatch, SendBatch},
+    bundle, codec,
     link::{Link, LinkProfile},
     message::{
         Channel, ClientEvent, INPUT_REDUNDANCY, InputFrame, InputPacket, PlayerInput, ServerEvent,
@@ -115,14 +116,29 @@ pub struct GameClient {
     recent_inputs: VecDeque<InputFrame>,
     stats: ClientStats,
     conditioner: Option<Conditioner>,
-    recv_batch: batch_io::RecvBatch,
-    send_batch: batch_io::SendBatch,
+    recv_batch: RecvBatch<BATCH>,
+    send_batch: SendBatch<BATCH>,
+    /// Reused to pack renet's packets into bundles.
+    bundle: Vec<u8>,
 }
 
-/// Hands a received datagram to netcode and, if it carries a payload, to renet.
-fn accept(netcode: &mut NetcodeClient, renet: &mut renet::RenetClient, datagram: &mut [u8]) {
+/// Most datagrams moved per system call: a frame sends one or two and receives about as many.
+const BATCH: usize = 8;
+
+/// Hands a received datagram to netcode and the packets in its payload to renet.
+fn accept(
+    netcode: &mut NetcodeClient,
+    renet: &mut renet::RenetClient,
+    stats: &mut ClientStats,
+    datagram: &mut [u8],
+) {
     if let Some(payload) = netcode.process_packet(datagram) {
-        renet.process_packet(payload);
+        for packet in bundle::unpack(payload) {
+            match packet {
+                Ok(packet) => renet.process_packet(packet),
+                Err(_) => stats.decode_errors += 1,
+            }
+        }
     }
 }
 
@@ -187,8 +203,9 @@ impl GameClient {
             recent_inputs: VecDeque::with_capacity(INPUT_REDUNDANCY),
             stats: ClientStats::default(),
             conditioner: None,
-            recv_batch: batch_io::RecvBatch::new(),
-            send_batch: batch_io::SendBatch::new(),
+            recv_batch: RecvBatch::new(),
+            send_batch: SendBatch::new(),
+            bundle: Vec::with_capacity(bundle::MAX_PAYLOAD),
         })
     }
 
@@ -238,16 +255,26 @@ impl GameClient {
                 self.stats.packets_received += 1;
                 match &mut self.conditioner {
                     Some(c) => c.incoming.send(c.epoch.elapsed(), datagram.to_vec()),
-                    None => accept(&mut self.netcode, &mut self.renet, datagram),
+                    None => accept(
+                        &mut self.netcode,
+                        &mut self.renet,
+                        &mut self.stats,
+                        datagram,
+                    ),
                 }
             }
-            if n < batch_io::BATCH {
+            if n < BATCH {
                 break;
             }
         }
         if let Some(c) = &mut self.conditioner {
             for mut packet in c.incoming.deliver(c.epoch.elapsed()) {
-                accept(&mut self.netcode, &mut self.renet, &mut packet);
+                accept(
+                    &mut self.netcode,
+                    &mut self.renet,
+                    &mut self.stats,
+                    &mut packet,
+                );
             }
         }
         if let Some((packet, addr)) = self.netcode.update(dt) {
@@ -337,24 +364,37 @@ impl GameClient {
         if !self.netcode.is_connected() {
             return Ok(());
         }
-        for packet in self.renet.get_packets_to_send() {
-            let (addr, payload) = self
-                .netcode
-                .generate_payload_packet(&packet)
+        let packets = self.renet.get_packets_to_send();
+        let Self {
+            netcode,
+            stats,
+            conditioner,
+            send_batch,
+            socket,
+            bundle,
+            ..
+        } = self;
+        // The frame's packets share datagrams where they fit, and the datagrams leave together,
+        // in one call where the OS allows.
+        bundle::pack(&packets, bundle, |payload| {
+            let (addr, datagram) = netcode
+                .generate_payload_packet(payload)
                 .map_err(|e| ClientError::Netcode(e.to_string()))?;
-            self.stats.bytes_sent += payload.len() as u64;
-            self.stats.packets_sent += 1;
-            match &mut self.conditioner {
-                Some(c) => c.outgoing.send(c.epoch.elapsed(), (payload.to_vec(), addr)),
-                // The frame's datagrams leave together, in one call where the OS allows.
+            stats.bytes_sent += datagram.len() as u64;
+            stats.packets_sent += 1;
+            match conditioner {
+                Some(c) => c
+                    .outgoing
+                    .send(c.epoch.elapsed(), (datagram.to_vec(), addr)),
                 None => {
-                    if self.send_batch.push(payload) {
-                        self.send_batch.send(&self.socket, self.server_addr)?;
+                    if send_batch.push(datagram, addr) {
+                        send_batch.send(socket)?;
                     }
                 }
             }
-        }
-        self.send_batch.send(&self.socket, self.server_addr)?;
+            Ok::<_, ClientError>(())
+        })?;
+        self.send_batch.send(&self.socket)?;
         self.release_outgoing()
     }
 

@@ -7,6 +7,8 @@
 //! - connect tokens ([`issue_token`], [`TokenUserData`]) with the protocol version inside the
 //!   netcode protocol id ([`PROTOCOL_ID`]);
 //! - the matchmaker's HTTP/JSON types ([`api`]);
+//! - datagram framing shared by both ends: [`bundle`] (several reliability-layer packets per
+//!   netcode payload) and [`batch_io`] (several datagrams per system call);
 //! - the client SDK: [`GameClient`] (UDP, netcode, renet) and [`MatchmakerClient`] (HTTP).
 //!
 //! What it is not: it has no game logic, no server, and no clock of its own; time comes in as
@@ -46,8 +48,9 @@
 #![warn(missing_docs)]
 
 pub mod api;
-mod batch_io;
+pub mod batch_io;
 mod bits;
+pub mod bundle;
 mod client;
 pub mod codec;
 pub mod link;

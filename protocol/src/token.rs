@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 
 /// Version of this wire protocol; bump on any incompatible change.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The netcode protocol id: a constant tag for Rallypoint in the high bits, the version in the low.
 pub const PROTOCOL_ID: u64 = 0x5241_4c59_5054_0000 | PROTOCOL_VERSION as u64;

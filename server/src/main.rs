@@ -4,6 +4,12 @@ use clap::Parser;
 use server::{ClusterNode, EmbeddedServer, config::ServerArgs};
 use tracing_subscriber::EnvFilter;
 
+// Every room tick allocates and frees small buffers (messages, packets, per-client views);
+// with the system allocator that was about a fifth of the server's CPU under load
+// (BENCHMARKS.md, capacity).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

@@ -5,17 +5,20 @@
 //! keep that cheap, and a room's traffic never touches another room's state.
 
 use std::{
+    cell::RefCell,
     collections::{HashMap, HashSet},
     io,
     net::{SocketAddr, UdpSocket},
     time::Duration,
 };
 
-use protocol::{Channel, TokenKey, TokenUserData, codec, connection_config, unix_now};
-use renet::{RenetServer, ServerEvent as RenetEvent};
-use renetcode::{
-    NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult,
+use protocol::{
+    Channel, TokenKey, TokenUserData,
+    batch_io::{RecvBatch, SendBatch},
+    bundle, codec, connection_config, unix_now,
 };
+use renet::{RenetServer, ServerEvent as RenetEvent};
+use renetcode::{NetcodeServer, ServerAuthentication, ServerConfig, ServerResult};
 
 use super::core::{ClientId, Outbound, RoomCore, RoomInput};
 use crate::game::Game;
@@ -23,6 +26,17 @@ use crate::game::Game;
 /// Most messages taken from one client per channel per tick; the rest wait (bounds the work a
 /// flooding client can cause).
 const MAX_MESSAGES_PER_TICK: usize = 32;
+
+/// Most datagrams moved per system call: a 10-player room's tick receives and sends one or
+/// two per player.
+const BATCH: usize = 32;
+
+thread_local! {
+    /// Datagram buffers, per worker thread rather than per room: a room only needs them while
+    /// it is being ticked, and keeping them out of the room keeps an idle room small.
+    static BUFFERS: RefCell<(RecvBatch<BATCH>, SendBatch<BATCH>)> =
+        RefCell::new((RecvBatch::new(), SendBatch::new()));
+}
 
 /// Netcode's packet type for a connection response (low four bits of a packet's first byte,
 /// which travels in clear).
@@ -47,7 +61,8 @@ pub struct TransportStats {
 pub struct RoomTransport {
     addr: SocketAddr,
     netcode: NetcodeServer,
-    buf: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
+    /// Reused to pack renet's packets into bundles.
+    bundle: Vec<u8>,
     /// Everything a netcode result acts on, apart from netcode itself (whose buffer the
     /// result borrows).
     link: Link,
@@ -89,7 +104,7 @@ impl RoomTransport {
         Ok(Self {
             addr: public_addr,
             netcode,
-            buf: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
+            bundle: Vec::new(),
             link: Link {
                 socket,
                 renet: RenetServer::new(connection_config()),
@@ -115,37 +130,25 @@ impl RoomTransport {
     pub fn receive<G: Game>(&mut self, dt: Duration, core: &mut RoomCore<G>) {
         self.netcode.update(dt);
         self.link.renet.update(dt);
-        loop {
-            let (len, from) = match self.link.socket.recv_from(&mut self.buf[..]) {
-                Ok(received) => received,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::ConnectionRefused
-                    ) =>
-                {
-                    continue;
+        BUFFERS.with_borrow_mut(|(batch, _)| {
+            loop {
+                let n = match batch.recv(&self.link.socket) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(addr = %self.addr, error = %e, "room socket receive failed");
+                        break;
+                    }
+                };
+                for i in 0..n {
+                    let (datagram, from) = batch.get_mut(i);
+                    let Some(from) = from else { continue };
+                    self.receive_datagram(datagram, from);
                 }
-                Err(e) => {
-                    tracing::warn!(addr = %self.addr, error = %e, "room socket receive failed");
+                if n < BATCH {
                     break;
                 }
-            };
-            self.link.stats.packets_in += 1;
-            self.link.stats.bytes_in += len as u64;
-            let response = len > 0 && self.buf[0] & 0x0f == NETCODE_RESPONSE;
-            let result = self.netcode.process_packet(from, &mut self.buf[..len]);
-            // A response that connects a client yields `ClientConnected`; one from a client
-            // already connected means that client never got its keep-alive.
-            let stray_response = response && matches!(result, ServerResult::None);
-            self.link.on_netcode_result(result);
-            if stray_response {
-                self.keepalive_lost_by(from);
             }
-        }
+        });
         for client in self.netcode.clients_id() {
             let result = self.netcode.update_client(client);
             if matches!(result, ServerResult::PacketToSend { .. }) {
@@ -194,6 +197,22 @@ impl RoomTransport {
         }
     }
 
+    fn receive_datagram(&mut self, datagram: &mut [u8], from: SocketAddr) {
+        self.link.stats.packets_in += 1;
+        self.link.stats.bytes_in += datagram.len() as u64;
+        let response = datagram
+            .first()
+            .is_some_and(|b| b & 0x0f == NETCODE_RESPONSE);
+        let result = self.netcode.process_packet(from, datagram);
+        // A response that connects a client yields `ClientConnected`; one from a client
+        // already connected means that client never got its keep-alive.
+        let stray_response = response && matches!(result, ServerResult::None);
+        self.link.on_netcode_result(result);
+        if stray_response {
+            self.keepalive_lost_by(from);
+        }
+    }
+
     /// Marks the connected client at `addr` (if any) as waiting for a keep-alive.
     fn keepalive_lost_by(&mut self, addr: SocketAddr) {
         let client = self
@@ -227,31 +246,40 @@ impl RoomTransport {
                 Err(e) => tracing::error!(error = %e, "could not encode an outbound message"),
             }
         }
-        for client in self.link.renet.clients_id() {
-            let Ok(packets) = self.link.renet.get_packets_to_send(client) else {
-                continue;
-            };
-            if self.link.keepalive_lost.contains(&client) {
-                // Dropped as if lost on the way: reliable messages are resent once the client
-                // is connected, and the silence lets netcode send the keep-alive it needs.
-                continue;
-            }
-            for packet in packets {
-                match self.netcode.generate_payload_packet(client, &packet) {
-                    Ok((addr, payload)) => {
-                        self.link.stats.packets_out += 1;
-                        self.link.stats.bytes_out += payload.len() as u64;
-                        if let Err(e) = self.link.socket.send_to(payload, addr) {
-                            tracing::debug!(%addr, error = %e, "send failed");
-                        }
+        BUFFERS.with_borrow_mut(|(_, batch)| {
+            let Self {
+                netcode,
+                bundle,
+                link,
+                ..
+            } = self;
+            for client in link.renet.clients_id() {
+                let Ok(packets) = link.renet.get_packets_to_send(client) else {
+                    continue;
+                };
+                if link.keepalive_lost.contains(&client) {
+                    // Dropped as if lost on the way: reliable messages are resent once the
+                    // client is connected, and the silence lets netcode send the keep-alive it
+                    // needs.
+                    continue;
+                }
+                // A client's packets share datagrams where they fit; all clients' datagrams
+                // leave in as few calls as the batch allows.
+                let packed = bundle::pack(&packets, bundle, |payload| {
+                    let (addr, datagram) = netcode.generate_payload_packet(client, payload)?;
+                    link.stats.packets_out += 1;
+                    link.stats.bytes_out += datagram.len() as u64;
+                    if batch.push(datagram, addr) {
+                        flush(batch, &link.socket);
                     }
-                    Err(e) => {
-                        tracing::debug!(client, error = %e, "could not encrypt packet");
-                        break;
-                    }
+                    Ok::<_, renetcode::NetcodeError>(())
+                });
+                if let Err(e) = packed {
+                    tracing::debug!(client, error = %e, "could not encrypt packet");
                 }
             }
-        }
+            flush(batch, &link.socket);
+        });
     }
 
     /// Tells every client the room is closing (netcode disconnect packets, sent now).
@@ -265,6 +293,13 @@ impl RoomTransport {
     /// Clients connected at the netcode level.
     pub fn connected_clients(&self) -> usize {
         self.netcode.connected_clients()
+    }
+}
+
+/// Sends a batch; a failure loses its datagrams, as the network might have.
+fn flush(batch: &mut SendBatch<BATCH>, socket: &UdpSocket) {
+    if let Err(e) = batch.send(socket) {
+        tracing::debug!(error = %e, "send failed");
     }
 }
 
@@ -293,8 +328,12 @@ impl Link {
                 if !keepalive_lost.is_empty() {
                     keepalive_lost.remove(&client_id);
                 }
-                if renet.process_packet_from(payload, client_id).is_err() {
-                    stats.bad_packets += 1;
+                for packet in bundle::unpack(payload) {
+                    let accepted = packet
+                        .is_ok_and(|packet| renet.process_packet_from(packet, client_id).is_ok());
+                    if !accepted {
+                        stats.bad_packets += 1;
+                    }
                 }
             }
             ServerResult::ClientConnected {
