@@ -145,6 +145,32 @@ impl View {
     pub fn keys(&self) -> impl Iterator<Item = &u32> {
         self.0.iter().map(|(id, _)| id)
     }
+
+    /// Makes this view `baseline` with `removed` taken out and `updated` put in (both sorted by
+    /// id, as [`encode_body`] takes them), in one pass and reusing this view's buffer.
+    pub fn rebuild(&mut self, baseline: &View, removed: &[u32], updated: &[(u32, NetState)]) {
+        self.0.clear();
+        self.0.reserve(baseline.len() + updated.len());
+        let (mut r, mut u) = (0, 0);
+        for &(id, state) in &baseline.0 {
+            while u < updated.len() && updated[u].0 < id {
+                self.0.push(updated[u]);
+                u += 1;
+            }
+            while r < removed.len() && removed[r] < id {
+                r += 1;
+            }
+            if r < removed.len() && removed[r] == id {
+                r += 1;
+            } else if u < updated.len() && updated[u].0 == id {
+                self.0.push(updated[u]);
+                u += 1;
+            } else {
+                self.0.push((id, state));
+            }
+        }
+        self.0.extend_from_slice(&updated[u..]);
+    }
 }
 
 impl Extend<(u32, NetState)> for View {
@@ -690,6 +716,28 @@ mod tests {
         assert!(rx.view(2).is_some());
         assert_eq!(rx.receive(&p3), Ok(false), "duplicates are ignored");
         assert_eq!(rx.newest_tick(), Some(3));
+    }
+
+    #[test]
+    fn rebuild_matches_removing_and_inserting_one_by_one() {
+        let base: View = (0..20u32)
+            .map(|i| (i * 3, state(EntityKind::Player, i as u16, 0)))
+            .collect();
+        let removed = [0u32, 9, 57];
+        let updated = [
+            (1u32, state(EntityKind::Projectile, 1, 1)),
+            (9, state(EntityKind::Player, 2, 2)),
+            (12, state(EntityKind::Player, 3, 3)),
+            (100, state(EntityKind::Player, 4, 4)),
+        ];
+        let mut expected = base.clone();
+        for id in &removed {
+            expected.remove(id);
+        }
+        expected.extend(updated);
+        let mut rebuilt = View::from([(5, state(EntityKind::Player, 9, 9))]);
+        rebuilt.rebuild(&base, &removed, &updated);
+        assert_eq!(rebuilt, expected);
     }
 
     #[test]

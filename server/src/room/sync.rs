@@ -1,10 +1,7 @@
 //! Per-client state synchronization: what each client sees (interest), what it is sent first
 //! (priority within a byte budget), and the chain of views its deltas are built on.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Arc,
-};
+use std::collections::VecDeque;
 
 use protocol::{
     EntityKind, EntityState,
@@ -33,37 +30,55 @@ impl Default for SyncSettings {
 }
 
 /// One tick's entities, quantized and indexed by a spatial grid.
+///
+/// The grid is a vector sorted by cell rather than a map of cells: built once per tick with
+/// one allocation, searched with a binary search per row of cells a client's interest square
+/// covers.
 pub(crate) struct World<'a> {
     entities: &'a [EntityState],
     quantized: Vec<NetState>,
     cell: f32,
-    grid: HashMap<(i32, i32), Vec<usize>>,
-    by_id: HashMap<u32, usize>,
+    /// (cell, entity index), sorted.
+    cells: Vec<((i32, i32), u32)>,
+    /// (network id, entity index), sorted.
+    by_id: Vec<(u32, u32)>,
 }
 
 impl<'a> World<'a> {
     pub(crate) fn new(entities: &'a [EntityState], cell: f32) -> Self {
         let cell = cell.max(1.0);
-        let mut grid: HashMap<(i32, i32), Vec<usize>> = HashMap::new();
-        let mut by_id = HashMap::with_capacity(entities.len());
-        for (i, e) in entities.iter().enumerate() {
-            grid.entry(cell_of(e.x, e.y, cell)).or_default().push(i);
-            by_id.insert(e.id, i);
-        }
+        let mut cells: Vec<_> = entities
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (cell_of(e.x, e.y, cell), i as u32))
+            .collect();
+        cells.sort_unstable();
+        let mut by_id: Vec<_> = entities
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id, i as u32))
+            .collect();
+        by_id.sort_unstable();
         Self {
             quantized: entities.iter().map(NetState::quantize).collect(),
             entities,
             cell,
-            grid,
+            cells,
             by_id,
         }
     }
 
+    fn index_of(&self, id: u32) -> Option<usize> {
+        self.by_id
+            .binary_search_by_key(&id, |&(id, _)| id)
+            .ok()
+            .map(|at| self.by_id[at].1 as usize)
+    }
+
     /// Where the entity with this network id is, if it exists this tick.
     pub(crate) fn position(&self, id: u32) -> Option<(f32, f32)> {
-        self.by_id
-            .get(&id)
-            .map(|&i| (self.entities[i].x, self.entities[i].y))
+        self.index_of(id)
+            .map(|i| (self.entities[i].x, self.entities[i].y))
     }
 
     /// Indices of entities within `radius` (square) of (x, y).
@@ -71,12 +86,14 @@ impl<'a> World<'a> {
         let (lo_x, lo_y) = cell_of(x - radius, y - radius, self.cell);
         let (hi_x, hi_y) = cell_of(x + radius, y + radius, self.cell);
         for cx in lo_x..=hi_x {
-            for cy in lo_y..=hi_y {
-                for &i in self.grid.get(&(cx, cy)).into_iter().flatten() {
-                    let e = &self.entities[i];
-                    if (e.x - x).abs() <= radius && (e.y - y).abs() <= radius {
-                        out.push(i);
-                    }
+            let from = self.cells.partition_point(|&(c, _)| c < (cx, lo_y));
+            for &(c, i) in &self.cells[from..] {
+                if c > (cx, hi_y) {
+                    break;
+                }
+                let e = &self.entities[i as usize];
+                if (e.x - x).abs() <= radius && (e.y - y).abs() <= radius {
+                    out.push(i as usize);
                 }
             }
         }
@@ -94,17 +111,36 @@ pub(crate) struct Header {
     pub(crate) last_input_seq: u32,
 }
 
+/// A keyframe's baseline.
+static EMPTY: View = View::new();
+
 /// One connection's sync state.
 #[derive(Debug, Default)]
 pub(crate) struct ClientSync {
     /// Views sent, by tick, newest last.
-    views: VecDeque<(u32, Arc<View>)>,
+    views: VecDeque<(u32, View)>,
     /// Newest tick the client acknowledged.
     acked: Option<u32>,
     /// Send the next snapshot against an empty view.
     force_keyframe: bool,
-    /// Priority accumulators of entities waiting to be sent.
-    priority: HashMap<u32, f32>,
+    /// Priority accumulators of visible entities waiting to be sent, by network id, sorted.
+    priority: Vec<(u32, f32)>,
+    /// Buffers reused from tick to tick: building a snapshot allocates only its body.
+    scratch: Scratch,
+}
+
+#[derive(Debug, Default)]
+struct Scratch {
+    visible: Vec<usize>,
+    removed: Vec<u32>,
+    /// (priority, entity index, index into `next_priority`).
+    candidates: Vec<(f32, usize, usize)>,
+    chosen: Vec<usize>,
+    sorted: Vec<usize>,
+    updated: Vec<(u32, NetState)>,
+    next_priority: Vec<(u32, f32)>,
+    /// The view evicted from the history, whose buffer the next view reuses.
+    spare: View,
 }
 
 impl ClientSync {
@@ -121,18 +157,6 @@ impl ClientSync {
         self.force_keyframe = true;
     }
 
-    fn baseline(&self, tick: u32) -> (u8, Arc<View>) {
-        if !self.force_keyframe
-            && let Some(acked) = self.acked
-            && let Some((_, view)) = self.views.iter().find(|(t, _)| *t == acked)
-            && let Ok(age) = u8::try_from(tick - acked)
-            && age > 0
-        {
-            return (age, view.clone());
-        }
-        (0, Arc::new(View::new()))
-    }
-
     /// Builds this client's snapshot for `tick`: the entities around `center`, delta-encoded
     /// against its newest acknowledged view, most important changes first within the budget.
     pub(crate) fn snapshot(
@@ -144,34 +168,63 @@ impl ClientSync {
         header: Header,
     ) -> SnapshotPacket {
         let tick = header.tick;
-        let (age, baseline) = self.baseline(tick);
-        self.force_keyframe = false;
+        let Self {
+            views,
+            acked,
+            force_keyframe,
+            priority,
+            scratch,
+        } = self;
+        let (age, baseline) = baseline(views, *acked, *force_keyframe, tick);
+        let Scratch {
+            visible,
+            removed,
+            candidates,
+            chosen,
+            sorted,
+            updated,
+            next_priority,
+            spare,
+        } = scratch;
+        let id_of = |i: usize| world.entities[i].id;
 
-        let mut visible = Vec::new();
-        world.around(center.0, center.1, settings.interest_radius, &mut visible);
-        if let Some(&i) = own.and_then(|id| world.by_id.get(&id))
+        visible.clear();
+        world.around(center.0, center.1, settings.interest_radius, visible);
+        if let Some(i) = own.and_then(|id| world.index_of(id))
             && !visible.contains(&i)
         {
             visible.push(i);
         }
-        visible.sort_unstable_by_key(|&i| world.entities[i].id);
+        visible.sort_unstable_by_key(|&i| id_of(i));
 
-        let removed: Vec<u32> = baseline
-            .keys()
-            .copied()
-            .filter(|id| {
-                visible
-                    .binary_search_by_key(id, |&i| world.entities[i].id)
-                    .is_err()
-            })
-            .collect();
+        // Both sorted by id: one merge finds what left the client's view.
+        removed.clear();
+        let mut v = 0;
+        for &id in baseline.keys() {
+            while v < visible.len() && id_of(visible[v]) < id {
+                v += 1;
+            }
+            if v == visible.len() || id_of(visible[v]) != id {
+                removed.push(id);
+            }
+        }
 
         // Everything new or changed accrues priority; the own avatar first, then nearer and
-        // more important entities, and whatever waited long enough.
-        let mut candidates: Vec<(f32, usize)> = Vec::new();
-        for &i in &visible {
+        // more important entities, and whatever waited long enough. Accumulators of entities
+        // no longer visible are dropped; those of unchanged visible ones are kept.
+        candidates.clear();
+        next_priority.clear();
+        let mut p = 0;
+        for &i in visible.iter() {
             let e = &world.entities[i];
+            while p < priority.len() && priority[p].0 < e.id {
+                p += 1;
+            }
+            let held = (p < priority.len() && priority[p].0 == e.id).then(|| priority[p].1);
             if baseline.get(&e.id) == Some(&world.quantized[i]) {
+                if let Some(acc) = held {
+                    next_priority.push((e.id, acc));
+                }
                 continue;
             }
             let distance = (e.x - center.0).hypot(e.y - center.1);
@@ -180,56 +233,52 @@ impl ClientSync {
                 (false, EntityKind::Player) => 8.0,
                 (false, EntityKind::Projectile) => 4.0,
             };
-            let acc = self.priority.entry(e.id).or_insert(0.0);
-            *acc += importance / (1.0 + distance / 10.0);
-            candidates.push((*acc, i));
+            let acc = held.unwrap_or(0.0) + importance / (1.0 + distance / 10.0);
+            candidates.push((acc, i, next_priority.len()));
+            next_priority.push((e.id, acc));
         }
+        // Stable: equal priorities keep id order.
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
 
         let budget_bits = settings.budget_bytes * 8;
-        let mut used = body_cost_bits(&baseline, &removed, &[]);
-        let mut chosen: Vec<usize> = Vec::with_capacity(candidates.len());
-        for &(_, i) in &candidates {
+        let mut used = body_cost_bits(baseline, removed, &[]);
+        chosen.clear();
+        for &(_, i, slot) in candidates.iter() {
             // 6 bits covers a relative id within 17 of the previous; rare larger gaps are
             // caught by the exact check below.
-            let cost =
-                6 + update_cost_bits(baseline.get(&world.entities[i].id), &world.quantized[i]);
+            let cost = 6 + update_cost_bits(baseline.get(&id_of(i)), &world.quantized[i]);
             if used + cost <= budget_bits {
                 used += cost;
                 chosen.push(i);
+                next_priority[slot].1 = 0.0; // sent: starts waiting afresh
             }
         }
-        let mut updated: Vec<(u32, NetState)>;
         loop {
-            let mut sorted = chosen.clone();
-            sorted.sort_unstable_by_key(|&i| world.entities[i].id);
-            updated = sorted
-                .iter()
-                .map(|&i| (world.entities[i].id, world.quantized[i]))
-                .collect();
-            if body_cost_bits(&baseline, &removed, &updated) <= budget_bits || chosen.is_empty() {
+            sorted.clear();
+            sorted.extend_from_slice(chosen);
+            sorted.sort_unstable_by_key(|&i| id_of(i));
+            updated.clear();
+            updated.extend(sorted.iter().map(|&i| (id_of(i), world.quantized[i])));
+            if body_cost_bits(baseline, removed, updated) <= budget_bits || chosen.is_empty() {
                 break;
             }
-            chosen.pop(); // the least important
+            // The least important goes back to waiting with what it had accrued.
+            let dropped = chosen.pop().expect("not empty");
+            if let Some(&(acc, _, slot)) = candidates.iter().find(|c| c.1 == dropped) {
+                next_priority[slot].1 = acc;
+            }
         }
-        for (id, _) in &updated {
-            self.priority.insert(*id, 0.0);
-        }
-        self.priority.retain(|id, _| {
-            visible
-                .binary_search_by_key(id, |&i| world.entities[i].id)
-                .is_ok()
-        });
 
-        let body = encode_body(&baseline, &removed, &updated);
-        let mut view = (*baseline).clone();
-        for id in &removed {
-            view.remove(id);
-        }
-        view.extend(updated.iter().copied());
-        self.views.push_back((tick, Arc::new(view)));
-        while self.views.len() > VIEW_HISTORY {
-            self.views.pop_front();
+        let body = encode_body(baseline, removed, updated);
+        let mut view = std::mem::take(spare);
+        view.rebuild(baseline, removed, updated);
+        std::mem::swap(priority, next_priority);
+        *force_keyframe = false;
+        views.push_back((tick, view));
+        while views.len() > VIEW_HISTORY {
+            if let Some((_, old)) = views.pop_front() {
+                *spare = old;
+            }
         }
         SnapshotPacket {
             tick,
@@ -238,4 +287,23 @@ impl ClientSync {
             body,
         }
     }
+}
+
+/// The view to encode against and its age in ticks (0 and empty for a keyframe): the newest
+/// acknowledged view, if it is still held.
+fn baseline(
+    views: &VecDeque<(u32, View)>,
+    acked: Option<u32>,
+    force_keyframe: bool,
+    tick: u32,
+) -> (u8, &View) {
+    if !force_keyframe
+        && let Some(acked) = acked
+        && let Some((_, view)) = views.iter().find(|(t, _)| *t == acked)
+        && let Ok(age) = u8::try_from(tick - acked)
+        && age > 0
+    {
+        return (age, view);
+    }
+    (0, &EMPTY)
 }
