@@ -156,6 +156,64 @@ pub struct Health {
     /// Memory the server process holds now (resident), bytes.
     #[serde(default)]
     pub rss_bytes: u64,
+    /// Room ticks run since start.
+    #[serde(default)]
+    pub ticks: u64,
+    /// Room ticks skipped because a room fell more than a tick behind.
+    #[serde(default)]
+    pub ticks_skipped: u64,
+    /// Datagrams received by room sockets since start.
+    #[serde(default)]
+    pub packets_in: u64,
+    /// Datagrams sent by room sockets since start.
+    #[serde(default)]
+    pub packets_out: u64,
+    /// UDP payload bytes received by room sockets since start.
+    #[serde(default)]
+    pub bytes_in: u64,
+    /// UDP payload bytes sent by room sockets since start.
+    #[serde(default)]
+    pub bytes_out: u64,
+    /// How long room ticks ran: cumulative histogram since start.
+    #[serde(default)]
+    pub tick_duration_us: Vec<Bucket>,
+    /// From each tick's deadline to its end (lateness plus run time): cumulative histogram.
+    #[serde(default)]
+    pub tick_lag_us: Vec<Bucket>,
+}
+
+/// One bucket of a cumulative histogram: `count` observations were at most `le_us`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Upper bound, microseconds (`u64::MAX` for the last bucket).
+    pub le_us: u64,
+    /// Observations at or below it.
+    pub count: u64,
+}
+
+/// Between two readings of the same cumulative histogram: the upper bound of the bucket that
+/// holds quantile `q` of the observations made in between, or `None` if there were none.
+pub fn bucket_quantile(before: &[Bucket], after: &[Bucket], q: f64) -> Option<u64> {
+    let window = |i: usize| after[i].count - before.get(i).map_or(0, |b| b.count);
+    let total = window(after.len().checked_sub(1)?);
+    if total == 0 {
+        return None;
+    }
+    let rank = (q.clamp(0.0, 1.0) * total as f64).ceil().max(1.0) as u64;
+    (0..after.len())
+        .find(|&i| window(i) >= rank)
+        .map(|i| after[i].le_us)
+}
+
+/// Between two readings of the same cumulative histogram: how many observations exceeded
+/// `le_us` (which must be one of its bounds).
+pub fn bucket_count_above(before: &[Bucket], after: &[Bucket], le_us: u64) -> u64 {
+    let window = |i: usize| after[i].count - before.get(i).map_or(0, |b| b.count);
+    let Some(last) = after.len().checked_sub(1) else {
+        return 0;
+    };
+    let at = after.iter().position(|b| b.le_us == le_us).unwrap_or(last);
+    window(last) - window(at)
 }
 
 /// One entry of `GET /v1/rooms`.
@@ -281,4 +339,33 @@ pub struct OpenSlot {
     pub node: Option<String>,
     /// After this (milliseconds since the Unix epoch) the slot is not worth filling.
     pub expires_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(counts: &[u64]) -> Vec<Bucket> {
+        let bounds = [10, 100, 1000, u64::MAX];
+        bounds
+            .iter()
+            .zip(counts)
+            .map(|(&le_us, &count)| Bucket { le_us, count })
+            .collect()
+    }
+
+    #[test]
+    fn quantiles_and_tails_come_from_the_window_between_two_readings() {
+        let before = reading(&[5, 5, 5, 5]);
+        // In between: 90 at <= 10, 9 in (10, 100], 1 in (100, 1000].
+        let after = reading(&[95, 104, 105, 105]);
+        assert_eq!(bucket_quantile(&before, &after, 0.5), Some(10));
+        assert_eq!(bucket_quantile(&before, &after, 0.95), Some(100));
+        assert_eq!(bucket_quantile(&before, &after, 0.999), Some(1000));
+        assert_eq!(bucket_count_above(&before, &after, 10), 10);
+        assert_eq!(bucket_count_above(&before, &after, 100), 1);
+        assert_eq!(bucket_count_above(&before, &after, 1000), 0);
+        assert_eq!(bucket_quantile(&after, &after, 0.99), None);
+        assert_eq!(bucket_quantile(&[], &[], 0.99), None);
+    }
 }

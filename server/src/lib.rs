@@ -19,6 +19,7 @@ pub mod config;
 mod embedded;
 mod game;
 pub mod http;
+pub mod metrics;
 mod node;
 pub mod room;
 

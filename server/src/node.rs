@@ -21,6 +21,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{
     game::Game,
+    metrics::NodeMetrics,
     room::{
         AddPlayerError, Backfill, ExpectedPlayer, Fault, Room, RoomNotice, RoomProcess,
         RoomSettings, RoomStatus, RoomTransport, Scheduler, Supervision, SyncSettings,
@@ -133,6 +134,7 @@ struct NodeInner<G: Game> {
     /// Restarts of rooms that have closed (live rooms report their own).
     closed_restarts: AtomicU64,
     rooms_failed: AtomicU64,
+    metrics: Arc<NodeMetrics>,
     /// Set by [`Node::drain`]: no new rooms.
     draining: std::sync::atomic::AtomicBool,
     fenced: std::sync::atomic::AtomicBool,
@@ -153,6 +155,7 @@ impl<G: Game> Node<G> {
                 events,
                 closed_restarts: AtomicU64::new(0),
                 rooms_failed: AtomicU64::new(0),
+                metrics: Arc::default(),
                 draining: std::sync::atomic::AtomicBool::new(false),
                 fenced: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -188,6 +191,7 @@ impl<G: Game> Node<G> {
     pub fn health(&self) -> Health {
         let rooms = self.rooms();
         let live_restarts: u64 = rooms.iter().map(|r| r.restarts()).sum();
+        let m = &self.inner.metrics;
         Health {
             status: "ok".into(),
             rooms: rooms.len(),
@@ -198,6 +202,14 @@ impl<G: Game> Node<G> {
             workers_replaced: self.inner.scheduler.workers_replaced(),
             cpu_ms: protocol::process_cpu_time().as_millis() as u64,
             rss_bytes: protocol::process_rss_bytes(),
+            ticks: m.ticks.load(Ordering::Relaxed),
+            ticks_skipped: self.inner.scheduler.ticks_skipped(),
+            packets_in: m.packets_in.load(Ordering::Relaxed),
+            packets_out: m.packets_out.load(Ordering::Relaxed),
+            bytes_in: m.bytes_in.load(Ordering::Relaxed),
+            bytes_out: m.bytes_out.load(Ordering::Relaxed),
+            tick_duration_us: m.tick_duration.read(),
+            tick_lag_us: m.tick_lag.read(),
         }
     }
 
@@ -340,6 +352,7 @@ impl<G: Game> Node<G> {
             room,
             transport,
             status,
+            self.inner.metrics.clone(),
             Box::new(move |exit| on_room_notice(&node, room_id, port, exit)),
         ));
         self.inner.rooms.insert(room_id, process.clone());

@@ -109,6 +109,24 @@ async fn twenty_bots_play_two_ten_player_matches_to_the_end() {
     }
     assert_eq!(health.rooms, 0, "rooms close after their match");
     assert_eq!(health.room_capacity, 500, "min(--max-rooms 600, 500 ports)");
+
+    // The node's counters saw the two 5 s matches at 30 Hz, and at least a datagram each way
+    // per player per tick while they ran.
+    assert!(health.ticks >= 2 * 150, "{health:?}");
+    assert_eq!(health.ticks_skipped, 0, "{health:?}");
+    assert!(health.packets_in >= 20 * 150, "{health:?}");
+    assert!(health.packets_out >= 20 * 150, "{health:?}");
+    assert!(
+        health.bytes_out > report.bytes_received_per_player_per_s as u64 * 20,
+        "{health:?}"
+    );
+    for histogram in [&health.tick_duration_us, &health.tick_lag_us] {
+        let last = histogram.last().expect("buckets");
+        assert_eq!(
+            last.count, health.ticks,
+            "every tick counted once: {histogram:?}"
+        );
+    }
     server.shutdown().await;
 }
 

@@ -24,9 +24,9 @@ use super::{
     scheduler::Task,
     sim::{Fault, Simulation, StepOutput},
     supervisor::{SimFactory, panic_message, supervised_checkpoint},
-    transport::RoomTransport,
+    transport::{RoomTransport, TransportStats},
 };
-use crate::game::Game;
+use crate::{game::Game, metrics::NodeMetrics};
 
 /// What the rest of the node may read about a running room, updated as it ticks.
 #[derive(Debug)]
@@ -174,6 +174,8 @@ struct TickTiming {
 struct Shell<G: Game> {
     core: RoomCore<G>,
     transport: Option<RoomTransport>,
+    /// Traffic already added to the node's metrics.
+    counted: TransportStats,
     /// An injected [`Fault::TransportPanic`] waiting for the next receive.
     transport_panic: bool,
     last_tick: Instant,
@@ -191,6 +193,7 @@ pub(crate) struct RoomProcess<G: Game> {
     sim: Mutex<SimSlot<G>>,
     factory: SimFactory<G>,
     status: Arc<RoomStatus>,
+    metrics: Arc<NodeMetrics>,
     period: Duration,
     failure_reported: AtomicBool,
     exited: AtomicBool,
@@ -208,6 +211,7 @@ impl<G: Game> RoomProcess<G> {
         room: local::Room<G>,
         transport: RoomTransport,
         status: Arc<RoomStatus>,
+        metrics: Arc<NodeMetrics>,
         on_notice: Box<dyn Fn(RoomNotice) + Send + Sync>,
     ) -> Self {
         let (core, sim, factory) = room.into_parts();
@@ -217,6 +221,7 @@ impl<G: Game> RoomProcess<G> {
             shell: Mutex::new(Shell {
                 core,
                 transport: Some(transport),
+                counted: TransportStats::default(),
                 transport_panic: false,
                 last_tick: Instant::now(),
                 timing: TickTiming {
@@ -230,6 +235,7 @@ impl<G: Game> RoomProcess<G> {
             }),
             factory,
             status,
+            metrics,
             period,
             failure_reported: AtomicBool::new(false),
             exited: AtomicBool::new(false),
@@ -305,11 +311,24 @@ impl<G: Game> RoomProcess<G> {
         }
         self.status.publish(&shell.core);
         let us = |d: Duration| d.as_micros().clamp(1, 60_000_000) as u64;
-        shell
-            .timing
-            .duration
-            .saturating_record(us(started.elapsed()));
-        shell.timing.lateness.saturating_record(us(lateness));
+        let (ran, late) = (us(started.elapsed()), us(lateness));
+        shell.timing.duration.saturating_record(ran);
+        shell.timing.lateness.saturating_record(late);
+        let traffic = shell
+            .transport
+            .as_ref()
+            .map_or(shell.counted, |t| t.stats());
+        let counted = std::mem::replace(&mut shell.counted, traffic);
+        self.metrics.tick(
+            [
+                traffic.packets_in - counted.packets_in,
+                traffic.packets_out - counted.packets_out,
+                traffic.bytes_in - counted.bytes_in,
+                traffic.bytes_out - counted.bytes_out,
+            ],
+            ran,
+            late,
+        );
         if shell.core.current_tick().is_multiple_of(30) {
             self.status.publish_timing(&shell.timing);
         }

@@ -75,6 +75,8 @@ struct Inner {
     seq: AtomicU64,
     hang_timeout: Duration,
     replaced: AtomicU64,
+    /// Ticks skipped by tasks that fell more than a period behind.
+    skipped: AtomicU64,
 }
 
 impl Inner {
@@ -112,6 +114,7 @@ impl Scheduler {
             seq: AtomicU64::new(0),
             hang_timeout,
             replaced: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
         });
         for _ in 0..workers.max(1) {
             spawn_worker(&inner);
@@ -133,6 +136,11 @@ impl Scheduler {
     /// Workers replaced because their tick hung.
     pub(crate) fn workers_replaced(&self) -> u64 {
         self.inner.replaced.load(AtomicOrdering::Relaxed)
+    }
+
+    /// Ticks skipped because a task fell more than a period behind (an overloaded node).
+    pub(crate) fn ticks_skipped(&self) -> u64 {
+        self.inner.skipped.load(AtomicOrdering::Relaxed)
     }
 }
 
@@ -202,7 +210,12 @@ fn work(inner: &Inner, me: &Worker) {
             let now = Instant::now();
             let mut next = entry.deadline + period;
             if next + period < now {
-                next = now; // more than a period behind: skip, don't burst
+                // More than a period behind: skip, don't burst.
+                let behind = now.duration_since(next).as_nanos() / period.as_nanos().max(1);
+                inner
+                    .skipped
+                    .fetch_add(behind as u64, AtomicOrdering::Relaxed);
+                next = now;
             }
             let mut state = inner.lock();
             inner.push(&mut state, next, entry.task);
