@@ -1,4 +1,5 @@
-//! The room's simulation: one tick, a checkpoint, and a restore, for a busy 10-player arena.
+//! The room's simulation: one tick, a checkpoint, and a restore, for a busy 10-player arena;
+//! whole room ticks against the entity count; one client's snapshot.
 //! A checkpoint is taken once a second by default, so its cost is spread over 30 ticks.
 
 use std::{
@@ -6,15 +7,17 @@ use std::{
     sync::{Arc, atomic::AtomicBool},
 };
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use protocol::{
-    Channel, InputFrame, InputPacket, PlayerInput, SnapshotReceiver, TokenUserData, codec,
+    Channel, EntityKind, EntityState, InputFrame, InputPacket, PlayerInput, SnapshotReceiver,
+    TokenUserData, codec,
 };
 use server::{
     arena::ArenaGame,
     room::{
         ExpectedPlayer, Outbound, Room, RoomInput, RoomSettings, SimCommand, Simulation,
         StepOutput, Supervision, SyncSettings, TickBatch,
+        sync::{ClientSync, Header, World},
     },
 };
 
@@ -160,5 +163,136 @@ fn room_tick(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, room, room_tick);
+/// Arena side for `n` players at the 10-player arena's density (100 units for 10).
+fn arena_size(n: usize) -> f32 {
+    100.0 * (n as f32 / 10.0).sqrt()
+}
+
+/// A whole room tick against the number of entities: `n` connected players who move and do not
+/// fire, so the world holds exactly `n` entities, in an arena scaled to keep the 10-player
+/// density. Every client acknowledges every snapshot.
+fn room_tick_entities(c: &mut Criterion) {
+    let mut group = c.benchmark_group("room_tick_entities");
+    for n in [10usize, 50, 100, 500] {
+        let settings = RoomSettings {
+            room_id: 1,
+            tick_rate: 30,
+            match_duration: std::time::Duration::from_secs(3600),
+            join_timeout: std::time::Duration::from_secs(5),
+            linger: std::time::Duration::from_secs(1),
+            seed: 1,
+            expected: (0..n)
+                .map(|i| ExpectedPlayer {
+                    player_id: format!("p{i}"),
+                    ticket_id: format!("t{i}"),
+                    team: i as u8,
+                })
+                .collect(),
+            supervision: Supervision::default(),
+            sync: SyncSettings::default(),
+            backfill: None,
+        };
+        let mut room = Room::new(ArenaGame::new(arena_size(n), 1_000_000), settings);
+        for i in 0..n as u64 {
+            room.handle(RoomInput::Connected {
+                client: i,
+                user: TokenUserData {
+                    room_id: 1,
+                    ticket_id: format!("t{i}"),
+                    player_id: format!("p{i}"),
+                },
+            });
+        }
+        let mut receivers: Vec<SnapshotReceiver> =
+            (0..n).map(|_| SnapshotReceiver::new()).collect();
+        let mut seq = 0u32;
+        let mut step = |room: &mut Room<ArenaGame>| {
+            seq += 1;
+            for (i, rx) in receivers.iter().enumerate() {
+                let a = seq as f32 * 0.05 + i as f32;
+                let packet = InputPacket {
+                    ack_tick: rx.newest_tick().unwrap_or(0),
+                    inputs: vec![InputFrame {
+                        seq,
+                        input: PlayerInput::new(a.cos(), a.sin(), a * 3.0, false),
+                    }],
+                };
+                let b = codec::encode(&packet).unwrap();
+                room.handle(RoomInput::Message {
+                    client: i as u64,
+                    channel: Channel::State,
+                    bytes: &b,
+                });
+            }
+            for m in room.tick().drain(..) {
+                if let Outbound::Snapshot { client, packet } = m {
+                    let _ = receivers[client as usize].receive(&packet);
+                }
+            }
+        };
+        for _ in 0..60 {
+            step(&mut room);
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| step(&mut room))
+        });
+    }
+    group.finish();
+}
+
+/// One client's snapshot (interest, priorities, delta encoding) in a world of `n` moving
+/// players, every one of which moved since the acknowledged baseline. The world's index is
+/// built once per room tick and is not part of it.
+fn snapshot_per_client(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot_per_client");
+    for n in [10usize, 50, 100, 500] {
+        let size = arena_size(n);
+        let positions = |t: f32| -> Vec<EntityState> {
+            (0..n as u32)
+                .map(|i| EntityState {
+                    id: i + 1,
+                    kind: EntityKind::Player,
+                    x: (i as f32 * 37.1 + t).rem_euclid(size),
+                    y: (i as f32 * 53.7 + t * 0.5).rem_euclid(size),
+                    angle: (i * 1000) as u16,
+                    hp: 100,
+                })
+                .collect()
+        };
+        let (a, b) = (positions(0.0), positions(0.7));
+        let settings = SyncSettings::default();
+        let worlds = [
+            World::new(&a, settings.interest_radius),
+            World::new(&b, settings.interest_radius),
+        ];
+        let mut client = ClientSync::default();
+        let mut tick = 0u32;
+        let mut bytes = 0usize;
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |bench, _| {
+            bench.iter(|| {
+                tick += 1;
+                let world = &worlds[tick as usize % 2];
+                let center = world.position(1).expect("player 1 exists");
+                let header = Header {
+                    tick,
+                    last_input_seq: tick,
+                };
+                let packet = client.snapshot(world, &settings, Some(1), center, header);
+                client.ack(tick, tick);
+                bytes = packet.body.len();
+                packet
+            })
+        });
+        println!("snapshot_per_client/{n}: {bytes} body bytes");
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    room,
+    room_tick,
+    room_tick_entities,
+    snapshot_per_client
+);
 criterion_main!(benches);

@@ -11,7 +11,7 @@ mod runner;
 mod scheduler;
 mod sim;
 mod supervisor;
-mod sync;
+pub mod sync;
 mod transport;
 
 pub use self::core::{

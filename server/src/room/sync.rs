@@ -1,5 +1,8 @@
 //! Per-client state synchronization: what each client sees (interest), what it is sent first
 //! (priority within a byte budget), and the chain of views its deltas are built on.
+//!
+//! Rooms use it internally; it is public so that benchmarks and tools can build one client's
+//! snapshot on its own.
 
 use std::collections::VecDeque;
 
@@ -34,7 +37,7 @@ impl Default for SyncSettings {
 /// The grid is a vector sorted by cell rather than a map of cells: built once per tick with
 /// one allocation, searched with a binary search per row of cells a client's interest square
 /// covers.
-pub(crate) struct World<'a> {
+pub struct World<'a> {
     entities: &'a [EntityState],
     quantized: Vec<NetState>,
     cell: f32,
@@ -45,7 +48,8 @@ pub(crate) struct World<'a> {
 }
 
 impl<'a> World<'a> {
-    pub(crate) fn new(entities: &'a [EntityState], cell: f32) -> Self {
+    /// Indexes one tick's entities on a grid of `cell`-sized squares (the interest radius).
+    pub fn new(entities: &'a [EntityState], cell: f32) -> Self {
         let cell = cell.max(1.0);
         let mut cells: Vec<_> = entities
             .iter()
@@ -76,7 +80,7 @@ impl<'a> World<'a> {
     }
 
     /// Where the entity with this network id is, if it exists this tick.
-    pub(crate) fn position(&self, id: u32) -> Option<(f32, f32)> {
+    pub fn position(&self, id: u32) -> Option<(f32, f32)> {
         self.index_of(id)
             .map(|i| (self.entities[i].x, self.entities[i].y))
     }
@@ -106,9 +110,11 @@ fn cell_of(x: f32, y: f32, cell: f32) -> (i32, i32) {
 
 /// The header fields of one client's snapshot.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Header {
-    pub(crate) tick: u32,
-    pub(crate) last_input_seq: u32,
+pub struct Header {
+    /// The tick the snapshot shows.
+    pub tick: u32,
+    /// The newest input of this client the tick applied.
+    pub last_input_seq: u32,
 }
 
 /// A keyframe's baseline.
@@ -116,7 +122,7 @@ static EMPTY: View = View::new();
 
 /// One connection's sync state.
 #[derive(Debug, Default)]
-pub(crate) struct ClientSync {
+pub struct ClientSync {
     /// Views sent, by tick, newest last.
     views: VecDeque<(u32, View)>,
     /// Newest tick the client acknowledged.
@@ -131,12 +137,17 @@ pub(crate) struct ClientSync {
 
 #[derive(Debug, Default)]
 struct Scratch {
+    /// Entity indices in the client's interest, in id order.
     visible: Vec<usize>,
+    /// For each visible entity, its state in the baseline.
+    base_states: Vec<Option<NetState>>,
     removed: Vec<u32>,
-    /// (priority, entity index, index into `next_priority`).
+    /// (priority, position in `visible`, index into `next_priority`).
     candidates: Vec<(f32, usize, usize)>,
+    /// Positions in `candidates` chosen, most important first.
     chosen: Vec<usize>,
-    sorted: Vec<usize>,
+    /// For each visible entity, whether it is in this snapshot.
+    picked: Vec<bool>,
     updated: Vec<(u32, NetState)>,
     next_priority: Vec<(u32, f32)>,
     /// The view evicted from the history, whose buffer the next view reuses.
@@ -145,7 +156,7 @@ struct Scratch {
 
 impl ClientSync {
     /// Records an acknowledgement (newest snapshot tick the client holds).
-    pub(crate) fn ack(&mut self, tick: u32, now: u32) {
+    pub fn ack(&mut self, tick: u32, now: u32) {
         if tick <= now && self.acked.is_none_or(|a| tick > a) {
             self.acked = Some(tick);
         }
@@ -153,13 +164,13 @@ impl ClientSync {
 
     /// Makes the next snapshot a keyframe (after a restart, the client's baselines are not
     /// trusted).
-    pub(crate) fn force_keyframe(&mut self) {
+    pub fn force_keyframe(&mut self) {
         self.force_keyframe = true;
     }
 
     /// Builds this client's snapshot for `tick`: the entities around `center`, delta-encoded
     /// against its newest acknowledged view, most important changes first within the budget.
-    pub(crate) fn snapshot(
+    pub fn snapshot(
         &mut self,
         world: &World<'_>,
         settings: &SyncSettings,
@@ -178,10 +189,11 @@ impl ClientSync {
         let (age, baseline) = baseline(views, *acked, *force_keyframe, tick);
         let Scratch {
             visible,
+            base_states,
             removed,
             candidates,
             chosen,
-            sorted,
+            picked,
             updated,
             next_priority,
             spare,
@@ -197,17 +209,28 @@ impl ClientSync {
         }
         visible.sort_unstable_by_key(|&i| id_of(i));
 
-        // Both sorted by id: one merge finds what left the client's view.
+        // Both sorted by id: one merge finds what left the client's view and what each
+        // visible entity looked like in the baseline.
         removed.clear();
-        let mut v = 0;
-        for &id in baseline.keys() {
-            while v < visible.len() && id_of(visible[v]) < id {
-                v += 1;
+        base_states.clear();
+        let mut base = baseline.iter().peekable();
+        for &i in visible.iter() {
+            let id = id_of(i);
+            while let Some(&(&held, _)) = base.peek()
+                && held < id
+            {
+                removed.push(held);
+                base.next();
             }
-            if v == visible.len() || id_of(visible[v]) != id {
-                removed.push(id);
+            match base.peek() {
+                Some(&(&held, &state)) if held == id => {
+                    base_states.push(Some(state));
+                    base.next();
+                }
+                _ => base_states.push(None),
             }
         }
+        removed.extend(base.map(|(&id, _)| id));
 
         // Everything new or changed accrues priority; the own avatar first, then nearer and
         // more important entities, and whatever waited long enough. Accumulators of entities
@@ -215,58 +238,66 @@ impl ClientSync {
         candidates.clear();
         next_priority.clear();
         let mut p = 0;
-        for &i in visible.iter() {
+        for (at, &i) in visible.iter().enumerate() {
             let e = &world.entities[i];
             while p < priority.len() && priority[p].0 < e.id {
                 p += 1;
             }
             let held = (p < priority.len() && priority[p].0 == e.id).then(|| priority[p].1);
-            if baseline.get(&e.id) == Some(&world.quantized[i]) {
+            if base_states[at] == Some(world.quantized[i]) {
                 if let Some(acc) = held {
                     next_priority.push((e.id, acc));
                 }
                 continue;
             }
-            let distance = (e.x - center.0).hypot(e.y - center.1);
+            let (dx, dy) = (e.x - center.0, e.y - center.1);
+            let distance = (dx * dx + dy * dy).sqrt();
             let importance = match (Some(e.id) == own, e.kind) {
                 (true, _) => 1000.0,
                 (false, EntityKind::Player) => 8.0,
                 (false, EntityKind::Projectile) => 4.0,
             };
             let acc = held.unwrap_or(0.0) + importance / (1.0 + distance / 10.0);
-            candidates.push((acc, i, next_priority.len()));
+            candidates.push((acc, at, next_priority.len()));
             next_priority.push((e.id, acc));
         }
-        // Stable: equal priorities keep id order.
-        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        // Highest first; equal priorities in id order (visible is in id order).
+        candidates.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
 
         let budget_bits = settings.budget_bytes * 8;
         let mut used = body_cost_bits(baseline, removed, &[]);
         chosen.clear();
-        for &(_, i, slot) in candidates.iter() {
+        picked.clear();
+        picked.resize(visible.len(), false);
+        for (n, &(_, at, slot)) in candidates.iter().enumerate() {
             // 6 bits covers a relative id within 17 of the previous; rare larger gaps are
             // caught by the exact check below.
-            let cost = 6 + update_cost_bits(baseline.get(&id_of(i)), &world.quantized[i]);
+            let cost =
+                6 + update_cost_bits(base_states[at].as_ref(), &world.quantized[visible[at]]);
             if used + cost <= budget_bits {
                 used += cost;
-                chosen.push(i);
+                chosen.push(n);
+                picked[at] = true;
                 next_priority[slot].1 = 0.0; // sent: starts waiting afresh
             }
         }
         loop {
-            sorted.clear();
-            sorted.extend_from_slice(chosen);
-            sorted.sort_unstable_by_key(|&i| id_of(i));
             updated.clear();
-            updated.extend(sorted.iter().map(|&i| (id_of(i), world.quantized[i])));
-            if body_cost_bits(baseline, removed, updated) <= budget_bits || chosen.is_empty() {
+            updated.extend(
+                visible
+                    .iter()
+                    .zip(picked.iter())
+                    .filter(|&(_, &picked)| picked)
+                    .map(|(&i, _)| (id_of(i), world.quantized[i])),
+            );
+            if body_cost_bits(baseline, removed, updated) <= budget_bits {
                 break;
             }
             // The least important goes back to waiting with what it had accrued.
-            let dropped = chosen.pop().expect("not empty");
-            if let Some(&(acc, _, slot)) = candidates.iter().find(|c| c.1 == dropped) {
-                next_priority[slot].1 = acc;
-            }
+            let Some(n) = chosen.pop() else { break };
+            let (acc, at, slot) = candidates[n];
+            picked[at] = false;
+            next_priority[slot].1 = acc;
         }
 
         let body = encode_body(baseline, removed, updated);
