@@ -51,13 +51,26 @@ fn node(port: u16) -> Node<ArenaGame> {
     )
 }
 
-/// Forwards datagrams between one client and the room, dropping server-to-client keep-alives
-/// while `drop_keepalives` is above zero. Stops when `stop` is set.
+/// What a test asks of the relay.
+#[derive(Default)]
+struct RelayControl {
+    /// Server-to-client keep-alives still to lose.
+    drop_keepalives: AtomicU32,
+    /// While set, sends the room a forged connection response every millisecond from the client's
+    /// address (the relay's): what an attacker spoofing the client's address can do.
+    forge: AtomicBool,
+    stop: AtomicBool,
+}
+
+/// Netcode's connection response packet type.
+const RESPONSE: u8 = 3;
+
+/// Forwards datagrams between one client and the room as `control` says. Returns how many
+/// keep-alives it lost.
 fn relay(
     public: SocketAddr,
     room: SocketAddr,
-    drop_keepalives: Arc<AtomicU32>,
-    stop: Arc<AtomicBool>,
+    control: Arc<RelayControl>,
 ) -> thread::JoinHandle<u32> {
     let front = UdpSocket::bind(public).expect("bind the relay's public side");
     let back = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -68,8 +81,20 @@ fn relay(
         let mut client = None;
         let mut dropped = 0;
         let mut buf = [0u8; 2048];
-        while !stop.load(Ordering::Relaxed) {
+        let mut forged_at = Instant::now();
+        let mut forged = 0u8;
+        while !control.stop.load(Ordering::Relaxed) {
             let mut idle = true;
+            if control.forge.load(Ordering::Relaxed)
+                && forged_at.elapsed() >= Duration::from_millis(1)
+            {
+                forged_at = Instant::now();
+                forged = forged.wrapping_add(1);
+                // A response's type byte (one sequence byte), then junk a MAC cannot match.
+                let mut fake = [forged; 300];
+                fake[0] = RESPONSE | (1 << 4);
+                let _ = back.send(&fake);
+            }
             while let Ok((n, from)) = front.recv_from(&mut buf) {
                 idle = false;
                 client = Some(from);
@@ -79,7 +104,8 @@ fn relay(
                 idle = false;
                 let keepalive = n > 0 && buf[0] & 0x0f == KEEPALIVE;
                 if keepalive
-                    && drop_keepalives
+                    && control
+                        .drop_keepalives
                         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1))
                         .is_ok()
                 {
@@ -98,9 +124,22 @@ fn relay(
     })
 }
 
-/// Connects one client through a relay that loses the first `lost` keep-alives and returns how
-/// long the client took to be welcomed, or `None` if it was not within `limit`.
-async fn connect_losing_keepalives(port: u16, lost: u32, limit: Duration) -> Option<Duration> {
+/// How a connection through the relay went.
+struct Outcome {
+    /// How long until the room's welcome, if it came within the limit.
+    welcomed: Option<Duration>,
+    /// Snapshots received during the forging period after the welcome.
+    snapshots_while_forging: u64,
+}
+
+/// Connects one client through a relay that loses the first `lost` keep-alives; once welcomed,
+/// keeps playing for `forging` while the relay forges connection responses.
+async fn connect_through_relay(
+    port: u16,
+    lost: u32,
+    limit: Duration,
+    forging: Duration,
+) -> Outcome {
     let node = node(port);
     let request = AllocationRequest {
         mode: "arena".into(),
@@ -114,9 +153,9 @@ async fn connect_losing_keepalives(port: u16, lost: u32, limit: Duration) -> Opt
     let allocation = node.allocate(request).await.expect("room starts");
     assert_eq!(allocation.addr.ip(), IpAddr::V4(PUBLIC_IP));
     let room_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), allocation.addr.port());
-    let drops = Arc::new(AtomicU32::new(lost));
-    let stop = Arc::new(AtomicBool::new(false));
-    let relay = relay(allocation.addr, room_addr, drops.clone(), stop.clone());
+    let control = Arc::new(RelayControl::default());
+    control.drop_keepalives.store(lost, Ordering::Relaxed);
+    let relay = relay(allocation.addr, room_addr, control.clone());
 
     let user = TokenUserData {
         room_id: allocation.room_id,
@@ -136,7 +175,8 @@ async fn connect_losing_keepalives(port: u16, lost: u32, limit: Duration) -> Opt
     let started = Instant::now();
     let mut last = started;
     let mut welcomed = None;
-    while started.elapsed() < limit && welcomed.is_none() {
+    let mut forging_since: Option<(Instant, u64)> = None;
+    while started.elapsed() < limit + forging {
         tokio::time::sleep(Duration::from_millis(10)).await;
         let now = Instant::now();
         client.update(now - last).unwrap();
@@ -145,6 +185,8 @@ async fn connect_losing_keepalives(port: u16, lost: u32, limit: Duration) -> Opt
         while let Some(event) = client.poll_event() {
             if matches!(event, ServerEvent::Welcome { .. }) {
                 welcomed = Some(started.elapsed());
+                control.forge.store(true, Ordering::Relaxed);
+                forging_since = Some((now, client.stats().snapshots_received));
             }
         }
         assert!(
@@ -152,25 +194,53 @@ async fn connect_losing_keepalives(port: u16, lost: u32, limit: Duration) -> Opt
             "client gave up: {:?}",
             client.state()
         );
+        match forging_since {
+            None if started.elapsed() >= limit => break,
+            Some((since, _)) if since.elapsed() >= forging => break,
+            _ => {}
+        }
     }
-    stop.store(true, Ordering::Relaxed);
+    control.stop.store(true, Ordering::Relaxed);
     let dropped = relay.join().unwrap();
     assert_eq!(dropped, lost, "the relay lost as many keep-alives as asked");
-    welcomed
+    Outcome {
+        welcomed,
+        snapshots_while_forging: forging_since
+            .map_or(0, |(_, before)| client.stats().snapshots_received - before),
+    }
 }
 
 #[tokio::test]
 async fn a_client_whose_handshake_keepalive_is_lost_still_connects() {
     // Netcode's first keep-alive completes the handshake; when it is lost the client keeps
     // sending connection responses while the room already streams snapshots at it.
-    let took = connect_losing_keepalives(44400, 1, Duration::from_secs(5)).await;
-    let took = took.expect("client welcomed within 5 s despite a lost handshake keep-alive");
+    let outcome = connect_through_relay(44400, 1, Duration::from_secs(5), Duration::ZERO).await;
+    let took = outcome
+        .welcomed
+        .expect("client welcomed within 5 s despite a lost handshake keep-alive");
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
 
 #[tokio::test]
 async fn a_client_connects_when_several_keepalives_in_a_row_are_lost() {
-    let took = connect_losing_keepalives(44401, 3, Duration::from_secs(8)).await;
-    let took = took.expect("client welcomed within 8 s despite three lost keep-alives");
+    let outcome = connect_through_relay(44401, 3, Duration::from_secs(8), Duration::ZERO).await;
+    let took = outcome
+        .welcomed
+        .expect("client welcomed within 8 s despite three lost keep-alives");
     assert!(took < Duration::from_secs(4), "took {took:?}");
+}
+
+#[tokio::test]
+async fn forged_connection_responses_do_not_starve_a_connected_client() {
+    // Only an authentic response (one that decrypts with the client's key) means the client is
+    // stuck in the handshake; forged ones from its address must not stop its snapshots.
+    let forging = Duration::from_secs(2);
+    let outcome = connect_through_relay(44402, 0, Duration::from_secs(5), forging).await;
+    assert!(outcome.welcomed.is_some(), "client connected");
+    // 30 Hz for 2 s is 60 snapshots; starved, it would get almost none.
+    assert!(
+        outcome.snapshots_while_forging >= 40,
+        "{} snapshots in 2 s of forged responses",
+        outcome.snapshots_while_forging
+    );
 }

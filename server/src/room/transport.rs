@@ -203,26 +203,30 @@ impl RoomTransport {
         let response = datagram
             .first()
             .is_some_and(|b| b & 0x0f == NETCODE_RESPONSE);
+        // A response that connects a client yields `ClientConnected`; an authentic one from a
+        // client already connected means that client never got its keep-alive.
+        let responder = response.then(|| self.connected_client_at(from)).flatten();
+        let quiet_before = responder.and_then(|c| self.netcode.time_since_last_received_packet(c));
         let result = self.netcode.process_packet(from, datagram);
-        // A response that connects a client yields `ClientConnected`; one from a client
-        // already connected means that client never got its keep-alive.
-        let stray_response = response && matches!(result, ServerResult::None);
+        let unanswered = matches!(result, ServerResult::None);
         self.link.on_netcode_result(result);
-        if stray_response {
-            self.keepalive_lost_by(from);
-        }
-    }
-
-    /// Marks the connected client at `addr` (if any) as waiting for a keep-alive.
-    fn keepalive_lost_by(&mut self, addr: SocketAddr) {
-        let client = self
-            .netcode
-            .clients_id_iter()
-            .find(|&c| self.netcode.client_addr(c) == Some(addr));
-        if let Some(client) = client {
+        if let Some(client) = responder
+            && unanswered
+            && authenticated_now(
+                quiet_before,
+                self.netcode.time_since_last_received_packet(client),
+            )
+        {
             tracing::debug!(addr = %self.addr, client, "handshake keep-alive lost; resending");
             self.link.keepalive_lost.insert(client);
         }
+    }
+
+    /// The connected client at `addr`, if any.
+    fn connected_client_at(&self, addr: SocketAddr) -> Option<ClientId> {
+        self.netcode
+            .clients_id_iter()
+            .find(|&c| self.netcode.client_addr(c) == Some(addr))
     }
 
     /// Queues the core's outbound messages on their channels and sends every packet due.
@@ -294,6 +298,15 @@ impl RoomTransport {
     pub fn connected_clients(&self) -> usize {
         self.netcode.connected_clients()
     }
+}
+
+/// Whether the packet just processed from a connected client passed netcode's authentication:
+/// netcode stamps a client's last-received time only after decrypting its packet, and time
+/// stands still within one receive. Anyone can put a response's type byte on a datagram from a
+/// spoofed address; only the client can make one that authenticates. (If the client was
+/// already heard from in this receive, it is not stuck in the handshake.)
+fn authenticated_now(quiet_before: Option<Duration>, quiet_after: Option<Duration>) -> bool {
+    quiet_before.is_some_and(|d| !d.is_zero()) && quiet_after == Some(Duration::ZERO)
 }
 
 /// Sends a batch; a failure loses its datagrams, as the network might have.
