@@ -120,6 +120,14 @@ pub struct Header {
 /// A keyframe's baseline.
 static EMPTY: View = View::new();
 
+/// Views a room keeps per client: about a second at 30 Hz. A client keeps [`VIEW_HISTORY`]
+/// (the most a snapshot can refer back); the room needs only the views a client may still
+/// acknowledge, and an acknowledgement more than a second old means a connection in trouble,
+/// for which a keyframe is the right answer anyway. Each view is a copy of what the client
+/// sees, so this is most of a connected player's memory.
+const KEPT_VIEWS: usize = 32;
+const _: () = assert!(KEPT_VIEWS <= VIEW_HISTORY);
+
 /// One connection's sync state.
 #[derive(Debug, Default)]
 pub struct ClientSync {
@@ -306,7 +314,7 @@ impl ClientSync {
         std::mem::swap(priority, next_priority);
         *force_keyframe = false;
         views.push_back((tick, view));
-        while views.len() > VIEW_HISTORY {
+        while views.len() > KEPT_VIEWS {
             if let Some((_, old)) = views.pop_front() {
                 *spare = old;
             }
@@ -328,6 +336,21 @@ fn baseline(
     force_keyframe: bool,
     tick: u32,
 ) -> (u8, &View) {
+    // Views are kept one per tick, in order, so the acknowledged one is found by arithmetic
+    // rather than by a scan (which touched every kept view each tick).
+    if !force_keyframe
+        && let Some(acked) = acked
+        && let Some(&(newest, _)) = views.back()
+        && let Some(back) = newest.checked_sub(acked)
+        && let Some(at) = (views.len() - 1).checked_sub(back as usize)
+        && let Some((t, view)) = views.get(at)
+        && *t == acked
+        && let Ok(age) = u8::try_from(tick - acked)
+        && age > 0
+    {
+        return (age, view);
+    }
+    // A gap in the ticks (a restart) breaks the arithmetic; fall back to a scan.
     if !force_keyframe
         && let Some(acked) = acked
         && let Some((_, view)) = views.iter().find(|(t, _)| *t == acked)
@@ -337,4 +360,63 @@ fn baseline(
         return (age, view);
     }
     (0, &EMPTY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn players(n: u32, t: f32) -> Vec<EntityState> {
+        (1..=n)
+            .map(|id| EntityState {
+                id,
+                kind: EntityKind::Player,
+                x: 10.0 + id as f32 + t,
+                y: 20.0,
+                angle: 0,
+                hp: 100,
+            })
+            .collect()
+    }
+
+    fn snapshot_at(client: &mut ClientSync, tick: u32) -> SnapshotPacket {
+        let entities = players(5, tick as f32 * 0.1);
+        let world = World::new(&entities, 60.0);
+        let header = Header {
+            tick,
+            last_input_seq: 0,
+        };
+        client.snapshot(
+            &world,
+            &SyncSettings::default(),
+            Some(1),
+            (10.0, 20.0),
+            header,
+        )
+    }
+
+    #[test]
+    fn deltas_refer_to_the_acknowledged_view_until_it_is_no_longer_kept() {
+        let mut client = ClientSync::default();
+        assert_eq!(
+            snapshot_at(&mut client, 1).baseline_age,
+            0,
+            "first is a keyframe"
+        );
+        client.ack(1, 1);
+        for tick in 2..=10 {
+            assert_eq!(snapshot_at(&mut client, tick).baseline_age as u32, tick - 1);
+        }
+        client.ack(9, 10);
+        assert_eq!(snapshot_at(&mut client, 11).baseline_age, 2);
+        // No acknowledgement for longer than the kept history: a keyframe.
+        for tick in 12..=(11 + KEPT_VIEWS as u32) {
+            snapshot_at(&mut client, tick);
+        }
+        let tick = 12 + KEPT_VIEWS as u32;
+        assert_eq!(snapshot_at(&mut client, tick).baseline_age, 0);
+        // A newer acknowledgement brings deltas back.
+        client.ack(tick, tick);
+        assert_eq!(snapshot_at(&mut client, tick + 1).baseline_age, 1);
+    }
 }
