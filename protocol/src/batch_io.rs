@@ -195,13 +195,21 @@ impl<const N: usize> SendBatch<N> {
     }
 
     /// Sends everything queued. A refused destination (ICMP port unreachable from an earlier
-    /// datagram) is not an error: the peer may be restarting. On an error the rest of the
-    /// batch is dropped, as a lost datagram would be.
+    /// datagram) is not an error: the peer may be restarting; nor is a full send buffer: UDP
+    /// may drop datagrams anyway, and the protocol above recovers. On any error the rest of
+    /// the batch is dropped, as lost datagrams would be.
     pub fn send(&mut self, socket: &UdpSocket) -> io::Result<()> {
         let result = self.send_inner(socket);
         self.len = 0;
         match result {
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                Ok(())
+            }
             other => other,
         }
     }
