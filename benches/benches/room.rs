@@ -89,45 +89,61 @@ fn room(c: &mut Criterion) {
     });
 }
 
-/// A whole room tick with 10 connected clients that acknowledge every snapshot: simulation,
-/// interest, priorities and one delta snapshot per client.
-fn room_tick(c: &mut Criterion) {
-    let settings = RoomSettings {
-        room_id: 1,
-        tick_rate: 30,
-        match_duration: std::time::Duration::from_secs(3600),
-        join_timeout: std::time::Duration::from_secs(5),
-        linger: std::time::Duration::from_secs(1),
-        seed: 1,
-        expected: (0..10)
-            .map(|i| ExpectedPlayer {
-                player_id: format!("p{i}"),
-                ticket_id: format!("t{i}"),
-                team: i as u8,
-            })
-            .collect(),
-        supervision: Supervision::default(),
-        sync: SyncSettings::default(),
-        backfill: None,
-    };
-    let mut room = Room::new(ArenaGame::default(), settings);
-    for i in 0..10u64 {
-        room.handle(RoomInput::Connected {
-            client: i,
-            user: TokenUserData {
-                room_id: 1,
-                ticket_id: format!("t{i}"),
-                player_id: format!("p{i}"),
-            },
-        });
+/// A 10-player room whose clients send an input each tick and acknowledge every snapshot
+/// (decoded by real receivers, which is part of each step).
+struct BusyRoom {
+    room: Room<ArenaGame>,
+    receivers: Vec<SnapshotReceiver>,
+    seq: u32,
+}
+
+impl BusyRoom {
+    fn new(room_id: u64) -> Self {
+        let settings = RoomSettings {
+            room_id,
+            tick_rate: 30,
+            match_duration: std::time::Duration::from_secs(3600),
+            join_timeout: std::time::Duration::from_secs(5),
+            linger: std::time::Duration::from_secs(1),
+            seed: room_id,
+            expected: (0..10)
+                .map(|i| ExpectedPlayer {
+                    player_id: format!("p{i}"),
+                    ticket_id: format!("t{i}"),
+                    team: i as u8,
+                })
+                .collect(),
+            supervision: Supervision::default(),
+            sync: SyncSettings::default(),
+            backfill: None,
+        };
+        let mut room = Room::new(ArenaGame::default(), settings);
+        for i in 0..10u64 {
+            room.handle(RoomInput::Connected {
+                client: i,
+                user: TokenUserData {
+                    room_id,
+                    ticket_id: format!("t{i}"),
+                    player_id: format!("p{i}"),
+                },
+            });
+        }
+        let mut busy = Self {
+            room,
+            receivers: (0..10).map(|_| SnapshotReceiver::new()).collect(),
+            seq: 0,
+        };
+        for _ in 0..90 {
+            busy.step();
+        }
+        busy
     }
-    let mut receivers: Vec<SnapshotReceiver> = (0..10).map(|_| SnapshotReceiver::new()).collect();
-    let mut seq = 0u32;
-    let mut bytes = 0usize;
-    let mut packets = 0usize;
-    let mut step = |room: &mut Room<ArenaGame>, count: bool| {
-        seq += 1;
-        for (i, rx) in receivers.iter().enumerate() {
+
+    /// One tick; returns (snapshot bytes, snapshots).
+    fn step(&mut self) -> (usize, usize) {
+        self.seq += 1;
+        let seq = self.seq;
+        for (i, rx) in self.receivers.iter().enumerate() {
             let a = seq as f32 * 0.05 + i as f32;
             let packet = InputPacket {
                 ack_tick: rx.newest_tick().unwrap_or(0),
@@ -137,30 +153,54 @@ fn room_tick(c: &mut Criterion) {
                 }],
             };
             let b = codec::encode(&packet).unwrap();
-            room.handle(RoomInput::Message {
+            self.room.handle(RoomInput::Message {
                 client: i as u64,
                 channel: Channel::State,
                 bytes: &b,
             });
         }
-        for m in room.tick().drain(..) {
+        let (mut bytes, mut packets) = (0, 0);
+        for m in self.room.tick().drain(..) {
             if let Outbound::Snapshot { client, packet } = m {
-                if count {
-                    bytes += codec::encode(&packet).unwrap().len();
-                    packets += 1;
-                }
-                let _ = receivers[client as usize].receive(&packet);
+                bytes += codec::encode(&packet).unwrap().len();
+                packets += 1;
+                let _ = self.receivers[client as usize].receive(&packet);
             }
         }
-    };
-    for _ in 0..90 {
-        step(&mut room, false);
+        (bytes, packets)
     }
-    c.bench_function("room_tick_10_clients", |b| b.iter(|| step(&mut room, true)));
+}
+
+/// A whole room tick with 10 connected clients that acknowledge every snapshot: simulation,
+/// interest, priorities and one delta snapshot per client (and the clients decoding them).
+fn room_tick(c: &mut Criterion) {
+    let mut busy = BusyRoom::new(1);
+    let (mut bytes, mut packets) = (0, 0);
+    c.bench_function("room_tick_10_clients", |b| {
+        b.iter(|| {
+            let (n, p) = busy.step();
+            bytes += n;
+            packets += p;
+        })
+    });
     println!(
         "room_tick_10_clients: {:.1} snapshot bytes per client per tick",
         bytes as f64 / packets.max(1) as f64
     );
+}
+
+/// The same tick, but each iteration ticks the next of 200 rooms, as a node does: every room
+/// starts its tick with whatever the 199 others left in the caches. The gap to
+/// `room_tick_10_clients` is what cold caches cost.
+fn room_tick_among_200_rooms(c: &mut Criterion) {
+    let mut rooms: Vec<BusyRoom> = (1..=200).map(BusyRoom::new).collect();
+    let mut next = 0;
+    c.bench_function("room_tick_10_clients_among_200_rooms", |b| {
+        b.iter(|| {
+            next = (next + 1) % rooms.len();
+            rooms[next].step()
+        })
+    });
 }
 
 /// Arena side for `n` players at the 10-player arena's density (100 units for 10).
@@ -292,6 +332,7 @@ criterion_group!(
     benches,
     room,
     room_tick,
+    room_tick_among_200_rooms,
     room_tick_entities,
     snapshot_per_client
 );
