@@ -469,6 +469,7 @@ pub fn decode_body_into(baseline: &View, body: &[u8], view: &mut View) -> Result
 /// The client's side: the views it holds, and the newest one as a [`Snapshot`].
 #[derive(Debug, Default, Clone)]
 pub struct SnapshotReceiver {
+    /// Views held, in tick order.
     views: VecDeque<(u32, View)>,
     /// The last evicted view, whose buffer the next decode reuses.
     spare: View,
@@ -486,35 +487,27 @@ impl SnapshotReceiver {
     /// baseline is not held is an error and changes nothing; the room falls back to a keyframe
     /// when acknowledgements stop advancing.
     pub fn receive(&mut self, packet: &SnapshotPacket) -> Result<bool, SyncError> {
-        if self.views.iter().any(|(t, _)| *t == packet.tick) {
+        let Err(at) = self.find(packet.tick) else {
             return Ok(false); // duplicate
-        }
+        };
         const EMPTY: View = View::new();
         let baseline = match packet.baseline() {
             None => &EMPTY,
             Some(b) => self
-                .views
-                .iter()
-                .find(|(t, _)| *t == b)
-                .map(|(_, v)| v)
-                .ok_or(SyncError::MissingBaseline(b))?,
+                .find(b)
+                .map(|i| &self.views[i].1)
+                .map_err(|_| SyncError::MissingBaseline(b))?,
         };
         let mut view = std::mem::take(&mut self.spare);
         if let Err(e) = decode_body_into(baseline, &packet.body, &mut view) {
             self.spare = view;
             return Err(e);
         }
-        self.views.push_back((packet.tick, view));
+        self.views.insert(at, (packet.tick, view));
         if self.views.len() > VIEW_HISTORY {
-            // Drop the oldest tick, not the oldest arrival; keep its buffer for the next one.
-            let oldest = self
-                .views
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, (t, _))| *t)
-                .map(|(i, _)| i)
-                .unwrap_or(0);
-            if let Some((_, evicted)) = self.views.remove(oldest) {
+            // Drop the oldest tick (the front: views are in tick order); keep its buffer for
+            // the next one.
+            if let Some((_, evicted)) = self.views.pop_front() {
                 self.spare = evicted;
             }
         }
@@ -532,7 +525,13 @@ impl SnapshotReceiver {
 
     /// The view at a tick, if held.
     pub fn view(&self, tick: u32) -> Option<&View> {
-        self.views.iter().find(|(t, _)| *t == tick).map(|(_, v)| v)
+        self.find(tick).ok().map(|i| &self.views[i].1)
+    }
+
+    /// Where a tick's view is (or would go): views are kept in tick order, so a lookup is a
+    /// binary search, not a walk over every view held.
+    fn find(&self, tick: u32) -> Result<usize, usize> {
+        self.views.binary_search_by_key(&tick, |(t, _)| *t)
     }
 
     /// The newest view as a snapshot in world units.
