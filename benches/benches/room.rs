@@ -21,6 +21,10 @@ use server::{
     },
 };
 
+// The allocator the server binary ships with, so allocation costs here are the node's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Ten players who have been running and shooting for three seconds.
 fn busy_arena() -> (Simulation<ArenaGame>, u32) {
     let mut sim = Simulation::new(
