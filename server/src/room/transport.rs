@@ -31,6 +31,10 @@ const MAX_MESSAGES_PER_TICK: usize = 32;
 /// two per player.
 const BATCH: usize = 32;
 
+/// Most receive calls per tick (so at most 512 datagrams): a flood cannot keep a tick reading
+/// forever; what is left waits in the socket buffer, and the kernel drops the excess.
+const MAX_RECEIVES_PER_TICK: usize = 16;
+
 thread_local! {
     /// Datagram buffers, per worker thread rather than per room: a room only needs them while
     /// it is being ticked, and keeping them out of the room keeps an idle room small.
@@ -131,7 +135,7 @@ impl RoomTransport {
         self.netcode.update(dt);
         self.link.renet.update(dt);
         BUFFERS.with_borrow_mut(|(batch, _)| {
-            loop {
+            for _ in 0..MAX_RECEIVES_PER_TICK {
                 let n = match batch.recv(&self.link.socket) {
                     Ok(n) => n,
                     Err(e) => {
