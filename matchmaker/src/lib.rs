@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod allocator;
+pub mod cli_config;
 mod cluster;
 mod error;
 mod history;

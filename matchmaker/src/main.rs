@@ -35,6 +35,14 @@ struct Args {
     /// A node whose heartbeat is older than this gets no new rooms.
     #[arg(long, env = "RALLYPOINT_NODE_STALE_AFTER", default_value = "3s", value_parser = humantime::parse_duration)]
     node_stale_after: Duration,
+    /// A TOML file of these flags (keys are the long names, e.g. `placement = "spread"`); the
+    /// command line and the environment win over it.
+    #[arg(long, env = "RALLYPOINT_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Print the effective configuration, where each value came from and with secrets masked,
+    /// and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 #[tokio::main]
@@ -44,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let args = Args::parse();
+    let args: Args = matchmaker::cli_config::parse();
     let mm = Standalone::start(StandaloneConfig {
         redis: args.redis.clone(),
         http: args.http,

@@ -240,6 +240,16 @@ pub struct ServerArgs {
     /// absent (tokens then only work for this process's lifetime).
     #[arg(long, env = "RALLYPOINT_TOKEN_KEY", value_parser = parse_key, hide_env_values = true)]
     pub token_key: Option<[u8; 32]>,
+
+    /// A TOML file of these flags (keys are the long names, e.g. `tick-rate = 30`); the command
+    /// line and the environment win over it.
+    #[arg(long, env = "RALLYPOINT_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Print the effective configuration, where each value came from and with secrets masked,
+    /// and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! The `server` binary: embedded matchmaker + node on loopback by default.
 
-use clap::Parser;
 use server::{ClusterNode, EmbeddedServer, config::ServerArgs};
 use tracing_subscriber::EnvFilter;
 
@@ -17,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let args = ServerArgs::parse();
+    let args: ServerArgs = matchmaker::cli_config::parse();
     if args.role == "node" {
         let node = ClusterNode::start(&args).await?;
         println!(

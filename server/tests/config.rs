@@ -1,0 +1,81 @@
+//! The `server` binary's configuration: flags, environment and a `--config` file, shown by
+//! `--print-config` (a real process each time).
+
+use std::process::Command;
+
+fn config_file(text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "rp-server-config-{}-{}.toml",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn print_config_shows_each_value_and_its_source_with_secrets_masked() {
+    let path = config_file(
+        "tick-rate = 60\nmatch_duration = \"90s\"\nplayers-per-match = 6\nadmin-token = \"file-secret\"\nredis = \"redis://rp:hunter2@127.0.0.1:6379\"\nno-backfill = true\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args([
+            "--config",
+            path.to_str().unwrap(),
+            "--players-per-match",
+            "4",
+            "--print-config",
+        ])
+        .env("RALLYPOINT_TICK_RATE", "20")
+        .env("RALLYPOINT_TOKEN_KEY", "ab".repeat(32))
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{shown}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "tick-rate = \"20\"  # env",
+        "match-duration = \"90s\"  # file",
+        "players-per-match = \"4\"  # cli",
+        "no-backfill = \"true\"  # file",
+        "admin-token = \"********\"  # file",
+        "token-key = \"********\"  # env",
+        "redis = \"redis://rp:********@127.0.0.1:6379\"  # file",
+        "http = \"127.0.0.1:7350\"  # default",
+    ] {
+        assert!(shown.contains(line), "missing {line:?} in:\n{shown}");
+    }
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("file-secret") && !shown.contains("abab")
+    );
+}
+
+#[test]
+fn a_bad_config_file_is_refused_with_a_reason() {
+    let path = config_file("tick-rat = 60\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("unknown key \"tick-rat\"") && err.contains("tick-rate"),
+        "{err}"
+    );
+
+    let path = config_file("tick-rate = 0\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("tick rate must be 1 to 128 Hz"), "{err}");
+}
