@@ -17,7 +17,7 @@
 #![warn(missing_docs)]
 
 mod allocator;
-pub mod cli_config;
+pub mod cli;
 mod cluster;
 mod error;
 mod history;

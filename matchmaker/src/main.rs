@@ -4,7 +4,6 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
 use matchmaker::{Placement, Standalone, StandaloneConfig};
-use tracing_subscriber::EnvFilter;
 
 /// Rallypoint matchmaker for a cluster: several instances may share one Redis.
 #[derive(Debug, Parser)]
@@ -43,16 +42,20 @@ struct Args {
     /// and exit.
     #[arg(long)]
     print_config: bool,
+    /// Log lines as `pretty` text or `json` objects (`RUST_LOG` filters what is logged).
+    #[arg(
+        long,
+        env = "RALLYPOINT_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
+    log_format: matchmaker::cli::LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let args: Args = matchmaker::cli_config::parse();
+    let args: Args = matchmaker::cli::parse();
+    matchmaker::cli::init_logging(args.log_format);
     let mm = Standalone::start(StandaloneConfig {
         redis: args.redis.clone(),
         http: args.http,

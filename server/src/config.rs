@@ -250,6 +250,15 @@ pub struct ServerArgs {
     /// and exit.
     #[arg(long)]
     pub print_config: bool,
+
+    /// Log lines as `pretty` text or `json` objects (`RUST_LOG` filters what is logged).
+    #[arg(
+        long,
+        env = "RALLYPOINT_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
+    pub log_format: matchmaker::cli::LogFormat,
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The `server` binary: embedded matchmaker + node on loopback by default.
 
 use server::{ClusterNode, EmbeddedServer, config::ServerArgs};
-use tracing_subscriber::EnvFilter;
 
 // Every room tick allocates and frees small buffers (messages, packets, per-client views);
 // with the system allocator that was about a fifth of the server's CPU under load
@@ -11,12 +10,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let args: ServerArgs = matchmaker::cli_config::parse();
+    let args: ServerArgs = matchmaker::cli::parse();
+    matchmaker::cli::init_logging(args.log_format);
     if args.role == "node" {
         let node = ClusterNode::start(&args).await?;
         println!(

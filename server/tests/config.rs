@@ -79,3 +79,46 @@ fn a_bad_config_file_is_refused_with_a_reason() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("tick rate must be 1 to 128 Hz"), "{err}");
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    // The embedded server logs a warning about its generated token key at start-up, before
+    // it prints where it listens.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--udp-ports",
+            "47900-47909",
+            "--log-format",
+            "json",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut json_lines = Vec::new();
+    for _ in 0..20 {
+        let Some(Ok(line)) = lines.next() else { break };
+        if line.starts_with("rallypoint server listening") {
+            break;
+        }
+        json_lines.push(line);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !json_lines.is_empty(),
+        "the embedded server warns about its generated key"
+    );
+    for line in &json_lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+}

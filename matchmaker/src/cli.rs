@@ -1,5 +1,5 @@
-//! Configuration for the binaries: every flag from the command line, the environment or a TOML
-//! file, and the effective result printed on request.
+//! What the binaries share: configuration (every flag from the command line, the environment
+//! or a TOML file, and the effective result printed on request) and log output.
 //!
 //! Precedence: command line, then environment variable, then the `--config` file, then the
 //! flag's default. A file's keys are the flags' long names (`match-duration` or
@@ -17,6 +17,28 @@ use std::{
 };
 
 use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one readable line per event, coloured on a terminal.
+    #[default]
+    Pretty,
+    /// For log pipelines: one JSON object per line, with the event's fields and its spans.
+    Json,
+}
+
+/// Installs the global log subscriber (writing to standard output): `RUST_LOG` chooses what is
+/// logged (default `info`), `format` how.
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
+}
 
 /// Flags this module handles itself; the binaries declare them so `--help` shows them.
 const OWN_FLAGS: [&str; 2] = ["config", "print-config"];
