@@ -64,10 +64,14 @@ impl ClusterNode {
             store = store.with_history();
         }
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
-        let node = Node::new(args.game(), args.node_config(key), Some(events_tx));
+        let id = format!("{}-{:08x}", args.region, rand::random::<u32>());
+        let node = Node::new(
+            args.game(),
+            args.node_config(key, id.clone()),
+            Some(events_tx),
+        );
         let (listener, http_addr) = bind_http(args.http).await?;
         let public_ip = args.public_ip.unwrap_or(args.udp_bind);
-        let id = format!("{}-{:08x}", args.region, rand::random::<u32>());
         let app = node_router(node.clone(), admin, Some(secret));
         let advert = NodeAdvert {
             id: id.clone(),

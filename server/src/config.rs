@@ -71,9 +71,11 @@ impl ServerArgs {
         })
     }
 
-    /// How this process's node hosts rooms, with `token_key` for connect tokens.
-    pub fn node_config(&self, token_key: [u8; 32]) -> crate::NodeConfig {
+    /// How this process's node hosts rooms, with `token_key` for connect tokens; `node_id`
+    /// names it in logs.
+    pub fn node_config(&self, token_key: [u8; 32], node_id: String) -> crate::NodeConfig {
         crate::NodeConfig {
+            node_id,
             udp_bind_ip: self.udp_bind,
             public_ip: self.public_ip.unwrap_or(self.udp_bind),
             udp_ports: (self.udp_ports.first, self.udp_ports.last),

@@ -105,7 +105,11 @@ impl EmbeddedServer {
         let generated_key = args.token_key.is_none();
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let token_key = args.token_key.unwrap_or_else(rand::random);
-        let node = Node::new(args.game(), args.node_config(token_key), Some(events_tx));
+        let node = Node::new(
+            args.game(),
+            args.node_config(token_key, "embedded".into()),
+            Some(events_tx),
+        );
         let mm = Matchmaker::new(
             MemoryStore::new(),
             node.clone(),

@@ -31,6 +31,8 @@ use crate::{
 /// How a node hosts rooms.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
+    /// This node's name in logs (every room's log span carries it).
+    pub node_id: String,
     /// IP the room sockets bind to.
     pub udp_bind_ip: IpAddr,
     /// IP clients are told to connect to.
@@ -353,6 +355,7 @@ impl<G: Game> Node<G> {
             transport,
             status,
             self.inner.metrics.clone(),
+            tracing::info_span!("room", node = %self.inner.config.node_id, room = room_id),
             Box::new(move |exit| on_room_notice(&node, room_id, port, exit)),
         ));
         self.inner.rooms.insert(room_id, process.clone());

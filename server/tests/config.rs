@@ -122,3 +122,68 @@ fn json_logs_are_one_object_per_line() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_log_lines_carry_the_node_and_the_room() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args([
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--udp-ports",
+            "47910-47919",
+        ])
+        .args(["--match-duration", "2s", "--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let listening = rx
+        .iter()
+        .take(50)
+        .any(|line| line.starts_with("rallypoint server listening"));
+    assert!(listening, "the server started");
+
+    let mut swarm = bots::SwarmConfig::new(
+        &format!("http://127.0.0.1:{port}"),
+        10,
+        std::time::Duration::from_millis(300),
+    );
+    swarm.scenario.grace = std::time::Duration::from_secs(20);
+    let report = bots::run_swarm(swarm).await;
+    assert_eq!(report.matches_completed, 1, "{report:#?}");
+
+    // The room logs its closing from inside its tick, so inside its span.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut closed = None;
+    while closed.is_none() && std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if v["fields"]["message"] == "room closed" {
+            closed = Some(v);
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let closed = closed.expect("a \"room closed\" log line");
+    assert_eq!(closed["span"]["name"], "room", "{closed}");
+    assert_eq!(closed["span"]["node"], "embedded", "{closed}");
+    assert!(closed["span"]["room"].is_u64(), "{closed}");
+}

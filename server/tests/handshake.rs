@@ -32,6 +32,7 @@ fn node(port: u16) -> Node<ArenaGame> {
     Node::new(
         ArenaGame::default(),
         NodeConfig {
+            node_id: "test".into(),
             udp_bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             public_ip: IpAddr::V4(PUBLIC_IP),
             udp_ports: (port, port),

@@ -22,6 +22,7 @@ fn node(ports: (u16, u16)) -> Node<ArenaGame> {
     Node::new(
         ArenaGame::default(),
         NodeConfig {
+            node_id: "test".into(),
             udp_bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             udp_ports: ports,

@@ -194,6 +194,9 @@ pub(crate) struct RoomProcess<G: Game> {
     factory: SimFactory<G>,
     status: Arc<RoomStatus>,
     metrics: Arc<NodeMetrics>,
+    /// Entered for every tick: log lines from a room carry its node and room ids (and, at
+    /// debug level, the tick).
+    span: tracing::Span,
     period: Duration,
     failure_reported: AtomicBool,
     exited: AtomicBool,
@@ -212,6 +215,7 @@ impl<G: Game> RoomProcess<G> {
         transport: RoomTransport,
         status: Arc<RoomStatus>,
         metrics: Arc<NodeMetrics>,
+        span: tracing::Span,
         on_notice: Box<dyn Fn(RoomNotice) + Send + Sync>,
     ) -> Self {
         let (core, sim, factory) = room.into_parts();
@@ -236,6 +240,7 @@ impl<G: Game> RoomProcess<G> {
             factory,
             status,
             metrics,
+            span,
             period,
             failure_reported: AtomicBool::new(false),
             exited: AtomicBool::new(false),
@@ -379,6 +384,10 @@ impl<G: Game> RoomProcess<G> {
 
 impl<G: Game> Task for RoomProcess<G> {
     fn run(&self, lateness: Duration) -> bool {
+        let _room = self.span.enter();
+        // Off unless debug logging is on, when it costs next to nothing.
+        let _tick = tracing::debug_span!("tick", n = self.status.tick.load(Ordering::Relaxed) + 1)
+            .entered();
         match catch_unwind(AssertUnwindSafe(|| self.tick(lateness))) {
             Ok(again) => again,
             Err(payload) => {
@@ -407,6 +416,7 @@ impl<G: Game> Task for RoomProcess<G> {
     }
 
     fn hung(&self, running_for: Duration) {
+        let _room = self.span.enter();
         self.factory.abandoned.store(true, Ordering::SeqCst);
         let mut shell = lock(&self.shell);
         shell.core.fail(format!(
