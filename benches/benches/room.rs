@@ -93,6 +93,40 @@ fn room(c: &mut Criterion) {
     });
 }
 
+/// A running room of `players` connected players (an hour-long match, default sync).
+fn connected_room(room_id: u64, players: usize, game: ArenaGame) -> Room<ArenaGame> {
+    let settings = RoomSettings {
+        room_id,
+        tick_rate: 30,
+        match_duration: std::time::Duration::from_secs(3600),
+        join_timeout: std::time::Duration::from_secs(5),
+        linger: std::time::Duration::from_secs(1),
+        seed: room_id,
+        expected: (0..players)
+            .map(|i| ExpectedPlayer {
+                player_id: format!("p{i}"),
+                ticket_id: format!("t{i}"),
+                team: i as u8,
+            })
+            .collect(),
+        supervision: Supervision::default(),
+        sync: SyncSettings::default(),
+        backfill: None,
+    };
+    let mut room = Room::new(game, settings);
+    for i in 0..players as u64 {
+        room.handle(RoomInput::Connected {
+            client: i,
+            user: TokenUserData {
+                room_id,
+                ticket_id: format!("t{i}"),
+                player_id: format!("p{i}"),
+            },
+        });
+    }
+    room
+}
+
 /// A 10-player room whose clients send an input each tick and acknowledge every snapshot
 /// (decoded by real receivers, which is part of each step).
 struct BusyRoom {
@@ -103,37 +137,8 @@ struct BusyRoom {
 
 impl BusyRoom {
     fn new(room_id: u64) -> Self {
-        let settings = RoomSettings {
-            room_id,
-            tick_rate: 30,
-            match_duration: std::time::Duration::from_secs(3600),
-            join_timeout: std::time::Duration::from_secs(5),
-            linger: std::time::Duration::from_secs(1),
-            seed: room_id,
-            expected: (0..10)
-                .map(|i| ExpectedPlayer {
-                    player_id: format!("p{i}"),
-                    ticket_id: format!("t{i}"),
-                    team: i as u8,
-                })
-                .collect(),
-            supervision: Supervision::default(),
-            sync: SyncSettings::default(),
-            backfill: None,
-        };
-        let mut room = Room::new(ArenaGame::default(), settings);
-        for i in 0..10u64 {
-            room.handle(RoomInput::Connected {
-                client: i,
-                user: TokenUserData {
-                    room_id,
-                    ticket_id: format!("t{i}"),
-                    player_id: format!("p{i}"),
-                },
-            });
-        }
         let mut busy = Self {
-            room,
+            room: connected_room(room_id, 10, ArenaGame::default()),
             receivers: (0..10).map(|_| SnapshotReceiver::new()).collect(),
             seq: 0,
         };
@@ -218,35 +223,7 @@ fn arena_size(n: usize) -> f32 {
 fn room_tick_entities(c: &mut Criterion) {
     let mut group = c.benchmark_group("room_tick_entities");
     for n in [10usize, 50, 100, 500] {
-        let settings = RoomSettings {
-            room_id: 1,
-            tick_rate: 30,
-            match_duration: std::time::Duration::from_secs(3600),
-            join_timeout: std::time::Duration::from_secs(5),
-            linger: std::time::Duration::from_secs(1),
-            seed: 1,
-            expected: (0..n)
-                .map(|i| ExpectedPlayer {
-                    player_id: format!("p{i}"),
-                    ticket_id: format!("t{i}"),
-                    team: i as u8,
-                })
-                .collect(),
-            supervision: Supervision::default(),
-            sync: SyncSettings::default(),
-            backfill: None,
-        };
-        let mut room = Room::new(ArenaGame::new(arena_size(n), 1_000_000), settings);
-        for i in 0..n as u64 {
-            room.handle(RoomInput::Connected {
-                client: i,
-                user: TokenUserData {
-                    room_id: 1,
-                    ticket_id: format!("t{i}"),
-                    player_id: format!("p{i}"),
-                },
-            });
-        }
+        let mut room = connected_room(1, n, ArenaGame::new(arena_size(n), 1_000_000));
         let mut receivers: Vec<SnapshotReceiver> =
             (0..n).map(|_| SnapshotReceiver::new()).collect();
         let mut seq = 0u32;

@@ -150,6 +150,16 @@ fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// Whether a send error only means the datagram is lost: the destination refused an earlier
+/// one (ICMP port unreachable surfaces on a later call on Linux; the peer may be restarting,
+/// and netcode's timeout decides when a connection is gone), or the send buffer is full.
+pub(crate) fn lost_not_broken(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::WouldBlock
+    )
+}
+
 /// Datagrams queued to be sent together, up to `N` per call.
 pub struct SendBatch<const N: usize> {
     bufs: Vec<(Vec<u8>, SocketAddr)>,
@@ -202,14 +212,7 @@ impl<const N: usize> SendBatch<N> {
         let result = self.send_inner(socket);
         self.len = 0;
         match result {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Ok(())
-            }
+            Err(e) if lost_not_broken(&e) => Ok(()),
             other => other,
         }
     }

@@ -16,7 +16,7 @@ use renetcode::{ClientAuthentication, ConnectToken, NetcodeClient};
 
 use crate::{
     api::Assignment,
-    batch_io::{RecvBatch, SendBatch},
+    batch_io::{self, RecvBatch, SendBatch},
     bundle, codec,
     link::{Link, LinkProfile},
     message::{
@@ -493,19 +493,11 @@ impl GameClient {
     }
 }
 
-/// ICMP "port unreachable" surfaces as ConnectionRefused on the next socket call on Linux; the
-/// netcode timeout is what decides the connection is gone, so it is not an error here.
+/// Sends one datagram; an error that only means it was lost is not an error here.
 fn send_ignoring_refused(socket: &UdpSocket, packet: &[u8], addr: SocketAddr) -> io::Result<()> {
     match socket.send_to(packet, addr) {
         Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::ConnectionRefused | io::ErrorKind::WouldBlock
-            ) =>
-        {
-            Ok(())
-        }
+        Err(e) if batch_io::lost_not_broken(&e) => Ok(()),
         Err(e) => Err(e),
     }
 }

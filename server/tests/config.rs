@@ -54,29 +54,31 @@ fn print_config_shows_each_value_and_its_source_with_secrets_masked() {
     );
 }
 
-#[test]
-fn a_bad_config_file_is_refused_with_a_reason() {
-    let path = config_file("tick-rat = 60\n");
+/// Runs the server with only a config file of `text`; returns its exit code and stderr.
+fn refused(text: &str) -> (Option<i32>, String) {
+    let path = config_file(text);
     let out = Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["--config", path.to_str().unwrap()])
         .output()
         .unwrap();
     std::fs::remove_file(&path).unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_config_file_is_refused_with_a_reason() {
+    let (code, err) = refused("tick-rat = 60\n");
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("unknown key \"tick-rat\"") && err.contains("tick-rate"),
         "{err}"
     );
 
-    let path = config_file("tick-rate = 0\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (code, err) = refused("tick-rate = 0\n");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("tick rate must be 1 to 128 Hz"), "{err}");
 }
 
