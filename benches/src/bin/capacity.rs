@@ -255,9 +255,18 @@ struct Summary {
 
 async fn ramp(args: &Args, baseline_us: f64) -> Summary {
     let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let first_udp = 30_000 + (std::process::id() % 1000) as u16 * 20;
     let max_players = args.steps.iter().copied().max().unwrap_or(0);
     let rooms_needed = max_players / 10 + 10;
+    // Below Linux's ephemeral range (32768 and up), where the bots' own sockets get their
+    // ports, so a room never finds its port taken; offset by process so runs can overlap.
+    let first_udp = 12_000 + (std::process::id() % 16) as u16 * 1_000;
+    if usize::from(first_udp) + rooms_needed >= 32_768 {
+        eprintln!(
+            "error: {max_players} players need {rooms_needed} room ports, more than fit below \
+             the ephemeral port range; use smaller --steps"
+        );
+        std::process::exit(2);
+    }
     let run_length = (args.ramp + args.hold + Duration::from_secs(1)) * args.steps.len() as u32;
     let mut node_args = vec![
         "--http".to_string(),
