@@ -252,23 +252,38 @@ impl Allocator for Recording {
     }
 }
 
+/// One arena matchmaker per allocator, all on the same Redis keys (`prefix`), recording ticket
+/// history if `history`.
+async fn sharing_redis(
+    redis: &RedisServer,
+    prefix: &str,
+    allocators: &[Recording],
+    history: bool,
+) -> Vec<Matchmaker<RedisStore, Recording>> {
+    let mut instances = Vec::new();
+    for allocator in allocators {
+        let mut store = RedisStore::connect(&redis.url(), prefix, Duration::from_secs(60))
+            .await
+            .unwrap();
+        if history {
+            store = store.with_history();
+        }
+        instances.push(Matchmaker::new(
+            store,
+            allocator.clone(),
+            MatchmakerConfig::new(vec![ModeRules::arena(10)], [1; 32]),
+        ));
+    }
+    instances
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_matchmakers_sharing_redis_never_assign_a_ticket_twice() {
     let redis = RedisServer::start();
     let allocators = [Recording::default(), Recording::default()];
-    let mut instances = Vec::new();
-    for allocator in &allocators {
-        let store = RedisStore::connect(&redis.url(), "mm:", Duration::from_secs(60))
-            .await
-            .unwrap()
-            .with_history();
-        let mm = Matchmaker::new(
-            store,
-            allocator.clone(),
-            MatchmakerConfig::new(vec![ModeRules::arena(10)], [1; 32]),
-        );
+    let instances = sharing_redis(&redis, "mm:", &allocators, true).await;
+    for mm in &instances {
         tokio::spawn(mm.clone().run(std::future::pending()));
-        instances.push(mm);
     }
     // 400 players queue through either instance, within a few tens of milliseconds.
     let mut tasks = Vec::new();
@@ -495,17 +510,7 @@ async fn a_long_poll_hears_at_once_when_another_instance_finishes_its_ticket() {
 async fn two_passes_over_the_same_queue_at_once_place_each_ticket_once() {
     let redis = RedisServer::start();
     let allocators = [Recording::default(), Recording::default()];
-    let mut instances = Vec::new();
-    for allocator in &allocators {
-        let store = RedisStore::connect(&redis.url(), "race:", Duration::from_secs(60))
-            .await
-            .unwrap();
-        instances.push(Matchmaker::new(
-            store,
-            allocator.clone(),
-            MatchmakerConfig::new(vec![ModeRules::arena(10)], [1; 32]),
-        ));
-    }
+    let instances = sharing_redis(&redis, "race:", &allocators, false).await;
     for i in 0..200 {
         instances[i % 2]
             .create_ticket(CreateTicketRequest::for_player("arena", format!("p{i}")))

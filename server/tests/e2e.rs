@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bots::{SwarmConfig, run_swarm};
 use clap::Parser;
-use protocol::api::{Health, RoomSummary};
+use protocol::MatchmakerClient;
 use server::{EmbeddedServer, config::ServerArgs};
 
 async fn start(extra: &[&str]) -> EmbeddedServer {
@@ -30,17 +30,10 @@ async fn twenty_bots_play_two_ten_player_matches_to_the_end() {
     let watcher = tokio::spawn({
         let url = url.clone();
         async move {
-            let http = reqwest::Client::new();
+            let mm = MatchmakerClient::new(&url);
             let mut most = 0;
             for _ in 0..100 {
-                let rooms: Vec<RoomSummary> = http
-                    .get(format!("{url}/v1/rooms"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let rooms = mm.rooms().await.unwrap();
                 let full = rooms
                     .iter()
                     .filter(|r| r.connected_players == 10 && r.phase == "running")
@@ -84,28 +77,14 @@ async fn twenty_bots_play_two_ten_player_matches_to_the_end() {
     );
 
     // After the match and its linger, the rooms close and give their ports back.
-    let http = reqwest::Client::new();
-    let mut health: Health = http
-        .get(format!("{url}/v1/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mm = MatchmakerClient::new(&url);
+    let mut health = mm.health().await.unwrap();
     for _ in 0..100 {
         if health.rooms == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        health = http
-            .get(format!("{url}/v1/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        health = mm.health().await.unwrap();
     }
     assert_eq!(health.rooms, 0, "rooms close after their match");
     assert_eq!(health.room_capacity, 500, "min(--max-rooms 600, 500 ports)");
@@ -138,17 +117,10 @@ async fn a_full_node_keeps_players_queued_until_a_room_frees_up() {
     let watcher = tokio::spawn({
         let url = server.url();
         async move {
-            let http = reqwest::Client::new();
+            let mm = MatchmakerClient::new(&url);
             let (mut most_at_once, mut seen) = (0, std::collections::HashSet::new());
             for _ in 0..300 {
-                let rooms: Vec<RoomSummary> = http
-                    .get(format!("{url}/v1/rooms"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let rooms = mm.rooms().await.unwrap();
                 most_at_once = most_at_once.max(rooms.len());
                 seen.extend(rooms.iter().map(|r| r.id));
                 if seen.len() >= 2 && rooms.is_empty() {

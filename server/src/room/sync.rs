@@ -336,30 +336,19 @@ fn baseline(
     force_keyframe: bool,
     tick: u32,
 ) -> (u8, &View) {
-    // Views are kept one per tick, in order, so the acknowledged one is found by arithmetic
-    // rather than by a scan (which touched every kept view each tick).
-    if !force_keyframe
-        && let Some(acked) = acked
-        && let Some(&(newest, _)) = views.back()
-        && let Some(back) = newest.checked_sub(acked)
-        && let Some(at) = (views.len() - 1).checked_sub(back as usize)
-        && let Some((t, view)) = views.get(at)
-        && *t == acked
-        && let Ok(age) = u8::try_from(tick - acked)
-        && age > 0
-    {
-        return (age, view);
-    }
-    // A gap in the ticks (a restart) breaks the arithmetic; fall back to a scan.
-    if !force_keyframe
-        && let Some(acked) = acked
-        && let Some((_, view)) = views.iter().find(|(t, _)| *t == acked)
-        && let Ok(age) = u8::try_from(tick - acked)
-        && age > 0
-    {
-        return (age, view);
-    }
-    (0, &EMPTY)
+    let found = acked.filter(|_| !force_keyframe).and_then(|acked| {
+        // Views are kept one per tick, in order, so the acknowledged one is found by
+        // arithmetic rather than by a scan (which touched every kept view each tick); a gap in
+        // the ticks breaks the arithmetic, and then the scan finds it.
+        let newest = views.back()?.0;
+        let guess = (views.len() - 1).checked_sub(newest.checked_sub(acked)? as usize);
+        let at = guess
+            .filter(|&i| views[i].0 == acked)
+            .or_else(|| views.iter().position(|(t, _)| *t == acked))?;
+        let age = u8::try_from(tick - acked).ok().filter(|&age| age > 0)?;
+        Some((age, &views[at].1))
+    });
+    found.unwrap_or((0, &EMPTY))
 }
 
 #[cfg(test)]
