@@ -65,6 +65,9 @@ struct Args {
     /// Bots' worker threads (0: one thread, the bots' own).
     #[arg(long, default_value = "0")]
     bot_threads: usize,
+    /// How long the UDP echo baseline runs.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    baseline: Duration,
     /// Room worker threads on the node (default: one per core).
     #[arg(long)]
     node_workers: Option<usize>,
@@ -86,7 +89,7 @@ fn main() {
         serve(args);
         return;
     }
-    let baseline = udp_echo_baseline(Duration::from_secs(3));
+    let baseline = udp_echo_baseline(args.baseline);
     println!(
         "udp echo baseline: {:.2} us CPU per datagram ({} datagrams echoed on one thread)",
         baseline.us_per_datagram, baseline.echoed
