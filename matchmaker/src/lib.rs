@@ -7,7 +7,8 @@
 //! - [`find_matches`]: the pure match function (skill windows that widen with waiting);
 //! - [`TicketStore`]: where tickets live, with [`MemoryStore`] for the single-process default
 //!   and [`RedisStore`] for several instances sharing state (atomic claims in Lua);
-//! - [`router`]: the `/v1/tickets` HTTP API (axum), with JSON error bodies.
+//! - [`router`]: the `/v1/tickets` HTTP API (axum), with JSON error bodies;
+//! - [`metrics`]: Prometheus series and the `GET /metrics` route.
 //!
 //! What it is not: it hosts no rooms and never depends on the server crate; whatever hosts
 //! rooms implements [`Allocator`].
@@ -22,6 +23,7 @@ mod cluster;
 mod error;
 mod history;
 mod http;
+pub mod metrics;
 mod party;
 mod redis_store;
 mod rules;
@@ -35,11 +37,11 @@ pub use cluster::{ClusterAllocator, Placement, rank_nodes, rescue_orphans};
 pub use error::{MatchmakerError, error_response};
 pub use history::{HistoryCheck, TicketEvent, check as check_history};
 pub use http::{MAX_BODY_BYTES, json_rejection, router};
-pub use redis_store::{OrphanedRoom, RedisStore};
+pub use redis_store::{OrphanedRoom, RedisStore, redis_errors};
 pub use rules::{Candidate, ModeRules, Placed, UnevenTeams, find_matches};
 pub use service::{
     DEFAULT_SKILL, MAX_LONG_POLL, Matchmaker, MatchmakerConfig, MatchmakerStats, requeue_tickets,
 };
 pub use standalone::{Standalone, StandaloneConfig, StandaloneError};
-pub use store::{MemoryStore, StoreError, TicketStore};
+pub use store::{MemoryStore, StoreError, TicketDepths, TicketStore};
 pub use ticket::{BadTicketId, StateKind, Ticket, TicketId};

@@ -22,7 +22,7 @@ use redis::{AsyncCommands, Script, aio::ConnectionManager};
 
 use crate::{
     history::TicketEvent,
-    store::{StoreError, TicketStore},
+    store::{StoreError, TicketDepths, TicketStore},
     ticket::{StateKind, Ticket, TicketId, now_ms},
 };
 
@@ -36,7 +36,18 @@ const QUEUE_READ_CHUNK: usize = 1000;
 /// History entries kept at most (approximately); older ones are trimmed.
 const HISTORY_MAX: u64 = 1_000_000;
 
+/// Failed Redis operations in this process, for the `rallypoint_redis_errors_total` metric.
+/// Process-wide rather than per store: a process's stores share one Redis, and an operator
+/// asks whether this process could talk to it.
+static REDIS_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Failed Redis operations in this process since it started.
+pub fn redis_errors() -> u64 {
+    REDIS_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn err(e: redis::RedisError) -> StoreError {
+    REDIS_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     StoreError(format!("redis: {e}"))
 }
 
@@ -704,6 +715,23 @@ impl TicketStore for RedisStore {
             .await
             .map_err(err)?;
         Ok(ids.iter().filter_map(|s| s.parse().ok()).collect())
+    }
+
+    async fn depths(&self, modes: &[String]) -> Result<TicketDepths, StoreError> {
+        let mut pipe = redis::pipe();
+        for mode in modes {
+            pipe.zcard(format!("{}q:{mode}", self.prefix));
+        }
+        pipe.zcard(format!("{}matched", self.prefix));
+        let mut counts: Vec<u64> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        let matched = counts.pop().unwrap_or(0);
+        Ok(TicketDepths {
+            queued: counts,
+            matched,
+        })
     }
 
     async fn purge_terminal(&self, _before_ms: u64) -> Result<usize, StoreError> {

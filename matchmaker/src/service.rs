@@ -10,6 +10,7 @@ use std::{
 };
 
 use dashmap::DashMap;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use protocol::{
     MAX_PLAYER_ID_BYTES, TokenKey, TokenUserData,
     api::{Assignment, CreateTicketRequest, OpenSlot, RoomPlayer, TicketStatus, TicketView},
@@ -22,7 +23,7 @@ use crate::{
     error::MatchmakerError,
     party,
     rules::{Candidate, ModeRules, find_matches},
-    store::{StoreError, TicketStore},
+    store::{StoreError, TicketDepths, TicketStore},
     ticket::{StateKind, Ticket, TicketId, now_ms},
 };
 
@@ -125,8 +126,8 @@ impl MatchmakerConfig {
     }
 }
 
-/// Counters since start.
-#[derive(Debug, Default)]
+/// Counters and histograms since start (exported by [`crate::metrics`]).
+#[derive(Debug)]
 pub struct MatchmakerStats {
     /// Tickets created.
     pub tickets_created: AtomicU64,
@@ -138,6 +139,32 @@ pub struct MatchmakerStats {
     pub allocation_failures: AtomicU64,
     /// Players placed into running matches as replacements.
     pub backfills: AtomicU64,
+    /// Tickets cancelled by their player.
+    pub tickets_cancelled: AtomicU64,
+    /// Tickets that waited past their mode's longest wait.
+    pub tickets_expired: AtomicU64,
+    /// Seconds from a ticket's first entry into the queue to its assignment.
+    pub time_to_match: Histogram,
+    /// Seconds an allocator took to grant (or refuse) a room.
+    pub allocation_latency: Histogram,
+}
+
+impl Default for MatchmakerStats {
+    fn default() -> Self {
+        Self {
+            tickets_created: AtomicU64::new(0),
+            tickets_assigned: AtomicU64::new(0),
+            matches: AtomicU64::new(0),
+            allocation_failures: AtomicU64::new(0),
+            backfills: AtomicU64::new(0),
+            tickets_cancelled: AtomicU64::new(0),
+            tickets_expired: AtomicU64::new(0),
+            // 5 ms to ~5 min: a match in one pass up to the longest sensible wait.
+            time_to_match: Histogram::new(exponential_buckets(0.005, 2.0, 17)),
+            // 100 us (in process) to ~3 s (a node across a slow network).
+            allocation_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 15)),
+        }
+    }
 }
 
 /// The matchmaker. Cheap to clone; clones share everything.
@@ -163,6 +190,8 @@ struct Inner<S, A> {
     watchers: DashMap<TicketId, (watch::Sender<Option<TicketView>>, tokio::time::Instant)>,
     wake: Notify,
     stats: MatchmakerStats,
+    /// The store's ticket counts, refreshed every second by the matching loop.
+    depths: std::sync::Mutex<TicketDepths>,
 }
 
 impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
@@ -176,6 +205,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 watchers: DashMap::new(),
                 wake: Notify::new(),
                 stats: MatchmakerStats::default(),
+                depths: Default::default(),
             }),
         }
     }
@@ -183,6 +213,24 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
     /// Counters since start.
     pub fn stats(&self) -> &MatchmakerStats {
         &self.inner.stats
+    }
+
+    /// Tickets waiting as of the matching loop's last count (once a second): queued per mode
+    /// in [`Matchmaker::modes`] order, and matched.
+    pub fn depths(&self) -> TicketDepths {
+        self.inner
+            .depths
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Counts the store's waiting tickets now (see [`Matchmaker::depths`]).
+    pub async fn refresh_depths(&self) -> Result<TicketDepths, MatchmakerError> {
+        let modes: Vec<String> = self.modes().map(String::from).collect();
+        let depths = self.inner.store.depths(&modes).await?;
+        *self.inner.depths.lock().unwrap_or_else(|p| p.into_inner()) = depths.clone();
+        Ok(depths)
     }
 
     /// The mode names players may queue for.
@@ -337,6 +385,10 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             .await?
         {
             Some(ticket) => {
+                self.inner
+                    .stats
+                    .tickets_cancelled
+                    .fetch_add(1, Ordering::Relaxed);
                 let view = ticket.view();
                 self.finish(id, view.clone());
                 Ok(view)
@@ -420,6 +472,9 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             if last_purge.elapsed() >= Duration::from_secs(1) {
                 last_purge = tokio::time::Instant::now();
                 self.purge().await;
+                if let Err(e) = self.refresh_depths().await {
+                    tracing::warn!(error = %e, "counting tickets failed");
+                }
             }
         }
     }
@@ -491,6 +546,10 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                     .transition(ticket.id, StateKind::Queued, TicketStatus::NoMatch)
                     .await?
                 {
+                    self.inner
+                        .stats
+                        .tickets_expired
+                        .fetch_add(1, Ordering::Relaxed);
                     self.finish(ticket.id, ended.view());
                 }
             } else {
@@ -578,7 +637,13 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 ticket_id: ticket.id.to_string(),
                 team: slot.team,
             };
-            let assignment = match self.inner.allocator.backfill(&slot, player).await {
+            let asked = std::time::Instant::now();
+            let granted = self.inner.allocator.backfill(&slot, player).await;
+            self.inner
+                .stats
+                .allocation_latency
+                .observe(asked.elapsed().as_secs_f64());
+            let assignment = match granted {
                 Ok(allocation) => self.assignment(allocation, &ticket, slot.team),
                 Err(e) => Err(e),
             };
@@ -593,10 +658,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                         .await?;
                     if let Some(assigned) = assigned {
                         self.inner.stats.backfills.fetch_add(1, Ordering::Relaxed);
-                        self.inner
-                            .stats
-                            .tickets_assigned
-                            .fetch_add(1, Ordering::Relaxed);
+                        self.count_assigned(&ticket);
                         self.finish(ticket.id, assigned.view());
                     }
                 }
@@ -642,6 +704,15 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 Ok(false)
             }
         }
+    }
+
+    /// Counts an assignment and how long the ticket waited for it, from its first entry into
+    /// the queue (a requeued ticket's wait includes its failed room).
+    fn count_assigned(&self, ticket: &Ticket) {
+        let stats = &self.inner.stats;
+        stats.tickets_assigned.fetch_add(1, Ordering::Relaxed);
+        let waited_ms = now_ms().saturating_sub(ticket.enqueued_ms);
+        stats.time_to_match.observe(waited_ms as f64 / 1000.0);
     }
 
     /// A ticket's assignment to a room: its address and a fresh connect token.
@@ -692,7 +763,13 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 })
                 .collect(),
         };
-        let allocation = self.inner.allocator.allocate(request).await?;
+        let asked = std::time::Instant::now();
+        let allocation = self.inner.allocator.allocate(request).await;
+        self.inner
+            .stats
+            .allocation_latency
+            .observe(asked.elapsed().as_secs_f64());
+        let allocation = allocation?;
         self.inner.stats.matches.fetch_add(1, Ordering::Relaxed);
         let assignments = tickets
             .iter()
@@ -710,13 +787,10 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 )
             }))
             .await;
-        for (id, result) in results {
+        for ((ticket, _), (id, result)) in tickets.iter().zip(results) {
             match result.map_err(|e| AllocateError::Failed(e.to_string()))? {
                 Some(assigned) => {
-                    self.inner
-                        .stats
-                        .tickets_assigned
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.count_assigned(ticket);
                     self.finish(id, assigned.view());
                 }
                 // Its claim lapsed and someone else has it now: its waiters re-read.

@@ -95,7 +95,8 @@ impl Standalone {
             .local_addr()
             .map_err(|e| StandaloneError::BindHttp(config.http, e))?;
         let (tx, rx) = oneshot::channel::<()>();
-        let app = crate::http::router(mm.clone());
+        let app = crate::http::router(mm.clone())
+            .merge(crate::metrics::router(crate::metrics::registry(&mm)));
         let task = tokio::spawn(async move {
             let following = tokio::spawn(mm.clone().follow_finished(finished));
             let matching = tokio::spawn(mm.run(std::future::pending()));

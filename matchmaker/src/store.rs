@@ -73,6 +73,13 @@ pub trait TicketStore: Send + Sync + 'static {
         before_ms: u64,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
+    /// How many tickets wait: queued per mode (in `modes`' order), and matched (claimed, not
+    /// yet assigned) over all modes. Read for metrics and the dashboard; one cheap query.
+    fn depths(
+        &self,
+        modes: &[String],
+    ) -> impl Future<Output = Result<TicketDepths, StoreError>> + Send;
+
     /// Records a place a running room wants filled.
     fn open_slot(&self, slot: OpenSlot) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -89,6 +96,15 @@ pub trait TicketStore: Send + Sync + 'static {
         mode: &str,
         id: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// How many tickets wait, from [`TicketStore::depths`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketDepths {
+    /// Queued tickets per mode, in the order the modes were asked for.
+    pub queued: Vec<u64>,
+    /// Claimed by a match, not yet assigned a room.
+    pub matched: u64,
 }
 
 /// The in-memory store: one mutex over a map and per-mode ordered queues.
@@ -252,6 +268,21 @@ impl TicketStore for MemoryStore {
             .filter(|t| matches!(t.status, TicketStatus::Matched) && t.updated_ms < before_ms)
             .map(|t| t.id)
             .collect())
+    }
+
+    async fn depths(&self, modes: &[String]) -> Result<TicketDepths, StoreError> {
+        let inner = self.lock();
+        Ok(TicketDepths {
+            queued: modes
+                .iter()
+                .map(|m| inner.queues.get(m).map_or(0, |q| q.len() as u64))
+                .collect(),
+            matched: inner
+                .tickets
+                .values()
+                .filter(|t| matches!(t.status, TicketStatus::Matched))
+                .count() as u64,
+        })
     }
 
     async fn purge_terminal(&self, before_ms: u64) -> Result<usize, StoreError> {

@@ -72,7 +72,8 @@ impl ClusterNode {
         );
         let (listener, http_addr) = bind_http(args.http).await?;
         let public_ip = args.public_ip.unwrap_or(args.udp_bind);
-        let app = node_router(node.clone(), admin, Some(secret));
+        let app = node_router(node.clone(), admin, Some(secret))
+            .merge(matchmaker::metrics::router(crate::metrics::registry(&node)));
         let advert = NodeAdvert {
             id: id.clone(),
             region: args.region.clone(),

@@ -1,5 +1,5 @@
-//! The node's HTTP API: the matchmaker frontend, `GET /v1/health`, `GET /v1/rooms`, and the
-//! admin endpoint `POST /v1/admin/rooms/{id}/fault`.
+//! The node's HTTP API: the matchmaker frontend, `GET /v1/health`, `GET /v1/rooms`,
+//! `GET /metrics`, and the admin endpoint `POST /v1/admin/rooms/{id}/fault`.
 
 use axum::{
     Json, Router,
@@ -40,13 +40,20 @@ struct ClusterState<G: Game> {
     secret: String,
 }
 
-/// Every route of the embedded server: the matchmaker's and the node's.
+/// Every route of the embedded server: the matchmaker's, the node's, and `/metrics` with
+/// both's series.
 pub fn router<S, G>(mm: Matchmaker<S, Node<G>>, node: Node<G>, admin: AdminConfig) -> Router
 where
     S: TicketStore,
     G: Game,
 {
-    matchmaker::router(mm).merge(node_router(node, admin, None))
+    let mut registry = crate::metrics::registry(&node);
+    registry.register_collector(Box::new(matchmaker::metrics::MatchmakerCollector::new(
+        mm.clone(),
+    )));
+    matchmaker::router(mm)
+        .merge(matchmaker::metrics::router(registry))
+        .merge(node_router(node, admin, None))
 }
 
 /// A node's routes: health, rooms, the admin fault endpoint, and, with a cluster secret,

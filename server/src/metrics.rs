@@ -3,10 +3,22 @@
 //! Everything here only grows (counters and cumulative histogram buckets), so a reader takes
 //! the difference between two readings to get a rate or a distribution over a window; that is
 //! how the capacity benchmark reads a load step and how a metrics scraper reads a scrape.
+//! [`NodeCollector`] exports them, with the rooms' states, to Prometheus.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    fmt,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
+use matchmaker::metrics::{counter, counter_family, gauge, gauge_family};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, NoLabelSet},
+    metrics::MetricType,
+};
 use protocol::api::Bucket;
+
+use crate::{game::Game, node::Node};
 
 /// Upper bounds of the tick histograms' buckets, microseconds. 33,333 is the budget of a
 /// 30 Hz tick, so "ticks over budget" is read exactly rather than estimated.
@@ -20,12 +32,15 @@ pub const TICK_BUCKETS_US: [u64; 16] = [
 pub struct Buckets {
     /// One count per bound in [`TICK_BUCKETS_US`], plus one for everything above.
     counts: [AtomicU64; TICK_BUCKETS_US.len() + 1],
+    /// Sum of all observations, microseconds.
+    sum_us: AtomicU64,
 }
 
 impl Default for Buckets {
     fn default() -> Self {
         Self {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_us: AtomicU64::new(0),
         }
     }
 }
@@ -35,6 +50,12 @@ impl Buckets {
     pub fn record(&self, us: u64) {
         let i = TICK_BUCKETS_US.partition_point(|&bound| bound < us);
         self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Sum of all observations, microseconds.
+    pub fn sum_us(&self) -> u64 {
+        self.sum_us.load(Ordering::Relaxed)
     }
 
     /// Cumulative counts: for each bound, the observations at or below it; the last bucket's
@@ -66,6 +87,11 @@ pub struct NodeMetrics {
     pub bytes_in: AtomicU64,
     /// UDP payload bytes sent by room sockets.
     pub bytes_out: AtomicU64,
+    /// Datagrams netcode rejected (bad encryption, bad token, unknown peer) or renet could not
+    /// use.
+    pub bad_packets: AtomicU64,
+    /// Game messages that failed to decode or broke a rule (dropped, never applied).
+    pub rejected_messages: AtomicU64,
     /// Ticks run.
     pub ticks: AtomicU64,
     /// How long each tick ran.
@@ -76,9 +102,19 @@ pub struct NodeMetrics {
 }
 
 impl NodeMetrics {
-    /// Adds one tick's traffic (deltas) and timing.
-    pub(crate) fn tick(&self, traffic: [u64; 4], duration_us: u64, lateness_us: u64) {
+    /// Adds one tick's traffic and refusals (deltas) and timing.
+    pub(crate) fn tick(
+        &self,
+        traffic: [u64; 4],
+        refused: [u64; 2],
+        duration_us: u64,
+        lateness_us: u64,
+    ) {
         let [packets_in, packets_out, bytes_in, bytes_out] = traffic;
+        let [bad_packets, rejected_messages] = refused;
+        self.bad_packets.fetch_add(bad_packets, Ordering::Relaxed);
+        self.rejected_messages
+            .fetch_add(rejected_messages, Ordering::Relaxed);
         self.packets_in.fetch_add(packets_in, Ordering::Relaxed);
         self.packets_out.fetch_add(packets_out, Ordering::Relaxed);
         self.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
@@ -86,6 +122,167 @@ impl NodeMetrics {
         self.ticks.fetch_add(1, Ordering::Relaxed);
         self.tick_duration.record(duration_us);
         self.tick_lag.record(duration_us + lateness_us);
+    }
+}
+
+/// A registry with the process's series and `node`'s; the embedded server adds its
+/// matchmaker's.
+pub fn registry<G: Game>(node: &Node<G>) -> prometheus_client::registry::Registry {
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(matchmaker::metrics::ProcessCollector));
+    registry.register_collector(Box::new(NodeCollector::new(node.clone())));
+    registry
+}
+
+/// Writes a [`Buckets`] histogram in seconds.
+fn histogram(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    buckets: &Buckets,
+) -> fmt::Result {
+    // The encoder wants per-bucket (not cumulative) counts; the last bound is +Inf.
+    let counts: Vec<(f64, u64)> = buckets
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let bound = TICK_BUCKETS_US
+                .get(i)
+                .map_or(f64::MAX, |&us| us as f64 / 1e6);
+            (bound, c.load(Ordering::Relaxed))
+        })
+        .collect();
+    let total = counts.iter().map(|(_, c)| c).sum();
+    encoder
+        .encode_descriptor(name, help, None, MetricType::Histogram)?
+        .encode_histogram::<NoLabelSet>(buckets.sum_us() as f64 / 1e6, total, &counts, None)
+}
+
+/// A node's series, read from its rooms and [`NodeMetrics`] at scrape time.
+pub struct NodeCollector<G: Game> {
+    node: Node<G>,
+}
+
+impl<G: Game> NodeCollector<G> {
+    /// A collector over `node`.
+    pub fn new(node: Node<G>) -> Self {
+        Self { node }
+    }
+}
+
+impl<G: Game> fmt::Debug for NodeCollector<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NodeCollector")
+    }
+}
+
+impl<G: Game> Collector for NodeCollector<G> {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let node = &self.node;
+        let rooms = node.rooms();
+        let in_phase = |phase: &str| rooms.iter().filter(|r| r.phase() == phase).count() as i64;
+        gauge_family(
+            &mut encoder,
+            "rallypoint_rooms",
+            "Rooms on this node, by match phase",
+            &[
+                (&[("state", "waiting")], in_phase("waiting")),
+                (&[("state", "running")], in_phase("running")),
+                (&[("state", "ended")], in_phase("ended")),
+                (&[("state", "failed")], in_phase("failed")),
+            ],
+        )?;
+        let health = node.health();
+        gauge(
+            &mut encoder,
+            "rallypoint_room_capacity",
+            "Most rooms this node hosts at once",
+            health.room_capacity as i64,
+        )?;
+        gauge(
+            &mut encoder,
+            "rallypoint_players",
+            "Players connected to rooms on this node (CCU)",
+            health.players as i64,
+        )?;
+        gauge(
+            &mut encoder,
+            "rallypoint_draining",
+            "1 while the node drains (takes no new rooms)",
+            i64::from(node.is_draining()),
+        )?;
+        counter(
+            &mut encoder,
+            "rallypoint_room_restarts",
+            "Room simulations restarted after a panic",
+            health.restarts,
+        )?;
+        counter(
+            &mut encoder,
+            "rallypoint_rooms_failed",
+            "Rooms that failed (restart intensity exceeded, hung, or broken)",
+            health.rooms_failed,
+        )?;
+        counter(
+            &mut encoder,
+            "rallypoint_workers_replaced",
+            "Worker threads replaced because a room's tick hung",
+            health.workers_replaced,
+        )?;
+        counter(
+            &mut encoder,
+            "rallypoint_ticks",
+            "Room ticks run",
+            health.ticks,
+        )?;
+        counter(
+            &mut encoder,
+            "rallypoint_ticks_skipped",
+            "Room ticks skipped because a room fell more than a tick behind",
+            health.ticks_skipped,
+        )?;
+        let m = node.metrics();
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counter_family(
+            &mut encoder,
+            "rallypoint_packets",
+            "UDP datagrams through room sockets",
+            &[
+                (&[("direction", "in")], load(&m.packets_in)),
+                (&[("direction", "out")], load(&m.packets_out)),
+            ],
+        )?;
+        counter_family(
+            &mut encoder,
+            "rallypoint_bytes",
+            "UDP payload bytes through room sockets",
+            &[
+                (&[("direction", "in")], load(&m.bytes_in)),
+                (&[("direction", "out")], load(&m.bytes_out)),
+            ],
+        )?;
+        counter_family(
+            &mut encoder,
+            "rallypoint_decode_errors",
+            "Input dropped as undecodable: packets the reliability layer could not use, game messages that failed to decode or broke a rule",
+            &[
+                (&[("layer", "packet")], load(&m.bad_packets)),
+                (&[("layer", "message")], load(&m.rejected_messages)),
+            ],
+        )?;
+        histogram(
+            &mut encoder,
+            "rallypoint_tick_duration_seconds",
+            "How long room ticks ran",
+            &m.tick_duration,
+        )?;
+        histogram(
+            &mut encoder,
+            "rallypoint_tick_lag_seconds",
+            "From each tick's deadline to its end (lateness plus run time)",
+            &m.tick_lag,
+        )
     }
 }
 

@@ -189,6 +189,11 @@ impl<G: Game> Node<G> {
         rooms
     }
 
+    /// The counters every room on this node adds to.
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.inner.metrics
+    }
+
     /// Liveness and load.
     pub fn health(&self) -> Health {
         let rooms = self.rooms();

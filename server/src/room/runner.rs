@@ -176,6 +176,8 @@ struct Shell<G: Game> {
     transport: Option<RoomTransport>,
     /// Traffic already added to the node's metrics.
     counted: TransportStats,
+    /// Rejected messages already added to the node's metrics.
+    counted_rejected: u64,
     /// An injected [`Fault::TransportPanic`] waiting for the next receive.
     transport_panic: bool,
     last_tick: Instant,
@@ -226,6 +228,7 @@ impl<G: Game> RoomProcess<G> {
                 core,
                 transport: Some(transport),
                 counted: TransportStats::default(),
+                counted_rejected: 0,
                 transport_panic: false,
                 last_tick: Instant::now(),
                 timing: TickTiming {
@@ -324,12 +327,18 @@ impl<G: Game> RoomProcess<G> {
             .as_ref()
             .map_or(shell.counted, |t| t.stats());
         let counted = std::mem::replace(&mut shell.counted, traffic);
+        let rejected = shell.core.stats().rejected_messages;
+        let counted_rejected = std::mem::replace(&mut shell.counted_rejected, rejected);
         self.metrics.tick(
             [
                 traffic.packets_in - counted.packets_in,
                 traffic.packets_out - counted.packets_out,
                 traffic.bytes_in - counted.bytes_in,
                 traffic.bytes_out - counted.bytes_out,
+            ],
+            [
+                traffic.bad_packets - counted.bad_packets,
+                rejected - counted_rejected,
             ],
             ran,
             late,
