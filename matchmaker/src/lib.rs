@@ -8,7 +8,8 @@
 //! - [`TicketStore`]: where tickets live, with [`MemoryStore`] for the single-process default
 //!   and [`RedisStore`] for several instances sharing state (atomic claims in Lua);
 //! - [`router`]: the `/v1/tickets` HTTP API (axum), with JSON error bodies;
-//! - [`metrics`]: Prometheus series and the `GET /metrics` route.
+//! - [`metrics`]: Prometheus series and the `GET /metrics` route;
+//! - [`dashboard`]: the operator's web page and the `GET /v1/overview` it reads.
 //!
 //! What it is not: it hosts no rooms and never depends on the server crate; whatever hosts
 //! rooms implements [`Allocator`].
@@ -20,6 +21,7 @@
 mod allocator;
 pub mod cli;
 mod cluster;
+pub mod dashboard;
 mod error;
 mod history;
 mod http;

@@ -95,8 +95,10 @@ impl Standalone {
             .local_addr()
             .map_err(|e| StandaloneError::BindHttp(config.http, e))?;
         let (tx, rx) = oneshot::channel::<()>();
+        let nodes = std::sync::Arc::new(crate::dashboard::ClusterNodes::new(registry.clone()));
         let app = crate::http::router(mm.clone())
-            .merge(crate::metrics::router(crate::metrics::registry(&mm)));
+            .merge(crate::metrics::router(crate::metrics::registry(&mm)))
+            .merge(crate::dashboard::router(mm.clone(), nodes, "matchmaker"));
         let task = tokio::spawn(async move {
             let following = tokio::spawn(mm.clone().follow_finished(finished));
             let matching = tokio::spawn(mm.run(std::future::pending()));

@@ -341,6 +341,104 @@ pub struct OpenSlot {
     pub expires_ms: u64,
 }
 
+/// `GET /v1/overview`: what the dashboard shows, in one read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    /// Where this answer came from: `"embedded"` (one process) or `"matchmaker"`.
+    pub source: String,
+    /// Queued tickets per mode.
+    pub queues: Vec<QueueDepth>,
+    /// Tickets claimed by a match, not yet assigned.
+    pub matched: u64,
+    /// Tickets created since this matchmaker started.
+    pub tickets_created: u64,
+    /// Matches made since this matchmaker started.
+    pub matches: u64,
+    /// The nodes, each with its health and rooms.
+    pub nodes: Vec<NodeOverview>,
+}
+
+/// Queued tickets of one mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDepth {
+    /// The mode.
+    pub mode: String,
+    /// Tickets queued.
+    pub queued: u64,
+}
+
+/// One node in an [`Overview`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeOverview {
+    /// The node's id.
+    pub id: String,
+    /// Base URL of its HTTP API (where its spectator feeds are); empty for the process that
+    /// answered.
+    pub api: String,
+    /// Its region.
+    pub region: String,
+    /// Whether it drains.
+    pub draining: bool,
+    /// Its health, if it answered.
+    pub health: Option<Health>,
+    /// Its rooms, if it answered.
+    pub rooms: Vec<RoomSummary>,
+    /// Why it did not answer.
+    pub error: Option<String>,
+}
+
+/// One frame of a room's spectator feed (`GET /v1/rooms/{id}/spectate`, a WebSocket of JSON
+/// text frames, about 15 per second).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpectatorFrame {
+    /// The room.
+    pub room_id: u64,
+    /// The room tick shown.
+    pub tick: u32,
+    /// `"waiting"`, `"running"`, `"ended"` or `"failed"`.
+    pub phase: String,
+    /// The playing field's width and height, world units.
+    pub arena_size: u32,
+    /// Every replicated entity.
+    pub entities: Vec<SpectatorEntity>,
+    /// Every player placed in the room.
+    pub players: Vec<SpectatorPlayer>,
+}
+
+/// An entity in a [`SpectatorFrame`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpectatorEntity {
+    /// Network id.
+    pub id: u32,
+    /// What it is.
+    pub kind: crate::EntityKind,
+    /// Position, world units.
+    pub x: f32,
+    /// Position, world units.
+    pub y: f32,
+    /// Facing, radians.
+    pub angle: f32,
+    /// Health points; 0 means dead.
+    pub hp: u8,
+}
+
+/// A player in a [`SpectatorFrame`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpectatorPlayer {
+    /// The player's id.
+    pub player_id: String,
+    /// Team.
+    pub team: u8,
+    /// Network id of the avatar, once spawned.
+    pub avatar: Option<u32>,
+    /// Whether connected now.
+    pub connected: bool,
+    /// Score.
+    pub score: u32,
+    /// Deaths.
+    pub deaths: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,6 +94,8 @@ pub struct EmbeddedServer {
     pub node: Node<ArenaGame>,
     /// Whether the token key was generated (not given).
     pub generated_key: bool,
+    /// The admin token made for this process when none was given.
+    pub generated_admin_token: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -101,8 +103,15 @@ pub struct EmbeddedServer {
 impl EmbeddedServer {
     /// Starts the matchmaker loop, the node and the HTTP API.
     pub async fn start(args: &ServerArgs) -> Result<Self, StartError> {
-        let admin = args.admin_config()?;
+        let mut admin = args.admin_config()?;
         let generated_key = args.token_key.is_none();
+        // Dev mode only: the dashboard's spectator view needs an admin token, so one is made
+        // for this process and shown (the node role never makes one).
+        let generated_admin_token = admin.token.is_none().then(|| {
+            let token = format!("{:032x}", rand::random::<u128>());
+            admin.token = Some(token.clone());
+            token
+        });
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let token_key = args.token_key.unwrap_or_else(rand::random);
         let node = Node::new(
@@ -122,7 +131,7 @@ impl EmbeddedServer {
             ),
         );
         let (listener, http_addr) = bind_http(args.http).await?;
-        let app = crate::http::router(mm.clone(), node.clone(), admin);
+        let app = crate::http::router(mm.clone(), node.clone(), admin, args.region.clone());
         // A failed room's players go back to the front of the queue; a room's open slot goes
         // to the matchmaker to fill.
         let requeuer = mm.clone();
@@ -169,6 +178,7 @@ impl EmbeddedServer {
             http_addr,
             node,
             generated_key,
+            generated_admin_token,
             shutdown: Some(tx),
             task,
         })

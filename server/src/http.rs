@@ -40,9 +40,14 @@ struct ClusterState<G: Game> {
     secret: String,
 }
 
-/// Every route of the embedded server: the matchmaker's, the node's, and `/metrics` with
-/// both's series.
-pub fn router<S, G>(mm: Matchmaker<S, Node<G>>, node: Node<G>, admin: AdminConfig) -> Router
+/// Every route of the embedded server: the matchmaker's, the node's, `/metrics` with both's
+/// series, and the dashboard (this node listed in `region`).
+pub fn router<S, G>(
+    mm: Matchmaker<S, Node<G>>,
+    node: Node<G>,
+    admin: AdminConfig,
+    region: String,
+) -> Router
 where
     S: TicketStore,
     G: Game,
@@ -51,13 +56,16 @@ where
     registry.register_collector(Box::new(matchmaker::metrics::MatchmakerCollector::new(
         mm.clone(),
     )));
-    matchmaker::router(mm)
+    let local = std::sync::Arc::new(crate::watch::LocalNode::new(node.clone(), region));
+    matchmaker::router(mm.clone())
         .merge(matchmaker::metrics::router(registry))
+        .merge(matchmaker::dashboard::router(mm, local, "embedded"))
         .merge(node_router(node, admin, None))
 }
 
-/// A node's routes: health, rooms, the admin fault endpoint, and, with a cluster secret,
-/// `POST /v1/internal/rooms` for matchmakers to allocate rooms.
+/// A node's routes: health, rooms, the spectator feed and the admin fault endpoint (both with
+/// the admin token), and, with a cluster secret, `POST /v1/internal/rooms` for matchmakers to
+/// allocate rooms.
 pub fn node_router<G: Game>(
     node: Node<G>,
     admin: AdminConfig,
@@ -68,6 +76,7 @@ pub fn node_router<G: Game>(
         .route("/v1/ready", get(ready::<G>))
         .route("/v1/rooms", get(rooms::<G>))
         .with_state(node.clone())
+        .merge(crate::watch::router(node.clone(), admin.token.clone()))
         .merge(
             Router::new()
                 .route("/v1/admin/rooms/{id}/fault", post(inject_fault::<G>))
@@ -209,14 +218,17 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn authorized(headers: &HeaderMap, token: Option<&str>) -> bool {
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return false;
-    };
+    let Some(token) = token else { return false };
     headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| same_secret(given.as_bytes(), token.as_bytes()))
+        .is_some_and(|given| authorized_token(given, token))
+}
+
+/// Whether `given` is `token` (an empty token authorizes nothing).
+pub(crate) fn authorized_token(given: &str, token: &str) -> bool {
+    !token.is_empty() && same_secret(given.as_bytes(), token.as_bytes())
 }
 
 async fn inject_fault<G: Game>(

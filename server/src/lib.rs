@@ -7,7 +7,8 @@
 //!   simulation) driven on a fixed tick by a UDP transport (renet over netcode, secure tokens);
 //! - [`Node`]: many rooms at once within a capacity, one UDP port each; it is the matchmaker's
 //!   [`matchmaker::Allocator`];
-//! - [`http::router`]: the HTTP API; [`EmbeddedServer`]: everything in one process.
+//! - [`http::router`]: the HTTP API (with `/metrics`, the dashboard and the spectator feed);
+//!   [`EmbeddedServer`]: everything in one process.
 //!
 //! What it is not: it defines no wire format (that is `protocol`) and no match rules (that is
 //! `matchmaker`).
@@ -22,6 +23,7 @@ pub mod http;
 pub mod metrics;
 mod node;
 pub mod room;
+mod watch;
 
 pub use cluster_node::{ADVERT_TTL, ClusterNode, HEARTBEAT};
 pub use embedded::{EmbeddedServer, StartError};

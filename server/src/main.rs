@@ -40,8 +40,14 @@ async fn main() -> anyhow::Result<()> {
             "no --token-key given: generated a random connect-token key for this process (embedded dev mode)"
         );
     }
+    if let Some(token) = &server.generated_admin_token {
+        tracing::warn!(
+            "no --admin-token given: generated one for this process (embedded dev mode); dashboard with spectating: http://{}/dashboard#token={token}",
+            server.http_addr
+        );
+    }
     println!(
-        "rallypoint server listening: http://{} (matchmaker + /v1/health + /v1/rooms), rooms on udp {}:{}-{}, tick {} Hz, matches {:?} of {} players",
+        "rallypoint server listening: http://{} (matchmaker, /v1/health, /v1/rooms, /metrics, /dashboard), rooms on udp {}:{}-{}, tick {} Hz, matches {:?} of {} players",
         server.http_addr,
         args.udp_bind,
         args.udp_ports.first,

@@ -189,6 +189,16 @@ impl<G: Game> Node<G> {
         rooms
     }
 
+    /// This node's name (in logs and on the dashboard).
+    pub fn id(&self) -> &str {
+        &self.inner.config.node_id
+    }
+
+    /// A running room's status.
+    pub fn room(&self, room_id: u64) -> Option<Arc<RoomStatus>> {
+        self.inner.rooms.get(&room_id).map(|r| r.status().clone())
+    }
+
     /// The counters every room on this node adds to.
     pub fn metrics(&self) -> &NodeMetrics {
         &self.inner.metrics

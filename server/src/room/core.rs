@@ -14,7 +14,9 @@ use std::{
 
 use protocol::{
     Channel, ClientEvent, EndReason, InputPacket, MAX_INPUTS_PER_PACKET, MatchResults, PlayerInput,
-    PlayerResult, ServerEvent, SnapshotPacket, TokenUserData, codec,
+    PlayerResult, ServerEvent, SnapshotPacket, TokenUserData,
+    api::{SpectatorEntity, SpectatorFrame, SpectatorPlayer},
+    codec,
 };
 
 use super::{
@@ -920,6 +922,41 @@ impl<G: Game> RoomCore<G> {
     /// Current phase.
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// What a spectator sees of a tick's output: every entity, and every placed player.
+    pub fn spectator_frame(&self, step: &StepOutput) -> SpectatorFrame {
+        SpectatorFrame {
+            room_id: self.settings.room_id,
+            tick: step.tick,
+            phase: self.phase.name().into(),
+            arena_size: self.arena_size,
+            entities: step
+                .entities
+                .iter()
+                .map(|e| SpectatorEntity {
+                    id: e.id,
+                    kind: e.kind,
+                    x: e.x,
+                    y: e.y,
+                    angle: protocol::dequantize_angle(e.angle),
+                    hp: e.hp,
+                })
+                .collect(),
+            players: self
+                .players
+                .iter()
+                .filter(|p| !p.replaced)
+                .map(|p| SpectatorPlayer {
+                    player_id: p.player_id.clone(),
+                    team: p.team,
+                    avatar: p.net_id,
+                    connected: p.client.is_some(),
+                    score: p.score,
+                    deaths: p.deaths,
+                })
+                .collect(),
+        }
     }
 
     /// Players connected now.

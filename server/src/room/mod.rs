@@ -10,6 +10,7 @@ mod local;
 mod runner;
 mod scheduler;
 mod sim;
+pub mod spectate;
 mod supervisor;
 pub mod sync;
 mod transport;

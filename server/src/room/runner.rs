@@ -23,6 +23,7 @@ use super::{
     local,
     scheduler::Task,
     sim::{Fault, Simulation, StepOutput},
+    spectate::SpectatorFeed,
     supervisor::{SimFactory, panic_message, supervised_checkpoint},
     transport::{RoomTransport, TransportStats},
 };
@@ -47,6 +48,8 @@ pub struct RoomStatus {
     tick_max_us: AtomicU64,
     late_p99_us: AtomicU64,
     late_max_us: AtomicU64,
+    /// Spectators and the frame they see.
+    pub spectators: SpectatorFeed,
 }
 
 impl RoomStatus {
@@ -64,6 +67,7 @@ impl RoomStatus {
             tick_max_us: AtomicU64::new(0),
             late_p99_us: AtomicU64::new(0),
             late_max_us: AtomicU64::new(0),
+            spectators: SpectatorFeed::default(),
         }
     }
 
@@ -303,6 +307,10 @@ impl<G: Game> RoomProcess<G> {
             if ok {
                 let mut shell = lock(&self.shell);
                 shell.core.end_tick(&slot.step);
+                if self.status.spectators.wants_frame(slot.step.tick) {
+                    let frame = shell.core.spectator_frame(&slot.step);
+                    self.status.spectators.publish(frame);
+                }
                 if shell.core.checkpoint_due() {
                     match supervised_checkpoint(&mut slot.sim) {
                         Ok(Some(cp)) => shell.core.set_checkpoint(cp),

@@ -2,6 +2,8 @@
 //! test binary uses a part of it.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::{
     net::TcpListener,
     process::{Child, Command, Stdio},
