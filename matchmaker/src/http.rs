@@ -32,6 +32,32 @@ pub fn router<S: TicketStore, A: Allocator>(mm: Matchmaker<S, A>) -> Router {
         .with_state(mm)
 }
 
+/// A standalone matchmaker's probes: `GET /v1/health` (liveness: the process serves) and
+/// `GET /v1/ready` (readiness: its store answers within a second). The embedded server has
+/// its node's instead.
+pub fn probes<S: TicketStore, A: Allocator>(mm: Matchmaker<S, A>) -> Router {
+    Router::new()
+        .route(
+            "/v1/health",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/v1/ready", get(ready::<S, A>))
+        .with_state(mm)
+}
+
+async fn ready<S: TicketStore, A: Allocator>(State(mm): State<Matchmaker<S, A>>) -> Response {
+    let reason = match tokio::time::timeout(Duration::from_secs(1), mm.refresh_depths()).await {
+        Ok(Ok(_)) => return Json(serde_json::json!({"ready": true})).into_response(),
+        Ok(Err(e)) => format!("the ticket store failed: {e}"),
+        Err(_) => "the ticket store did not answer within 1 s".to_string(),
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({"ready": false, "reason": reason})),
+    )
+        .into_response()
+}
+
 /// Turns a JSON body rejection into the standard error body, saying what was wrong.
 pub fn json_rejection(rejection: JsonRejection) -> Response {
     let status = rejection.status();

@@ -97,6 +97,7 @@ impl Standalone {
         let (tx, rx) = oneshot::channel::<()>();
         let nodes = std::sync::Arc::new(crate::dashboard::ClusterNodes::new(registry.clone()));
         let app = crate::http::router(mm.clone())
+            .merge(crate::http::probes(mm.clone()))
             .merge(crate::metrics::router(crate::metrics::registry(&mm)))
             .merge(crate::dashboard::router(mm.clone(), nodes, "matchmaker"));
         let task = tokio::spawn(async move {

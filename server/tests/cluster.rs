@@ -260,3 +260,96 @@ async fn a_leaver_is_replaced_through_redis_on_the_node_hosting_the_match() {
     mm.shutdown().await;
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_matchmakers_overview_metrics_and_probes_see_the_whole_cluster() {
+    let mut redis = RedisServer::start();
+    let a = node_with_matches_of(&redis, "44400-44409", "eu", "30s").await;
+    let b = node_with_matches_of(&redis, "44410-44419", "us", "30s").await;
+    let mm = matchmaker_for(&redis, Placement::Packed, 2).await;
+    wait_for_nodes(&redis, 2).await;
+    let url = format!("http://{}", mm.http_addr);
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{url}{path}")).send();
+
+    // One 2-player match, held open (no one leaves) while the overview is read.
+    let client = protocol::MatchmakerClient::new(&url);
+    let request = |p: &str| protocol::api::CreateTicketRequest::for_player("arena", p);
+    let t1 = client.create_ticket(&request("p1")).await.unwrap();
+    let t2 = client.create_ticket(&request("p2")).await.unwrap();
+    let wait = Duration::from_secs(10);
+    let room = client.wait_for_assignment(&t1.id, wait).await.unwrap().room_id;
+    client.wait_for_assignment(&t2.id, wait).await.unwrap();
+
+    let overview: protocol::api::Overview = get("/v1/overview")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview.source, "matchmaker");
+    let ids: Vec<&str> = overview.nodes.iter().map(|n| n.id.as_str()).collect();
+    let mut expected = vec![a.id.as_str(), b.id.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected, "{overview:#?}");
+    for n in &overview.nodes {
+        assert!(n.error.is_none() && n.health.is_some(), "{n:#?}");
+        assert!(n.api.starts_with("http://127.0.0.1:"), "{n:#?}");
+    }
+    let hosting: Vec<_> = overview
+        .nodes
+        .iter()
+        .filter(|n| n.rooms.iter().any(|r| r.id == room))
+        .collect();
+    assert_eq!(hosting.len(), 1, "{overview:#?}");
+    assert_eq!(overview.matches, 1);
+    assert_eq!(overview.tickets_created, 2);
+
+    let page = get("/dashboard").await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("id=\"spectator\""));
+
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    for series in [
+        "rallypoint_matches_total 1",
+        "rallypoint_tickets_finished_total{outcome=\"assigned\"} 2",
+        "rallypoint_time_to_match_seconds_count 2",
+        "rallypoint_allocation_latency_seconds_count 1",
+        "rallypoint_redis_errors_total ",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(metrics.contains(series), "no {series:?} in\n{metrics}");
+    }
+    // A node's own /metrics carries its room.
+    let node_metrics = reqwest::get(format!("{}/metrics", hosting[0].api))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        node_metrics.contains("rallypoint_rooms{state=\"waiting\"} 1"),
+        "{node_metrics}"
+    );
+
+    assert_eq!(get("/v1/health").await.unwrap().status(), 200);
+    assert_eq!(get("/v1/ready").await.unwrap().status(), 200);
+    // Without Redis the matchmaker is alive but not ready, and counts the failures (the
+    // counter is per process, and other tests share this one: compare before and after).
+    let redis_errors = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("rallypoint_redis_errors_total "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let errors_before = redis_errors(&metrics);
+    redis.stop();
+    let not_ready = get("/v1/ready").await.unwrap();
+    assert_eq!(not_ready.status(), 503);
+    assert!(not_ready.text().await.unwrap().contains("ticket store"));
+    assert_eq!(get("/v1/health").await.unwrap().status(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(redis_errors(&metrics) > errors_before, "{metrics}");
+}

@@ -48,6 +48,12 @@ impl RedisServer {
         )
     }
 
+    /// Kills the process (SIGKILL); [`RedisServer::restart`] brings it back.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Kills the process (SIGKILL) and starts it again on the same port with the same flags.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
