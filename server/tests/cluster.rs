@@ -278,15 +278,15 @@ async fn the_matchmakers_overview_metrics_and_probes_see_the_whole_cluster() {
     let t1 = client.create_ticket(&request("p1")).await.unwrap();
     let t2 = client.create_ticket(&request("p2")).await.unwrap();
     let wait = Duration::from_secs(10);
-    let room = client.wait_for_assignment(&t1.id, wait).await.unwrap().room_id;
-    client.wait_for_assignment(&t2.id, wait).await.unwrap();
-
-    let overview: protocol::api::Overview = get("/v1/overview")
+    let room = client
+        .wait_for_assignment(&t1.id, wait)
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .room_id;
+    client.wait_for_assignment(&t2.id, wait).await.unwrap();
+
+    let overview: protocol::api::Overview =
+        get("/v1/overview").await.unwrap().json().await.unwrap();
     assert_eq!(overview.source, "matchmaker");
     let ids: Vec<&str> = overview.nodes.iter().map(|n| n.id.as_str()).collect();
     let mut expected = vec![a.id.as_str(), b.id.as_str()];
