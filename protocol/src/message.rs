@@ -34,7 +34,8 @@ impl From<Channel> for u8 {
 }
 
 /// One tick's worth of player intent for a top-down game: a movement stick, an aim angle and
-/// buttons. Quantized on the wire, so no value can be NaN or out of range.
+/// buttons. Quantized on the wire, so no value can be NaN or infinite; the few out-of-range
+/// encodings left are refused ([`PlayerInput::is_valid`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PlayerInput {
     /// Horizontal movement, -127 (left) to 127 (right).
@@ -67,6 +68,13 @@ impl PlayerInput {
             aim: quantize_angle(aim_radians),
             buttons: if fire { Self::FIRE } else { 0 },
         }
+    }
+
+    /// Whether every field is in range: sticks within -127..=127 (an `i8` can also hold -128,
+    /// which no client makes) and no button bits but the defined ones. A room refuses (and
+    /// counts) a packet holding an input that is not.
+    pub fn is_valid(&self) -> bool {
+        self.move_x != i8::MIN && self.move_y != i8::MIN && self.buttons & !Self::FIRE == 0
     }
 
     /// The movement stick as floats in -1..=1.

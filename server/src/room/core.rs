@@ -488,7 +488,9 @@ impl<G: Game> RoomCore<G> {
                     self.stats.rejected_messages += 1;
                     return;
                 };
-                if packet.inputs.len() > MAX_INPUTS_PER_PACKET {
+                if packet.inputs.len() > MAX_INPUTS_PER_PACKET
+                    || !packet.inputs.iter().all(|f| f.input.is_valid())
+                {
                     self.stats.rejected_messages += 1;
                     return;
                 }

@@ -27,6 +27,12 @@ use crate::game::Game;
 /// flooding client can cause).
 const MAX_MESSAGES_PER_TICK: usize = 32;
 
+/// Most datagrams one client may send per second. A client sends one per frame it renders
+/// (its inputs ride together, and renet's acknowledgements share the datagram); 300 leaves room
+/// for fast displays and bursts after a stall. A client over it is disconnected: it is either
+/// broken or attacking, and either way it costs other players their tick budget.
+pub const MAX_DATAGRAMS_PER_CLIENT_SECOND: u32 = 300;
+
 /// Most datagrams moved per system call: a 10-player room's tick receives and sends one or
 /// two per player.
 const BATCH: usize = 32;
@@ -59,6 +65,8 @@ pub struct TransportStats {
     pub bytes_out: u64,
     /// Datagrams netcode rejected or the reliability layer could not use.
     pub bad_packets: u64,
+    /// Clients disconnected for sending over [`MAX_DATAGRAMS_PER_CLIENT_SECOND`].
+    pub flooders: u64,
 }
 
 /// One room's socket, netcode server and renet server.
@@ -85,7 +93,38 @@ struct Link {
     /// here it gets no payloads until a keep-alive has gone out; otherwise the room's 30 Hz
     /// snapshots would starve the handshake until the connection timed out.
     keepalive_lost: HashSet<ClientId>,
+    /// Datagrams per client in the current second.
+    flood: FloodCounter,
     stats: TransportStats,
+}
+
+/// Counts each client's datagrams per one-second window.
+#[derive(Default)]
+struct FloodCounter {
+    window: Duration,
+    counts: HashMap<ClientId, u32>,
+}
+
+impl FloodCounter {
+    fn advance(&mut self, dt: Duration) {
+        self.window += dt;
+        if self.window >= Duration::from_secs(1) {
+            self.window = Duration::ZERO;
+            self.counts.clear();
+        }
+    }
+
+    /// Counts one datagram: `Some(true)` within the allowance, `Some(false)` for the one that
+    /// goes over it (the client is to be disconnected), `None` for every one after (dropped).
+    fn allow(&mut self, client: ClientId) -> Option<bool> {
+        let n = self.counts.entry(client).or_default();
+        *n = n.saturating_add(1);
+        match *n {
+            n if n <= MAX_DATAGRAMS_PER_CLIENT_SECOND => Some(true),
+            n if n == MAX_DATAGRAMS_PER_CLIENT_SECOND + 1 => Some(false),
+            _ => None,
+        }
+    }
 }
 
 impl RoomTransport {
@@ -115,6 +154,7 @@ impl RoomTransport {
                 joining: HashMap::new(),
                 refused: Vec::new(),
                 keepalive_lost: HashSet::new(),
+                flood: FloodCounter::default(),
                 stats: TransportStats::default(),
             },
         })
@@ -134,6 +174,7 @@ impl RoomTransport {
     pub fn receive<G: Game>(&mut self, dt: Duration, core: &mut RoomCore<G>) {
         self.netcode.update(dt);
         self.link.renet.update(dt);
+        self.link.flood.advance(dt);
         BUFFERS.with_borrow_mut(|(batch, _)| {
             for _ in 0..MAX_RECEIVES_PER_TICK {
                 let n = match batch.recv(&self.link.socket) {
@@ -168,37 +209,7 @@ impl RoomTransport {
             let result = self.netcode.disconnect(client);
             self.link.on_netcode_result(result);
         }
-        while let Some(event) = self.link.renet.get_event() {
-            match event {
-                RenetEvent::ClientConnected { client_id } => {
-                    if let Some(user) = self.link.joining.remove(&client_id) {
-                        core.handle(RoomInput::Connected {
-                            client: client_id,
-                            user,
-                        });
-                    }
-                }
-                RenetEvent::ClientDisconnected { client_id, reason } => {
-                    tracing::debug!(addr = %self.addr, client = client_id, %reason, "client disconnected");
-                    self.link.joining.remove(&client_id);
-                    core.handle(RoomInput::Disconnected { client: client_id });
-                }
-            }
-        }
-        for client in self.link.renet.clients_id() {
-            for channel in [Channel::Events, Channel::State] {
-                for _ in 0..MAX_MESSAGES_PER_TICK {
-                    let Some(bytes) = self.link.renet.receive_message(client, channel) else {
-                        break;
-                    };
-                    core.handle(RoomInput::Message {
-                        client,
-                        channel,
-                        bytes: &bytes,
-                    });
-                }
-            }
-        }
+        self.link.deliver(core);
     }
 
     fn receive_datagram(&mut self, datagram: &mut [u8], from: SocketAddr) {
@@ -236,23 +247,7 @@ impl RoomTransport {
     /// Queues the core's outbound messages on their channels and sends every packet due.
     pub fn send(&mut self, out: &mut Vec<Outbound>) {
         for message in out.drain(..) {
-            let (client, channel, bytes) = match message {
-                Outbound::Event { client, event } => {
-                    (client, Channel::Events, codec::encode(&event))
-                }
-                Outbound::Snapshot { client, packet } => {
-                    (client, Channel::State, codec::encode(&packet))
-                }
-                Outbound::Disconnect { client } => {
-                    self.link.renet.disconnect(client);
-                    continue;
-                }
-            };
-            match bytes {
-                // Encoded once, into the buffer renet keeps.
-                Ok(bytes) => self.link.renet.send_message(client, channel, bytes),
-                Err(e) => tracing::error!(error = %e, "could not encode an outbound message"),
-            }
+            queue(&mut self.link.renet, message);
         }
         BUFFERS.with_borrow_mut(|(_, batch)| {
             let Self {
@@ -320,7 +315,76 @@ fn flush(batch: &mut SendBatch<BATCH>, socket: &UdpSocket) {
     }
 }
 
+/// One message from the room onto its client's renet channel (or a disconnect).
+fn queue(renet: &mut RenetServer, message: Outbound) {
+    let (client, channel, bytes) = match message {
+        Outbound::Event { client, event } => (client, Channel::Events, codec::encode(&event)),
+        Outbound::Snapshot { client, packet } => (client, Channel::State, codec::encode(&packet)),
+        Outbound::Disconnect { client } => {
+            renet.disconnect(client);
+            return;
+        }
+    };
+    match bytes {
+        // Encoded once, into the buffer renet keeps.
+        Ok(bytes) => renet.send_message(client, channel, bytes),
+        Err(e) => tracing::error!(error = %e, "could not encode an outbound message"),
+    }
+}
+
+/// A decrypted netcode payload from a connected client: its bundle of renet packets into renet.
+fn take_payload(
+    renet: &mut RenetServer,
+    stats: &mut TransportStats,
+    client_id: ClientId,
+    payload: &[u8],
+) {
+    for packet in bundle::unpack(payload) {
+        let accepted =
+            packet.is_ok_and(|packet| renet.process_packet_from(packet, client_id).is_ok());
+        if !accepted {
+            stats.bad_packets += 1;
+        }
+    }
+}
+
 impl Link {
+    /// Hands renet's connection events and each client's messages (at most
+    /// [`MAX_MESSAGES_PER_TICK`] per channel) to the room.
+    fn deliver<G: Game>(&mut self, core: &mut RoomCore<G>) {
+        while let Some(event) = self.renet.get_event() {
+            match event {
+                RenetEvent::ClientConnected { client_id } => {
+                    if let Some(user) = self.joining.remove(&client_id) {
+                        core.handle(RoomInput::Connected {
+                            client: client_id,
+                            user,
+                        });
+                    }
+                }
+                RenetEvent::ClientDisconnected { client_id, reason } => {
+                    tracing::debug!(client = client_id, %reason, "client disconnected");
+                    self.joining.remove(&client_id);
+                    core.handle(RoomInput::Disconnected { client: client_id });
+                }
+            }
+        }
+        for client in self.renet.clients_id() {
+            for channel in [Channel::Events, Channel::State] {
+                for _ in 0..MAX_MESSAGES_PER_TICK {
+                    let Some(bytes) = self.renet.receive_message(client, channel) else {
+                        break;
+                    };
+                    core.handle(RoomInput::Message {
+                        client,
+                        channel,
+                        bytes: &bytes,
+                    });
+                }
+            }
+        }
+    }
+
     fn on_netcode_result(&mut self, result: ServerResult<'_, '_>) {
         let Self {
             socket,
@@ -328,6 +392,7 @@ impl Link {
             joining,
             refused,
             keepalive_lost,
+            flood,
             stats,
         } = self;
         let mut send = |payload: &[u8], addr: SocketAddr| {
@@ -345,12 +410,18 @@ impl Link {
                 if !keepalive_lost.is_empty() {
                     keepalive_lost.remove(&client_id);
                 }
-                for packet in bundle::unpack(payload) {
-                    let accepted = packet
-                        .is_ok_and(|packet| renet.process_packet_from(packet, client_id).is_ok());
-                    if !accepted {
-                        stats.bad_packets += 1;
+                match flood.allow(client_id) {
+                    Some(true) => take_payload(renet, stats, client_id, payload),
+                    Some(false) => {
+                        tracing::warn!(
+                            client = client_id,
+                            limit = MAX_DATAGRAMS_PER_CLIENT_SECOND,
+                            "client sent over its datagram allowance in one second; disconnecting it"
+                        );
+                        stats.flooders += 1;
+                        refused.push(client_id);
                     }
+                    None => {}
                 }
             }
             ServerResult::ClientConnected {
@@ -384,5 +455,73 @@ impl Link {
                 }
             }
         }
+    }
+}
+
+/// The room's receive path without a network, from a decrypted netcode payload on: bundle,
+/// renet, message caps, the game's message decoder, and the room's ticks. The same code the
+/// transport runs; the fuzz target and the tests drive it with arbitrary payloads.
+#[doc(hidden)]
+pub struct ReceivePath<G: Game> {
+    link: Link,
+    room: super::Room<G>,
+}
+
+impl<G: Game> ReceivePath<G> {
+    /// A room with `players` connected clients (ids `0..players`).
+    pub fn new(game: G, settings: super::RoomSettings) -> io::Result<Self> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        let mut link = Link {
+            socket,
+            renet: RenetServer::new(connection_config()),
+            joining: HashMap::new(),
+            refused: Vec::new(),
+            keepalive_lost: HashSet::new(),
+            flood: FloodCounter::default(),
+            stats: TransportStats::default(),
+        };
+        for (i, p) in settings.expected.iter().enumerate() {
+            let client = i as ClientId;
+            link.renet.add_connection(client);
+            link.joining.insert(
+                client,
+                TokenUserData {
+                    room_id: settings.room_id,
+                    ticket_id: p.ticket_id.clone(),
+                    player_id: p.player_id.clone(),
+                },
+            );
+        }
+        let mut room = super::Room::new(game, settings);
+        link.deliver(room.core_mut());
+        Ok(Self { link, room })
+    }
+
+    /// One payload from `client`, delivered; then one room tick, whose messages go back into
+    /// renet as the transport would queue them.
+    pub fn payload(&mut self, client: ClientId, payload: &[u8]) {
+        take_payload(&mut self.link.renet, &mut self.link.stats, client, payload);
+        self.link.renet.update(Duration::from_millis(33));
+        // What netcode does for the transport once renet lets a client go.
+        for client in self.link.renet.disconnections_id() {
+            self.link.renet.remove_connection(client);
+        }
+        self.link.deliver(self.room.core_mut());
+        for message in self.room.tick().drain(..) {
+            queue(&mut self.link.renet, message);
+        }
+        for client in self.link.renet.clients_id() {
+            let _ = self.link.renet.get_packets_to_send(client);
+        }
+    }
+
+    /// Datagram-level refusals so far.
+    pub fn stats(&self) -> TransportStats {
+        self.link.stats
+    }
+
+    /// The room.
+    pub fn room(&self) -> &super::Room<G> {
+        &self.room
     }
 }

@@ -1,0 +1,98 @@
+//! The matchmaker's and the node's HTTP bodies through their real routers: ticket creation,
+//! the cluster's add-player request and the admin fault request. Whatever the body, the answer
+//! is a 2xx or a 4xx, never a 5xx or a panic.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, header},
+};
+use libfuzzer_sys::fuzz_target;
+use tower::ServiceExt;
+
+struct Apps {
+    runtime: tokio::runtime::Runtime,
+    tickets: Router,
+    node: Router,
+}
+
+/// Refuses every room: the bodies are what is fuzzed, not placement.
+#[derive(Clone)]
+struct NoRooms;
+
+impl matchmaker::Allocator for NoRooms {
+    async fn allocate(
+        &self,
+        _: matchmaker::AllocationRequest,
+    ) -> Result<matchmaker::Allocation, matchmaker::AllocateError> {
+        Err(matchmaker::AllocateError::NoCapacity)
+    }
+
+    async fn backfill(
+        &self,
+        _: &protocol::api::OpenSlot,
+        _: protocol::api::RoomPlayer,
+    ) -> Result<matchmaker::Allocation, matchmaker::AllocateError> {
+        Err(matchmaker::AllocateError::NoCapacity)
+    }
+}
+
+const SECRET: &str = "fuzz-secret";
+
+fn apps() -> &'static Apps {
+    static APPS: OnceLock<Apps> = OnceLock::new();
+    APPS.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mm = matchmaker::Matchmaker::new(
+            matchmaker::MemoryStore::new(),
+            NoRooms,
+            matchmaker::MatchmakerConfig::new(vec![matchmaker::ModeRules::arena(10)], [7; 32]),
+        );
+        let args = <server::config::ServerArgs as clap::Parser>::try_parse_from([
+            "server",
+            "--udp-ports",
+            "47950-47959",
+        ])
+        .unwrap();
+        let node = server::Node::new(args.game(), args.node_config([7; 32], "fuzz".into()), None);
+        let admin = server::http::AdminConfig {
+            fault_injection: true,
+            token: Some(SECRET.into()),
+        };
+        Apps {
+            tickets: matchmaker::router(mm),
+            node: server::http::node_router(node, admin, Some(SECRET.into())),
+            runtime,
+        }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let apps = apps();
+    let post = |app: &Router, uri: &str| {
+        let request = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {SECRET}"))
+            .body(Body::from(data.to_vec()))
+            .unwrap();
+        let status = apps
+            .runtime
+            .block_on(app.clone().oneshot(request))
+            .unwrap()
+            .status();
+        assert!(
+            !status.is_server_error(),
+            "{uri} answered {status} to {:?}",
+            String::from_utf8_lossy(data)
+        );
+    };
+    post(&apps.tickets, "/v1/tickets");
+    post(&apps.node, "/v1/internal/rooms/12345/players");
+    post(&apps.node, "/v1/admin/rooms/12345/fault");
+});

@@ -1,0 +1,252 @@
+//! Hostile game input, sans-IO: the receive path from a decrypted payload on (the fuzz target's
+//! harness, checked here with a real client's payloads and with garbage), out-of-range inputs,
+//! and a client trying to move faster or fire more often than the rules allow.
+
+use std::{collections::HashMap, time::Duration};
+
+use protocol::{
+    Channel, ClientEvent, EntityKind, InputFrame, InputPacket, PlayerInput, TokenUserData, bundle,
+    codec, connection_config,
+};
+use server::{
+    arena::{ArenaGame, ArenaRules},
+    room::{
+        ExpectedPlayer, Phase, ReceivePath, Room, RoomInput, RoomSettings, Supervision,
+        SyncSettings,
+    },
+};
+
+fn settings(players: usize) -> RoomSettings {
+    RoomSettings {
+        room_id: 1,
+        tick_rate: 30,
+        match_duration: Duration::from_secs(60),
+        join_timeout: Duration::from_secs(2),
+        linger: Duration::from_secs(1),
+        seed: 7,
+        expected: (0..players)
+            .map(|i| ExpectedPlayer {
+                player_id: format!("p{i}"),
+                ticket_id: format!("{i:032x}"),
+                team: i as u8,
+            })
+            .collect(),
+        supervision: Supervision::default(),
+        sync: SyncSettings::default(),
+        backfill: None,
+    }
+}
+
+/// A real renet client's payloads (bundled as the game client bundles them): `ticks` frames
+/// of one input each, and a leave at the end.
+fn client_payloads(ticks: u32) -> Vec<Vec<u8>> {
+    let mut renet = renet::RenetClient::new(connection_config());
+    renet.set_connected();
+    let mut payloads = Vec::new();
+    let mut scratch = Vec::new();
+    for seq in 1..=ticks {
+        let packet = InputPacket {
+            ack_tick: 0,
+            inputs: vec![InputFrame {
+                seq,
+                input: PlayerInput::new(1.0, 0.5, 0.3, seq % 4 == 0),
+            }],
+        };
+        renet.send_message(Channel::State, codec::encode(&packet).unwrap());
+        if seq == ticks {
+            renet.send_message(Channel::Events, codec::encode(&ClientEvent::Leave).unwrap());
+        }
+        renet.update(Duration::from_millis(33));
+        bundle::pack(&renet.get_packets_to_send(), &mut scratch, |p| {
+            payloads.push(p.to_vec());
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+    }
+    payloads
+}
+
+/// The fuzz target's input format: `[client, len_lo, len_hi, bytes...]` per payload.
+fn as_fuzz_input(client: u8, payloads: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in payloads {
+        out.push(client);
+        out.extend_from_slice(&(p.len() as u16).to_le_bytes());
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+#[test]
+fn the_receive_path_takes_a_real_clients_payloads_and_drops_garbage() {
+    let payloads = client_payloads(60);
+    // `RALLYPOINT_FUZZ_SEEDS=fuzz/corpus/room_receive` refreshes the fuzz target's seed.
+    if let Ok(dir) = std::env::var("RALLYPOINT_FUZZ_SEEDS") {
+        std::fs::write(
+            format!("{dir}/real-client"),
+            as_fuzz_input(0, &payloads[..20]),
+        )
+        .unwrap();
+    }
+    let mut path = ReceivePath::new(ArenaGame::default(), settings(2)).unwrap();
+    let (leave, play) = payloads.split_last().unwrap();
+    for p in play {
+        path.payload(0, p);
+    }
+    let stats = path.room().core().stats();
+    assert!(stats.inputs_applied >= 50, "{stats:?}");
+    assert_eq!(stats.rejected_messages, 0);
+    assert_eq!(path.stats().bad_packets, 0);
+
+    let garbage: [&[u8]; 6] = [
+        &[],
+        &[0xfe],
+        &[0xfe, 0xff, 0xff, 1, 2],
+        &[0; 1200],
+        &[0xff; 64],
+        &payloads[3][..payloads[3].len() / 2],
+    ];
+    // Garbage can only come from the client whose key decrypted it: client 1 sends it (and
+    // a client the room does not know, to be sure); renet drops that connection.
+    for g in garbage {
+        path.payload(1, g);
+        path.payload(9, g);
+    }
+    assert!(path.stats().bad_packets > 0, "{:?}", path.stats());
+    assert_eq!(path.room().core().connected_players(), 1);
+    assert!(matches!(path.room().core().phase(), Phase::Running { .. }));
+    // Client 0 is untouched: its leave still gets through.
+    path.payload(0, leave);
+    path.payload(0, &[]);
+    assert_eq!(path.room().core().connected_players(), 0);
+}
+
+fn connected_room(players: usize) -> Room<ArenaGame> {
+    let mut room = Room::new(ArenaGame::default(), settings(players));
+    for i in 0..players {
+        room.handle(RoomInput::Connected {
+            client: i as u64,
+            user: TokenUserData {
+                room_id: 1,
+                ticket_id: format!("{i:032x}"),
+                player_id: format!("p{i}"),
+            },
+        });
+    }
+    room.tick();
+    room
+}
+
+fn send(room: &mut Room<ArenaGame>, client: u64, inputs: Vec<InputFrame>) {
+    let bytes = codec::encode(&InputPacket {
+        ack_tick: 0,
+        inputs,
+    })
+    .unwrap();
+    room.handle(RoomInput::Message {
+        client,
+        channel: Channel::State,
+        bytes: &bytes,
+    });
+}
+
+#[test]
+fn out_of_range_inputs_are_refused_and_counted() {
+    let mut room = connected_room(1);
+    let frame = |seq, input| InputFrame { seq, input };
+    let bad = [
+        PlayerInput {
+            move_x: i8::MIN,
+            ..PlayerInput::default()
+        },
+        PlayerInput {
+            move_y: i8::MIN,
+            ..PlayerInput::default()
+        },
+        PlayerInput {
+            buttons: 0x80,
+            ..PlayerInput::default()
+        },
+    ];
+    for (i, input) in bad.into_iter().enumerate() {
+        // A bad input spoils its whole packet, good inputs with it included.
+        send(
+            &mut room,
+            0,
+            vec![
+                frame(2 * i as u32 + 1, PlayerInput::default()),
+                frame(2 * i as u32 + 2, input),
+            ],
+        );
+        room.tick();
+    }
+    let stats = room.core().stats();
+    assert_eq!(stats.rejected_messages, 3);
+    assert_eq!(stats.inputs_applied, 0);
+    send(
+        &mut room,
+        0,
+        vec![frame(10, PlayerInput::new(1.0, 0.0, 0.0, false))],
+    );
+    room.tick();
+    assert_eq!(room.core().stats().inputs_applied, 1);
+}
+
+#[test]
+fn a_client_cannot_move_faster_or_fire_more_often_than_the_rules_allow() {
+    let rules = ArenaRules::default();
+    let dt = 1.0 / 30.0;
+    // Two players far enough apart to never meet; player 0 floods.
+    let mut room = connected_room(2);
+    let avatar = |room: &Room<ArenaGame>| {
+        room.last_step()
+            .entities
+            .iter()
+            .find(|e| e.kind == EntityKind::Player)
+            .map(|e| (e.id, e.x, e.y))
+    };
+    let mut seq = 0;
+    let mut positions = Vec::new();
+    let mut projectiles_seen: HashMap<u32, ()> = HashMap::new();
+    let ticks = 90;
+    for _ in 0..ticks {
+        // Eight full-stick, firing inputs per tick (the most a packet may carry), diagonal so
+        // an unnormalized stick would move faster.
+        let frames = (0..8)
+            .map(|_| {
+                seq += 1;
+                InputFrame {
+                    seq,
+                    input: PlayerInput::new(1.0, 1.0, 0.0, true),
+                }
+            })
+            .collect();
+        send(&mut room, 0, frames);
+        room.tick();
+        positions.push(avatar(&room).unwrap());
+        for e in &room.last_step().entities {
+            if e.kind == EntityKind::Projectile {
+                projectiles_seen.insert(e.id, ());
+            }
+        }
+    }
+    let max_step = rules.player_speed * dt * 1.001;
+    for w in positions.windows(2) {
+        let ((_, x0, y0), (_, x1, y1)) = (w[0], w[1]);
+        let moved = ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt();
+        assert!(
+            moved <= max_step,
+            "moved {moved} in a tick; at most {max_step}"
+        );
+    }
+    let (_, x0, y0) = positions[0];
+    let (_, x1, y1) = positions[positions.len() - 1];
+    assert!((x1 - x0).abs() + (y1 - y0).abs() > 1.0, "it did move");
+    // Shots at most once per fire interval (and the other player fired none).
+    let most_shots = (ticks as f32 * dt / rules.fire_interval).ceil() as usize + 1;
+    assert!(
+        (2..=most_shots).contains(&projectiles_seen.len()),
+        "{} projectiles in {ticks} ticks; at most {most_shots}",
+        projectiles_seen.len()
+    );
+}
