@@ -27,4 +27,4 @@ pub use sim::{
     Fault, PlayerStanding, SimCheckpoint, SimCommand, Simulation, Slot, StepOutput, TickBatch,
 };
 pub use sync::SyncSettings;
-pub use transport::{ReceivePath, RoomTransport, TransportStats};
+pub use transport::{MAX_DATAGRAMS_PER_CLIENT_SECOND, ReceivePath, RoomTransport, TransportStats};

@@ -1,0 +1,379 @@
+//! Attacks sent for real over loopback UDP to a running embedded server's rooms: tokens that do
+//! not fit, garbage and connection-request floods while a match is played, and a valid client
+//! sending inputs far faster than allowed. Nothing is ever answered with more bytes than it
+//! sent (no amplification).
+
+use std::{
+    net::{SocketAddr, UdpSocket},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use protocol::{
+    GameClient, MatchmakerClient, PROTOCOL_ID, PlayerInput, TokenUserData,
+    api::{Assignment, CreateTicketRequest},
+    issue_token, token_from_base64, unix_now,
+};
+use renetcode::{ConnectToken, NetcodeClient};
+use server::{EmbeddedServer, config::ServerArgs};
+
+const KEY_HEX: &str = "a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77a";
+
+async fn start(ports: &str, players: &str) -> EmbeddedServer {
+    let args = ServerArgs::try_parse_from([
+        "server",
+        "--http",
+        "127.0.0.1:0",
+        "--udp-ports",
+        ports,
+        "--token-key",
+        KEY_HEX,
+        "--players-per-match",
+        players,
+        "--match-duration",
+        "30s",
+    ])
+    .unwrap();
+    EmbeddedServer::start(&args).await.expect("server starts")
+}
+
+/// One match's assignments.
+async fn a_match(url: &str, players: usize, tag: &str) -> Vec<Assignment> {
+    let mm = MatchmakerClient::new(url);
+    let mut tickets = Vec::new();
+    for i in 0..players {
+        let request = CreateTicketRequest::for_player("arena", &format!("{tag}{i}"));
+        tickets.push(mm.create_ticket(&request).await.unwrap());
+    }
+    let mut out = Vec::new();
+    for t in tickets {
+        out.push(
+            mm.wait_for_assignment(&t.id, Duration::from_secs(10))
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+/// What a raw netcode client got with a token, from its own socket.
+#[derive(Debug)]
+struct Attempt {
+    connected: bool,
+    sent: u64,
+    received: u64,
+}
+
+/// Tries to connect with `token` from `socket` for `limit`; `connected` is the state at the end
+/// (a connection the room refuses after netcode let it in counts as refused).
+fn try_connect(token: ConnectToken, socket: &UdpSocket, limit: Duration) -> Attempt {
+    socket.set_nonblocking(true).unwrap();
+    let mut client = NetcodeClient::new(
+        unix_now(),
+        renetcode::ClientAuthentication::Secure {
+            connect_token: token,
+        },
+    )
+    .unwrap();
+    let (mut sent, mut received) = (0, 0);
+    let mut buf = [0u8; 2048];
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some((packet, addr)) = client.update(Duration::from_millis(10)) {
+            sent += packet.len() as u64;
+            let _ = socket.send_to(packet, addr);
+        }
+        while let Ok(n) = socket.recv(&mut buf) {
+            received += n as u64;
+            client.process_packet(&mut buf[..n]);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Attempt {
+        connected: client.is_connected(),
+        sent,
+        received,
+    }
+}
+
+fn key() -> [u8; 32] {
+    protocol::key_from_hex(KEY_HEX).unwrap()
+}
+
+fn user(a: &Assignment) -> TokenUserData {
+    TokenUserData {
+        room_id: a.room_id,
+        ticket_id: "not-a-placed-ticket".into(),
+        player_id: a.player_id.clone(),
+    }
+}
+
+fn generate(
+    now: Duration,
+    protocol_id: u64,
+    addr: SocketAddr,
+    user: &TokenUserData,
+    key: &[u8; 32],
+) -> ConnectToken {
+    ConnectToken::generate(
+        now,
+        protocol_id,
+        30,
+        rand::random(),
+        5,
+        vec![addr],
+        Some(&user.to_bytes().unwrap()),
+        key,
+    )
+    .unwrap()
+}
+
+fn loopback_socket() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_that_do_not_fit_are_refused() {
+    let server = start("47960-47969", "2").await;
+    let room_a = a_match(&server.url(), 2, "a").await;
+    let room_b = a_match(&server.url(), 2, "b").await;
+    let addr = |a: &Assignment| a.server_addr.parse::<SocketAddr>().unwrap();
+    let (a0, a1, b0) = (&room_a[0], &room_a[1], &room_b[0]);
+    assert_ne!(a0.room_id, b0.room_id);
+    let now = unix_now();
+
+    let cases: Vec<(&str, ConnectToken, Option<SocketAddr>)> = vec![
+        (
+            "expired",
+            generate(
+                now - Duration::from_secs(120),
+                PROTOCOL_ID,
+                addr(a0),
+                &user(a0),
+                &key(),
+            ),
+            None,
+        ),
+        (
+            "another protocol version",
+            generate(now, PROTOCOL_ID ^ 1, addr(a0), &user(a0), &key()),
+            None,
+        ),
+        (
+            "forged (another key)",
+            generate(now, PROTOCOL_ID, addr(a0), &user(a0), &rand::random()),
+            None,
+        ),
+        (
+            "another room's address, sent to this room",
+            token_from_base64(&b0.connect_token).unwrap(),
+            Some(addr(a0)),
+        ),
+        (
+            // Signed with the real key for this room's address, naming a player the room was
+            // not made for: netcode lets it in, the room turns it away.
+            "a player not placed in this room",
+            issue_token(
+                &key(),
+                now,
+                Duration::from_secs(30),
+                rand::random(),
+                addr(a0),
+                &user(a0),
+            )
+            .unwrap(),
+            None,
+        ),
+    ];
+    for (what, mut token, send_to) in cases {
+        if let Some(to) = send_to {
+            // The token names another room; the client sends to this one anyway.
+            token.server_addresses[0] = Some(to);
+        }
+        let socket = loopback_socket();
+        let attempt = tokio::task::spawn_blocking(move || {
+            try_connect(token, &socket, Duration::from_millis(1500))
+        })
+        .await
+        .unwrap();
+        assert!(!attempt.connected, "{what}: {attempt:?}");
+        assert!(attempt.sent > 0, "{what}: {attempt:?}");
+        assert!(
+            attempt.received <= attempt.sent,
+            "{what}: amplified {attempt:?}"
+        );
+    }
+
+    // Replayed from another address: the real token, used by its player, then by someone else.
+    let token = token_from_base64(&a1.connect_token).unwrap();
+    let replay = token.clone();
+    let owner = tokio::task::spawn_blocking(move || {
+        let socket = loopback_socket();
+        try_connect(token, &socket, Duration::from_millis(1500))
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let thief = tokio::task::spawn_blocking(move || {
+        let socket = loopback_socket();
+        try_connect(replay, &socket, Duration::from_millis(1500))
+    })
+    .await
+    .unwrap();
+    let owner = owner.await.unwrap();
+    assert!(owner.connected, "the owner connects: {owner:?}");
+    assert!(!thief.connected, "the replay is refused: {thief:?}");
+    assert!(thief.received <= thief.sent, "amplified {thief:?}");
+}
+
+/// Pumps clients every 10 ms for `limit`; returns snapshots each got.
+async fn play(clients: &mut [&mut GameClient], limit: Duration) -> Vec<usize> {
+    let mut snapshots = vec![0; clients.len()];
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        for (c, n) in clients.iter_mut().zip(&mut snapshots) {
+            let _ = c.update(Duration::from_millis(10));
+            while c.poll_event().is_some() {}
+            if c.take_new_snapshot().is_some() {
+                *n += 1;
+            }
+            c.send_input(PlayerInput::new(0.5, 0.5, 0.0, false));
+            let _ = c.flush();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    snapshots
+}
+
+async fn connect_all(clients: &mut [&mut GameClient]) {
+    let started = Instant::now();
+    while !clients.iter().all(|c| c.is_connected()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "clients connect"
+        );
+        play(clients, Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_neither_stall_the_room_nor_get_answered() {
+    let server = start("47970-47979", "2").await;
+    let room = a_match(&server.url(), 2, "p").await;
+    let room_addr: SocketAddr = room[0].server_addr.parse().unwrap();
+    let mut a = GameClient::connect(&room[0]).unwrap();
+    let mut b = GameClient::connect(&room[1]).unwrap();
+    connect_all(&mut [&mut a, &mut b]).await;
+    play(&mut [&mut a, &mut b], Duration::from_millis(500)).await;
+    let before = server.node.health();
+
+    // The attacker: garbage of every size, and connection requests (packet type 0) carrying
+    // random "tokens", as fast as one thread sends, for 3 s.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, answered) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let attacker = {
+        let (stop, sent, answered) = (stop.clone(), sent.clone(), answered.clone());
+        std::thread::spawn(move || {
+            let socket = loopback_socket();
+            socket.set_nonblocking(true).unwrap();
+            let mut buf = [0u8; 2048];
+            let mut datagram = vec![0u8; 1200];
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) && i < 2_000_000 {
+                i += 1;
+                let len = if i % 2 == 0 {
+                    // netcode connection request: type 0, version, protocol id, expiry,
+                    // nonce, then 1024 bytes that are not a valid private token.
+                    datagram[0] = 0;
+                    datagram[1..14].copy_from_slice(b"NETCODE 1.02\0");
+                    datagram[14..22].copy_from_slice(&PROTOCOL_ID.to_le_bytes());
+                    datagram[22..30].copy_from_slice(&(unix_now().as_secs() + 30).to_le_bytes());
+                    rand::fill(&mut datagram[30..1078]);
+                    1078
+                } else {
+                    let len = 1 + (i as usize * 7919) % 1199;
+                    rand::fill(&mut datagram[..len]);
+                    len
+                };
+                if socket.send_to(&datagram[..len], room_addr).is_ok() {
+                    sent.fetch_add(len as u64, Ordering::Relaxed);
+                }
+                while let Ok(n) = socket.recv(&mut buf) {
+                    answered.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let snapshots = play(&mut [&mut a, &mut b], Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    attacker.join().unwrap();
+    let after = server.node.health();
+
+    let (sent, answered) = (
+        sent.load(Ordering::Relaxed),
+        answered.load(Ordering::Relaxed),
+    );
+    eprintln!("flood: {sent} bytes in 3 s");
+    assert!(sent > 1_000_000, "the flood was real: {sent} bytes");
+    assert_eq!(answered, 0, "the room answered the attacker");
+    // The players played on: connected, and snapshots kept coming (30 Hz for 3 s = 90).
+    assert!(a.is_connected() && b.is_connected());
+    assert!(snapshots.iter().all(|&n| n >= 60), "{snapshots:?}");
+    // The room kept its tick: none skipped, and (nearly) all within the 30 Hz budget.
+    assert_eq!(after.ticks_skipped, before.ticks_skipped);
+    let ticks = after.ticks - before.ticks;
+    let late = protocol::api::bucket_count_above(&before.tick_lag_us, &after.tick_lag_us, 33_333);
+    assert!(ticks >= 80, "{ticks} ticks in 3 s");
+    assert!(
+        late * 50 <= ticks,
+        "{late} of {ticks} ticks past the budget"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_flooding_inputs_is_disconnected_and_the_others_play_on() {
+    let server = start("47980-47989", "3").await;
+    let room = a_match(&server.url(), 3, "f").await;
+    let mut a = GameClient::connect(&room[0]).unwrap();
+    let mut b = GameClient::connect(&room[1]).unwrap();
+    let mut abuser = GameClient::connect(&room[2]).unwrap();
+    connect_all(&mut [&mut a, &mut b, &mut abuser]).await;
+
+    // 1000 times the allowed rate (30 inputs a second): 30,000 a second, each flushed as its
+    // own datagram, for at most 2 s or until the room cuts it off.
+    let flood = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut sent = 0u64;
+        while started.elapsed() < Duration::from_secs(2) && abuser.is_connected() {
+            for _ in 0..30 {
+                abuser.send_input(PlayerInput::new(1.0, 0.0, 0.0, true));
+                let _ = abuser.flush();
+                sent += 1;
+            }
+            let _ = abuser.update(Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (abuser, sent, started.elapsed())
+    });
+    let snapshots = play(&mut [&mut a, &mut b], Duration::from_millis(2500)).await;
+    let (mut abuser, sent, took) = flood.await.unwrap();
+    // Let the disconnect reach it if it has not yet.
+    for _ in 0..50 {
+        let _ = abuser.update(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Cut off within the first second, having gone over the per-second allowance.
+    assert!(
+        sent > u64::from(server::room::MAX_DATAGRAMS_PER_CLIENT_SECOND)
+            && took < Duration::from_secs(1),
+        "the abuser sent {sent} inputs in {took:?}"
+    );
+    assert!(
+        !abuser.is_connected(),
+        "the abuser was disconnected after {sent} inputs"
+    );
+    assert!(a.is_connected() && b.is_connected());
+    assert!(snapshots.iter().all(|&n| n >= 50), "{snapshots:?}");
+}
