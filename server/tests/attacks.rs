@@ -46,7 +46,7 @@ async fn a_match(url: &str, players: usize, tag: &str) -> Vec<Assignment> {
     let mm = MatchmakerClient::new(url);
     let mut tickets = Vec::new();
     for i in 0..players {
-        let request = CreateTicketRequest::for_player("arena", &format!("{tag}{i}"));
+        let request = CreateTicketRequest::for_player("arena", format!("{tag}{i}"));
         tickets.push(mm.create_ticket(&request).await.unwrap());
     }
     let mut out = Vec::new();
@@ -283,7 +283,7 @@ async fn floods_neither_stall_the_room_nor_get_answered() {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) && i < 2_000_000 {
                 i += 1;
-                let len = if i % 2 == 0 {
+                let len = if i.is_multiple_of(2) {
                     // netcode connection request: type 0, version, protocol id, expiry,
                     // nonce, then 1024 bytes that are not a valid private token.
                     datagram[0] = 0;
