@@ -23,10 +23,19 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The tickets API: `POST /v1/tickets[?wait_ms=N]`, `GET /v1/tickets/{id}?wait_ms=N`,
-/// `DELETE /v1/tickets/{id}`.
+/// `DELETE /v1/tickets/{id}`. Ticket creation is limited per client IP
+/// ([`MatchmakerConfig::ticket_rate_per_ip`](crate::MatchmakerConfig)) when the router is
+/// served with connect info (`into_make_service_with_connect_info::<SocketAddr>()`).
 pub fn router<S: TicketStore, A: Allocator>(mm: Matchmaker<S, A>) -> Router {
+    let mut create = post(create::<S, A>);
+    if let Some(per_second) = std::num::NonZeroU32::new(mm.config().ticket_rate_per_ip) {
+        create = create.layer(axum::middleware::from_fn_with_state(
+            crate::rate_limit::TicketRateLimit::new(per_second),
+            crate::rate_limit::limit_tickets,
+        ));
+    }
     Router::new()
-        .route("/v1/tickets", post(create::<S, A>))
+        .route("/v1/tickets", create)
         .route("/v1/tickets/{id}", get(read::<S, A>).delete(cancel::<S, A>))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(mm)

@@ -27,6 +27,7 @@ mod history;
 mod http;
 pub mod metrics;
 mod party;
+mod rate_limit;
 mod redis_store;
 mod rules;
 mod service;

@@ -21,6 +21,10 @@ struct Args {
     /// Room placement: packed (fill nodes first) or spread.
     #[arg(long, env = "RALLYPOINT_PLACEMENT", default_value = "packed")]
     placement: Placement,
+    /// Tickets one client IP may create per second, in bursts of up to ten seconds' worth;
+    /// over it, `429 rate_limited`. 0 turns the limit off (e.g. a load test from one machine).
+    #[arg(long, env = "RALLYPOINT_TICKET_RATE_PER_IP", default_value = "100")]
+    ticket_rate_per_ip: u32,
     /// Players per arena match.
     #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10")]
     players_per_match: usize,
@@ -65,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
         teams: args.teams,
         record_history: args.record_history,
         node_stale_after: args.node_stale_after,
+        ticket_rate_per_ip: args.ticket_rate_per_ip,
     })
     .await?;
     println!(

@@ -107,6 +107,9 @@ pub struct MatchmakerConfig {
     /// How often a long-poll re-reads its ticket to see a change another instance made.
     /// With a change feed ([`Matchmaker::follow_finished`]) this is only a fallback.
     pub reread_interval: Duration,
+    /// Tickets one client IP may create per second (bursts of ten seconds' worth); 0 turns
+    /// the limit off.
+    pub ticket_rate_per_ip: u32,
 }
 
 impl MatchmakerConfig {
@@ -122,6 +125,7 @@ impl MatchmakerConfig {
             claim_lease: Duration::from_secs(10),
             max_pass_tickets: 10_000,
             reread_interval: Duration::from_millis(250),
+            ticket_rate_per_ip: 100,
         }
     }
 }
@@ -208,6 +212,11 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 depths: Default::default(),
             }),
         }
+    }
+
+    /// How it runs.
+    pub fn config(&self) -> &MatchmakerConfig {
+        &self.inner.config
     }
 
     /// Counters since start.

@@ -31,6 +31,8 @@ pub struct StandaloneConfig {
     pub record_history: bool,
     /// A node whose heartbeat is older than this gets no new rooms.
     pub node_stale_after: Duration,
+    /// Tickets one client IP may create per second (0: no limit).
+    pub ticket_rate_per_ip: u32,
 }
 
 /// Why a standalone matchmaker could not start.
@@ -86,6 +88,7 @@ impl Standalone {
         // Tickets other instances finish arrive on the change feed; re-reading is the
         // fallback for what the feed misses while it reconnects.
         mm_config.reread_interval = Duration::from_secs(2);
+        mm_config.ticket_rate_per_ip = config.ticket_rate_per_ip;
         let finished = store.finished_tickets();
         let mm = Matchmaker::new(store, allocator, mm_config);
         let listener = TcpListener::bind(config.http)
@@ -113,6 +116,7 @@ impl Standalone {
                     }
                 }
             });
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;

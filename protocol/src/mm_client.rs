@@ -48,11 +48,11 @@ impl From<reqwest::Error> for MatchmakerError {
 
 impl MatchmakerError {
     /// Whether asking again (there or at another instance) may succeed: the matchmaker could
-    /// not be reached or said it is unavailable.
+    /// not be reached, said it is unavailable, or asked this client to slow down (429).
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Transport(_) => true,
-            Self::Api { status, .. } => *status >= 500,
+            Self::Api { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
     }

@@ -163,6 +163,11 @@ pub struct ServerArgs {
     #[arg(long, env = "RALLYPOINT_MATCH_DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub match_duration: Duration,
 
+    /// Tickets one client IP may create per second, in bursts of up to ten seconds' worth;
+    /// over it, `429 rate_limited`. 0 turns the limit off (e.g. a load test from one machine).
+    #[arg(long, env = "RALLYPOINT_TICKET_RATE_PER_IP", default_value = "100")]
+    pub ticket_rate_per_ip: u32,
+
     /// Players per arena match.
     #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub players_per_match: u16,

@@ -56,6 +56,8 @@ pub(crate) async fn serve_until(
     app: axum::Router,
     stop: oneshot::Receiver<()>,
 ) {
+    // Connect info: ticket creation is limited per client IP.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = stop.await;
@@ -119,17 +121,15 @@ impl EmbeddedServer {
             args.node_config(token_key, "embedded".into()),
             Some(events_tx),
         );
-        let mm = Matchmaker::new(
-            MemoryStore::new(),
-            node.clone(),
-            MatchmakerConfig::new(
-                vec![ModeRules::arena_in_teams(
-                    usize::from(args.players_per_match),
-                    args.teams.map(usize::from),
-                )?],
-                token_key,
-            ),
+        let mut mm_config = MatchmakerConfig::new(
+            vec![ModeRules::arena_in_teams(
+                usize::from(args.players_per_match),
+                args.teams.map(usize::from),
+            )?],
+            token_key,
         );
+        mm_config.ticket_rate_per_ip = args.ticket_rate_per_ip;
+        let mm = Matchmaker::new(MemoryStore::new(), node.clone(), mm_config);
         let (listener, http_addr) = bind_http(args.http).await?;
         let app = crate::http::router(mm.clone(), node.clone(), admin, args.region.clone());
         // A failed room's players go back to the front of the queue; a room's open slot goes

@@ -65,6 +65,7 @@ async fn matchmaker_for(
         teams: None,
         record_history: false,
         node_stale_after: Duration::from_secs(3),
+        ticket_rate_per_ip: 0,
     })
     .await
     .expect("matchmaker starts")

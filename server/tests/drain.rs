@@ -46,6 +46,7 @@ async fn matchmaker(redis: &RedisServer, record_history: bool) -> Standalone {
         teams: None,
         record_history,
         node_stale_after: Duration::from_secs(3),
+        ticket_rate_per_ip: 0,
     })
     .await
     .unwrap()

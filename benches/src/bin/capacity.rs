@@ -283,6 +283,9 @@ async fn ramp(args: &Args, baseline_us: f64) -> Summary {
         "--match-duration".into(),
         format!("{}s", run_length.as_secs() + 600),
         "--no-backfill".into(),
+        // Every bot queues from this one machine.
+        "--ticket-rate-per-ip".into(),
+        "0".into(),
     ];
     if let Some(w) = args.node_workers {
         node_args.extend(["--workers".into(), w.to_string()]);
