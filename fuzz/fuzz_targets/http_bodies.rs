@@ -15,7 +15,6 @@ use tower::ServiceExt;
 
 struct Apps {
     runtime: tokio::runtime::Runtime,
-    tickets: Router,
     node: Router,
 }
 
@@ -49,11 +48,6 @@ fn apps() -> &'static Apps {
             .enable_all()
             .build()
             .unwrap();
-        let mm = matchmaker::Matchmaker::new(
-            matchmaker::MemoryStore::new(),
-            NoRooms,
-            matchmaker::MatchmakerConfig::new(vec![matchmaker::ModeRules::arena(10)], [7; 32]),
-        );
         let args = <server::config::ServerArgs as clap::Parser>::try_parse_from([
             "server",
             "--udp-ports",
@@ -66,11 +60,19 @@ fn apps() -> &'static Apps {
             token: Some(SECRET.into()),
         };
         Apps {
-            tickets: matchmaker::router(mm),
             node: server::http::node_router(node, admin, Some(SECRET.into())),
             runtime,
         }
     })
+}
+
+/// A fresh matchmaker per input, so tickets from earlier inputs do not pile up.
+fn tickets() -> Router {
+    matchmaker::router(matchmaker::Matchmaker::new(
+        matchmaker::MemoryStore::new(),
+        NoRooms,
+        matchmaker::MatchmakerConfig::new(vec![matchmaker::ModeRules::arena(10)], [7; 32]),
+    ))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -92,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
             String::from_utf8_lossy(data)
         );
     };
-    post(&apps.tickets, "/v1/tickets");
+    post(&tickets(), "/v1/tickets");
     post(&apps.node, "/v1/internal/rooms/12345/players");
     post(&apps.node, "/v1/admin/rooms/12345/fault");
 });

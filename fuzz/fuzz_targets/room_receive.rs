@@ -4,36 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::time::Duration;
-
 use server::{
     arena::ArenaGame,
-    room::{ExpectedPlayer, ReceivePath, RoomSettings, Supervision, SyncSettings},
+    room::{ReceivePath, RoomSettings},
 };
 
-fn settings() -> RoomSettings {
-    RoomSettings {
-        room_id: 1,
-        tick_rate: 30,
-        match_duration: Duration::from_secs(60),
-        join_timeout: Duration::from_secs(2),
-        linger: Duration::from_secs(1),
-        seed: 7,
-        expected: (0..2)
-            .map(|i| ExpectedPlayer {
-                player_id: format!("p{i}"),
-                ticket_id: format!("{i:032x}"),
-                team: i as u8,
-            })
-            .collect(),
-        supervision: Supervision::default(),
-        sync: SyncSettings::default(),
-        backfill: None,
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut path) = ReceivePath::new(ArenaGame::default(), settings()) else {
+    let Ok(mut path) = ReceivePath::new(ArenaGame::default(), RoomSettings::for_players(1, 7, 2))
+    else {
         return;
     };
     let mut rest = data;

@@ -119,27 +119,22 @@ impl ClusterNodes {
         Self { registry, http }
     }
 
+    async fn get<T: serde::de::DeserializeOwned>(&self, url: String) -> reqwest::Result<T> {
+        self.http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+    }
+
     async fn describe(&self, advert: protocol::api::NodeAdvert) -> NodeOverview {
         let base = advert.api.trim_end_matches('/');
-        let get_health = async {
-            self.http
-                .get(format!("{base}/v1/health"))
-                .send()
-                .await?
-                .error_for_status()?
-                .json::<Health>()
-                .await
-        };
-        let get_rooms = async {
-            self.http
-                .get(format!("{base}/v1/rooms"))
-                .send()
-                .await?
-                .error_for_status()?
-                .json::<Vec<RoomSummary>>()
-                .await
-        };
-        let (health, rooms) = tokio::join!(get_health, get_rooms);
+        let (health, rooms) = tokio::join!(
+            self.get::<Health>(format!("{base}/v1/health")),
+            self.get::<Vec<RoomSummary>>(format!("{base}/v1/rooms"))
+        );
         let error = match (&health, &rooms) {
             (Err(e), _) | (_, Err(e)) => Some(e.to_string()),
             _ => None,

@@ -10,31 +10,11 @@ use protocol::{
 };
 use server::{
     arena::{ArenaGame, ArenaRules},
-    room::{
-        ExpectedPlayer, Phase, ReceivePath, Room, RoomInput, RoomSettings, Supervision,
-        SyncSettings,
-    },
+    room::{Phase, ReceivePath, Room, RoomInput, RoomSettings},
 };
 
 fn settings(players: usize) -> RoomSettings {
-    RoomSettings {
-        room_id: 1,
-        tick_rate: 30,
-        match_duration: Duration::from_secs(60),
-        join_timeout: Duration::from_secs(2),
-        linger: Duration::from_secs(1),
-        seed: 7,
-        expected: (0..players)
-            .map(|i| ExpectedPlayer {
-                player_id: format!("p{i}"),
-                ticket_id: format!("{i:032x}"),
-                team: i as u8,
-            })
-            .collect(),
-        supervision: Supervision::default(),
-        sync: SyncSettings::default(),
-        backfill: None,
-    }
+    RoomSettings::for_players(1, 7, players)
 }
 
 /// A real renet client's payloads (bundled as the game client bundles them): `ticks` frames

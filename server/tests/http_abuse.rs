@@ -23,25 +23,27 @@ async fn start(rate: &str) -> EmbeddedServer {
     EmbeddedServer::start(&args).await.expect("server starts")
 }
 
+async fn post_json(http: &reqwest::Client, url: &str, body: String) -> reqwest::Response {
+    http.post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_flood_the_queue_and_bad_bodies_get_a_clear_4xx() {
     let server = start("2").await;
     let http = reqwest::Client::new();
     let tickets = format!("{}/v1/tickets", server.url());
-    let post = |body: String| {
-        http.post(&tickets)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
+    let post = |body: String| post_json(&http, &tickets, body);
 
     // Two a second, in bursts of twenty: of 40 at once, about 20 get in.
     let mut ids = HashSet::new();
     let mut limited = 0;
     for i in 0..40 {
-        let response = post(format!(r#"{{"mode":"arena","player_id":"p{i}"}}"#))
-            .await
-            .unwrap();
+        let response = post(format!(r#"{{"mode":"arena","player_id":"p{i}"}}"#)).await;
         match response.status().as_u16() {
             201 => {
                 let view: serde_json::Value = response.json().await.unwrap();
@@ -66,18 +68,13 @@ async fn one_address_cannot_flood_the_queue_and_bad_bodies_get_a_clear_4xx() {
 
     // Once the allowance refills, the same address is served again.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let again = post(r#"{"mode":"arena"}"#.into()).await.unwrap();
+    let again = post(r#"{"mode":"arena"}"#.into()).await;
     assert_eq!(again.status(), 201);
 
     // Malformed JSON: a 4xx that says what is wrong (rate limiting off for these).
     let server = start("0").await;
     let tickets = format!("{}/v1/tickets", server.url());
-    let post = |body: String| {
-        http.post(&tickets)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
+    let post = |body: String| post_json(&http, &tickets, body);
     for (body, status, says) in [
         ("{".to_string(), 400, "EOF"),
         (r#"{"mode": 5}"#.to_string(), 422, "mode"),
@@ -97,7 +94,7 @@ async fn one_address_cannot_flood_the_queue_and_bad_bodies_get_a_clear_4xx() {
             "length limit",
         ),
     ] {
-        let response = post(body.clone()).await.unwrap();
+        let response = post(body.clone()).await;
         assert_eq!(response.status().as_u16(), status, "{body:.60}");
         let text = response.text().await.unwrap();
         assert!(text.contains(says), "{body:.60}: {text}");

@@ -108,6 +108,30 @@ pub struct RoomSettings {
 }
 
 impl RoomSettings {
+    /// A match of `players` at 30 Hz with the defaults (60 s, 2 s to join, 1 s linger, no
+    /// backfill): what tests, benchmarks and fuzz targets adjust from. Player `i` is
+    /// `p{i}` on team `i` with ticket `{i:032x}`.
+    pub fn for_players(room_id: u64, seed: u64, players: usize) -> Self {
+        Self {
+            room_id,
+            tick_rate: 30,
+            match_duration: Duration::from_secs(60),
+            join_timeout: Duration::from_secs(2),
+            linger: Duration::from_secs(1),
+            seed,
+            expected: (0..players)
+                .map(|i| ExpectedPlayer {
+                    player_id: format!("p{i}"),
+                    ticket_id: format!("{i:032x}"),
+                    team: i as u8,
+                })
+                .collect(),
+            supervision: Supervision::default(),
+            sync: SyncSettings::default(),
+            backfill: None,
+        }
+    }
+
     fn ticks(&self, d: Duration) -> u32 {
         (d.as_secs_f64() * f64::from(self.tick_rate)).ceil() as u32
     }

@@ -148,15 +148,7 @@ impl RoomTransport {
             addr: public_addr,
             netcode,
             bundle: Vec::new(),
-            link: Link {
-                socket,
-                renet: RenetServer::new(connection_config()),
-                joining: HashMap::new(),
-                refused: Vec::new(),
-                keepalive_lost: HashSet::new(),
-                flood: FloodCounter::default(),
-                stats: TransportStats::default(),
-            },
+            link: Link::new(socket),
         })
     }
 
@@ -349,6 +341,18 @@ fn take_payload(
 }
 
 impl Link {
+    fn new(socket: UdpSocket) -> Self {
+        Self {
+            socket,
+            renet: RenetServer::new(connection_config()),
+            joining: HashMap::new(),
+            refused: Vec::new(),
+            keepalive_lost: HashSet::new(),
+            flood: FloodCounter::default(),
+            stats: TransportStats::default(),
+        }
+    }
+
     /// Hands renet's connection events and each client's messages (at most
     /// [`MAX_MESSAGES_PER_TICK`] per channel) to the room.
     fn deliver<G: Game>(&mut self, core: &mut RoomCore<G>) {
@@ -470,16 +474,7 @@ pub struct ReceivePath<G: Game> {
 impl<G: Game> ReceivePath<G> {
     /// A room with `players` connected clients (ids `0..players`).
     pub fn new(game: G, settings: super::RoomSettings) -> io::Result<Self> {
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
-        let mut link = Link {
-            socket,
-            renet: RenetServer::new(connection_config()),
-            joining: HashMap::new(),
-            refused: Vec::new(),
-            keepalive_lost: HashSet::new(),
-            flood: FloodCounter::default(),
-            stats: TransportStats::default(),
-        };
+        let mut link = Link::new(UdpSocket::bind("127.0.0.1:0")?);
         for (i, p) in settings.expected.iter().enumerate() {
             let client = i as ClientId;
             link.renet.add_connection(client);
