@@ -21,6 +21,9 @@ use protocol::{
 use renetcode::{ConnectToken, NetcodeClient};
 use server::{EmbeddedServer, config::ServerArgs};
 
+/// The attacks run one at a time: each floods the two cores it shares with its room.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const KEY_HEX: &str = "a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77a";
 
 async fn start(ports: &str, players: &str) -> EmbeddedServer {
@@ -138,6 +141,7 @@ fn loopback_socket() -> UdpSocket {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_that_do_not_fit_are_refused() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = start("47960-47969", "2").await;
     let room_a = a_match(&server.url(), 2, "a").await;
     let room_b = a_match(&server.url(), 2, "b").await;
@@ -260,6 +264,7 @@ async fn connect_all(clients: &mut [&mut GameClient]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floods_neither_stall_the_room_nor_get_answered() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = start("47970-47979", "2").await;
     let room = a_match(&server.url(), 2, "p").await;
     let room_addr: SocketAddr = room[0].server_addr.parse().unwrap();
@@ -321,19 +326,27 @@ async fn floods_neither_stall_the_room_nor_get_answered() {
     // The players played on: connected, and snapshots kept coming (30 Hz for 3 s = 90).
     assert!(a.is_connected() && b.is_connected());
     assert!(snapshots.iter().all(|&n| n >= 60), "{snapshots:?}");
-    // The room kept its tick: none skipped, and (nearly) all within the 30 Hz budget.
+    // The room kept its tick: none skipped, none whose own work ran past the 30 Hz budget.
+    // Lag (deadline to done) also counts waiting for a core, and here the attacker, the
+    // players and the room share two: a few late ticks are the machine's, not the room's.
     assert_eq!(after.ticks_skipped, before.ticks_skipped);
     let ticks = after.ticks - before.ticks;
-    let late = protocol::api::bucket_count_above(&before.tick_lag_us, &after.tick_lag_us, 33_333);
+    let over = |b: &[protocol::api::Bucket], a: &[protocol::api::Bucket]| {
+        protocol::api::bucket_count_above(b, a, 33_333)
+    };
     assert!(ticks >= 80, "{ticks} ticks in 3 s");
+    let slow = over(&before.tick_duration_us, &after.tick_duration_us);
+    assert_eq!(slow, 0, "{slow} of {ticks} ticks ran past the budget");
+    let late = over(&before.tick_lag_us, &after.tick_lag_us);
     assert!(
-        late * 50 <= ticks,
-        "{late} of {ticks} ticks past the budget"
+        late * 20 <= ticks,
+        "{late} of {ticks} ticks ended past the budget"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_flooding_inputs_is_disconnected_and_the_others_play_on() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = start("47980-47989", "3").await;
     let room = a_match(&server.url(), 3, "f").await;
     let mut a = GameClient::connect(&room[0]).unwrap();
@@ -364,6 +377,7 @@ async fn a_client_flooding_inputs_is_disconnected_and_the_others_play_on() {
         let _ = abuser.update(Duration::from_millis(10));
         std::thread::sleep(Duration::from_millis(10));
     }
+    eprintln!("input flood: {sent} inputs in {took:?} before the cut");
     // Cut off within the first second, having gone over the per-second allowance.
     assert!(
         sent > u64::from(server::room::MAX_DATAGRAMS_PER_CLIENT_SECOND)
