@@ -7,10 +7,7 @@ use std::time::Duration;
 use protocol::{Channel, InputFrame, InputPacket, PlayerInput, ServerEvent, TokenUserData, codec};
 use server::{
     arena::ArenaGame,
-    room::{
-        ExpectedPlayer, Fault, Outbound, Phase, Room, RoomInput, RoomSettings, StepOutput,
-        Supervision, SyncSettings,
-    },
+    room::{Fault, Outbound, Phase, Room, RoomInput, RoomSettings, StepOutput, Supervision},
 };
 
 const ROOM: u64 = 5;
@@ -18,26 +15,13 @@ const PLAYERS: usize = 4;
 
 fn room(seed: u64) -> Room<ArenaGame> {
     let settings = RoomSettings {
-        room_id: ROOM,
-        tick_rate: 30,
-        match_duration: Duration::from_secs(60),
         join_timeout: Duration::from_secs(5),
-        linger: Duration::from_secs(1),
-        seed,
-        expected: (0..PLAYERS)
-            .map(|i| ExpectedPlayer {
-                player_id: format!("p{i}"),
-                ticket_id: format!("{i:032x}"),
-                team: i as u8,
-            })
-            .collect(),
         supervision: Supervision {
             max_restarts: 3,
             window: Duration::from_secs(10),
             checkpoint_interval: Duration::from_secs(1),
         },
-        sync: SyncSettings::default(),
-        backfill: None,
+        ..RoomSettings::for_players(ROOM, seed, PLAYERS)
     };
     let mut room = Room::new(ArenaGame::default(), settings);
     for i in 0..PLAYERS {

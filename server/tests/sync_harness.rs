@@ -15,7 +15,7 @@ use protocol::{
 };
 use server::{
     arena::ArenaGame,
-    room::{ExpectedPlayer, Outbound, Room, RoomInput, RoomSettings, Supervision, SyncSettings},
+    room::{Outbound, Room, RoomInput, RoomSettings, SyncSettings},
 };
 
 const ROOM: u64 = 9;
@@ -75,22 +75,10 @@ fn user(slot: usize) -> TokenUserData {
 impl Harness {
     fn new(players: usize, size: f32, sync: SyncSettings, profile: LinkProfile, seed: u64) -> Self {
         let settings = RoomSettings {
-            room_id: ROOM,
-            tick_rate: 30,
             match_duration: Duration::from_secs(600),
             join_timeout: Duration::from_secs(5),
-            linger: Duration::from_secs(1),
-            seed,
-            expected: (0..players)
-                .map(|i| ExpectedPlayer {
-                    player_id: format!("p{i}"),
-                    ticket_id: format!("{i:032x}"),
-                    team: i as u8,
-                })
-                .collect(),
-            supervision: Supervision::default(),
             sync,
-            backfill: None,
+            ..RoomSettings::for_players(ROOM, seed, players)
         };
         let mut h = Self {
             room: Room::new(ArenaGame::new(size, 1000), settings),
