@@ -4,8 +4,8 @@
 use std::{sync::Arc, time::Duration};
 
 use protocol::{
-    ConnectionState, EntityKind, GameClient, Interpolator, MatchmakerClient, MatchmakerError,
-    Motion, Predictor, ServerEvent, Snapshot,
+    ConnectionState, EndReason, EntityKind, GameClient, Interpolator, MatchmakerClient,
+    MatchmakerError, Motion, Predictor, ServerEvent, Snapshot,
     api::{Assignment, CreateTicketRequest, Party, TicketStatus},
 };
 use tokio::time::{Instant, MissedTickBehavior};
@@ -248,6 +248,10 @@ impl Bot {
         let mut frame = tokio::time::interval(Duration::from_millis(33));
         frame.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let started = Instant::now();
+        // When the current connection attempt began (the assignment, or a migration).
+        let mut connecting_since = started;
+        // The last snapshot before the match moved to another node, until the first after.
+        let mut migrating_from: Option<Instant> = None;
         let mut last = started;
         let mut connected_at = None;
         let mut next_rtt_sample = started + Duration::from_secs(2);
@@ -272,14 +276,27 @@ impl Bot {
                         tick_rate,
                         ..
                     } => {
+                        if me.is_none() {
+                            self.recorder.connected(now - started);
+                        }
                         me = Some(entity_id);
-                        self.recorder.connected(now - started);
                         tick_interval = Duration::from_secs_f64(1.0 / f64::from(tick_rate.max(1)));
                         brain.set_arena_size(arena_size);
                         predictor =
                             Some(Predictor::new(Motion::arena(arena_size as f32), tick_rate));
                     }
-                    ServerEvent::MatchEnded(_) => ended = true,
+                    ServerEvent::MatchEnded(results) => {
+                        if results.reason == EndReason::Abandoned {
+                            self.recorder.match_ended_early();
+                        }
+                        ended = true;
+                    }
+                    ServerEvent::Migrate { .. } => {
+                        // The client reconnects by itself; the bot only measures the pause.
+                        tracing::debug!(bot = self.index, "match moving to another node");
+                        migrating_from = Some(last_snapshot_at.unwrap_or(now));
+                        connecting_since = now;
+                    }
                     ServerEvent::RoomFailed { reason } => {
                         tracing::info!(bot = self.index, %reason, "room failed; back to the queue");
                         failed = true;
@@ -299,7 +316,7 @@ impl Bot {
                 break Outcome::RoomFailed;
             }
             match client.state() {
-                ConnectionState::Connecting if now - started > CONNECT_TIMEOUT => {
+                ConnectionState::Connecting if now - connecting_since > CONNECT_TIMEOUT => {
                     break Outcome::Error("connect_timeout");
                 }
                 ConnectionState::Connecting => {}
@@ -324,6 +341,11 @@ impl Bot {
                     if let (Some(me), Some(predictor)) = (me, predictor.as_mut()) {
                         if let Some(snapshot) = client.take_new_snapshot() {
                             heard_at = now;
+                            if let Some(from) = migrating_from.take() {
+                                self.recorder.migrated(now - from);
+                                // The gap is the migration's, not jitter.
+                                last_snapshot_at = None;
+                            }
                             if let Some(previous) = last_snapshot_at.replace(now) {
                                 let gap = now - previous;
                                 stats.snapshot_jitter(gap.abs_diff(tick_interval));

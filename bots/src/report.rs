@@ -129,6 +129,13 @@ pub struct Report {
     pub disconnects_unexpected: u64,
     /// Times a bot's room failed and it was placed again from the queue (not an error).
     pub rooms_failed: u64,
+    /// Times a bot followed its running match to another node (live migration).
+    pub migrations: u64,
+    /// Per migration, from the last snapshot the old node sent to the first the new node sent:
+    /// the pause a player sees.
+    pub migration_pause_ms: Percentiles,
+    /// Results a bot received for a match that ended before its time or score limit.
+    pub matches_ended_early: u64,
     /// Tickets that reached no terminal state (assigned, cancelled, no_match) as far as their bot
     /// could tell by the end of the run.
     pub tickets_lost: u64,
@@ -226,6 +233,9 @@ struct Inner {
     tickets_cancelled: u64,
     disconnects_unexpected: u64,
     rooms_failed: u64,
+    migrations: u64,
+    migration_pause: Histogram<u64>,
+    matches_ended_early: u64,
     tickets_lost: u64,
     tickets_reassigned: u64,
     /// Per party: its size, and (room, team) of each member's every placement.
@@ -280,6 +290,9 @@ impl Default for Recorder {
                 tickets_cancelled: 0,
                 disconnects_unexpected: 0,
                 rooms_failed: 0,
+                migrations: 0,
+                migration_pause: histogram(),
+                matches_ended_early: 0,
                 tickets_lost: 0,
                 tickets_reassigned: 0,
                 party_placements: BTreeMap::new(),
@@ -341,6 +354,18 @@ impl Recorder {
 
     pub(crate) fn room_failed(&self) {
         self.with(|i| i.rooms_failed += 1);
+    }
+
+    /// The bot's match moved to another node; `pause` is the gap in snapshots it saw.
+    pub(crate) fn migrated(&self, pause: Duration) {
+        self.with(|i| {
+            i.migrations += 1;
+            i.migration_pause.saturating_record(micros(pause));
+        });
+    }
+
+    pub(crate) fn match_ended_early(&self) {
+        self.with(|i| i.matches_ended_early += 1);
     }
 
     pub(crate) fn ticket_lost(&self) {
@@ -444,6 +469,9 @@ impl Recorder {
                 prediction_error: Percentiles::of_offset(&i.prediction_error),
                 disconnects_unexpected: i.disconnects_unexpected,
                 rooms_failed: i.rooms_failed,
+                migrations: i.migrations,
+                migration_pause_ms: Percentiles::of(&i.migration_pause),
+                matches_ended_early: i.matches_ended_early,
                 tickets_lost: i.tickets_lost,
                 tickets_reassigned: i.tickets_reassigned,
                 parties_placed: i.party_rooms().count() as u64,

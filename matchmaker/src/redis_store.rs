@@ -536,6 +536,22 @@ impl RedisStore {
             .map_err(err)
     }
 
+    /// Records that a room moved from node `from` to node `to` (live migration): if `to` dies,
+    /// the room's tickets are its to give back.
+    pub async fn move_room(&self, from: &str, to: &str, room_id: u64) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let p = &self.prefix;
+        redis::pipe()
+            .atomic()
+            .hset(format!("{p}room:{room_id}"), "node", to)
+            .srem(format!("{p}node-rooms:{from}"), room_id)
+            .sadd(format!("{p}node-rooms:{to}"), room_id)
+            .sadd(format!("{p}room-nodes"), to)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(err)
+    }
+
     /// Rooms recorded on nodes that are not in `live` (their adverts expired).
     pub async fn orphaned_rooms(
         &self,

@@ -100,6 +100,8 @@ pub struct ClientStats {
     pub snapshots_unusable: u64,
     /// Messages from the server that failed to decode (dropped).
     pub decode_errors: u64,
+    /// Times the match moved to another server and this client followed it.
+    pub migrations: u64,
 }
 
 /// A game client connected (or connecting) to one room.
@@ -120,6 +122,8 @@ pub struct GameClient {
     send_batch: SendBatch<BATCH>,
     /// Reused to pack renet's packets into bundles.
     bundle: Vec<u8>,
+    /// A [`ServerEvent::Migrate`] token received and not yet followed.
+    migrate_to: Option<ConnectToken>,
 }
 
 /// Most datagrams moved per system call: a frame sends one or two and receives about as many.
@@ -166,13 +170,7 @@ impl GameClient {
 
     /// Starts connecting with a netcode connect token.
     pub fn connect_with_token(token: ConnectToken) -> Result<Self, ClientError> {
-        if token.protocol_id != PROTOCOL_ID {
-            return Err(ClientError::ProtocolMismatch {
-                token: token.protocol_id,
-                client: PROTOCOL_ID,
-            });
-        }
-        let server_addr = token.server_addresses[0].ok_or(ClientError::NoServerAddress)?;
+        let server_addr = token_server(&token)?;
         let bind_ip = match server_addr.ip() {
             IpAddr::V4(ip) if ip.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -181,15 +179,7 @@ impl GameClient {
         };
         let socket = UdpSocket::bind(SocketAddr::new(bind_ip, 0))?;
         socket.set_nonblocking(true)?;
-        let netcode = NetcodeClient::new(
-            unix_now(),
-            ClientAuthentication::Secure {
-                connect_token: token,
-            },
-        )
-        .map_err(|e| ClientError::Netcode(e.to_string()))?;
-        let mut renet = renet::RenetClient::new(connection_config());
-        renet.set_connecting();
+        let (netcode, renet) = connection(token)?;
         Ok(Self {
             socket,
             server_addr,
@@ -206,7 +196,28 @@ impl GameClient {
             recv_batch: RecvBatch::new(),
             send_batch: SendBatch::new(),
             bundle: Vec::with_capacity(bundle::MAX_PAYLOAD),
+            migrate_to: None,
         })
+    }
+
+    /// Follows the match to another server: says goodbye to the old one and starts a fresh
+    /// connection (netcode, renet, snapshot views) to the new one on the same socket. The
+    /// newest snapshot stays readable and input sequence numbers go on, so the game's
+    /// prediction carries over; the new room's first snapshot is a keyframe.
+    fn migrate(&mut self, token: ConnectToken) -> Result<(), ClientError> {
+        let server_addr = token_server(&token)?;
+        let (netcode, renet) = connection(token)?;
+        self.send_netcode_disconnect();
+        self.netcode = netcode;
+        self.renet = renet;
+        self.server_addr = server_addr;
+        self.receiver = SnapshotReceiver::new();
+        self.snapshot_is_new = false;
+        // Inputs the old room never applied are stale by now; the new room starts its own
+        // count of them.
+        self.recent_inputs.clear();
+        self.stats.migrations += 1;
+        Ok(())
     }
 
     /// Puts a link conditioner on this client's traffic: `round_trip` describes the whole
@@ -234,6 +245,9 @@ impl GameClient {
     /// Advances time by `dt`, receives everything waiting on the socket and decodes it.
     /// Sends handshake and keep-alive packets as netcode needs.
     pub fn update(&mut self, dt: Duration) -> Result<(), ClientError> {
+        if let Some(token) = self.migrate_to.take() {
+            self.migrate(token)?;
+        }
         self.renet.update(dt);
         if self.netcode.is_disconnected() {
             self.renet.disconnect_due_to_transport();
@@ -298,7 +312,17 @@ impl GameClient {
     fn drain_messages(&mut self) {
         while let Some(bytes) = self.renet.receive_message(Channel::Events) {
             match codec::decode::<ServerEvent>(&bytes) {
-                Ok(event) => self.events.push_back(event),
+                Ok(event) => {
+                    if let ServerEvent::Migrate { connect_token } = &event {
+                        // Followed at the next update; a token that cannot be read leaves the
+                        // client where it is (the old room then closes the connection).
+                        match token_from_base64(connect_token) {
+                            Ok(token) => self.migrate_to = Some(token),
+                            Err(_) => self.stats.decode_errors += 1,
+                        }
+                    }
+                    self.events.push_back(event);
+                }
                 Err(_) => self.stats.decode_errors += 1,
             }
         }
@@ -491,6 +515,31 @@ impl GameClient {
     pub fn client_id(&self) -> u64 {
         self.netcode.client_id()
     }
+}
+
+/// The token's server, once the token is known to be for this protocol version.
+fn token_server(token: &ConnectToken) -> Result<SocketAddr, ClientError> {
+    if token.protocol_id != PROTOCOL_ID {
+        return Err(ClientError::ProtocolMismatch {
+            token: token.protocol_id,
+            client: PROTOCOL_ID,
+        });
+    }
+    token.server_addresses[0].ok_or(ClientError::NoServerAddress)
+}
+
+/// A fresh netcode client for `token` and a renet connection waiting on it.
+fn connection(token: ConnectToken) -> Result<(NetcodeClient, renet::RenetClient), ClientError> {
+    let netcode = NetcodeClient::new(
+        unix_now(),
+        ClientAuthentication::Secure {
+            connect_token: token,
+        },
+    )
+    .map_err(|e| ClientError::Netcode(e.to_string()))?;
+    let mut renet = renet::RenetClient::new(connection_config());
+    renet.set_connecting();
+    Ok((netcode, renet))
 }
 
 /// Sends one datagram; an error that only means it was lost is not an error here.

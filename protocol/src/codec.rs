@@ -19,6 +19,18 @@ type Config = bincode::config::Configuration<
 
 const CONFIG: Config = bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>();
 
+/// Largest state transfer between nodes (a room moving to another node): bigger than any
+/// message to a client, still bounded, since a node decodes what another sent it.
+pub const MAX_BULK_BYTES: usize = 4 * 1024 * 1024;
+
+type BulkConfig = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_BULK_BYTES>,
+>;
+
+const BULK_CONFIG: BulkConfig = bincode::config::standard().with_limit::<MAX_BULK_BYTES>();
+
 /// Why bytes could not be turned into a message, or a message into bytes.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CodecError {
@@ -26,7 +38,9 @@ pub enum CodecError {
     #[error("message truncated")]
     Truncated,
     /// A length or the message as a whole exceeds [`MAX_MESSAGE_BYTES`].
-    #[error("message exceeds the {MAX_MESSAGE_BYTES} byte limit")]
+    #[error(
+        "message exceeds its byte limit ({MAX_MESSAGE_BYTES} on the wire, {MAX_BULK_BYTES} between nodes)"
+    )]
     TooLarge,
     /// The message decoded but bytes were left over.
     #[error("{0} trailing bytes after message")]
@@ -59,11 +73,34 @@ pub fn encode_into<T: Serialize>(message: &T, buf: &mut Vec<u8>) -> Result<(), C
 /// Decodes exactly one message from `bytes`. Never panics and never allocates more than the
 /// limit, whatever the bytes are.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    if bytes.len() > MAX_MESSAGE_BYTES {
+    decode_limited(bytes, CONFIG, MAX_MESSAGE_BYTES)
+}
+
+/// Encodes a state transfer between nodes (up to [`MAX_BULK_BYTES`]).
+pub fn encode_bulk<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let bytes = bincode::serde::encode_to_vec(value, BULK_CONFIG)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if bytes.len() > MAX_BULK_BYTES {
+        return Err(CodecError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// Decodes a state transfer between nodes, bounded as [`decode`] is, at [`MAX_BULK_BYTES`].
+pub fn decode_bulk<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_limited(bytes, BULK_CONFIG, MAX_BULK_BYTES)
+}
+
+fn decode_limited<T: DeserializeOwned, C: bincode::config::Config>(
+    bytes: &[u8],
+    config: C,
+    limit: usize,
+) -> Result<T, CodecError> {
+    if bytes.len() > limit {
         return Err(CodecError::TooLarge);
     }
     let (message, read) =
-        bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG).map_err(|e| match e {
+        bincode::serde::decode_from_slice::<T, _>(bytes, config).map_err(|e| match e {
             bincode::error::DecodeError::UnexpectedEnd { .. } => CodecError::Truncated,
             bincode::error::DecodeError::LimitExceeded => CodecError::TooLarge,
             other => CodecError::Malformed(other.to_string()),

@@ -261,6 +261,15 @@ pub enum ServerEvent {
         /// A sentence for humans.
         message: String,
     },
+    /// The match is moving to another server (its node is draining or being upgraded): the
+    /// room has stopped and will resume there, where this player is expected. [`GameClient`]
+    /// reconnects with the token by itself and passes the event on for the game to show.
+    ///
+    /// [`GameClient`]: crate::GameClient
+    Migrate {
+        /// A netcode connect token for the new server, base64 as in an assignment.
+        connect_token: String,
+    },
 }
 
 /// The renet connection configuration both ends must share.

@@ -14,6 +14,7 @@ use crate::{
     config::ServerArgs,
     embedded::{StartError, bind_http, open_slot, serve_until},
     http::node_router,
+    migration::{MoveReport, Mover},
     node::{Node, NodeEvent},
 };
 
@@ -30,6 +31,7 @@ pub struct ClusterNode {
     pub id: String,
     /// The node.
     pub node: Node<ArenaGame>,
+    mover: Mover,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -83,6 +85,18 @@ impl ClusterNode {
             rooms: 0,
             draining: false,
             heartbeat_ms: 0,
+        };
+        let mover = Mover {
+            node: node.clone(),
+            node_id: id.clone(),
+            region: args.region.clone(),
+            store: store.clone(),
+            secret: args.cluster_secret.clone().unwrap_or_default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .map_err(|e| StartError::Redis(e.to_string()))?,
+            stale_after: ADVERT_TTL,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let advert_id = id.clone();
@@ -158,6 +172,7 @@ impl ClusterNode {
             http_addr,
             id,
             node,
+            mover,
             shutdown: Some(tx),
             task,
         })
@@ -170,6 +185,14 @@ impl ClusterNode {
         while !self.node.rooms().is_empty() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Drains by moving: no new rooms come, and every running match moves to another node
+    /// of the cluster (see [`crate::migration`]). Matches that cannot move stay and play on;
+    /// [`ClusterNode::drain`] afterwards waits for them and for moved rooms' clients to leave.
+    pub async fn migrate(&self) -> MoveReport {
+        self.node.drain();
+        self.mover.move_all().await
     }
 
     /// Stops serving and heartbeating (the advert expires within its TTL).

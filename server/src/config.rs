@@ -36,6 +36,16 @@ impl FromStr for PortRange {
     }
 }
 
+/// What a draining node does with its running matches (`--drain-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DrainMode {
+    /// Let them play to the end, then exit.
+    #[default]
+    Finish,
+    /// Move them to other nodes of the cluster, then exit.
+    Migrate,
+}
+
 fn parse_tick_rate(s: &str) -> Result<u16, String> {
     match s.parse::<u16>() {
         Ok(hz @ 1..=128) => Ok(hz),
@@ -133,6 +143,18 @@ pub struct ServerArgs {
     /// matchmakers' room requests. No default.
     #[arg(long, env = "RALLYPOINT_CLUSTER_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub cluster_secret: Option<String>,
+
+    /// What a node does on SIGTERM, for the node role: `finish` lets its matches play to the
+    /// end; `migrate` moves each running match to another node (players follow with new
+    /// tokens) and exits as soon as they have left, falling back to finishing any match no
+    /// other node would take.
+    #[arg(
+        long,
+        env = "RALLYPOINT_DRAIN_MODE",
+        value_enum,
+        default_value = "finish"
+    )]
+    pub drain_mode: DrainMode,
 
     /// Region this node serves, for the node role.
     #[arg(long, env = "RALLYPOINT_REGION", default_value = "default")]

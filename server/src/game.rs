@@ -7,6 +7,7 @@
 
 use bevy_ecs::{prelude::*, schedule::Schedule};
 use protocol::{EntityState, PlayerInput};
+use serde::{Serialize, de::DeserializeOwned};
 
 /// The room's clock as the game's systems see it. Updated by the room before every tick.
 #[derive(Resource, Debug, Clone, Copy, PartialEq)]
@@ -24,8 +25,10 @@ pub struct RoomClock {
 pub trait Game: Clone + Send + Sync + 'static {
     /// Everything needed to rebuild a match's world: taken every checkpoint interval, restored
     /// after a crash. Must restore a world that behaves exactly as the one it was taken from
-    /// (same iteration order, same random state), so a replay from it is deterministic.
-    type Checkpoint: Clone + Send + 'static;
+    /// (same iteration order, same random state), so a replay from it is deterministic. It is
+    /// serializable so a running match can move to another node (live migration) or be kept
+    /// in the cluster's store.
+    type Checkpoint: Clone + Send + Serialize + DeserializeOwned + 'static;
 
     /// The mode name players queue for.
     fn mode(&self) -> &str;

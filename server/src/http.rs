@@ -15,7 +15,7 @@ use protocol::api::{
 
 use crate::{
     game::Game,
-    node::{JoinError, Node},
+    node::{ImportError, JoinError, Node},
     room::Fault,
 };
 
@@ -92,7 +92,18 @@ pub fn node_router<G: Game>(
                 .route("/v1/internal/rooms", post(allocate_room::<G>))
                 .route("/v1/internal/rooms/{id}/players", post(add_player::<G>))
                 .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-                .with_state(ClusterState { node, secret }),
+                .with_state(ClusterState {
+                    node: node.clone(),
+                    secret: secret.clone(),
+                })
+                .merge(
+                    Router::new()
+                        .route("/v1/internal/rooms/import", post(import_room::<G>))
+                        .layer(axum::extract::DefaultBodyLimit::max(
+                            protocol::codec::MAX_BULK_BYTES,
+                        ))
+                        .with_state(ClusterState { node, secret }),
+                ),
         );
     }
     routes.fallback(not_found)
@@ -143,6 +154,43 @@ async fn add_player<G: Game>(
         Err(e @ JoinError::Refused(_)) => {
             error_response(StatusCode::CONFLICT, "refused", e.to_string())
         }
+    }
+}
+
+/// `POST /v1/internal/rooms/import`: another node moves a running room here (body: a
+/// `RoomHandoff` blob). `201` with where it resumed.
+async fn import_room<G: Game>(
+    State(state): State<ClusterState<G>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(refused) = refuse_without_secret(&headers, &state.secret, "moving rooms") {
+        return refused;
+    }
+    use matchmaker::AllocateError;
+    match state.node.import_room(&body) {
+        Ok(a) => granted(a),
+        Err(e @ ImportError::Malformed(_)) => {
+            error_response(StatusCode::BAD_REQUEST, "invalid_handoff", e.to_string())
+        }
+        Err(e @ ImportError::AlreadyHere(_)) => {
+            error_response(StatusCode::CONFLICT, "already_here", e.to_string())
+        }
+        Err(ImportError::Refused(AllocateError::NoCapacity)) => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_capacity",
+            "this node is full or draining",
+        ),
+        Err(ImportError::Refused(AllocateError::UnknownMode(m))) => error_response(
+            StatusCode::BAD_REQUEST,
+            "unknown_mode",
+            format!("this node does not host {m:?}"),
+        ),
+        Err(ImportError::Refused(e)) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "import_failed",
+            e.to_string(),
+        ),
     }
 }
 

@@ -21,6 +21,7 @@ mod embedded;
 mod game;
 pub mod http;
 pub mod metrics;
+pub mod migration;
 mod node;
 pub mod room;
 mod watch;
@@ -28,4 +29,6 @@ mod watch;
 pub use cluster_node::{ADVERT_TTL, ClusterNode, HEARTBEAT};
 pub use embedded::{EmbeddedServer, StartError};
 pub use game::{Game, RoomClock};
-pub use node::{JoinError, NoSuchRoom, Node, NodeConfig, NodeEvent, RoomFailure};
+pub use node::{
+    ImportError, JoinError, MigrateError, NoSuchRoom, Node, NodeConfig, NodeEvent, RoomFailure,
+};

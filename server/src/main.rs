@@ -1,6 +1,9 @@
 //! The `server` binary: embedded matchmaker + node on loopback by default.
 
-use server::{ClusterNode, EmbeddedServer, config::ServerArgs};
+use server::{
+    ClusterNode, EmbeddedServer,
+    config::{DrainMode, ServerArgs},
+};
 
 // Every room tick allocates and frees small buffers (messages, packets, per-client views);
 // with the system allocator that was about a fifth of the server's CPU under load
@@ -25,10 +28,27 @@ async fn main() -> anyhow::Result<()> {
         );
         // SIGTERM or Ctrl-C: drain, so a rolling upgrade drops no match.
         shutdown_signal().await;
-        tracing::info!(
-            rooms = node.node.rooms().len(),
-            "draining: no new rooms; waiting for running matches to end"
-        );
+        match args.drain_mode {
+            DrainMode::Finish => tracing::info!(
+                rooms = node.node.rooms().len(),
+                "draining: no new rooms; waiting for running matches to end"
+            ),
+            DrainMode::Migrate => {
+                tracing::info!(
+                    rooms = node.node.rooms().len(),
+                    "draining: no new rooms; moving running matches to other nodes"
+                );
+                let report = node.migrate().await;
+                for (room, why) in &report.stayed {
+                    tracing::warn!(room, %why, "match stays here and plays to its end");
+                }
+                tracing::info!(
+                    moved = report.moved.len(),
+                    stayed = report.stayed.len(),
+                    "waiting for moved matches' players to leave and staying matches to end"
+                );
+            }
+        }
         node.drain().await;
         tracing::info!("drained; exiting");
         node.shutdown().await;

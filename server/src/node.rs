@@ -14,7 +14,7 @@ use std::{
 use dashmap::DashMap;
 use matchmaker::{AllocateError, Allocation, AllocationRequest, Allocator};
 use protocol::{
-    TokenKey,
+    TokenKey, TokenUserData,
     api::{Health, OpenSlot, RoomPlayer},
 };
 use tokio::sync::mpsc::UnboundedSender;
@@ -23,8 +23,9 @@ use crate::{
     game::Game,
     metrics::NodeMetrics,
     room::{
-        AddPlayerError, Backfill, ExpectedPlayer, Fault, Room, RoomNotice, RoomProcess,
-        RoomSettings, RoomStatus, RoomTransport, Scheduler, Supervision, SyncSettings,
+        AddPlayerError, Backfill, ExpectedPlayer, Fault, Room, RoomHandoff, RoomNotice,
+        RoomProcess, RoomSettings, RoomStatus, RoomTransport, Scheduler, Supervision, SyncSettings,
+        Unmovable,
     },
 };
 
@@ -326,17 +327,6 @@ impl<G: Game> Node<G> {
                 break id;
             }
         };
-        let addr = SocketAddr::new(config.public_ip, port);
-        let transport =
-            // Twice the players: a player who left may hold its connection until netcode times
-            // it out while its replacement connects.
-            match RoomTransport::new(socket, addr, config.token_key, 2 * request.players.len()) {
-                Ok(t) => t,
-                Err(e) => {
-                    self.free_ports().push_back(port);
-                    return Err(AllocateError::Failed(e.to_string()));
-                }
-            };
         let settings = RoomSettings {
             room_id,
             tick_rate: config.tick_rate,
@@ -358,11 +348,38 @@ impl<G: Game> Node<G> {
             backfill: config.backfill,
         };
         let room = Room::new(self.inner.game.clone(), settings);
+        let allocation = self.launch(room, socket, port)?;
+        tracing::debug!(room = room_id, addr = %allocation.addr, players = request.players.len(), "room started");
+        Ok(allocation)
+    }
+
+    /// Runs `room` on the bound `socket`: its transport, its process on the worker pool, its
+    /// place in the registry. Gives the port back if the transport cannot start.
+    fn launch(
+        &self,
+        room: Room<G>,
+        socket: UdpSocket,
+        port: u16,
+    ) -> Result<Allocation, AllocateError> {
+        let config = &self.inner.config;
+        let settings = room.core().settings();
+        let (room_id, players) = (settings.room_id, settings.expected.len());
+        let addr = SocketAddr::new(config.public_ip, port);
+        let transport =
+            // Twice the players: a player who left may hold its connection until netcode times
+            // it out while its replacement connects.
+            match RoomTransport::new(socket, addr, config.token_key, 2 * players) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.free_ports().push_back(port);
+                    return Err(AllocateError::Failed(e.to_string()));
+                }
+            };
         let status = Arc::new(RoomStatus::new(
             room_id,
-            request.mode.clone(),
+            self.inner.game.mode().to_string(),
             addr,
-            request.players.len(),
+            players,
         ));
         let node = Arc::downgrade(&self.inner);
         let process = Arc::new(RoomProcess::new(
@@ -375,9 +392,143 @@ impl<G: Game> Node<G> {
         ));
         self.inner.rooms.insert(room_id, process.clone());
         self.inner.scheduler.add(process);
-        tracing::debug!(room = room_id, %addr, players = request.players.len(), "room started");
         Ok(Allocation { room_id, addr })
     }
+
+    /// Stops a room's clock and packs it to move to another node (see
+    /// [`RoomHandoff::encode`]). Until [`Node::redirect_room`] or [`Node::thaw_room`], the
+    /// room keeps its connections but does not tick.
+    pub async fn freeze_room(&self, room_id: u64) -> Result<Vec<u8>, MigrateError> {
+        let room = self.process(room_id)?;
+        // A tick caught half done is finished within microseconds.
+        for _ in 0..100 {
+            match room.freeze() {
+                Ok(handoff) => {
+                    return handoff.encode().map_err(|e| {
+                        room.thaw();
+                        MigrateError::Encode(e.to_string())
+                    });
+                }
+                Err(Unmovable::Busy) => tokio::time::sleep(Duration::from_millis(1)).await,
+                Err(Unmovable::Stays) => return Err(MigrateError::Stays(room_id)),
+            }
+        }
+        Err(MigrateError::Stays(room_id))
+    }
+
+    /// Lets a frozen room tick again: its move did not happen.
+    pub fn thaw_room(&self, room_id: u64) {
+        if let Ok(room) = self.process(room_id) {
+            room.thaw();
+        }
+    }
+
+    /// Tells a frozen room's clients that the room now runs at `addr`: each gets a connect
+    /// token for it on the reliable channel, and the room here closes once they have left (at
+    /// most [`MIGRATION_LINGER`] later). Returns how many clients were told.
+    pub fn redirect_room(&self, room_id: u64, addr: SocketAddr) -> Result<usize, NoSuchRoom> {
+        let room = self.process(room_id)?;
+        let key = self.inner.config.token_key;
+        let now = protocol::unix_now();
+        let told = room.redirect(
+            |player| {
+                let user = TokenUserData {
+                    room_id,
+                    ticket_id: player.ticket_id.clone(),
+                    player_id: player.player_id.clone(),
+                };
+                let token = protocol::issue_token(
+                    &key,
+                    now,
+                    MIGRATION_TOKEN_EXPIRY,
+                    rand::random(),
+                    addr,
+                    &user,
+                );
+                match token {
+                    Ok(token) => Some(protocol::token_to_base64(&token)),
+                    Err(e) => {
+                        tracing::error!(room = room_id, error = %e, "could not issue a migration token");
+                        None
+                    }
+                }
+            },
+            MIGRATION_LINGER,
+        );
+        Ok(told)
+    }
+
+    /// Resumes a room another node packed ([`Node::freeze_room`]) on a free port here. The
+    /// room keeps its id; it holds its clock until its players are back (at most
+    /// [`RESUME_PATIENCE`]).
+    pub fn import_room(&self, bytes: &[u8]) -> Result<Allocation, ImportError> {
+        let handoff =
+            RoomHandoff::<G>::decode(bytes).map_err(|e| ImportError::Malformed(e.to_string()))?;
+        if handoff.mode != self.inner.game.mode() {
+            return Err(ImportError::Refused(AllocateError::UnknownMode(
+                handoff.mode,
+            )));
+        }
+        let room_id = handoff.settings.room_id;
+        if self.inner.rooms.contains_key(&room_id) {
+            return Err(ImportError::AlreadyHere(room_id));
+        }
+        let patience = handoff.settings.ticks(RESUME_PATIENCE);
+        let room = Room::resume(self.inner.game.clone(), handoff, patience)
+            .map_err(|e| ImportError::Malformed(e.to_string()))?;
+        let (socket, port) = self.bind_port().map_err(ImportError::Refused)?;
+        let allocation = self
+            .launch(room, socket, port)
+            .map_err(ImportError::Refused)?;
+        tracing::info!(room = room_id, addr = %allocation.addr, "room resumed here from another node");
+        Ok(allocation)
+    }
+
+    fn process(&self, room_id: u64) -> Result<Arc<RoomProcess<G>>, NoSuchRoom> {
+        self.inner
+            .rooms
+            .get(&room_id)
+            .map(|r| r.value().clone())
+            .ok_or(NoSuchRoom(room_id))
+    }
+}
+
+/// How long a migration token is valid: the client uses it at once.
+const MIGRATION_TOKEN_EXPIRY: Duration = Duration::from_secs(10);
+
+/// Longest a room that moved stays open here for its clients to hear where it went.
+pub const MIGRATION_LINGER: Duration = Duration::from_secs(3);
+
+/// Longest a resumed room holds its clock for its players to reconnect; whoever is not back by
+/// then is away, as after any disconnect.
+pub const RESUME_PATIENCE: Duration = Duration::from_secs(2);
+
+/// A room could not be packed to move.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MigrateError {
+    /// The room is not (or no longer) on this node.
+    #[error(transparent)]
+    NoSuchRoom(#[from] NoSuchRoom),
+    /// The room is over, already moving, or has no simulation to pack; it finishes here.
+    #[error("room {0} cannot move; it finishes here")]
+    Stays(u64),
+    /// The room's state could not be encoded.
+    #[error("could not encode the room: {0}")]
+    Encode(String),
+}
+
+/// A room could not be resumed here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// The blob is not a room (or not one this build understands).
+    #[error("not a room handoff: {0}")]
+    Malformed(String),
+    /// A room with that id already runs here.
+    #[error("room {0} already runs on this node")]
+    AlreadyHere(u64),
+    /// No capacity, draining, or another mode.
+    #[error(transparent)]
+    Refused(AllocateError),
 }
 
 fn on_room_notice<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, exit: RoomNotice) {
@@ -404,7 +555,7 @@ fn on_room_notice<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, e
                 }));
             }
         }
-        RoomNotice::Finished => {
+        RoomNotice::Finished | RoomNotice::Moved => {
             // The room's socket is closed by now; its port can be reused.
             if let Some((_, room)) = node.rooms.remove(&room_id) {
                 node.closed_restarts
@@ -414,7 +565,10 @@ fn on_room_notice<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, e
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push_back(port);
-            if let Some(events) = &node.events {
+            // A room that moved is recorded under its new node now.
+            if let Some(events) = &node.events
+                && exit == RoomNotice::Finished
+            {
                 let _ = events.send(NodeEvent::RoomClosed { room_id });
             }
         }

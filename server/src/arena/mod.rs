@@ -5,7 +5,9 @@ mod systems;
 
 use bevy_ecs::{prelude::*, schedule::Schedule};
 use protocol::{EntityKind, EntityState, PlayerInput, quantize_angle};
-use rand::{SeedableRng, rngs::StdRng};
+use rand::SeedableRng;
+use rand_chacha::ChaCha12Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::game::Game;
 
@@ -53,11 +55,11 @@ impl Default for ArenaRules {
 }
 
 /// Network id, stable for an entity's life.
-#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetId(pub u32);
 
 /// Position in world units.
-#[derive(Component, Debug, Clone, Copy, PartialEq)]
+#[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Position {
     /// x
     pub x: f32,
@@ -66,7 +68,7 @@ pub struct Position {
 }
 
 /// A player's avatar.
-#[derive(Component, Debug, Clone, Copy, PartialEq)]
+#[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Avatar {
     /// Team; projectiles do not hurt teammates.
     pub team: u8,
@@ -85,13 +87,15 @@ pub struct Avatar {
 }
 
 /// What the player wants this tick.
-#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Intent(pub PlayerInput);
 
 /// A projectile in flight.
-#[derive(Component, Debug, Clone, Copy, PartialEq)]
+#[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Projectile {
     /// Who fired it (gets the kill).
+    // Entities do not survive a restore; checkpoints record the owner by network id.
+    #[serde(skip, default = "no_owner")]
     pub owner: Entity,
     /// Velocity, units per second.
     pub vx: f32,
@@ -108,7 +112,7 @@ pub struct Projectile {
 }
 
 /// Source of network ids.
-#[derive(Resource, Debug, Default, Clone)]
+#[derive(Resource, Debug, Default, Clone, Serialize, Deserialize)]
 pub struct NetIds(u32);
 
 impl NetIds {
@@ -120,11 +124,11 @@ impl NetIds {
 }
 
 /// The match's random source, seeded per room so a match is reproducible.
-#[derive(Resource, Debug, Clone)]
-pub struct ArenaRng(pub StdRng);
+#[derive(Resource, Debug, Clone, Serialize, Deserialize)]
+pub struct ArenaRng(pub ChaCha12Rng);
 
 /// A projectile as checkpointed: its owner by network id, since entities change on restore.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectileRecord {
     id: NetId,
     position: Position,
@@ -134,12 +138,16 @@ pub struct ProjectileRecord {
 
 /// The arena's checkpoint: every entity in its archetype's iteration order, the id counter and
 /// the random source, so a restored world replays exactly like the original.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ArenaCheckpoint {
     ids: NetIds,
     rng: ArenaRng,
     avatars: Vec<(NetId, Position, Avatar, Intent)>,
     projectiles: Vec<ProjectileRecord>,
+}
+
+fn no_owner() -> Entity {
+    Entity::PLACEHOLDER
 }
 
 /// The arena game.
@@ -190,7 +198,7 @@ impl Game for ArenaGame {
     fn setup(&self, world: &mut World, seed: u64) {
         world.insert_resource(self.rules.clone());
         world.insert_resource(NetIds::default());
-        world.insert_resource(ArenaRng(StdRng::seed_from_u64(seed)));
+        world.insert_resource(ArenaRng(ChaCha12Rng::seed_from_u64(seed)));
     }
 
     fn add_systems(&self, schedule: &mut Schedule) {

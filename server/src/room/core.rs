@@ -25,6 +25,10 @@ use super::{
 };
 use crate::game::Game;
 
+mod handoff;
+
+pub use handoff::{CoreHandoff, HandoffError};
+
 /// A netcode client id: one connection.
 pub type ClientId = u64;
 
@@ -32,7 +36,7 @@ pub type ClientId = u64;
 const MAX_PENDING_INPUTS: usize = 8;
 
 /// A player the match was made for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExpectedPlayer {
     /// The player's id.
     pub player_id: String,
@@ -43,7 +47,7 @@ pub struct ExpectedPlayer {
 }
 
 /// When a room asks the matchmaker for a replacement player.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Backfill {
     /// A player who dropped (rather than left) gets this long to reconnect first.
     pub grace: Duration,
@@ -61,7 +65,7 @@ impl Default for Backfill {
 }
 
 /// How a room is supervised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Supervision {
     /// More than this many restarts within `window` fails the room.
     pub max_restarts: u32,
@@ -82,7 +86,7 @@ impl Default for Supervision {
 }
 
 /// How a room runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RoomSettings {
     /// The room's id (also in every connect token for it).
     pub room_id: u64,
@@ -132,7 +136,8 @@ impl RoomSettings {
         }
     }
 
-    fn ticks(&self, d: Duration) -> u32 {
+    /// Ticks in `d`, rounded up.
+    pub fn ticks(&self, d: Duration) -> u32 {
         (d.as_secs_f64() * f64::from(self.tick_rate)).ceil() as u32
     }
 
@@ -215,7 +220,7 @@ pub enum AddPlayerError {
 }
 
 /// Where the match stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     /// Waiting for the expected players.
     Waiting,
@@ -335,6 +340,10 @@ pub struct RoomCore<G: Game> {
     /// the match was made for).
     replacements_asked: usize,
     max_replacements: usize,
+    /// Set on a room resumed on this node after a migration, until its players are back.
+    resume: Option<handoff::Resume>,
+    /// The room told its clients to follow it to another node.
+    migrated: bool,
 }
 
 impl Player {
@@ -384,6 +393,8 @@ impl<G: Game> RoomCore<G> {
             open_slots: Vec::new(),
             replacements_asked: 0,
             max_replacements,
+            resume: None,
+            migrated: false,
         }
     }
 
@@ -495,7 +506,7 @@ impl<G: Game> RoomCore<G> {
         player.away_since = Some(self.tick);
         let player_id = player.player_id.clone();
         self.queued.push(SimCommand::Despawn(slot));
-        if matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
+        if !self.migrated && matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
             self.broadcast_welcomed(ServerEvent::PlayerLeft { player_id });
         }
     }

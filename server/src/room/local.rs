@@ -7,7 +7,8 @@
 use std::sync::{Arc, atomic::AtomicBool};
 
 use super::{
-    core::{Outbound, RoomCore, RoomInput, RoomSettings},
+    core::{HandoffError, Outbound, RoomCore, RoomInput, RoomSettings},
+    migration::RoomHandoff,
     sim::{Fault, Simulation, StepOutput},
     supervisor::{SimFactory, supervised_checkpoint, supervised_step},
 };
@@ -47,6 +48,41 @@ impl<G: Game> Room<G> {
             factory,
             step: StepOutput::default(),
         }
+    }
+
+    /// A room resumed from a [`RoomHandoff`] another node made: the simulation rebuilt from the
+    /// handoff's checkpoint, the shell as it was, holding for at most `patience` ticks while
+    /// the players who were connected reconnect.
+    pub fn resume(game: G, handoff: RoomHandoff<G>, patience: u32) -> Result<Self, HandoffError> {
+        let factory = SimFactory {
+            dt: handoff.settings.dt(),
+            abandoned: Arc::new(AtomicBool::new(false)),
+            game,
+        };
+        let sim = Simulation::restore(
+            factory.game.clone(),
+            &handoff.sim,
+            factory.dt,
+            factory.abandoned.clone(),
+        );
+        let core = RoomCore::resume(
+            handoff.settings,
+            factory.game.arena_size(),
+            handoff.core,
+            handoff.sim,
+            patience,
+        )?;
+        Ok(Self {
+            core,
+            sim: Some(sim),
+            factory,
+            step: StepOutput::default(),
+        })
+    }
+
+    /// The room stopped where it is, to resume elsewhere: `None` once the match is over.
+    pub fn handoff(&mut self, mode: &str) -> Option<RoomHandoff<G>> {
+        handoff(&self.core, &mut self.sim, mode)
     }
 
     /// Applies one event from outside.
@@ -90,6 +126,26 @@ impl<G: Game> Room<G> {
     }
 }
 
+/// The room as of its last tick, from its shell and a fresh checkpoint of its simulation.
+pub(crate) fn handoff<G: Game>(
+    core: &RoomCore<G>,
+    sim: &mut Option<Simulation<G>>,
+    mode: &str,
+) -> Option<RoomHandoff<G>> {
+    let shell = core.handoff()?;
+    let checkpoint = match supervised_checkpoint(sim) {
+        Ok(Some(cp)) => cp,
+        // No simulation (it crashed and was not rebuilt) or it panicked: the room stays.
+        Ok(None) | Err(_) => return None,
+    };
+    Some(RoomHandoff {
+        mode: mode.to_string(),
+        settings: core.settings().clone(),
+        core: shell,
+        sim: checkpoint,
+    })
+}
+
 /// One supervised tick: batch from the shell, step (restart on panic), output to the shell,
 /// checkpoint when due.
 pub(crate) fn tick<G: Game>(
@@ -98,6 +154,9 @@ pub(crate) fn tick<G: Game>(
     factory: &SimFactory<G>,
     step: &mut StepOutput,
 ) {
+    if core.holding() {
+        return;
+    }
     let batch = core.begin_tick();
     if !core.wants_simulation() {
         return;

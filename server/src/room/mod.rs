@@ -7,6 +7,7 @@
 
 mod core;
 mod local;
+mod migration;
 mod runner;
 mod scheduler;
 mod sim;
@@ -16,12 +17,13 @@ pub mod sync;
 mod transport;
 
 pub use self::core::{
-    AddPlayerError, Backfill, ClientId, ExpectedPlayer, OpenedSlot, Outbound, Phase, Recovery,
-    RoomCore, RoomInput, RoomSettings, RoomStats, Supervision,
+    AddPlayerError, Backfill, ClientId, CoreHandoff, ExpectedPlayer, HandoffError, OpenedSlot,
+    Outbound, Phase, Recovery, RoomCore, RoomInput, RoomSettings, RoomStats, Supervision,
 };
 pub use local::Room;
+pub use migration::RoomHandoff;
 pub use runner::RoomStatus;
-pub(crate) use runner::{RoomNotice, RoomProcess};
+pub(crate) use runner::{RoomNotice, RoomProcess, Unmovable};
 pub(crate) use scheduler::Scheduler;
 pub use sim::{
     Fault, PlayerStanding, SimCheckpoint, SimCommand, Simulation, Slot, StepOutput, TickBatch,

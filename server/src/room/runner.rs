@@ -21,6 +21,7 @@ use protocol::api::RoomSummary;
 use super::{
     core::{AddPlayerError, ExpectedPlayer, OpenedSlot, Phase, RoomCore},
     local,
+    migration::RoomHandoff,
     scheduler::Task,
     sim::{Fault, Simulation, StepOutput},
     spectate::SpectatorFeed,
@@ -161,6 +162,8 @@ pub(crate) enum RoomNotice {
     SlotOpen(OpenedSlot),
     /// The match ended normally.
     Finished,
+    /// The room moved to another node and closed here; its players and tickets went with it.
+    Moved,
     /// The room failed; these tickets should go back to the queue.
     Failed {
         /// Ticket ids of the room's players.
@@ -168,6 +171,30 @@ pub(crate) enum RoomNotice {
         /// Why.
         reason: String,
     },
+}
+
+/// Where a room stands in a move to another node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Migration {
+    /// Not moving: the room ticks.
+    Staying,
+    /// Packed for a move: the clock stands still (connections are still served) until the
+    /// room is either redirected or thawed.
+    Frozen,
+    /// Resumed elsewhere: clients were told where; the room closes once they have left or at
+    /// `until`, whichever is first.
+    Leaving { until: Instant },
+}
+
+/// Why a room cannot be packed to move now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Unmovable {
+    /// A tick is half done (its shell moved on, its simulation not yet): try again shortly.
+    #[error("the room is mid-tick")]
+    Busy,
+    /// The match is over, the room is already moving, or it has no simulation to pack.
+    #[error("the room cannot move")]
+    Stays,
 }
 
 struct TickTiming {
@@ -186,6 +213,7 @@ struct Shell<G: Game> {
     transport_panic: bool,
     last_tick: Instant,
     timing: TickTiming,
+    migration: Migration,
 }
 
 struct SimSlot<G: Game> {
@@ -235,6 +263,7 @@ impl<G: Game> RoomProcess<G> {
                 counted_rejected: 0,
                 transport_panic: false,
                 last_tick: Instant::now(),
+                migration: Migration::Staying,
                 timing: TickTiming {
                     duration: histogram(),
                     lateness: histogram(),
@@ -269,6 +298,48 @@ impl<G: Game> RoomProcess<G> {
         lock(&self.shell).core.fail(reason.to_string());
     }
 
+    /// Stops the room's clock and packs it to resume on another node. Until
+    /// [`RoomProcess::redirect`] or [`RoomProcess::thaw`], the room serves its connections
+    /// but does not tick.
+    pub(crate) fn freeze(&self) -> Result<RoomHandoff<G>, Unmovable> {
+        // Lock order: simulation, then shell.
+        let mut slot = lock(&self.sim);
+        let mut shell = lock(&self.shell);
+        if shell.migration != Migration::Staying || self.exited.load(Ordering::SeqCst) {
+            return Err(Unmovable::Stays);
+        }
+        let handoff = local::handoff(&shell.core, &mut slot.sim, &self.status.mode)
+            .ok_or(Unmovable::Stays)?;
+        if handoff.sim.tick != shell.core.current_tick() {
+            return Err(Unmovable::Busy);
+        }
+        shell.migration = Migration::Frozen;
+        Ok(handoff)
+    }
+
+    /// Lets a frozen room tick again (its move did not happen).
+    pub(crate) fn thaw(&self) {
+        let mut shell = lock(&self.shell);
+        if shell.migration == Migration::Frozen {
+            shell.migration = Migration::Staying;
+        }
+    }
+
+    /// Tells a frozen room's clients where it resumed (a token each, from `token_for`); the
+    /// room closes once they have left, or after `linger`. Returns how many were told.
+    pub(crate) fn redirect(
+        &self,
+        token_for: impl FnMut(&ExpectedPlayer) -> Option<String>,
+        linger: Duration,
+    ) -> usize {
+        let mut shell = lock(&self.shell);
+        let told = shell.core.redirect(token_for);
+        shell.migration = Migration::Leaving {
+            until: Instant::now() + linger,
+        };
+        told
+    }
+
     pub(crate) fn inject_fault(&self, fault: Fault) {
         let mut shell = lock(&self.shell);
         match fault {
@@ -291,10 +362,20 @@ impl<G: Game> RoomProcess<G> {
             if let Some(transport) = shell.transport.as_mut() {
                 transport.receive(dt, &mut shell.core);
             }
-            let batch = shell.core.begin_tick();
-            (batch, shell.core.wants_simulation())
+            // A room on the move, or resumed and waiting for its players, keeps its clock.
+            let advances = match shell.migration {
+                Migration::Staying => !shell.core.holding(),
+                Migration::Frozen | Migration::Leaving { .. } => false,
+            };
+            if advances {
+                let batch = shell.core.begin_tick();
+                let wants_sim = shell.core.wants_simulation();
+                (Some(batch), wants_sim)
+            } else {
+                (None, false)
+            }
         };
-        if wants_sim {
+        if wants_sim && let Some(batch) = batch {
             let mut slot = lock(&self.sim);
             let slot = &mut *slot;
             let ok = super::supervisor::supervised_step(
@@ -359,7 +440,13 @@ impl<G: Game> RoomProcess<G> {
         }
         self.report_failure(&shell.core);
         if shell.core.is_finished() {
-            self.close(shell);
+            self.close(shell, RoomNotice::Finished);
+            return false;
+        }
+        if let Migration::Leaving { until } = shell.migration
+            && (shell.core.connected_players() == 0 || Instant::now() >= until)
+        {
+            self.close(shell, RoomNotice::Moved);
             return false;
         }
         true
@@ -376,7 +463,7 @@ impl<G: Game> RoomProcess<G> {
         }
     }
 
-    fn close(&self, shell: &mut Shell<G>) {
+    fn close(&self, shell: &mut Shell<G>, notice: RoomNotice) {
         if self.exited.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -395,7 +482,7 @@ impl<G: Game> RoomProcess<G> {
                 "room closed"
             );
         }
-        (self.on_notice)(RoomNotice::Finished);
+        (self.on_notice)(notice);
     }
 }
 
@@ -422,7 +509,7 @@ impl<G: Game> Task for RoomProcess<G> {
                     }
                 }));
                 self.report_failure(&shell.core);
-                self.close(shell);
+                self.close(shell, RoomNotice::Finished);
                 false
             }
         }

@@ -103,7 +103,10 @@ pub struct StepOutput {
     pub score_limit_reached: bool,
 }
 
-/// A simulation's state at a tick, from which it can be rebuilt.
+/// A simulation's state at a tick, from which it can be rebuilt (here after a crash, or on
+/// another node after a migration).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "", deserialize = ""))]
 pub struct SimCheckpoint<G: Game> {
     /// The last tick included.
     pub tick: u32,

@@ -14,7 +14,7 @@ use protocol::{
 };
 
 /// How snapshots are built.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SyncSettings {
     /// A client sees entities within this distance (a square) of its avatar.
     pub interest_radius: f32,

@@ -1,0 +1,428 @@
+//! Live migration: a running match stops on one node and resumes on another, and its players
+//! follow with new tokens.
+//!
+//! Sans-IO: a migrated room plays on exactly as the room it was taken from would have.
+//! Two nodes in one process over real UDP: real `GameClient`s follow the room, keep their
+//! avatars and scores, and the match ends by its time limit on the new node.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::{Duration, Instant},
+};
+
+use matchmaker::{AllocationRequest, Allocator};
+use protocol::{
+    Channel, EndReason, EntityKind, GameClient, InputFrame, InputPacket, PlayerInput, ServerEvent,
+    TokenUserData, api::RoomPlayer, codec, issue_token, token_to_base64,
+};
+use server::{
+    Node, NodeConfig,
+    arena::ArenaGame,
+    room::{
+        Phase, Room, RoomHandoff, RoomInput, RoomSettings, StepOutput, Supervision, SyncSettings,
+    },
+};
+
+const KEY: [u8; 32] = [9; 32];
+
+fn user(settings: &RoomSettings, i: usize) -> TokenUserData {
+    let p = &settings.expected[i];
+    TokenUserData {
+        room_id: settings.room_id,
+        ticket_id: p.ticket_id.clone(),
+        player_id: p.player_id.clone(),
+    }
+}
+
+/// Player `i`'s input at tick `t`: every player circles and fires in its own rhythm.
+fn input(i: usize, t: u32) -> PlayerInput {
+    let angle = (t as f32 * 0.05) + i as f32;
+    PlayerInput::new(
+        angle.cos(),
+        angle.sin(),
+        angle * 1.7,
+        (t + i as u32).is_multiple_of(7),
+    )
+}
+
+/// Player `i`'s input at tick `t` in a room whose last step was `step`: walk to the middle,
+/// aim at the nearest other player and fire often, so players die and respawn.
+fn fighting_input(step: &StepOutput, i: usize, t: u32) -> PlayerInput {
+    let me = step.standings.iter().find(|s| s.slot as usize == i);
+    let position = |id: u32| {
+        step.entities
+            .iter()
+            .find(|e| e.id == id && e.kind == EntityKind::Player)
+            .map(|e| (e.x, e.y))
+    };
+    let Some((x, y)) = me.and_then(|m| position(m.net_id)) else {
+        return input(i, t);
+    };
+    let target = step
+        .standings
+        .iter()
+        .filter(|s| s.slot as usize != i)
+        .filter_map(|s| position(s.net_id))
+        .min_by(|a, b| {
+            let d = |p: &(f32, f32)| (p.0 - x).powi(2) + (p.1 - y).powi(2);
+            d(a).total_cmp(&d(b))
+        });
+    let aim = target.map_or(0.0, |(tx, ty)| (ty - y).atan2(tx - x));
+    PlayerInput::new(
+        (50.0 - x) / 50.0,
+        (50.0 - y) / 50.0,
+        aim,
+        t.is_multiple_of(3),
+    )
+}
+
+fn send_input(room: &mut Room<ArenaGame>, client: u64, input: PlayerInput, t: u32) {
+    let packet = InputPacket {
+        ack_tick: 0,
+        inputs: vec![InputFrame { seq: t, input }],
+    };
+    room.handle(RoomInput::Message {
+        client,
+        channel: Channel::State,
+        bytes: &codec::encode(&packet).unwrap(),
+    });
+}
+
+#[test]
+fn a_migrated_room_plays_on_exactly_as_the_room_it_left() {
+    let players = 6;
+    let settings = RoomSettings::for_players(41, 1234, players);
+    let mut stays = Room::new(ArenaGame::default(), settings.clone());
+    for i in 0..players {
+        stays.handle(RoomInput::Connected {
+            client: 100 + i as u64,
+            user: user(&settings, i),
+        });
+    }
+    let mut t = 1;
+    while t <= 200 {
+        for i in 0..players {
+            let input = fighting_input(stays.last_step(), i, t);
+            send_input(&mut stays, 100 + i as u64, input, t);
+        }
+        stays.tick();
+        t += 1;
+    }
+    assert!(matches!(stays.core().phase(), Phase::Running { .. }));
+
+    // Packed mid-match, through the bytes another node would receive.
+    let blob = stays
+        .handoff("arena")
+        .expect("a running room moves")
+        .encode()
+        .unwrap();
+    let handoff = RoomHandoff::<ArenaGame>::decode(&blob).unwrap();
+    let mut moved = Room::resume(ArenaGame::default(), handoff, 60).unwrap();
+    assert_eq!(moved.core().current_tick(), stays.core().current_tick());
+    assert_eq!(moved.core().phase(), stays.core().phase());
+
+    // Nobody is back yet: the moved room holds its clock.
+    moved.tick();
+    assert_eq!(moved.core().current_tick(), stays.core().current_tick());
+    // Everyone reconnects (new connections, new client ids), then both rooms get the same
+    // inputs.
+    for i in 0..players {
+        moved.handle(RoomInput::Connected {
+            client: 500 + i as u64,
+            user: user(&settings, i),
+        });
+    }
+    let mut deaths = 0;
+    while t <= 500 {
+        for i in 0..players {
+            let input = fighting_input(stays.last_step(), i, t);
+            send_input(&mut stays, 100 + i as u64, input, t);
+            send_input(&mut moved, 500 + i as u64, input, t);
+        }
+        stays.tick();
+        moved.tick();
+        assert_eq!(
+            moved.last_step().entities,
+            stays.last_step().entities,
+            "tick {t}: the moved room diverged"
+        );
+        deaths = stays
+            .last_step()
+            .standings
+            .iter()
+            .map(|s| s.deaths)
+            .sum::<u32>();
+        t += 1;
+    }
+    assert_eq!(moved.last_step().standings, stays.last_step().standings);
+    // Deaths mean respawns, which draw from the game's random source: it moved too.
+    assert!(deaths > 0, "the script should make players hit each other");
+}
+
+#[test]
+fn a_handoff_is_refused_when_it_does_not_hold_together() {
+    let settings = RoomSettings::for_players(42, 7, 2);
+    let mut room = Room::new(ArenaGame::default(), settings.clone());
+    for i in 0..2 {
+        room.handle(RoomInput::Connected {
+            client: i as u64,
+            user: user(&settings, i),
+        });
+    }
+    for _ in 0..10 {
+        room.tick();
+    }
+    let blob = room.handoff("arena").unwrap().encode().unwrap();
+    // Truncated or padded bytes are an error, not a panic.
+    assert!(RoomHandoff::<ArenaGame>::decode(&blob[..blob.len() - 3]).is_err());
+    let mut padded = blob.clone();
+    padded.push(0);
+    assert!(RoomHandoff::<ArenaGame>::decode(&padded).is_err());
+    // A shell and a simulation from different ticks do not make a room.
+    let early = room.handoff("arena").unwrap();
+    room.tick();
+    let mut late = room.handoff("arena").unwrap();
+    late.settings.expected.pop();
+    let err = Room::resume(ArenaGame::default(), late, 30).err().unwrap();
+    assert!(err.to_string().contains("player records"), "{err}");
+    let blob_early = early.encode().unwrap();
+    let mut mixed = RoomHandoff::<ArenaGame>::decode(&blob_early).unwrap();
+    mixed.settings = room.core().settings().clone();
+    assert!(Room::resume(ArenaGame::default(), mixed, 30).is_ok());
+
+    // A match that is over finishes where it is.
+    let mut over = Room::new(ArenaGame::default(), RoomSettings::for_players(43, 7, 1));
+    for _ in 0..200 {
+        over.tick(); // nobody came: abandoned after the join timeout
+    }
+    assert!(matches!(over.core().phase(), Phase::Ended { .. }));
+    assert!(over.handoff("arena").is_none());
+}
+
+fn node(id: &str, port: u16) -> Node<ArenaGame> {
+    Node::new(
+        ArenaGame::default(),
+        NodeConfig {
+            node_id: id.into(),
+            udp_bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            udp_ports: (port, port + 4),
+            max_rooms: 4,
+            tick_rate: 30,
+            match_duration: Duration::from_secs(6),
+            join_timeout: Duration::from_secs(5),
+            linger: Duration::from_millis(500),
+            token_key: KEY,
+            workers: 1,
+            hang_timeout: Duration::from_secs(2),
+            supervision: Supervision::default(),
+            sync: SyncSettings::default(),
+            backfill: None,
+        },
+        None,
+    )
+}
+
+/// What one client saw.
+#[derive(Default)]
+struct Seen {
+    events: Vec<ServerEvent>,
+    /// Snapshot ticks with when each arrived.
+    snapshots: Vec<(u32, Instant)>,
+    /// Own avatar's entity id per welcome.
+    welcomes: Vec<u32>,
+}
+
+fn frame(clients: &mut [GameClient], seen: &mut [Seen], t: u32) {
+    for (i, (c, s)) in clients.iter_mut().zip(seen.iter_mut()).enumerate() {
+        c.update(Duration::from_millis(10)).unwrap();
+        while let Some(e) = c.poll_event() {
+            if let ServerEvent::Welcome { entity_id, .. } = e {
+                s.welcomes.push(entity_id);
+            }
+            s.events.push(e);
+        }
+        if let Some(snapshot) = c.take_new_snapshot() {
+            s.snapshots.push((snapshot.tick, Instant::now()));
+        }
+        c.send_input(input(i, t));
+        c.flush().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_follow_a_running_match_to_another_node_and_finish_it_there() {
+    let (a, b) = (node("a", 48000), node("b", 48010));
+    let players: Vec<RoomPlayer> = (0..3)
+        .map(|i| RoomPlayer {
+            player_id: format!("p{i}"),
+            ticket_id: format!("{i:032x}"),
+            team: i,
+        })
+        .collect();
+    let allocation = a
+        .allocate(AllocationRequest {
+            mode: "arena".into(),
+            region: None,
+            players: players.clone(),
+        })
+        .await
+        .unwrap();
+    let mut clients: Vec<GameClient> = players
+        .iter()
+        .map(|p| {
+            let token = issue_token(
+                &KEY,
+                protocol::unix_now(),
+                Duration::from_secs(10),
+                rand::random(),
+                allocation.addr,
+                &TokenUserData {
+                    room_id: allocation.room_id,
+                    ticket_id: p.ticket_id.clone(),
+                    player_id: p.player_id.clone(),
+                },
+            )
+            .unwrap();
+            GameClient::connect_with_token(
+                protocol::token_from_base64(&token_to_base64(&token)).unwrap(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut seen: Vec<Seen> = (0..3).map(|_| Seen::default()).collect();
+    let mut t = 0;
+    // Two seconds of play on node a.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        t += 1;
+        frame(&mut clients, &mut seen, t);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let room = a.room(allocation.room_id).unwrap();
+    assert_eq!(room.phase(), "running");
+    assert_eq!(room.connected_players(), 3);
+    let welcomed: Vec<u32> = seen.iter().map(|s| s.welcomes[0]).collect();
+
+    // The move, as a draining node makes it.
+    let moving = Instant::now();
+    let blob = a.freeze_room(allocation.room_id).await.unwrap();
+    let resumed = b.import_room(&blob).unwrap();
+    assert_eq!(resumed.room_id, allocation.room_id, "a room keeps its id");
+    assert_ne!(resumed.addr, allocation.addr);
+    assert_eq!(
+        a.redirect_room(allocation.room_id, resumed.addr).unwrap(),
+        3
+    );
+    let frozen_at = a.room(allocation.room_id).map(|r| r.summary().tick);
+
+    // Play on until the match ends (6 s of match time in all).
+    let mut ended = false;
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while !ended && Instant::now() < deadline {
+        t += 1;
+        frame(&mut clients, &mut seen, t);
+        ended = seen.iter().all(|s| {
+            s.events
+                .iter()
+                .any(|e| matches!(e, ServerEvent::MatchEnded(_)))
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(ended, "the match did not end on the new node");
+
+    for (i, (client, s)) in clients.iter().zip(&seen).enumerate() {
+        assert_eq!(client.stats().migrations, 1, "client {i}");
+        assert_eq!(client.server_addr(), resumed.addr, "client {i}");
+        assert!(
+            s.events
+                .iter()
+                .any(|e| matches!(e, ServerEvent::Migrate { .. })),
+            "client {i} was told"
+        );
+        // Same player, same avatar on the new node.
+        assert_eq!(s.welcomes.len(), 2, "client {i}: {:?}", s.welcomes);
+        assert_eq!(s.welcomes[1], welcomed[i], "client {i} kept its avatar");
+        let results = s
+            .events
+            .iter()
+            .find_map(|e| match e {
+                ServerEvent::MatchEnded(r) => Some(r),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(results.reason, EndReason::TimeLimit, "client {i}");
+        assert_eq!(results.players.len(), 3);
+        assert!(
+            matches!(s.events.last(), Some(ServerEvent::MatchEnded(_))),
+            "client {i}: nothing after the results: {:?}",
+            s.events.last()
+        );
+        // Snapshot ticks never go back, and the longest gap is the move.
+        let ticks: Vec<u32> = s.snapshots.iter().map(|&(t, _)| t).collect();
+        assert!(
+            ticks.windows(2).all(|w| w[0] < w[1]),
+            "client {i}: {ticks:?}"
+        );
+        let pause = s
+            .snapshots
+            .windows(2)
+            .filter(|w| w[1].1 > moving)
+            .map(|w| w[1].1 - w[0].1)
+            .max()
+            .unwrap();
+        println!("client {i}: pause across the move {pause:?} (frozen at tick {frozen_at:?})");
+        assert!(
+            pause < Duration::from_secs(1),
+            "client {i}: paused {pause:?}"
+        );
+    }
+    // The old room closes once its clients left; the new one closes after the match.
+    let closing = Instant::now();
+    while !(a.rooms().is_empty() && b.rooms().is_empty()) {
+        assert!(
+            closing.elapsed() < Duration::from_secs(5),
+            "rooms left open: a {:?}, b {:?}",
+            a.rooms(),
+            b.rooms()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_a_room_it_cannot_take() {
+    let (a, b) = (node("a", 48020), node("b", 48030));
+    let players = vec![RoomPlayer {
+        player_id: "solo".into(),
+        ticket_id: format!("{:032x}", 1),
+        team: 0,
+    }];
+    let allocation = a
+        .allocate(AllocationRequest {
+            mode: "arena".into(),
+            region: None,
+            players,
+        })
+        .await
+        .unwrap();
+    let blob = a.freeze_room(allocation.room_id).await.unwrap();
+    // Frozen once; not twice.
+    assert!(a.freeze_room(allocation.room_id).await.is_err());
+    // Garbage is refused with a reason.
+    let err = b.import_room(&blob[..blob.len() / 2]).unwrap_err();
+    assert!(err.to_string().contains("not a room handoff"), "{err}");
+    // A draining node takes nothing.
+    b.drain();
+    assert!(b.import_room(&blob).is_err());
+    // The same room twice on one node is refused.
+    let c = node("c", 48040);
+    c.import_room(&blob).unwrap();
+    let err = c.import_room(&blob).unwrap_err();
+    assert!(err.to_string().contains("already runs"), "{err}");
+    // The move did not happen: the room thaws and ticks on where it was.
+    a.thaw_room(allocation.room_id);
+    let tick = a.room(allocation.room_id).unwrap().summary().tick;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(a.room(allocation.room_id).unwrap().summary().tick > tick);
+}
