@@ -342,7 +342,7 @@ impl Bot {
                         if let Some(snapshot) = client.take_new_snapshot() {
                             heard_at = now;
                             if let Some(from) = migrating_from.take() {
-                                self.recorder.migrated(now - from);
+                                self.recorder.migrated(assignment.room_id, now - from);
                                 // The gap is the migration's, not jitter.
                                 last_snapshot_at = None;
                             }

@@ -134,6 +134,8 @@ pub struct Report {
     /// Per migration, from the last snapshot the old node sent to the first the new node sent:
     /// the pause a player sees.
     pub migration_pause_ms: Percentiles,
+    /// Per match (room id) that moved, the longest pause any of its bots saw, milliseconds.
+    pub migration_longest_pause_ms: BTreeMap<u64, f64>,
     /// Results a bot received for a match that ended before its time or score limit.
     pub matches_ended_early: u64,
     /// Tickets that reached no terminal state (assigned, cancelled, no_match) as far as their bot
@@ -235,6 +237,7 @@ struct Inner {
     rooms_failed: u64,
     migrations: u64,
     migration_pause: Histogram<u64>,
+    migration_longest_pause: BTreeMap<u64, Duration>,
     matches_ended_early: u64,
     tickets_lost: u64,
     tickets_reassigned: u64,
@@ -292,6 +295,7 @@ impl Default for Recorder {
                 rooms_failed: 0,
                 migrations: 0,
                 migration_pause: histogram(),
+                migration_longest_pause: BTreeMap::new(),
                 matches_ended_early: 0,
                 tickets_lost: 0,
                 tickets_reassigned: 0,
@@ -356,11 +360,14 @@ impl Recorder {
         self.with(|i| i.rooms_failed += 1);
     }
 
-    /// The bot's match moved to another node; `pause` is the gap in snapshots it saw.
-    pub(crate) fn migrated(&self, pause: Duration) {
+    /// The bot's match (`room_id`) moved to another node; `pause` is the gap in snapshots it
+    /// saw.
+    pub(crate) fn migrated(&self, room_id: u64, pause: Duration) {
         self.with(|i| {
             i.migrations += 1;
             i.migration_pause.saturating_record(micros(pause));
+            let longest = i.migration_longest_pause.entry(room_id).or_default();
+            *longest = (*longest).max(pause);
         });
     }
 
@@ -471,6 +478,11 @@ impl Recorder {
                 rooms_failed: i.rooms_failed,
                 migrations: i.migrations,
                 migration_pause_ms: Percentiles::of(&i.migration_pause),
+                migration_longest_pause_ms: i
+                    .migration_longest_pause
+                    .iter()
+                    .map(|(&room, d)| (room, d.as_secs_f64() * 1000.0))
+                    .collect(),
                 matches_ended_early: i.matches_ended_early,
                 tickets_lost: i.tickets_lost,
                 tickets_reassigned: i.tickets_reassigned,

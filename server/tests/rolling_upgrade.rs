@@ -165,6 +165,20 @@ async fn a_rolling_upgrade_of_every_node_ends_no_match_and_loses_no_player() {
         report.disconnects_unexpected,
         report.errors,
     );
+    let mut longest: Vec<f64> = report
+        .migration_longest_pause_ms
+        .values()
+        .copied()
+        .collect();
+    longest.sort_by(f64::total_cmp);
+    println!(
+        "longest pause per match, over {} matches: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        longest.len(),
+        longest.first().copied().unwrap_or_default(),
+        longest.get(longest.len() / 2).copied().unwrap_or_default(),
+        longest.last().copied().unwrap_or_default(),
+    );
+    assert_eq!(longest.len(), MATCHES, "every match moved at least once");
     assert!(report.is_clean(), "{report:#?}");
     assert_eq!(report.matches_ended_early, 0, "{report:#?}");
     assert_eq!(report.rooms_failed, 0, "{report:#?}");
