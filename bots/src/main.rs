@@ -239,6 +239,14 @@ fn print_summary(report: &bots::Report) {
         report.faults_injected,
         report.errors
     );
+    if report.migrations > 0 || report.matches_ended_early > 0 {
+        println!(
+            "matches moved between nodes: {} bots followed ({}) | matches ended early: {}",
+            report.migrations,
+            p("pause", &report.migration_pause_ms),
+            report.matches_ended_early,
+        );
+    }
     if report.bots_cpu_utilization > 0.85 {
         println!(
             "warning: the bots used {:.0} % of their threads' CPU: the load generator may have been the bottleneck (add --workers or a second machine)",
