@@ -307,6 +307,7 @@ async fn players_follow_a_running_match_to_another_node_and_finish_it_there() {
     // The move, as a draining node makes it.
     let moving = Instant::now();
     let blob = a.freeze_room(allocation.room_id).await.unwrap();
+    println!("handoff of a 3-player room: {} bytes", blob.len());
     let resumed = b.import_room(&blob).unwrap();
     assert_eq!(resumed.room_id, allocation.room_id, "a room keeps its id");
     assert_ne!(resumed.addr, allocation.addr);
