@@ -165,23 +165,29 @@ impl ClusterAllocator {
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            let why = serde_json::from_slice::<ErrorBody>(&bytes)
-                .map_or_else(|_| status.to_string(), |b| b.error.message);
-            return Err(format!("{status}: {why}"));
-        }
-        let granted: RoomGranted = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-        let addr = granted
-            .addr
-            .parse()
-            .map_err(|e| format!("bad room address {:?}: {e}", granted.addr))?;
-        Ok(Allocation {
-            room_id: granted.room_id,
-            addr,
-        })
+        read_granted(response).await
     }
+}
+
+/// Reads a node's answer to a room request (allocation, backfill, or a room moving in): the
+/// room it grants, or why not, in words.
+pub async fn read_granted(response: reqwest::Response) -> Result<Allocation, String> {
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        let why = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map_or_else(|_| status.to_string(), |b| b.error.message);
+        return Err(format!("{status}: {why}"));
+    }
+    let granted: RoomGranted = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let addr = granted
+        .addr
+        .parse()
+        .map_err(|e| format!("bad room address {:?}: {e}", granted.addr))?;
+    Ok(Allocation {
+        room_id: granted.room_id,
+        addr,
+    })
 }
 
 /// Requeues the tickets of rooms whose node stopped heartbeating (killed, partitioned), at the

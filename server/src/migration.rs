@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use matchmaker::{Placement, RedisStore, rank_nodes};
-use protocol::api::{ErrorBody, NodeAdvert, RoomGranted};
+use protocol::api::NodeAdvert;
 
 use crate::{arena::ArenaGame, node::Node};
 
@@ -129,17 +129,6 @@ impl Mover {
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            let why = serde_json::from_slice::<ErrorBody>(&bytes)
-                .map_or_else(|_| status.to_string(), |b| b.error.message);
-            return Err(format!("{status}: {why}"));
-        }
-        let granted: RoomGranted = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-        granted
-            .addr
-            .parse()
-            .map_err(|e| format!("bad room address {:?}: {e}", granted.addr))
+        Ok(matchmaker::read_granted(response).await?.addr)
     }
 }
