@@ -74,7 +74,7 @@ impl ClusterNode {
         );
         let (listener, http_addr) = bind_http(args.http).await?;
         let public_ip = args.public_ip.unwrap_or(args.udp_bind);
-        let app = node_router(node.clone(), admin, Some(secret))
+        let app = node_router(node.clone(), admin, Some(secret.clone()))
             .merge(matchmaker::metrics::router(crate::metrics::registry(&node)));
         let advert = NodeAdvert {
             id: id.clone(),
@@ -91,11 +91,11 @@ impl ClusterNode {
             node_id: id.clone(),
             region: args.region.clone(),
             store: store.clone(),
-            secret: args.cluster_secret.clone().unwrap_or_default(),
+            secret,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(2))
                 .build()
-                .map_err(|e| StartError::Redis(e.to_string()))?,
+                .expect("a client with only a timeout set always builds"),
             stale_after: ADVERT_TTL,
         };
         let (tx, rx) = oneshot::channel::<()>();

@@ -76,35 +76,48 @@ fn fighting_input(step: &StepOutput, i: usize, t: u32) -> PlayerInput {
     )
 }
 
-fn send_input(room: &mut Room<ArenaGame>, client: u64, input: PlayerInput, t: u32) {
-    let packet = InputPacket {
-        ack_tick: 0,
-        inputs: vec![InputFrame { seq: t, input }],
-    };
-    room.handle(RoomInput::Message {
-        client,
-        channel: Channel::State,
-        bytes: &codec::encode(&packet).unwrap(),
-    });
+/// Every player of `settings` connects, as clients `first_client`, `first_client + 1`, ...
+fn connect_all(room: &mut Room<ArenaGame>, settings: &RoomSettings, first_client: u64) {
+    for i in 0..settings.expected.len() {
+        room.handle(RoomInput::Connected {
+            client: first_client + i as u64,
+            user: user(settings, i),
+        });
+    }
+}
+
+/// Every player's input at tick `t`, as they fight in `room`.
+fn fighting_inputs(room: &Room<ArenaGame>, t: u32) -> Vec<PlayerInput> {
+    let players = room.core().settings().expected.len();
+    (0..players)
+        .map(|i| fighting_input(room.last_step(), i, t))
+        .collect()
+}
+
+/// `inputs[i]` from client `first_client + i`, as input number `t`.
+fn send_inputs(room: &mut Room<ArenaGame>, first_client: u64, inputs: &[PlayerInput], t: u32) {
+    for (i, &input) in inputs.iter().enumerate() {
+        let packet = InputPacket {
+            ack_tick: 0,
+            inputs: vec![InputFrame { seq: t, input }],
+        };
+        room.handle(RoomInput::Message {
+            client: first_client + i as u64,
+            channel: Channel::State,
+            bytes: &codec::encode(&packet).unwrap(),
+        });
+    }
 }
 
 #[test]
 fn a_migrated_room_plays_on_exactly_as_the_room_it_left() {
-    let players = 6;
-    let settings = RoomSettings::for_players(41, 1234, players);
+    let settings = RoomSettings::for_players(41, 1234, 6);
     let mut stays = Room::new(ArenaGame::default(), settings.clone());
-    for i in 0..players {
-        stays.handle(RoomInput::Connected {
-            client: 100 + i as u64,
-            user: user(&settings, i),
-        });
-    }
+    connect_all(&mut stays, &settings, 100);
     let mut t = 1;
     while t <= 200 {
-        for i in 0..players {
-            let input = fighting_input(stays.last_step(), i, t);
-            send_input(&mut stays, 100 + i as u64, input, t);
-        }
+        let inputs = fighting_inputs(&stays, t);
+        send_inputs(&mut stays, 100, &inputs, t);
         stays.tick();
         t += 1;
     }
@@ -126,19 +139,12 @@ fn a_migrated_room_plays_on_exactly_as_the_room_it_left() {
     assert_eq!(moved.core().current_tick(), stays.core().current_tick());
     // Everyone reconnects (new connections, new client ids), then both rooms get the same
     // inputs.
-    for i in 0..players {
-        moved.handle(RoomInput::Connected {
-            client: 500 + i as u64,
-            user: user(&settings, i),
-        });
-    }
+    connect_all(&mut moved, &settings, 500);
     let mut deaths = 0;
     while t <= 500 {
-        for i in 0..players {
-            let input = fighting_input(stays.last_step(), i, t);
-            send_input(&mut stays, 100 + i as u64, input, t);
-            send_input(&mut moved, 500 + i as u64, input, t);
-        }
+        let inputs = fighting_inputs(&stays, t);
+        send_inputs(&mut stays, 100, &inputs, t);
+        send_inputs(&mut moved, 500, &inputs, t);
         stays.tick();
         moved.tick();
         assert_eq!(

@@ -351,7 +351,7 @@ impl<G: Game> RoomProcess<G> {
     /// One tick: receive, simulate (supervised), send. Returns whether the room goes on.
     fn tick(&self, lateness: Duration) -> bool {
         let started = Instant::now();
-        let (batch, wants_sim) = {
+        let batch = {
             let mut shell = lock(&self.shell);
             let shell = &mut *shell;
             let dt = started - shell.last_tick;
@@ -367,15 +367,11 @@ impl<G: Game> RoomProcess<G> {
                 Migration::Staying => !shell.core.holding(),
                 Migration::Frozen | Migration::Leaving { .. } => false,
             };
-            if advances {
-                let batch = shell.core.begin_tick();
-                let wants_sim = shell.core.wants_simulation();
-                (Some(batch), wants_sim)
-            } else {
-                (None, false)
-            }
+            advances
+                .then(|| shell.core.begin_tick())
+                .filter(|_| shell.core.wants_simulation())
         };
-        if wants_sim && let Some(batch) = batch {
+        if let Some(batch) = batch {
             let mut slot = lock(&self.sim);
             let slot = &mut *slot;
             let ok = super::supervisor::supervised_step(
