@@ -21,7 +21,20 @@ use crate::{
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long without a snapshot before a bot asks the matchmaker whether its room still stands.
-const SILENCE: Duration = Duration::from_secs(2);
+const SILENCE: Duration = Duration::from_secs(1);
+
+/// How often a bot asks again while the silence lasts: a dead node's room resumes elsewhere
+/// a few seconds after the node died, and holds its clock only briefly for its players.
+const SILENT_POLL: Duration = Duration::from_millis(500);
+
+/// Why snapshots stopped for a moment, until the first one after.
+enum Gap {
+    /// The match is moving to another node (live migration).
+    Migration { since: Instant },
+    /// The match's node was lost and the bot rejoined it where it resumed; `last_tick` is the
+    /// newest tick the bot had seen before.
+    Rejoin { since: Instant, last_tick: u32 },
+}
 
 pub(crate) struct Bot {
     pub(crate) index: usize,
@@ -79,7 +92,7 @@ impl Bot {
                         self.recorder.room_failed();
                         match self
                             .mm
-                            .wait_for_new_room(&ticket, assignment.room_id, Duration::from_secs(60))
+                            .wait_for_new_room(&ticket, &assignment, Duration::from_secs(60))
                             .await
                         {
                             Ok(next) => assignment = next,
@@ -250,14 +263,20 @@ impl Bot {
         let started = Instant::now();
         // When the current connection attempt began (the assignment, or a migration).
         let mut connecting_since = started;
-        // The last snapshot before the match moved to another node, until the first after.
-        let mut migrating_from: Option<Instant> = None;
+        // Snapshots stopped (the match moving, or rejoined elsewhere), until the first after.
+        let mut gap: Option<Gap> = None;
+        // The connect token this bot last followed: a ticket showing another for the same room
+        // means the room resumed on another node.
+        let mut token = assignment.connect_token.clone();
+        let mut newest_tick = 0u32;
         let mut last = started;
         let mut connected_at = None;
         let mut next_rtt_sample = started + Duration::from_secs(2);
-        // A room that goes silent may be on a node that died: then the ticket is back in the
-        // queue, and the bot follows it rather than waiting for the connection to time out.
+        // A room that goes silent may be on a node that died: then the ticket shows the room
+        // resumed elsewhere (the bot rejoins it) or is back in the queue (the bot follows it),
+        // rather than waiting for the connection to time out.
         let mut heard_at = started;
+        let mut next_ticket_check = started;
         let outcome = loop {
             frame.tick().await;
             let now = Instant::now();
@@ -294,7 +313,9 @@ impl Bot {
                     ServerEvent::Migrate { .. } => {
                         // The client reconnects by itself; the bot only measures the pause.
                         tracing::debug!(bot = self.index, "match moving to another node");
-                        migrating_from = Some(last_snapshot_at.unwrap_or(now));
+                        gap = Some(Gap::Migration {
+                            since: last_snapshot_at.unwrap_or(now),
+                        });
                         connecting_since = now;
                     }
                     ServerEvent::RoomFailed { reason } => {
@@ -341,11 +362,24 @@ impl Bot {
                     if let (Some(me), Some(predictor)) = (me, predictor.as_mut()) {
                         if let Some(snapshot) = client.take_new_snapshot() {
                             heard_at = now;
-                            if let Some(from) = migrating_from.take() {
-                                self.recorder.migrated(assignment.room_id, now - from);
-                                // The gap is the migration's, not jitter.
-                                last_snapshot_at = None;
+                            match gap.take() {
+                                Some(Gap::Migration { since }) => {
+                                    self.recorder.migrated(assignment.room_id, now - since);
+                                    // The gap is the migration's, not jitter.
+                                    last_snapshot_at = None;
+                                }
+                                Some(Gap::Rejoin { since, last_tick }) => {
+                                    // The room resumed from a copy: the ticks between it and
+                                    // what this bot had seen are the play that was lost.
+                                    self.recorder.rejoined(
+                                        now - since,
+                                        last_tick.saturating_sub(snapshot.tick),
+                                    );
+                                    last_snapshot_at = None;
+                                }
+                                None => {}
                             }
+                            newest_tick = snapshot.tick;
                             if let Some(previous) = last_snapshot_at.replace(now) {
                                 let gap = now - previous;
                                 stats.snapshot_jitter(gap.abs_diff(tick_interval));
@@ -396,11 +430,25 @@ impl Bot {
                     }
                 }
             }
-            if now - heard_at > SILENCE && client.is_connected() {
-                heard_at = now;
+            if now - heard_at > SILENCE && now >= next_ticket_check && client.is_connected() {
+                next_ticket_check = now + SILENT_POLL;
                 match self.mm.get_ticket(ticket, Duration::ZERO).await {
                     Ok(view) => match view.status {
-                        TicketStatus::Assigned(a) if a.room_id == assignment.room_id => {}
+                        TicketStatus::Assigned(a)
+                            if a.room_id == assignment.room_id && a.connect_token == token => {}
+                        TicketStatus::Assigned(a) if a.room_id == assignment.room_id => {
+                            tracing::info!(bot = self.index, addr = %a.server_addr, "match resumed on another node; rejoining");
+                            if let Err(e) = client.rejoin(&a) {
+                                tracing::warn!(bot = self.index, error = %e, "could not rejoin");
+                                break Outcome::Error("rejoin");
+                            }
+                            token = a.connect_token;
+                            gap = Some(Gap::Rejoin {
+                                since: last_snapshot_at.unwrap_or(now),
+                                last_tick: newest_tick,
+                            });
+                            connecting_since = now;
+                        }
                         _ => break Outcome::RoomFailed,
                     },
                     Err(e) => {

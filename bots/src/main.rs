@@ -247,6 +247,15 @@ fn print_summary(report: &bots::Report) {
             report.matches_ended_early,
         );
     }
+    if report.rejoins > 0 {
+        println!(
+            "matches resumed after their node was lost: {} bots rejoined ({}; ticks lost p50 {:.0} max {:.0})",
+            report.rejoins,
+            p("pause", &report.rejoin_pause_ms),
+            report.rejoin_lost_ticks.p50,
+            report.rejoin_lost_ticks.max,
+        );
+    }
     if report.bots_cpu_utilization > 0.85 {
         println!(
             "warning: the bots used {:.0} % of their threads' CPU: the load generator may have been the bottleneck (add --workers or a second machine)",

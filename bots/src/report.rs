@@ -136,6 +136,13 @@ pub struct Report {
     pub migration_pause_ms: Percentiles,
     /// Per match (room id) that moved, the longest pause any of its bots saw, milliseconds.
     pub migration_longest_pause_ms: BTreeMap<u64, f64>,
+    /// Times a bot rejoined its match where it resumed after the match's node was lost.
+    pub rejoins: u64,
+    /// Per rejoin, from the last snapshot the lost node sent to the first the new node sent.
+    pub rejoin_pause_ms: Percentiles,
+    /// Per rejoin, the ticks of play lost: the newest tick the bot had seen minus the tick
+    /// the room resumed from (its last copy).
+    pub rejoin_lost_ticks: Percentiles,
     /// Results a bot received for a match that ended before its time or score limit.
     pub matches_ended_early: u64,
     /// Tickets that reached no terminal state (assigned, cancelled, no_match) as far as their bot
@@ -238,6 +245,9 @@ struct Inner {
     migrations: u64,
     migration_pause: Histogram<u64>,
     migration_longest_pause: BTreeMap<u64, Duration>,
+    rejoins: u64,
+    rejoin_pause: Histogram<u64>,
+    rejoin_lost_ticks: Histogram<u64>,
     matches_ended_early: u64,
     tickets_lost: u64,
     tickets_reassigned: u64,
@@ -296,6 +306,9 @@ impl Default for Recorder {
                 migrations: 0,
                 migration_pause: histogram(),
                 migration_longest_pause: BTreeMap::new(),
+                rejoins: 0,
+                rejoin_pause: histogram(),
+                rejoin_lost_ticks: histogram(),
                 matches_ended_early: 0,
                 tickets_lost: 0,
                 tickets_reassigned: 0,
@@ -368,6 +381,18 @@ impl Recorder {
             i.migration_pause.saturating_record(micros(pause));
             let longest = i.migration_longest_pause.entry(room_id).or_default();
             *longest = (*longest).max(pause);
+        });
+    }
+
+    /// The bot rejoined its match on another node after its own was lost;
+    /// `pause` is the gap in snapshots it saw, `lost_ticks` how far the match stepped back.
+    pub(crate) fn rejoined(&self, pause: Duration, lost_ticks: u32) {
+        self.with(|i| {
+            i.rejoins += 1;
+            i.rejoin_pause.saturating_record(micros(pause));
+            // As thousandths plus one (see `Percentiles::of_offset`): zero ticks is common.
+            i.rejoin_lost_ticks
+                .saturating_record(u64::from(lost_ticks) * 1000 + 1);
         });
     }
 
@@ -483,6 +508,9 @@ impl Recorder {
                     .iter()
                     .map(|(&room, d)| (room, d.as_secs_f64() * 1000.0))
                     .collect(),
+                rejoins: i.rejoins,
+                rejoin_pause_ms: Percentiles::of(&i.rejoin_pause),
+                rejoin_lost_ticks: Percentiles::of_offset(&i.rejoin_lost_ticks),
                 matches_ended_early: i.matches_ended_early,
                 tickets_lost: i.tickets_lost,
                 tickets_reassigned: i.tickets_reassigned,

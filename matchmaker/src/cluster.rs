@@ -190,25 +190,6 @@ pub async fn read_granted(response: reqwest::Response) -> Result<Allocation, Str
     })
 }
 
-/// Requeues the tickets of rooms whose node stopped heartbeating (killed, partitioned), at the
-/// front of their queue, and forgets those rooms. Safe to run in several matchmakers at once:
-/// requeueing is a compare-and-set. Returns how many tickets went back.
-pub async fn rescue_orphans(registry: &RedisStore) -> Result<usize, crate::StoreError> {
-    let live: std::collections::HashSet<String> =
-        registry.nodes().await?.into_iter().map(|n| n.id).collect();
-    let mut requeued = 0;
-    for orphan in registry.orphaned_rooms(&live).await? {
-        let ids =
-            crate::service::requeue_tickets(registry, orphan.room_id, &orphan.tickets).await?;
-        if !ids.is_empty() {
-            tracing::warn!(node = %orphan.node, room = orphan.room_id, requeued = ids.len(), "node gone; its room's players requeued");
-        }
-        requeued += ids.len();
-        registry.forget_room(&orphan.node, orphan.room_id).await?;
-    }
-    Ok(requeued)
-}
-
 impl Allocator for ClusterAllocator {
     async fn allocate(&self, request: AllocationRequest) -> Result<Allocation, AllocateError> {
         let nodes = self

@@ -41,6 +41,9 @@ pub struct HistoryCheck {
     pub unfinished: Vec<String>,
     /// Times an assigned ticket went back to the queue (its room failed or its node died).
     pub requeued: usize,
+    /// Times an assigned ticket followed its room to another node (the room resumed there
+    /// from a copy after its node died): same room, new address.
+    pub moved: usize,
     /// Broken rules, one line each.
     pub violations: Vec<String>,
 }
@@ -52,12 +55,15 @@ impl HistoryCheck {
     }
 }
 
-/// Whether the state machine allows `from` → `to`.
+/// Whether the state machine allows `from` → `to` (assigned → assigned is a room that moved;
+/// [`check`] also asks that it be the same room).
 fn allowed(from: StateKind, to: StateKind) -> bool {
     use StateKind::*;
     matches!(
         (from, to),
-        (Queued, Matched | Cancelled | NoMatch) | (Matched, Assigned | Queued) | (Assigned, Queued)
+        (Queued, Matched | Cancelled | NoMatch)
+            | (Matched, Assigned | Queued)
+            | (Assigned, Queued | Assigned)
     )
 }
 
@@ -67,6 +73,8 @@ pub fn check(events: &[TicketEvent]) -> HistoryCheck {
         state: StateKind,
         /// Assignments not withdrawn by a requeue.
         live_assignments: u32,
+        /// The room of the latest assignment.
+        room: Option<u64>,
     }
     let mut lives: HashMap<&str, Life> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
@@ -81,6 +89,7 @@ pub fn check(events: &[TicketEvent]) -> HistoryCheck {
                     Life {
                         state: StateKind::Queued,
                         live_assignments: 0,
+                        room: None,
                     },
                 );
             }
@@ -105,7 +114,17 @@ pub fn check(events: &[TicketEvent]) -> HistoryCheck {
                     ));
                 }
                 match (from, event.to) {
+                    (StateKind::Assigned, StateKind::Assigned) => {
+                        if event.room != life.room {
+                            report.violations.push(format!(
+                                "ticket {id}: moved from room {:?} to room {:?} without a requeue",
+                                life.room, event.room
+                            ));
+                        }
+                        report.moved += 1;
+                    }
                     (_, StateKind::Assigned) => {
+                        life.room = event.room;
                         life.live_assignments += 1;
                         if life.live_assignments > 1 {
                             report.violations.push(format!(
@@ -161,6 +180,7 @@ mod tests {
             ev("a", Some(Assigned), Queued), // its room failed
             ev("a", Some(Queued), Matched),
             ev("a", Some(Matched), Assigned),
+            ev("a", Some(Assigned), Assigned), // its room resumed on another node
             ev("b", Some(Queued), Cancelled),
             ev("c", None, Queued),
             ev("c", Some(Queued), NoMatch),
@@ -168,8 +188,15 @@ mod tests {
         let r = check(&h);
         assert!(r.is_clean(), "{r:?}");
         assert_eq!(
-            (r.tickets, r.assigned, r.cancelled, r.no_match, r.requeued),
-            (3, 1, 1, 1, 1)
+            (
+                r.tickets,
+                r.assigned,
+                r.cancelled,
+                r.no_match,
+                r.requeued,
+                r.moved
+            ),
+            (3, 1, 1, 1, 1, 1)
         );
     }
 
@@ -212,6 +239,22 @@ mod tests {
             ev("a", Some(Assigned), Cancelled),
         ]);
         assert!(!cancelled_after_assignment.is_clean());
+        let jumped = check(&[
+            ev("a", None, Queued),
+            ev("a", Some(Queued), Matched),
+            ev("a", Some(Matched), Assigned),
+            TicketEvent {
+                room: Some(2),
+                ..ev("a", Some(Assigned), Assigned)
+            },
+        ]);
+        assert!(
+            jumped
+                .violations
+                .iter()
+                .any(|v| v.contains("without a requeue")),
+            "{jumped:?}"
+        );
         let orphan = check(&[ev("z", Some(Queued), Matched)]);
         assert!(orphan.violations[0].contains("not a creation"));
     }

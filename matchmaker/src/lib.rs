@@ -29,6 +29,7 @@ pub mod metrics;
 mod party;
 mod rate_limit;
 mod redis_store;
+mod rescue;
 mod rules;
 mod service;
 mod standalone;
@@ -36,11 +37,12 @@ mod store;
 mod ticket;
 
 pub use allocator::{AllocateError, Allocation, AllocationRequest, Allocator};
-pub use cluster::{ClusterAllocator, Placement, rank_nodes, read_granted, rescue_orphans};
+pub use cluster::{ClusterAllocator, Placement, rank_nodes, read_granted};
 pub use error::{MatchmakerError, error_response};
 pub use history::{HistoryCheck, TicketEvent, check as check_history};
 pub use http::{MAX_BODY_BYTES, json_rejection, router};
-pub use redis_store::{OrphanedRoom, RedisStore, redis_errors};
+pub use redis_store::{OrphanedRoom, RedisStore, RoomCopy, redis_errors};
+pub use rescue::{RescueReport, Rescuer};
 pub use rules::{Candidate, ModeRules, Placed, UnevenTeams, find_matches};
 pub use service::{
     DEFAULT_SKILL, MAX_LONG_POLL, Matchmaker, MatchmakerConfig, MatchmakerStats, requeue_tickets,

@@ -9,6 +9,9 @@
 //!   JSON; whoever deletes a slot fills it.
 //! - `{prefix}matched`: a sorted set of claimed (matched) ticket ids, scored by claim time, so
 //!   claims of a matchmaker that died mid-allocation can be found and released.
+//! - Cluster records: node adverts (`node:{id}`), rooms and their tickets (`room:{id}`,
+//!   `node-rooms:{node}`), and copies of running rooms (`room-copy:{id}`, see
+//!   [`room_copies`]).
 //!
 //! Every state change is one Lua script, so it is atomic on the server: a transition is a
 //! compare-and-set on `state` that moves queue membership with it, and a claim moves a whole
@@ -17,8 +20,12 @@
 
 use std::time::Duration;
 
-use protocol::api::{OpenSlot, Party, TicketStatus};
+use protocol::api::{Assignment, OpenSlot, Party, TicketStatus};
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
+
+mod room_copies;
+
+pub use room_copies::RoomCopy;
 
 use crate::{
     history::TicketEvent,
@@ -527,13 +534,12 @@ impl RedisStore {
     pub async fn forget_room(&self, node: &str, room_id: u64) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let p = &self.prefix;
-        redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .del(format!("{p}room:{room_id}"))
-            .srem(format!("{p}node-rooms:{node}"), room_id)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(err)
+            .srem(format!("{p}node-rooms:{node}"), room_id);
+        self.forget_copy(&mut pipe, room_id);
+        pipe.query_async::<()>(&mut conn).await.map_err(err)
     }
 
     /// Records that a room moved from node `from` to node `to` (live migration): if `to` dies,
@@ -718,6 +724,24 @@ impl TicketStore for RedisStore {
     ) -> Result<Option<Ticket>, StoreError> {
         self.move_ticket(id, StateKind::Assigned, TicketStatus::Queued, Some(room_id))
             .await
+    }
+
+    async fn move_assignment(
+        &self,
+        id: TicketId,
+        room_id: u64,
+        to: Assignment,
+    ) -> Result<Option<Ticket>, StoreError> {
+        if to.room_id != room_id {
+            return Ok(None);
+        }
+        self.move_ticket(
+            id,
+            StateKind::Assigned,
+            TicketStatus::Assigned(to),
+            Some(room_id),
+        )
+        .await
     }
 
     async fn stale_matched(&self, before_ms: u64) -> Result<Vec<TicketId>, StoreError> {

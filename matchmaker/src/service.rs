@@ -48,6 +48,38 @@ pub async fn requeue_tickets<S: TicketStore>(
     Ok(requeued)
 }
 
+/// A ticket's assignment to a room on `team`: the room's address and a fresh connect token
+/// (signed with `key`, valid for `expiry`) naming the room, the ticket and its player.
+pub(crate) fn assignment(
+    key: &TokenKey,
+    expiry: Duration,
+    allocation: Allocation,
+    ticket: &Ticket,
+    team: u8,
+) -> Result<Assignment, AllocateError> {
+    let user_data = TokenUserData {
+        room_id: allocation.room_id,
+        ticket_id: ticket.id.to_string(),
+        player_id: ticket.player_id.clone(),
+    };
+    let token = issue_token(
+        key,
+        unix_now(),
+        expiry,
+        rand::random(),
+        allocation.addr,
+        &user_data,
+    )
+    .map_err(|e| AllocateError::Failed(e.to_string()))?;
+    Ok(Assignment {
+        server_addr: allocation.addr.to_string(),
+        connect_token: token_to_base64(&token),
+        room_id: allocation.room_id,
+        player_id: ticket.player_id.clone(),
+        team,
+    })
+}
+
 /// Most regions a ticket may list.
 const MAX_REGIONS: usize = 16;
 
@@ -731,27 +763,14 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         ticket: &Ticket,
         team: u8,
     ) -> Result<Assignment, AllocateError> {
-        let user_data = TokenUserData {
-            room_id: allocation.room_id,
-            ticket_id: ticket.id.to_string(),
-            player_id: ticket.player_id.clone(),
-        };
-        let token = issue_token(
-            &self.inner.config.token_key,
-            unix_now(),
-            self.inner.config.token_expiry,
-            rand::random(),
-            allocation.addr,
-            &user_data,
-        )
-        .map_err(|e| AllocateError::Failed(e.to_string()))?;
-        Ok(Assignment {
-            server_addr: allocation.addr.to_string(),
-            connect_token: token_to_base64(&token),
-            room_id: allocation.room_id,
-            player_id: ticket.player_id.clone(),
+        let config = &self.inner.config;
+        assignment(
+            &config.token_key,
+            config.token_expiry,
+            allocation,
+            ticket,
             team,
-        })
+        )
     }
 
     async fn assign(

@@ -8,6 +8,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use crate::{
     cluster::{ClusterAllocator, Placement},
     redis_store::RedisStore,
+    rescue::Rescuer,
     rules::ModeRules,
     service::{Matchmaker, MatchmakerConfig},
 };
@@ -89,6 +90,13 @@ impl Standalone {
         // fallback for what the feed misses while it reconnects.
         mm_config.reread_interval = Duration::from_secs(2);
         mm_config.ticket_rate_per_ip = config.ticket_rate_per_ip;
+        let rescuer = Rescuer::new(
+            store.clone(),
+            config.cluster_secret.clone(),
+            key,
+            mm_config.token_expiry,
+            config.node_stale_after,
+        );
         let finished = store.finished_tickets();
         let mm = Matchmaker::new(store, allocator, mm_config);
         let listener = TcpListener::bind(config.http)
@@ -106,12 +114,13 @@ impl Standalone {
         let task = tokio::spawn(async move {
             let following = tokio::spawn(mm.clone().follow_finished(finished));
             let matching = tokio::spawn(mm.run(std::future::pending()));
-            // Every second: rooms on nodes whose adverts expired send their players back.
+            // Every second: rooms on nodes whose adverts expired resume elsewhere or send
+            // their players back.
             let rescue = tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     tick.tick().await;
-                    if let Err(e) = crate::cluster::rescue_orphans(&registry).await {
+                    if let Err(e) = rescuer.rescue_orphans().await {
                         tracing::warn!(error = %e, "checking for rooms of dead nodes failed");
                     }
                 }

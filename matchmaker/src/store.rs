@@ -11,7 +11,7 @@ use std::{
     sync::Mutex,
 };
 
-use protocol::api::{OpenSlot, TicketStatus};
+use protocol::api::{Assignment, OpenSlot, TicketStatus};
 
 use crate::{
     history::TicketEvent,
@@ -58,6 +58,16 @@ pub trait TicketStore: Send + Sync + 'static {
         &self,
         id: TicketId,
         room_id: u64,
+    ) -> impl Future<Output = Result<Option<Ticket>, StoreError>> + Send;
+
+    /// Gives a ticket assigned to `room_id` the assignment `to` (the same room, resumed on
+    /// another node after its own died: a new address and connect token). Only a ticket still
+    /// assigned to that room moves; returns the updated ticket, or `None` if nothing changed.
+    fn move_assignment(
+        &self,
+        id: TicketId,
+        room_id: u64,
+        to: Assignment,
     ) -> impl Future<Output = Result<Option<Ticket>, StoreError>> + Send;
 
     /// Tickets matched (claimed) before `before_ms` and not assigned since: their claimer
@@ -255,6 +265,21 @@ impl TicketStore for MemoryStore {
         match inner.tickets.get(&id).map(|t| &t.status) {
             Some(TicketStatus::Assigned(a)) if a.room_id == room_id => {
                 Ok(inner.set_status(id, TicketStatus::Queued))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn move_assignment(
+        &self,
+        id: TicketId,
+        room_id: u64,
+        to: Assignment,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let mut inner = self.lock();
+        match inner.tickets.get(&id).map(|t| &t.status) {
+            Some(TicketStatus::Assigned(a)) if a.room_id == room_id && to.room_id == room_id => {
+                Ok(inner.set_status(id, TicketStatus::Assigned(to)))
             }
             _ => Ok(None),
         }

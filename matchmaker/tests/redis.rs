@@ -13,7 +13,7 @@ use std::{
 
 use matchmaker::{
     AllocateError, Allocation, AllocationRequest, Allocator, Matchmaker, MatchmakerConfig,
-    MemoryStore, ModeRules, RedisStore, StateKind, Ticket, TicketId, TicketStore,
+    MemoryStore, ModeRules, RedisStore, RoomCopy, StateKind, Ticket, TicketId, TicketStore,
 };
 use protocol::api::{Assignment, CreateTicketRequest, OpenSlot, Party, RoomPlayer, TicketStatus};
 use support::RedisServer;
@@ -123,6 +123,48 @@ async fn conformance(store: impl TicketStore) {
             .is_none(),
         "assigned twice"
     );
+    // A room resumed on another node takes its tickets along, and only its own.
+    let resumed = Assignment {
+        server_addr: "127.0.0.1:7500".into(),
+        connect_token: "token2".into(),
+        room_id: 7,
+        player_id: "p".into(),
+        team: 1,
+    };
+    let elsewhere = Assignment {
+        room_id: 8,
+        ..resumed.clone()
+    };
+    assert!(
+        store
+            .move_assignment(a.id, 8, elsewhere.clone())
+            .await
+            .unwrap()
+            .is_none(),
+        "another room's move"
+    );
+    assert!(
+        store
+            .move_assignment(a.id, 7, elsewhere)
+            .await
+            .unwrap()
+            .is_none(),
+        "a move into another room"
+    );
+    assert!(
+        store
+            .move_assignment(b.id, 7, resumed.clone())
+            .await
+            .unwrap()
+            .is_none(),
+        "b is not assigned"
+    );
+    let moved = store
+        .move_assignment(a.id, 7, resumed.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.status, TicketStatus::Assigned(resumed));
     // Requeue after a failed room: back in the queue at its old place.
     store
         .transition(b.id, StateKind::Matched, TicketStatus::Queued)
@@ -181,6 +223,74 @@ async fn the_redis_store_keeps_the_contract() {
             .unwrap(),
     )
     .await;
+}
+
+#[tokio::test]
+async fn room_copies_are_kept_dropped_only_by_their_writer_and_rescued_once() {
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), "t5:", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let copy = |room_id, node: &str, handoff: &[u8]| RoomCopy {
+        room_id,
+        node: node.into(),
+        mode: "arena".into(),
+        region: "eu".into(),
+        handoff: handoff.to_vec(),
+    };
+    // Binary blobs survive as they are, zero bytes included.
+    let a = copy(1, "n1", &[0, 159, 255, 0, 7]);
+    let b = copy(2, "n1", b"second");
+    let ttl = Duration::from_secs(60);
+    store
+        .save_room_copies(&[a.clone(), b], "n1", &[], ttl)
+        .await
+        .unwrap();
+    assert_eq!(store.room_copy(1).await.unwrap(), Some(a));
+    assert_eq!(store.room_copy(3).await.unwrap(), None);
+
+    // Room 2 resumed on n2, which writes its own copy; n1 dropping its copy of an ended room 2
+    // must leave n2's alone, and dropping its own room 1 removes it.
+    let on_n2 = copy(2, "n2", b"newer");
+    store
+        .save_room_copies(std::slice::from_ref(&on_n2), "n2", &[], ttl)
+        .await
+        .unwrap();
+    store
+        .save_room_copies(&[], "n1", &[1, 2], ttl)
+        .await
+        .unwrap();
+    assert_eq!(store.room_copy(1).await.unwrap(), None);
+    assert_eq!(store.room_copy(2).await.unwrap(), Some(on_n2));
+
+    // A copy nobody writes again expires.
+    store
+        .save_room_copies(
+            &[copy(4, "n1", b"x")],
+            "n1",
+            &[],
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.room_copy(4).await.unwrap(), None);
+
+    // Forgetting a room drops its copy whoever wrote it.
+    store.record_room("n2", 2, &["t".into()]).await.unwrap();
+    assert_eq!(store.room_node(2).await.unwrap().as_deref(), Some("n2"));
+    store.forget_room("n2", 2).await.unwrap();
+    assert_eq!(store.room_copy(2).await.unwrap(), None);
+    assert_eq!(store.room_node(2).await.unwrap(), None);
+
+    // Exactly one of several rescuers wins a room, until the claim lapses.
+    let claims = futures_util::future::join_all(
+        (0..5).map(|_| store.claim_rescue(9, Duration::from_millis(300))),
+    )
+    .await;
+    assert_eq!(claims.iter().filter(|c| *c.as_ref().unwrap()).count(), 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(store.claim_rescue(9, Duration::from_secs(5)).await.unwrap());
 }
 
 #[tokio::test]

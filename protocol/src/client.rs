@@ -100,7 +100,8 @@ pub struct ClientStats {
     pub snapshots_unusable: u64,
     /// Messages from the server that failed to decode (dropped).
     pub decode_errors: u64,
-    /// Times the match moved to another server and this client followed it.
+    /// Times the match moved to another server and this client followed it (a
+    /// [`ServerEvent::Migrate`], or [`GameClient::rejoin`] after its server was lost).
     pub migrations: u64,
 }
 
@@ -218,6 +219,16 @@ impl GameClient {
         self.recent_inputs.clear();
         self.stats.migrations += 1;
         Ok(())
+    }
+
+    /// Rejoins the match where it resumed after its server was lost: `assignment` is the
+    /// ticket's new assignment (same room, another address), which a client reads from the
+    /// matchmaker once its room has gone silent. Like following a
+    /// [`ServerEvent::Migrate`], it keeps the socket, the input sequence and the newest
+    /// snapshot; the room resumed from a copy a moment older than what this client last saw,
+    /// so the next snapshots may step back in time.
+    pub fn rejoin(&mut self, assignment: &Assignment) -> Result<(), ClientError> {
+        self.migrate(token_from_base64(&assignment.connect_token)?)
     }
 
     /// Puts a link conditioner on this client's traffic: `round_trip` describes the whole

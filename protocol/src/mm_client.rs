@@ -204,20 +204,28 @@ impl MatchmakerClient {
         }
     }
 
-    /// Long-polls until the ticket is assigned to a room other than `previous_room` (after
-    /// that room failed and the ticket went back to the queue).
+    /// Long-polls until the ticket's assignment is no longer `previous`: another room (that
+    /// room failed and the ticket went back to the queue), or the same room at another
+    /// address (its node died and the room resumed elsewhere; see [`GameClient::rejoin`]).
+    ///
+    /// [`GameClient::rejoin`]: crate::GameClient::rejoin
     pub async fn wait_for_new_room(
         &self,
         id: &str,
-        previous_room: u64,
+        previous: &Assignment,
         timeout: Duration,
     ) -> Result<Assignment, MatchmakerError> {
+        let (previous_room, previous_addr) = (previous.room_id, &previous.server_addr);
         let deadline = Instant::now() + timeout;
         loop {
             let assignment = self
                 .wait_for_assignment(id, deadline.saturating_duration_since(Instant::now()))
                 .await?;
             if assignment.room_id != previous_room {
+                return Ok(assignment);
+            }
+            if &assignment.server_addr != previous_addr {
+                // The same room, resumed on another node after its own died.
                 return Ok(assignment);
             }
             // The old assignment is still showing: the requeue has not landed yet.

@@ -5,7 +5,7 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use matchmaker::{RedisStore, StoreError, TicketStore, requeue_tickets};
+use matchmaker::{RedisStore, RoomCopy, StoreError, TicketStore, requeue_tickets};
 use protocol::api::NodeAdvert;
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -102,9 +102,17 @@ impl ClusterNode {
         let advert_id = id.clone();
         let mode = node.mode().to_string();
         let region = args.region.clone();
+        let copier = (!args.room_copy_interval.is_zero()).then(|| Copier {
+            store: store.clone(),
+            node: node.clone(),
+            node_id: id.clone(),
+            region: args.region.clone(),
+            every: args.room_copy_interval,
+        });
         let task = tokio::spawn({
             let node = node.clone();
             async move {
+                let copies = copier.map(|c| tokio::spawn(c.run()));
                 let heartbeat = tokio::spawn(heartbeat(store.clone(), node, advert));
                 let node_id = advert_id.clone();
                 let requeue = tokio::spawn(async move {
@@ -113,10 +121,10 @@ impl ClusterNode {
                             // Both retried while Redis is away: a requeue is fenced by the room
                             // id, so a late one cannot move a ticket that has left the room.
                             NodeEvent::RoomFailed(f) => {
-                                let store = store.clone();
+                                let (store, node_id) = (store.clone(), node_id.clone());
                                 tokio::spawn(async move {
                                     let requeued = retry("requeue a failed room's players", || {
-                                        requeue_tickets(&store, f.room_id, &f.tickets)
+                                        requeue_own_room(&store, &node_id, f.room_id, &f.tickets)
                                     })
                                     .await;
                                     if let Some(ids) = requeued {
@@ -166,6 +174,9 @@ impl ClusterNode {
                 serve_until(listener, app, rx).await;
                 heartbeat.abort();
                 requeue.abort();
+                if let Some(copies) = copies {
+                    copies.abort();
+                }
             }
         });
         Ok(Self {
@@ -223,6 +234,84 @@ async fn retry<T, F: Future<Output = Result<T, StoreError>>>(
             Err(e) => {
                 tracing::error!(error = %e, "gave up trying to {what}");
                 return None;
+            }
+        }
+    }
+}
+
+/// Requeues a failed room's tickets unless the room is recorded on another node by now: a
+/// room this node lost while cut off from Redis may have been resumed elsewhere under the same
+/// id, and its tickets are that room's now. (The room id alone fences off rooms that were
+/// replaced, not rooms that moved.)
+async fn requeue_own_room(
+    store: &RedisStore,
+    node_id: &str,
+    room_id: u64,
+    tickets: &[String],
+) -> Result<Vec<matchmaker::TicketId>, StoreError> {
+    match store.room_node(room_id).await? {
+        Some(node) if node != node_id => {
+            tracing::info!(room = room_id, now_on = %node, "failed room resumed elsewhere; not requeueing its players");
+            Ok(Vec::new())
+        }
+        _ => requeue_tickets(store, room_id, tickets).await,
+    }
+}
+
+/// How long a room's copy stays in Redis unless its node writes it again: long enough for the
+/// matchmakers to notice the node is gone ([`ADVERT_TTL`]) and resume the room.
+const COPY_TTL: Duration = Duration::from_secs(10);
+
+/// Writes a copy of every running room to Redis (see [`matchmaker::Rescuer`]).
+struct Copier {
+    store: RedisStore,
+    node: Node<ArenaGame>,
+    node_id: String,
+    region: String,
+    every: Duration,
+}
+
+impl Copier {
+    /// Every `every`: packs each running room between two of its ticks (a room pauses for
+    /// microseconds) and writes all the copies in one round trip; the copies of rooms that
+    /// ended, or moved away, are dropped.
+    async fn run(self) {
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Rooms whose copy this node wrote last time.
+        let mut copied: std::collections::HashSet<u64> = Default::default();
+        loop {
+            tick.tick().await;
+            if self.node.is_fenced() {
+                // Its rooms failed; whatever copies are left are the cluster's to use.
+                copied.clear();
+                continue;
+            }
+            let mut copies = Vec::new();
+            for room in self.node.rooms() {
+                // Over, frozen for a move, or gone: no copy (and the old one is dropped).
+                if let Ok(handoff) = self.node.copy_room(room.id).await {
+                    copies.push(RoomCopy {
+                        room_id: room.id,
+                        node: self.node_id.clone(),
+                        mode: room.mode.clone(),
+                        region: self.region.clone(),
+                        handoff,
+                    });
+                }
+            }
+            let now: std::collections::HashSet<u64> = copies.iter().map(|c| c.room_id).collect();
+            let ended: Vec<u64> = copied.difference(&now).copied().collect();
+            let saved = tokio::time::timeout(
+                self.every,
+                self.store
+                    .save_room_copies(&copies, &self.node_id, &ended, COPY_TTL),
+            )
+            .await;
+            match saved {
+                Ok(Ok(())) => copied = now,
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not write room copies"),
+                Err(_) => tracing::warn!("writing room copies timed out"),
             }
         }
     }

@@ -156,6 +156,13 @@ pub struct ServerArgs {
     )]
     pub drain_mode: DrainMode,
 
+    /// How often a node writes a copy of each running room to Redis, for the node role: if
+    /// the node dies, a matchmaker resumes the room from its copy on another node and the
+    /// players rejoin; what happened since the copy is lost. `0s` turns copies off (the
+    /// players of a dead node's rooms are matched again instead).
+    #[arg(long, env = "RALLYPOINT_ROOM_COPY_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub room_copy_interval: Duration,
+
     /// Region this node serves, for the node role.
     #[arg(long, env = "RALLYPOINT_REGION", default_value = "default")]
     pub region: String,

@@ -400,14 +400,34 @@ impl<G: Game> Node<G> {
     /// room keeps its connections but does not tick.
     pub async fn freeze_room(&self, room_id: u64) -> Result<Vec<u8>, MigrateError> {
         let room = self.process(room_id)?;
+        Self::pack_with(room_id, || room.freeze())
+            .await
+            .inspect_err(|e| {
+                if matches!(e, MigrateError::Encode(_)) {
+                    room.thaw();
+                }
+            })
+    }
+
+    /// Packs a running room as [`Node::freeze_room`] does, but lets it play on: the copy
+    /// another node resumes if this one dies (`Node::import_room` takes both).
+    pub async fn copy_room(&self, room_id: u64) -> Result<Vec<u8>, MigrateError> {
+        let room = self.process(room_id)?;
+        Self::pack_with(room_id, || room.pack()).await
+    }
+
+    /// Packs with `pack` between two ticks and encodes the result.
+    async fn pack_with(
+        room_id: u64,
+        pack: impl Fn() -> Result<RoomHandoff<G>, Unmovable>,
+    ) -> Result<Vec<u8>, MigrateError> {
         // A tick caught half done is finished within microseconds.
         for _ in 0..100 {
-            match room.freeze() {
+            match pack() {
                 Ok(handoff) => {
-                    return handoff.encode().map_err(|e| {
-                        room.thaw();
-                        MigrateError::Encode(e.to_string())
-                    });
+                    return handoff
+                        .encode()
+                        .map_err(|e| MigrateError::Encode(e.to_string()));
                 }
                 Err(Unmovable::Busy) => tokio::time::sleep(Duration::from_millis(1)).await,
                 Err(Unmovable::Stays) => return Err(MigrateError::Stays(room_id)),

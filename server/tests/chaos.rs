@@ -178,12 +178,13 @@ async fn no_ticket_is_lost_or_assigned_twice_through_every_failure() {
         .unwrap();
     let history = matchmaker::check_history(&store.history().await.unwrap());
     eprintln!(
-        "history: {} tickets, {} assigned, {} cancelled, {} no_match, {} requeued, {} unfinished, {} violations",
+        "history: {} tickets, {} assigned, {} cancelled, {} no_match, {} requeued, {} moved with their room, {} unfinished, {} violations",
         history.tickets,
         history.assigned,
         history.cancelled,
         history.no_match,
         history.requeued,
+        history.moved,
         history.unfinished.len(),
         history.violations.len()
     );
@@ -193,9 +194,11 @@ async fn no_ticket_is_lost_or_assigned_twice_through_every_failure() {
         history.tickets as u64, created,
         "the store saw every ticket the bots made"
     );
+    // Its match resumed on another node from its copy (the tickets moved with it), or, if
+    // that could not be done, its players were matched again.
     assert!(
-        history.requeued > 0,
-        "the killed node's players were requeued"
+        history.requeued + history.moved > 0,
+        "the killed node's players were requeued or followed their room"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

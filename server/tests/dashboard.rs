@@ -178,7 +178,14 @@ async fn dashboard_shows_the_cluster_and_spectates_a_room_while_bots_play() {
             .await,
         10
     );
-    // The tick chart has plotted its lines.
+    // The tick chart has plotted its lines: once they span a few seconds (one point a
+    // second), they are long enough to count.
+    browser
+        .wait_for(
+            "return Number(document.getElementById('tick-chart').dataset.points) >= 8",
+            Duration::from_secs(20),
+        )
+        .await;
     let chart = browser.screenshot(&browser.find("#tick-chart").await).await;
     let line_pixels = chart.count_near(&CHART_LINES, 20);
     assert!(line_pixels > 20, "{line_pixels} line pixels");

@@ -302,6 +302,18 @@ impl<G: Game> RoomProcess<G> {
     /// [`RoomProcess::redirect`] or [`RoomProcess::thaw`], the room serves its connections
     /// but does not tick.
     pub(crate) fn freeze(&self) -> Result<RoomHandoff<G>, Unmovable> {
+        self.pack_then(|migration| *migration = Migration::Frozen)
+    }
+
+    /// Packs the room as [`RoomProcess::freeze`] does, but lets it play on: a copy of the
+    /// match as of its last tick, for another node to resume should this one die.
+    pub(crate) fn pack(&self) -> Result<RoomHandoff<G>, Unmovable> {
+        self.pack_then(|_| {})
+    }
+
+    /// Packs the room between two ticks and, with both locks still held, lets `then` change
+    /// its migration state.
+    fn pack_then(&self, then: impl FnOnce(&mut Migration)) -> Result<RoomHandoff<G>, Unmovable> {
         // Lock order: simulation, then shell.
         let mut slot = lock(&self.sim);
         let mut shell = lock(&self.shell);
@@ -313,7 +325,7 @@ impl<G: Game> RoomProcess<G> {
         if handoff.sim.tick != shell.core.current_tick() {
             return Err(Unmovable::Busy);
         }
-        shell.migration = Migration::Frozen;
+        then(&mut shell.migration);
         Ok(handoff)
     }
 

@@ -1,0 +1,164 @@
+//! A node dies mid-match and its match goes on elsewhere: two `server --role node` processes
+//! on one Redis, each hosting one 10-player match, each writing copies of its rooms to Redis
+//! every second. One is SIGKILLed; a matchmaker resumes its room from the last copy on the
+//! other node, the tickets follow the room, and every bot rejoins as the same player and plays
+//! the match to its end. What the room did after its last copy is lost: measured here.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bots::{SwarmConfig, run_swarm};
+use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
+use support::{NodeProcess, RedisServer};
+
+const SECRET: &str = "d1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed";
+
+fn node(redis: &RedisServer, ports: &str) -> NodeProcess {
+    NodeProcess::start(
+        &redis.url,
+        SECRET,
+        ports,
+        &[
+            "--match-duration",
+            "20s",
+            "--record-history",
+            "--workers",
+            "1",
+        ],
+    )
+}
+
+/// Waits (bounded) until each node runs one match at least `ticks` old; returns their ids.
+async fn one_match_each(nodes: &[&NodeProcess], ticks: u32) -> Vec<u64> {
+    let started = Instant::now();
+    loop {
+        let mut rooms = Vec::new();
+        for n in nodes {
+            rooms.push(n.rooms().await);
+        }
+        let ready: Vec<u64> = rooms
+            .iter()
+            .filter_map(|r| match r.as_slice() {
+                [room] if room.phase == "running" && room.tick >= ticks => Some(room.id),
+                _ => None,
+            })
+            .collect();
+        if ready.len() == nodes.len() {
+            return ready;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "matches never ran one per node: {rooms:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_it() {
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut victim = Some(node(&redis, "48300-48349"));
+    let survivor = node(&redis, "48350-48399");
+    let started = Instant::now();
+    while store.nodes().await.unwrap().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "nodes never advertised"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mm = Standalone::start(StandaloneConfig {
+        redis: redis.url.clone(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        cluster_secret: SECRET.into(),
+        placement: Placement::Spread,
+        players_per_match: 10,
+        teams: None,
+        record_history: true,
+        node_stale_after: Duration::from_secs(3),
+        ticket_rate_per_ip: 0,
+    })
+    .await
+    .unwrap();
+    // Every bot queues once and plays its match to the end.
+    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+        &format!("http://{}", mm.http_addr),
+        20,
+        Duration::from_millis(500),
+    )));
+
+    // Three seconds into both matches (three copies written), the first node dies, at a
+    // random moment between two copies: what is lost is whatever the room did since its last.
+    let rooms = one_match_each(&[victim.as_ref().unwrap(), &survivor], 90).await;
+    let lost_room = rooms[0];
+    tokio::time::sleep(Duration::from_millis(rand::random_range(0..1000))).await;
+    victim.as_ref().unwrap().signal("-KILL");
+    drop(victim.take());
+    let killed_at = Instant::now();
+
+    // Its room resumes on the survivor under the same id.
+    loop {
+        let here: Vec<u64> = survivor.rooms().await.iter().map(|r| r.id).collect();
+        if here.contains(&lost_room) {
+            println!(
+                "room {lost_room} resumed on the other node {:?} after the kill",
+                killed_at.elapsed()
+            );
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(15),
+            "room {lost_room} never resumed; the survivor runs {here:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let report = tokio::time::timeout(Duration::from_secs(60), swarm)
+        .await
+        .expect("the bots finish")
+        .unwrap();
+    println!(
+        "rejoins {}: pause p50 {:.0} ms, max {:.0} ms; ticks lost p50 {:.0}, max {:.0}",
+        report.rejoins,
+        report.rejoin_pause_ms.p50,
+        report.rejoin_pause_ms.max,
+        report.rejoin_lost_ticks.p50,
+        report.rejoin_lost_ticks.max
+    );
+    assert!(report.is_clean(), "{report:#?}");
+    assert_eq!(report.rejoins, 10, "every player of the lost node rejoined");
+    assert_eq!(
+        report.rooms_failed, 0,
+        "no player was sent back to the queue"
+    );
+    assert_eq!(report.matches_ended_early, 0);
+    assert_eq!(report.matches_completed, 2, "{report:#?}");
+    assert_eq!(report.player_matches_completed, 20);
+    assert_eq!(report.tickets_created, 20, "nobody needed a second ticket");
+    // About the copy interval (1 s = 30 ticks) at most, with room for a copy written late.
+    assert!(
+        report.rejoin_lost_ticks.max <= 45.0,
+        "{:?}",
+        report.rejoin_lost_ticks
+    );
+
+    // The store's own history: each of the lost room's tickets moved with it, none was
+    // requeued, every ticket ended assigned exactly once.
+    let history = matchmaker::check_history(&store.history().await.unwrap());
+    assert!(history.is_clean(), "{history:#?}");
+    assert_eq!(
+        (
+            history.tickets,
+            history.assigned,
+            history.requeued,
+            history.moved
+        ),
+        (20, 20, 0, 10),
+        "{history:#?}"
+    );
+    mm.shutdown().await;
+}
