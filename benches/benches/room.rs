@@ -1,5 +1,5 @@
 //! The room's simulation: one tick, a checkpoint, and a restore, for a busy 10-player arena;
-//! whole room ticks against the entity count; one client's snapshot.
+//! whole room ticks against the entity count; one client's snapshot; a room's copy for Redis.
 //! A checkpoint is taken once a second by default, so its cost is spread over 30 ticks.
 
 use std::{
@@ -221,6 +221,23 @@ fn room_tick_among_200_rooms(c: &mut Criterion) {
     black_box(bytes);
 }
 
+/// A copy of a running 10-player room for Redis, made once a second per room in a cluster:
+/// its shell and a fresh checkpoint packed, then encoded (what `Node::copy_room` does under
+/// the room's locks, between two ticks).
+fn room_copy(c: &mut Criterion) {
+    let mut busy = BusyRoom::ten_players(1);
+    let mut bytes = 0;
+    c.bench_function("room_copy_10_players", |b| {
+        b.iter(|| {
+            let handoff = busy.room.handoff("arena").expect("the match is running");
+            let blob = handoff.encode().unwrap();
+            bytes = blob.len();
+            blob
+        })
+    });
+    println!("room_copy_10_players: {bytes} bytes");
+}
+
 /// Arena side for `n` players at the 10-player arena's density (100 units for 10).
 fn arena_size(n: usize) -> f32 {
     100.0 * (n as f32 / 10.0).sqrt()
@@ -293,6 +310,7 @@ criterion_group!(
     room,
     room_tick,
     room_tick_among_200_rooms,
+    room_copy,
     room_tick_entities,
     snapshot_per_client
 );
