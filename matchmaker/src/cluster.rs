@@ -169,6 +169,28 @@ impl ClusterAllocator {
     }
 }
 
+/// Asks `node` to resume a packed room (a live migration's handoff, or a dead node's copy):
+/// `POST /v1/internal/rooms/import` with the cluster `secret`; the room as it runs there.
+pub async fn import_room(
+    http: &reqwest::Client,
+    node: &NodeAdvert,
+    secret: &str,
+    handoff: Vec<u8>,
+) -> Result<Allocation, String> {
+    let response = http
+        .post(format!(
+            "{}/v1/internal/rooms/import",
+            node.api.trim_end_matches('/')
+        ))
+        .bearer_auth(secret)
+        .header("content-type", "application/octet-stream")
+        .body(handoff)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    read_granted(response).await
+}
+
 /// Reads a node's answer to a room request (allocation, backfill, or a room moving in): the
 /// room it grants, or why not, in words.
 pub async fn read_granted(response: reqwest::Response) -> Result<Allocation, String> {

@@ -37,7 +37,7 @@ mod store;
 mod ticket;
 
 pub use allocator::{AllocateError, Allocation, AllocationRequest, Allocator};
-pub use cluster::{ClusterAllocator, Placement, rank_nodes, read_granted};
+pub use cluster::{ClusterAllocator, Placement, import_room, rank_nodes, read_granted};
 pub use error::{MatchmakerError, error_response};
 pub use history::{HistoryCheck, TicketEvent, check as check_history};
 pub use http::{MAX_BODY_BYTES, json_rejection, router};

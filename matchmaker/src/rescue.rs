@@ -16,7 +16,7 @@ use protocol::{TokenKey, api::TicketStatus};
 
 use crate::{
     allocator::Allocation,
-    cluster::{Placement, rank_nodes, read_granted},
+    cluster::{Placement, import_room, rank_nodes},
     redis_store::{OrphanedRoom, RedisStore},
     service::{assignment, requeue_tickets},
     store::{StoreError, TicketStore},
@@ -136,22 +136,7 @@ impl Rescuer {
         );
         let mut refusals = Vec::new();
         for target in ranked {
-            let response = self
-                .http
-                .post(format!(
-                    "{}/v1/internal/rooms/import",
-                    target.api.trim_end_matches('/')
-                ))
-                .bearer_auth(&self.secret)
-                .header("content-type", "application/octet-stream")
-                .body(copy.handoff.clone())
-                .send()
-                .await;
-            let granted = match response {
-                Ok(response) => read_granted(response).await,
-                Err(e) => Err(e.to_string()),
-            };
-            match granted {
+            match import_room(&self.http, &target, &self.secret, copy.handoff.clone()).await {
                 Ok(allocation) => {
                     self.registry
                         .move_room(&orphan.node, &target.id, room_id)

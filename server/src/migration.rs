@@ -117,18 +117,10 @@ impl Mover {
         target: &NodeAdvert,
         blob: Vec<u8>,
     ) -> Result<std::net::SocketAddr, String> {
-        let response = self
-            .http
-            .post(format!(
-                "{}/v1/internal/rooms/import",
-                target.api.trim_end_matches('/')
-            ))
-            .bearer_auth(&self.secret)
-            .header("content-type", "application/octet-stream")
-            .body(blob)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(matchmaker::read_granted(response).await?.addr)
+        Ok(
+            matchmaker::import_room(&self.http, target, &self.secret, blob)
+                .await?
+                .addr,
+        )
     }
 }

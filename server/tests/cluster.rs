@@ -57,15 +57,8 @@ async fn matchmaker_for(
     players_per_match: usize,
 ) -> Standalone {
     Standalone::start(StandaloneConfig {
-        redis: redis.url.clone(),
-        http: "127.0.0.1:0".parse().unwrap(),
-        cluster_secret: SECRET.into(),
-        placement,
         players_per_match,
-        teams: None,
-        record_history: false,
-        node_stale_after: Duration::from_secs(3),
-        ticket_rate_per_ip: 0,
+        ..support::matchmaker_config(redis, SECRET, placement)
     })
     .await
     .expect("matchmaker starts")

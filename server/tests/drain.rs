@@ -2,7 +2,9 @@
 //! match plays to the end, new matches go to the other node, and it exits 0. SIGKILL mid-match:
 //! within seconds its players' tickets are back at the front of the queue and they finish a
 //! match on the other node. Cut off from Redis: the node fences itself (fails its rooms) before
-//! the cluster gives its players new rooms, and takes rooms again once it is back.
+//! the cluster gives its players new rooms, and takes rooms again once it is back. The nodes
+//! here write no room copies, so a lost room's players are matched again; `node_loss.rs`
+//! resumes lost rooms from their copies.
 
 mod support;
 
@@ -10,12 +12,19 @@ use std::time::{Duration, Instant};
 
 use bots::{SwarmConfig, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
-use support::{NodeProcess, Partition, RedisServer};
+use support::{NodeProcess, Partition, RedisServer, matchmaker_config, until_nodes};
 
 const SECRET: &str = "d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1";
 
+/// A node that writes no room copies: these tests are about what happens to players whose
+/// room is lost (`node_loss.rs` resumes rooms from their copies).
 fn node(redis: &RedisServer, udp: &str) -> NodeProcess {
-    NodeProcess::start(&redis.url, SECRET, udp, &["--match-duration", "4s"])
+    NodeProcess::start(
+        &redis.url,
+        SECRET,
+        udp,
+        &["--match-duration", "4s", "--room-copy-interval", "0s"],
+    )
 }
 
 /// Two node processes and a matchmaker, all on one Redis.
@@ -24,29 +33,15 @@ async fn cluster(redis: &RedisServer, ports: [&str; 2]) -> ([NodeProcess; 2], St
     let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
         .await
         .unwrap();
-    let started = Instant::now();
-    while store.nodes().await.unwrap().len() < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "nodes never advertised"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_nodes(&store, 2).await;
     (nodes, matchmaker(redis, false).await)
 }
 
 /// An in-process matchmaker on `redis`, packing 10-player matches.
 async fn matchmaker(redis: &RedisServer, record_history: bool) -> Standalone {
     Standalone::start(StandaloneConfig {
-        redis: redis.url.clone(),
-        http: "127.0.0.1:0".parse().unwrap(),
-        cluster_secret: SECRET.into(),
-        placement: Placement::Packed,
-        players_per_match: 10,
-        teams: None,
         record_history,
-        node_stale_after: Duration::from_secs(3),
-        ticket_rate_per_ip: 0,
+        ..matchmaker_config(redis, SECRET, Placement::Packed)
     })
     .await
     .unwrap()
@@ -187,7 +182,13 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhe
     let redis = RedisServer::start();
     let partition = Partition::start(redis.port).await;
     let through_partition = format!("redis://127.0.0.1:{}", partition.port);
-    let flags = ["--match-duration", "4s", "--record-history"];
+    let flags = [
+        "--match-duration",
+        "4s",
+        "--record-history",
+        "--room-copy-interval",
+        "0s",
+    ];
     let cut_off = NodeProcess::start(&through_partition, SECRET, "46200-46249", &flags);
     let mm = matchmaker(&redis, true).await;
     let url = format!("http://{}", mm.http_addr);

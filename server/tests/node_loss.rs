@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bots::{SwarmConfig, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
-use support::{NodeProcess, RedisServer};
+use support::{NodeProcess, RedisServer, matchmaker_config, until_nodes};
 
 const SECRET: &str = "d1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed";
 
@@ -63,24 +63,10 @@ async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_i
         .unwrap();
     let mut victim = Some(node(&redis, "48300-48349"));
     let survivor = node(&redis, "48350-48399");
-    let started = Instant::now();
-    while store.nodes().await.unwrap().len() < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "nodes never advertised"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_nodes(&store, 2).await;
     let mm = Standalone::start(StandaloneConfig {
-        redis: redis.url.clone(),
-        http: "127.0.0.1:0".parse().unwrap(),
-        cluster_secret: SECRET.into(),
-        placement: Placement::Spread,
-        players_per_match: 10,
-        teams: None,
         record_history: true,
-        node_stale_after: Duration::from_secs(3),
-        ticket_rate_per_ip: 0,
+        ..matchmaker_config(&redis, SECRET, Placement::Spread)
     })
     .await
     .unwrap();

@@ -11,8 +11,8 @@ use std::{
 };
 
 use bots::{SwarmConfig, run_swarm};
-use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
-use support::{NodeProcess, RedisServer};
+use matchmaker::{Placement, RedisStore, Standalone};
+use support::{NodeProcess, RedisServer, matchmaker_config, until_nodes};
 
 const SECRET: &str = "a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7";
 const BOTS: usize = 300;
@@ -35,28 +35,6 @@ fn node(redis: &RedisServer, ports: &str) -> NodeProcess {
             "1",
         ],
     )
-}
-
-/// Waits (bounded) until `count` live, non-draining adverts are in Redis.
-async fn until_nodes(store: &RedisStore, count: usize) {
-    let started = Instant::now();
-    loop {
-        let live = store
-            .nodes()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|n| !n.draining)
-            .count();
-        if live == count {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{live} of {count} nodes advertised"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Running matches per node.
@@ -97,19 +75,9 @@ async fn a_rolling_upgrade_of_every_node_ends_no_match_and_loses_no_player() {
         .unwrap();
     let mut nodes: Vec<NodeProcess> = PORTS.iter().map(|p| node(&redis, p)).collect();
     until_nodes(&store, 3).await;
-    let mm = Standalone::start(StandaloneConfig {
-        redis: redis.url.clone(),
-        http: "127.0.0.1:0".parse().unwrap(),
-        cluster_secret: SECRET.into(),
-        placement: Placement::Spread,
-        players_per_match: 10,
-        teams: None,
-        record_history: false,
-        node_stale_after: Duration::from_secs(3),
-        ticket_rate_per_ip: 0,
-    })
-    .await
-    .unwrap();
+    let mm = Standalone::start(matchmaker_config(&redis, SECRET, Placement::Spread))
+        .await
+        .unwrap();
     let url = format!("http://{}", mm.http_addr);
     let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
         &url,

@@ -192,6 +192,48 @@ pub async fn replace_a_leaver(url: &str) {
     assert!(joined, "{events:?}");
 }
 
+/// A standalone matchmaker's configuration on `redis` with the cluster `secret`: an HTTP port
+/// of its own, 10-player free-for-all matches, a 3 s node staleness, no rate limit.
+pub fn matchmaker_config(
+    redis: &RedisServer,
+    secret: &str,
+    placement: matchmaker::Placement,
+) -> matchmaker::StandaloneConfig {
+    matchmaker::StandaloneConfig {
+        redis: redis.url.clone(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        cluster_secret: secret.into(),
+        placement,
+        players_per_match: 10,
+        teams: None,
+        record_history: false,
+        node_stale_after: Duration::from_secs(3),
+        ticket_rate_per_ip: 0,
+    }
+}
+
+/// Waits (bounded) until `count` live, non-draining adverts are in Redis.
+pub async fn until_nodes(store: &matchmaker::RedisStore, count: usize) {
+    let started = Instant::now();
+    loop {
+        let live = store
+            .nodes()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|n| !n.draining)
+            .count();
+        if live == count {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{live} of {count} nodes advertised"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A `server --role node` child process, killed on drop.
 pub struct NodeProcess {
     pub child: Child,
