@@ -130,6 +130,17 @@ redis.call('HSET', KEYS[1], 'tickets', json)
 return 1
 "#;
 
+/// Forgets room ARGV[2] on node ARGV[1]: drops it from the node's set KEYS[2] and, if the
+/// record KEYS[1] names that node (or is gone), the record and the room's copy KEYS[3].
+const FORGET_ROOM: &str = r#"
+redis.call('SREM', KEYS[2], ARGV[2])
+local owner = redis.call('HGET', KEYS[1], 'node')
+if owner == false or owner == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[3])
+end
+return 0
+"#;
+
 /// The Redis store. Cheap to clone; clones share one multiplexed, self-reconnecting connection.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -141,6 +152,7 @@ pub struct RedisStore {
     transition: Script,
     claim: Script,
     room_tickets: Script,
+    forget_room: Script,
     /// Whether every state change is also appended to `{prefix}history`.
     history: bool,
 }
@@ -204,6 +216,7 @@ impl RedisStore {
             transition: Script::new(TRANSITION),
             claim: Script::new(CLAIM),
             room_tickets: Script::new(ROOM_TICKETS),
+            forget_room: Script::new(FORGET_ROOM),
             history: false,
         })
     }
@@ -530,16 +543,21 @@ impl RedisStore {
         self.edit_room_tickets(node, room_id, ticket, true).await
     }
 
-    /// Forgets a room that closed (or whose tickets were requeued).
+    /// Forgets a room that closed on `node` (or whose tickets were requeued): its record and
+    /// its copy, unless the room is recorded on another node by now (it was resumed there
+    /// while this node was cut off), which keeps both.
     pub async fn forget_room(&self, node: &str, room_id: u64) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let p = &self.prefix;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .del(format!("{p}room:{room_id}"))
-            .srem(format!("{p}node-rooms:{node}"), room_id);
-        self.forget_copy(&mut pipe, room_id);
-        pipe.query_async::<()>(&mut conn).await.map_err(err)
+        self.forget_room
+            .key(format!("{p}room:{room_id}"))
+            .key(format!("{p}node-rooms:{node}"))
+            .key(self.copy_key(room_id))
+            .arg(node)
+            .arg(room_id)
+            .invoke_async::<()>(&mut conn)
+            .await
+            .map_err(err)
     }
 
     /// Records that a room moved from node `from` to node `to` (live migration): if `to` dies,

@@ -261,7 +261,7 @@ async fn room_copies_are_kept_dropped_only_by_their_writer_and_rescued_once() {
         .await
         .unwrap();
     assert_eq!(store.room_copy(1).await.unwrap(), None);
-    assert_eq!(store.room_copy(2).await.unwrap(), Some(on_n2));
+    assert_eq!(store.room_copy(2).await.unwrap(), Some(on_n2.clone()));
 
     // A copy nobody writes again expires.
     store
@@ -276,9 +276,12 @@ async fn room_copies_are_kept_dropped_only_by_their_writer_and_rescued_once() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.room_copy(4).await.unwrap(), None);
 
-    // Forgetting a room drops its copy whoever wrote it.
+    // Forgetting a room on the node it is recorded on drops the record and the copy; the
+    // node it was resumed away from cannot.
     store.record_room("n2", 2, &["t".into()]).await.unwrap();
+    store.forget_room("n1", 2).await.unwrap();
     assert_eq!(store.room_node(2).await.unwrap().as_deref(), Some("n2"));
+    assert_eq!(store.room_copy(2).await.unwrap(), Some(on_n2));
     store.forget_room("n2", 2).await.unwrap();
     assert_eq!(store.room_copy(2).await.unwrap(), None);
     assert_eq!(store.room_node(2).await.unwrap(), None);

@@ -2,7 +2,9 @@
 //! on one Redis, each hosting one 10-player match, each writing copies of its rooms to Redis
 //! every second. One is SIGKILLed; a matchmaker resumes its room from the last copy on the
 //! other node, the tickets follow the room, and every bot rejoins as the same player and plays
-//! the match to its end. What the room did after its last copy is lost: measured here.
+//! the match to its end. What the room did after its last copy is lost: measured here. And
+//! a node cut off from Redis, declared dead while it still plays: its match resumes elsewhere,
+//! its players follow, and once healed it leaves the moved room and its tickets alone.
 
 mod support;
 
@@ -10,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use bots::{SwarmConfig, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
-use support::{NodeProcess, RedisServer, matchmaker_config, until_nodes};
+use support::{NodeProcess, Partition, RedisServer, matchmaker_config, until_nodes};
 
 const SECRET: &str = "d1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed";
 
-fn node(redis: &RedisServer, ports: &str) -> NodeProcess {
+fn node(redis_url: &str, ports: &str) -> NodeProcess {
     NodeProcess::start(
-        &redis.url,
+        redis_url,
         SECRET,
         ports,
         &[
@@ -61,8 +63,8 @@ async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_i
     let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
         .await
         .unwrap();
-    let mut victim = Some(node(&redis, "48300-48349"));
-    let survivor = node(&redis, "48350-48399");
+    let mut victim = Some(node(&redis.url, "48300-48349"));
+    let survivor = node(&redis.url, "48350-48399");
     until_nodes(&store, 2).await;
     let mm = Standalone::start(StandaloneConfig {
         record_history: true,
@@ -144,6 +146,95 @@ async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_i
             history.moved
         ),
         (20, 20, 0, 10),
+        "{history:#?}"
+    );
+    mm.shutdown().await;
+}
+
+/// A node cut off from Redis is declared dead while it still plays: its match resumes from its
+/// copy on the other node, the cut-off node fences itself and fails its room, and its players,
+/// told so, follow their tickets to the resumed room. Once healed, the node neither requeues
+/// those tickets nor forgets the room that now runs elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_on_a_node_cut_off_from_redis_resumes_elsewhere_and_its_players_follow() {
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let partition = Partition::start(redis.port).await;
+    let cut_off = node(
+        &format!("redis://127.0.0.1:{}", partition.port),
+        "48400-48449",
+    );
+    until_nodes(&store, 1).await;
+    let mm = Standalone::start(StandaloneConfig {
+        record_history: true,
+        ..matchmaker_config(&redis, SECRET, Placement::Spread)
+    })
+    .await
+    .unwrap();
+    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+        &format!("http://{}", mm.http_addr),
+        10,
+        Duration::from_millis(500),
+    )));
+    let room = one_match_each(&[&cut_off], 60).await[0];
+    // A second node, reachable, for the match to resume on.
+    let other = node(&redis.url, "48450-48499");
+    until_nodes(&store, 2).await;
+
+    partition.cut();
+    let cut_at = Instant::now();
+    loop {
+        if other.rooms().await.iter().any(|r| r.id == room) {
+            println!(
+                "resumed on the reachable node {:?} after the cut",
+                cut_at.elapsed()
+            );
+            break;
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(15),
+            "room {room} never resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = tokio::time::timeout(Duration::from_secs(60), swarm)
+        .await
+        .expect("the bots finish")
+        .unwrap();
+    assert!(report.is_clean(), "{report:#?}");
+    assert_eq!(report.matches_completed, 1, "{report:#?}");
+    assert_eq!(report.player_matches_completed, 10, "{report:#?}");
+    assert_eq!(report.tickets_created, 10, "{report:#?}");
+
+    // Healed: the node's late requeue and its closing of the failed room leave the resumed
+    // room's tickets and record alone.
+    partition.heal();
+    let healed = Instant::now();
+    while reqwest::get(format!("{}/v1/ready", cut_off.url))
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(
+            healed.elapsed() < Duration::from_secs(10),
+            "never ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let history = matchmaker::check_history(&store.history().await.unwrap());
+    assert!(history.is_clean(), "{history:#?}");
+    assert_eq!(
+        (
+            history.tickets,
+            history.assigned,
+            history.requeued,
+            history.moved
+        ),
+        (10, 10, 0, 10),
         "{history:#?}"
     );
     mm.shutdown().await;

@@ -36,7 +36,7 @@ pub struct RoomCopy {
 }
 
 impl RedisStore {
-    fn copy_key(&self, room_id: u64) -> String {
+    pub(super) fn copy_key(&self, room_id: u64) -> String {
         format!("{}room-copy:{room_id}", self.prefix)
     }
 
@@ -97,11 +97,6 @@ impl RedisStore {
             region,
             handoff,
         }))
-    }
-
-    /// Drops a room's copy whoever wrote it (the room closed or its players were requeued).
-    pub(super) fn forget_copy(&self, pipe: &mut redis::Pipeline, room_id: u64) {
-        pipe.del(self.copy_key(room_id));
     }
 
     /// Claims the rescue of an orphaned room for `hold`: `true` for exactly one of any number
