@@ -120,13 +120,18 @@ pub struct Header {
 /// A keyframe's baseline.
 static EMPTY: View = View::new();
 
-/// Views a room keeps per client: about a second at 30 Hz. A client keeps [`VIEW_HISTORY`]
-/// (the most a snapshot can refer back); the room needs only the views a client may still
-/// acknowledge, and an acknowledgement more than a second old means a connection in trouble,
-/// for which a keyframe is the right answer anyway. Each view is a copy of what the client
-/// sees, so this is most of a connected player's memory.
+/// Most views a room keeps per client: about a second at 30 Hz. A client keeps
+/// [`VIEW_HISTORY`] (the most a snapshot can refer back); the room needs only the views a
+/// client may still acknowledge, and an acknowledgement more than a second old means a
+/// connection in trouble, for which a keyframe is the right answer anyway. Views older than
+/// the newest acknowledged one are dropped at once (acknowledgements only move forward), so a
+/// healthy connection holds a round trip's worth of views, not this many.
 const KEPT_VIEWS: usize = 32;
 const _: () = assert!(KEPT_VIEWS <= VIEW_HISTORY);
+
+/// Dropped views whose buffers the next views reuse, most recently dropped first (the ones
+/// still in cache); a burst of acknowledgements frees more, which are released.
+const SPARE_VIEWS: usize = 4;
 
 /// One connection's sync state.
 #[derive(Debug, Default)]
@@ -158,8 +163,8 @@ struct Scratch {
     picked: Vec<bool>,
     updated: Vec<(u32, NetState)>,
     next_priority: Vec<(u32, f32)>,
-    /// The view evicted from the history, whose buffer the next view reuses.
-    spare: View,
+    /// Views dropped from the history, whose buffers the next views reuse.
+    spares: Vec<View>,
 }
 
 impl ClientSync {
@@ -194,6 +199,12 @@ impl ClientSync {
             priority,
             scratch,
         } = self;
+        // Nothing older than the newest acknowledged view can be a baseline again.
+        while views.front().is_some_and(|&(t, _)| acked.is_some_and(|a| t < a)) {
+            if let Some((_, old)) = views.pop_front() {
+                spare(&mut scratch.spares, old);
+            }
+        }
         let (age, baseline) = baseline(views, *acked, *force_keyframe, tick);
         let Scratch {
             visible,
@@ -204,7 +215,7 @@ impl ClientSync {
             picked,
             updated,
             next_priority,
-            spare,
+            spares,
         } = scratch;
         let id_of = |i: usize| world.entities[i].id;
 
@@ -309,14 +320,14 @@ impl ClientSync {
         }
 
         let body = encode_body(baseline, removed, updated);
-        let mut view = std::mem::take(spare);
+        let mut view = spares.pop().unwrap_or_default();
         view.rebuild(baseline, removed, updated);
         std::mem::swap(priority, next_priority);
         *force_keyframe = false;
         views.push_back((tick, view));
         while views.len() > KEPT_VIEWS {
             if let Some((_, old)) = views.pop_front() {
-                *spare = old;
+                spare(spares, old);
             }
         }
         SnapshotPacket {
@@ -325,6 +336,13 @@ impl ClientSync {
             last_input_seq: header.last_input_seq,
             body,
         }
+    }
+}
+
+/// Keeps a dropped view's buffer for reuse, up to [`SPARE_VIEWS`].
+fn spare(spares: &mut Vec<View>, view: View) {
+    if spares.len() < SPARE_VIEWS {
+        spares.push(view);
     }
 }
 
@@ -382,6 +400,21 @@ mod tests {
             (10.0, 20.0),
             header,
         )
+    }
+
+    #[test]
+    fn views_older_than_the_acknowledged_one_are_dropped_and_their_buffers_reused() {
+        let mut client = ClientSync::default();
+        for tick in 1..=10 {
+            snapshot_at(&mut client, tick);
+        }
+        assert_eq!(client.views.len(), 10, "nothing acknowledged: all kept");
+        client.ack(8, 10);
+        assert_eq!(snapshot_at(&mut client, 11).baseline_age, 3);
+        let kept: Vec<u32> = client.views.iter().map(|(t, _)| *t).collect();
+        assert_eq!(kept, [8, 9, 10, 11]);
+        // Seven dropped, four kept for reuse, one of which the new view took.
+        assert_eq!(client.scratch.spares.len(), SPARE_VIEWS - 1);
     }
 
     #[test]
