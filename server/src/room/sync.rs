@@ -200,7 +200,10 @@ impl ClientSync {
             scratch,
         } = self;
         // Nothing older than the newest acknowledged view can be a baseline again.
-        while views.front().is_some_and(|&(t, _)| acked.is_some_and(|a| t < a)) {
+        while views
+            .front()
+            .is_some_and(|&(t, _)| acked.is_some_and(|a| t < a))
+        {
             if let Some((_, old)) = views.pop_front() {
                 spare(&mut scratch.spares, old);
             }
