@@ -61,12 +61,18 @@ fn err(e: redis::RedisError) -> StoreError {
 /// Moves one ticket from state ARGV[1] to ARGV[2] (status JSON ARGV[3], time ARGV[4]); keeps the
 /// mode's queue in step; sets a TTL of ARGV[5] ms on terminal states; with a history length
 /// ARGV[8], records the move. ARGV[9] is the room of an assignment (kept in the `room` field);
-/// a non-empty ARGV[10] makes the move conditional on the ticket's `room` being that. Returns
-/// the ticket's fields after the move (one round trip), or an empty list if it did not move.
+/// a non-empty ARGV[10] makes the move conditional on the ticket's `room` being that, and a
+/// non-empty ARGV[11] on that room's record KEYS[2] naming node ARGV[11] (or being gone).
+/// Returns the ticket's fields after the move (one round trip), or an empty list if it did not
+/// move.
 const TRANSITION: &str = r#"
 local t = KEYS[1]
 if redis.call('HGET', t, 'state') ~= ARGV[1] then return {} end
 if ARGV[10] ~= '' and redis.call('HGET', t, 'room') ~= ARGV[10] then return {} end
+if ARGV[11] ~= '' then
+  local owner = redis.call('HGET', KEYS[2], 'node')
+  if owner and owner ~= ARGV[11] then return {} end
+end
 local mode = redis.call('HGET', t, 'mode')
 local queue = ARGV[6] .. 'q:' .. mode
 redis.call('HSET', t, 'state', ARGV[2], 'status', ARGV[3], 'updated_ms', ARGV[4], 'room', ARGV[9])
@@ -315,7 +321,7 @@ impl RedisStore {
     }
 
     /// One compare-and-set move (the `TRANSITION` script), optionally only for a ticket
-    /// assigned to `room`.
+    /// assigned to `room`, and optionally only while that room is recorded on `host`.
     async fn move_ticket(
         &self,
         id: TicketId,
@@ -323,11 +329,27 @@ impl RedisStore {
         to: TicketStatus,
         room: Option<u64>,
     ) -> Result<Option<Ticket>, StoreError> {
-        let mut conn = self.conn.clone();
+        self.move_ticket_hosted(id, from, to, room, None).await
+    }
 
-        let fields: std::collections::HashMap<String, String> = self
-            .transition
-            .key(self.key(id))
+    async fn move_ticket_hosted(
+        &self,
+        id: TicketId,
+        from: StateKind,
+        to: TicketStatus,
+        room: Option<u64>,
+        host: Option<&str>,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.transition.prepare_invoke();
+        if let (Some(room), Some(_)) = (room, host) {
+            invocation
+                .key(self.key(id))
+                .key(format!("{}room:{room}", self.prefix));
+        } else {
+            invocation.key(self.key(id));
+        }
+        let fields: std::collections::HashMap<String, String> = invocation
             .arg(state_name(from))
             .arg(state_name(StateKind::of(&to)))
             .arg(status_json(&to))
@@ -341,6 +363,7 @@ impl RedisStore {
                 _ => String::new(),
             })
             .arg(room.map_or(String::new(), |r| r.to_string()))
+            .arg(host.filter(|_| room.is_some()).unwrap_or(""))
             .invoke_async(&mut conn)
             .await
             .map_err(err)?;
@@ -558,6 +581,29 @@ impl RedisStore {
             .invoke_async::<()>(&mut conn)
             .await
             .map_err(err)
+    }
+
+    /// What a node does with a room of its own that failed: its tickets back to the queue,
+    /// each only while it is still assigned to the room and the room is still recorded on
+    /// `node` (or no longer recorded at all), both checked in the script that moves it. A room
+    /// resumed elsewhere while this node was cut off keeps its players. Malformed ids are
+    /// skipped; returns the ids that went back.
+    pub async fn requeue_hosted_room(
+        &self,
+        node: &str,
+        room_id: u64,
+        ticket_ids: &[String],
+    ) -> Result<Vec<TicketId>, StoreError> {
+        crate::service::requeue_each(ticket_ids, |id| {
+            self.move_ticket_hosted(
+                id,
+                StateKind::Assigned,
+                TicketStatus::Queued,
+                Some(room_id),
+                Some(node),
+            )
+        })
+        .await
     }
 
     /// Records that a room moved from node `from` to node `to` (live migration): if `to` dies,

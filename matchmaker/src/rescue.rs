@@ -18,7 +18,7 @@ use crate::{
     allocator::Allocation,
     cluster::{Placement, import_room, rank_nodes},
     redis_store::{OrphanedRoom, RedisStore},
-    service::{assignment, requeue_tickets},
+    service::assignment,
     store::{StoreError, TicketStore},
     ticket::TicketId,
 };
@@ -98,7 +98,10 @@ impl Rescuer {
                     tracing::warn!(node = %orphan.node, room = orphan.room_id, %why, "could not resume a dead node's room; requeueing its players")
                 }
             }
-            let ids = requeue_tickets(&self.registry, orphan.room_id, &orphan.tickets).await?;
+            let ids = self
+                .registry
+                .requeue_hosted_room(&orphan.node, orphan.room_id, &orphan.tickets)
+                .await?;
             if !ids.is_empty() {
                 tracing::warn!(node = %orphan.node, room = orphan.room_id, requeued = ids.len(), "node gone; its room's players requeued");
             }

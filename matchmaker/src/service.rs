@@ -36,12 +36,20 @@ pub async fn requeue_tickets<S: TicketStore>(
     room_id: u64,
     ticket_ids: &[String],
 ) -> Result<Vec<TicketId>, StoreError> {
+    requeue_each(ticket_ids, |id| store.requeue_from_room(id, room_id)).await
+}
+
+/// Runs `requeue` for every well-formed id; the ids it moved.
+pub(crate) async fn requeue_each<F: Future<Output = Result<Option<Ticket>, StoreError>>>(
+    ticket_ids: &[String],
+    mut requeue: impl FnMut(TicketId) -> F,
+) -> Result<Vec<TicketId>, StoreError> {
     let mut requeued = Vec::new();
     for id in ticket_ids {
         let Ok(id) = id.parse::<TicketId>() else {
             continue;
         };
-        if store.requeue_from_room(id, room_id).await?.is_some() {
+        if requeue(id).await?.is_some() {
             requeued.push(id);
         }
     }

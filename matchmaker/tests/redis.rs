@@ -296,6 +296,48 @@ async fn room_copies_are_kept_dropped_only_by_their_writer_and_rescued_once() {
     assert!(store.claim_rescue(9, Duration::from_secs(5)).await.unwrap());
 }
 
+/// A new ticket, claimed and assigned to `room`.
+async fn assigned_ticket(store: &RedisStore, room: u64) -> TicketId {
+    let t = ticket("arena", 1);
+    store.insert(t.clone()).await.unwrap();
+    assert!(store.claim(&[t.id]).await.unwrap());
+    store
+        .transition(t.id, StateKind::Matched, assignment(room))
+        .await
+        .unwrap()
+        .unwrap();
+    t.id
+}
+
+#[tokio::test]
+async fn a_node_requeues_a_failed_room_only_while_the_room_is_recorded_on_it() {
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), "t6:", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let a = assigned_ticket(&store, 5).await;
+    let ids = [a.to_string()];
+    store.record_room("n1", 5, &ids).await.unwrap();
+    // Resumed on n2 while n1 was cut off: n1's late requeue changes nothing.
+    store.move_room("n1", "n2", 5).await.unwrap();
+    assert!(
+        store
+            .requeue_hosted_room("n1", 5, &ids)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.get(a).await.unwrap().unwrap().status,
+        TicketStatus::Assigned(_)
+    ));
+    // The node it is recorded on can; so can any node once the record is gone.
+    assert_eq!(store.requeue_hosted_room("n2", 5, &ids).await.unwrap(), [a]);
+    let b = assigned_ticket(&store, 6).await;
+    let ids = [b.to_string(), "not-a-ticket".to_string()];
+    assert_eq!(store.requeue_hosted_room("n3", 6, &ids).await.unwrap(), [b]);
+}
+
 #[tokio::test]
 async fn finished_tickets_expire_from_redis_after_the_retention() {
     let redis = RedisServer::start();

@@ -5,7 +5,7 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use matchmaker::{RedisStore, RoomCopy, StoreError, TicketStore, requeue_tickets};
+use matchmaker::{RedisStore, RoomCopy, StoreError, TicketStore};
 use protocol::api::NodeAdvert;
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -123,8 +123,10 @@ impl ClusterNode {
                             NodeEvent::RoomFailed(f) => {
                                 let (store, node_id) = (store.clone(), node_id.clone());
                                 tokio::spawn(async move {
+                                    // Not if the room was resumed elsewhere meanwhile (this
+                                    // node cut off and declared dead): its players are there.
                                     let requeued = retry("requeue a failed room's players", || {
-                                        requeue_own_room(&store, &node_id, f.room_id, &f.tickets)
+                                        store.requeue_hosted_room(&node_id, f.room_id, &f.tickets)
                                     })
                                     .await;
                                     if let Some(ids) = requeued {
@@ -236,25 +238,6 @@ async fn retry<T, F: Future<Output = Result<T, StoreError>>>(
                 return None;
             }
         }
-    }
-}
-
-/// Requeues a failed room's tickets unless the room is recorded on another node by now: a
-/// room this node lost while cut off from Redis may have been resumed elsewhere under the same
-/// id, and its tickets are that room's now. (The room id alone fences off rooms that were
-/// replaced, not rooms that moved.)
-async fn requeue_own_room(
-    store: &RedisStore,
-    node_id: &str,
-    room_id: u64,
-    tickets: &[String],
-) -> Result<Vec<matchmaker::TicketId>, StoreError> {
-    match store.room_node(room_id).await? {
-        Some(node) if node != node_id => {
-            tracing::info!(room = room_id, now_on = %node, "failed room resumed elsewhere; not requeueing its players");
-            Ok(Vec::new())
-        }
-        _ => requeue_tickets(store, room_id, tickets).await,
     }
 }
 
