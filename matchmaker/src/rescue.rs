@@ -10,8 +10,16 @@
 //! - or **requeues** its tickets at the front of their queue (no copy, or no node took it), and
 //!   the players are matched again.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
+use prometheus_client::{collector::Collector, encoding::DescriptorEncoder};
 use protocol::{TokenKey, api::TicketStatus};
 
 use crate::{
@@ -37,9 +45,19 @@ pub struct RescueReport {
     pub requeued: usize,
 }
 
+/// What this matchmaker's rescues have done since it started, for `/metrics`.
+#[derive(Debug, Default)]
+struct RescueStats {
+    rooms_resumed: AtomicU64,
+    rooms_requeued: AtomicU64,
+    tickets_moved: AtomicU64,
+    tickets_requeued: AtomicU64,
+}
+
 /// Rescues the rooms of dead nodes; see the module documentation.
 #[derive(Clone)]
 pub struct Rescuer {
+    stats: Arc<RescueStats>,
     registry: RedisStore,
     http: reqwest::Client,
     secret: String,
@@ -60,6 +78,7 @@ impl Rescuer {
         stale_after: Duration,
     ) -> Self {
         Self {
+            stats: Arc::default(),
             registry,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(2))
@@ -91,6 +110,10 @@ impl Rescuer {
                     tracing::warn!(from = %orphan.node, %to, room = orphan.room_id, players = moved, "node gone; its room resumed from its copy");
                     report.resumed += 1;
                     report.moved += moved;
+                    self.stats.rooms_resumed.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .tickets_moved
+                        .fetch_add(moved as u64, Ordering::Relaxed);
                     continue;
                 }
                 Ok(None) => {}
@@ -106,11 +129,21 @@ impl Rescuer {
                 tracing::warn!(node = %orphan.node, room = orphan.room_id, requeued = ids.len(), "node gone; its room's players requeued");
             }
             report.requeued += ids.len();
+            self.stats.rooms_requeued.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .tickets_requeued
+                .fetch_add(ids.len() as u64, Ordering::Relaxed);
             self.registry
                 .forget_room(&orphan.node, orphan.room_id)
                 .await?;
         }
         Ok(report)
+    }
+
+    /// Its series for a metrics registry: rooms of dead nodes and their tickets, by what
+    /// became of them.
+    pub fn collector(&self) -> impl Collector + 'static {
+        RescueCollector(self.stats.clone())
     }
 
     /// Resumes an orphan from its copy on a live node of its region: the node it went to and
@@ -198,5 +231,33 @@ impl Rescuer {
             }
         }
         Ok(moved)
+    }
+}
+
+#[derive(Debug)]
+struct RescueCollector(Arc<RescueStats>);
+
+impl Collector for RescueCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let s = &self.0;
+        crate::metrics::counter_family(
+            &mut encoder,
+            "rallypoint_rooms_rescued",
+            "Rooms of dead nodes this matchmaker rescued, by outcome (resumed from their copy elsewhere, or their players requeued)",
+            &[
+                (&[("outcome", "resumed")], load(&s.rooms_resumed)),
+                (&[("outcome", "requeued")], load(&s.rooms_requeued)),
+            ],
+        )?;
+        crate::metrics::counter_family(
+            &mut encoder,
+            "rallypoint_tickets_rescued",
+            "Tickets of dead nodes' rooms, by outcome (moved with their resumed room, or requeued)",
+            &[
+                (&[("outcome", "moved")], load(&s.tickets_moved)),
+                (&[("outcome", "requeued")], load(&s.tickets_requeued)),
+            ],
+        )
     }
 }

@@ -107,9 +107,11 @@ impl Standalone {
             .map_err(|e| StandaloneError::BindHttp(config.http, e))?;
         let (tx, rx) = oneshot::channel::<()>();
         let nodes = std::sync::Arc::new(crate::dashboard::ClusterNodes::new(registry.clone()));
+        let mut metrics_registry = crate::metrics::registry(&mm);
+        metrics_registry.register_collector(Box::new(rescuer.collector()));
         let app = crate::http::router(mm.clone())
             .merge(crate::http::probes(mm.clone()))
-            .merge(crate::metrics::router(crate::metrics::registry(&mm)))
+            .merge(crate::metrics::router(metrics_registry))
             .merge(crate::dashboard::router(mm.clone(), nodes, "matchmaker"));
         let task = tokio::spawn(async move {
             let following = tokio::spawn(mm.clone().follow_finished(finished));

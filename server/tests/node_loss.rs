@@ -148,6 +148,23 @@ async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_i
         (20, 20, 0, 10),
         "{history:#?}"
     );
+    // And the operator sees it in the matchmaker's metrics.
+    let metrics = reqwest::get(format!("http://{}/metrics", mm.http_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "rallypoint_rooms_rescued_total{outcome=\"resumed\"} 1",
+        "rallypoint_rooms_rescued_total{outcome=\"requeued\"} 0",
+        "rallypoint_tickets_rescued_total{outcome=\"moved\"} 10",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line} in\n{metrics}"
+        );
+    }
     mm.shutdown().await;
 }
 
