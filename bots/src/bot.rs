@@ -77,7 +77,7 @@ impl Bot {
                     // follow it to the next room.
                     loop {
                         self.record_party_placement(&assignment);
-                        match self.play(&assignment, &ticket, hard_stop).await {
+                        match self.play(&mut assignment, &ticket, hard_stop).await {
                             Played::Completed => {
                                 self.check_still_assigned(&ticket, assignment.room_id).await;
                                 break;
@@ -228,7 +228,9 @@ impl Bot {
         1000.0 + (self.index as f64 * 7919.0 % (2.0 * spread)) - spread
     }
 
-    async fn play(&self, assignment: &Assignment, ticket: &str, hard_stop: Instant) -> Played {
+    /// Plays the match of `assignment`; if the match resumes on another node meanwhile, the
+    /// assignment is updated to the one the bot rejoined with.
+    async fn play(&self, assignment: &mut Assignment, ticket: &str, hard_stop: Instant) -> Played {
         let mut client = match GameClient::connect(assignment) {
             Ok(client) => client,
             Err(e) => {
@@ -265,9 +267,6 @@ impl Bot {
         let mut connecting_since = started;
         // Snapshots stopped (the match moving, or rejoined elsewhere), until the first after.
         let mut gap: Option<Gap> = None;
-        // The connect token this bot last followed: a ticket showing another for the same room
-        // means the room resumed on another node.
-        let mut token = assignment.connect_token.clone();
         let mut newest_tick = 0u32;
         let mut last = started;
         let mut connected_at = None;
@@ -434,15 +433,17 @@ impl Bot {
                 next_ticket_check = now + SILENT_POLL;
                 match self.mm.get_ticket(ticket, Duration::ZERO).await {
                     Ok(view) => match view.status {
+                        // The same token: the room still stands where the bot last joined it.
                         TicketStatus::Assigned(a)
-                            if a.room_id == assignment.room_id && a.connect_token == token => {}
+                            if a.room_id == assignment.room_id
+                                && a.connect_token == assignment.connect_token => {}
                         TicketStatus::Assigned(a) if a.room_id == assignment.room_id => {
                             tracing::info!(bot = self.index, addr = %a.server_addr, "match resumed on another node; rejoining");
                             if let Err(e) = client.rejoin(&a) {
                                 tracing::warn!(bot = self.index, error = %e, "could not rejoin");
                                 break Outcome::Error("rejoin");
                             }
-                            token = a.connect_token;
+                            *assignment = a;
                             gap = Some(Gap::Rejoin {
                                 since: last_snapshot_at.unwrap_or(now),
                                 last_tick: newest_tick,
