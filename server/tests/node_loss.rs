@@ -57,6 +57,29 @@ async fn one_match_each(nodes: &[&NodeProcess], ticks: u32) -> Vec<u64> {
     }
 }
 
+/// Waits (bounded) until `node` runs `room`; how long after `since` that was.
+async fn until_room_on(node: &NodeProcess, room: u64, since: Instant) -> Duration {
+    loop {
+        let here: Vec<u64> = node.rooms().await.iter().map(|r| r.id).collect();
+        if here.contains(&room) {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(15),
+            "room {room} never resumed; the node runs {here:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The swarm's report, once it has finished (bounded).
+async fn finished(swarm: tokio::task::JoinHandle<bots::Report>) -> bots::Report {
+    tokio::time::timeout(Duration::from_secs(60), swarm)
+        .await
+        .expect("the bots finish")
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_it() {
     let redis = RedisServer::start();
@@ -89,26 +112,10 @@ async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_i
     let killed_at = Instant::now();
 
     // Its room resumes on the survivor under the same id.
-    loop {
-        let here: Vec<u64> = survivor.rooms().await.iter().map(|r| r.id).collect();
-        if here.contains(&lost_room) {
-            println!(
-                "room {lost_room} resumed on the other node {:?} after the kill",
-                killed_at.elapsed()
-            );
-            break;
-        }
-        assert!(
-            killed_at.elapsed() < Duration::from_secs(15),
-            "room {lost_room} never resumed; the survivor runs {here:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let resumed = until_room_on(&survivor, lost_room, killed_at).await;
+    println!("room {lost_room} resumed on the other node {resumed:?} after the kill");
 
-    let report = tokio::time::timeout(Duration::from_secs(60), swarm)
-        .await
-        .expect("the bots finish")
-        .unwrap();
+    let report = finished(swarm).await;
     println!(
         "rejoins {}: pause p50 {:.0} ms, max {:.0} ms; ticks lost p50 {:.0}, max {:.0}",
         report.rejoins,
@@ -202,24 +209,9 @@ async fn a_match_on_a_node_cut_off_from_redis_resumes_elsewhere_and_its_players_
 
     partition.cut();
     let cut_at = Instant::now();
-    loop {
-        if other.rooms().await.iter().any(|r| r.id == room) {
-            println!(
-                "resumed on the reachable node {:?} after the cut",
-                cut_at.elapsed()
-            );
-            break;
-        }
-        assert!(
-            cut_at.elapsed() < Duration::from_secs(15),
-            "room {room} never resumed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let report = tokio::time::timeout(Duration::from_secs(60), swarm)
-        .await
-        .expect("the bots finish")
-        .unwrap();
+    let resumed = until_room_on(&other, room, cut_at).await;
+    println!("resumed on the reachable node {resumed:?} after the cut");
+    let report = finished(swarm).await;
     assert!(report.is_clean(), "{report:#?}");
     assert_eq!(report.matches_completed, 1, "{report:#?}");
     assert_eq!(report.player_matches_completed, 10, "{report:#?}");
