@@ -44,9 +44,7 @@ pub use http::{MAX_BODY_BYTES, json_rejection, router};
 pub use redis_store::{OrphanedRoom, RedisStore, RoomCopy, redis_errors};
 pub use rescue::{RescueReport, Rescuer};
 pub use rules::{Candidate, ModeRules, Placed, UnevenTeams, find_matches};
-pub use service::{
-    DEFAULT_SKILL, MAX_LONG_POLL, Matchmaker, MatchmakerConfig, MatchmakerStats, requeue_tickets,
-};
+pub use service::{DEFAULT_SKILL, MAX_LONG_POLL, Matchmaker, MatchmakerConfig, MatchmakerStats};
 pub use standalone::{Standalone, StandaloneConfig, StandaloneError};
 pub use store::{MemoryStore, StoreError, TicketDepths, TicketStore};
 pub use ticket::{BadTicketId, StateKind, Ticket, TicketId};

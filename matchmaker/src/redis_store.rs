@@ -147,6 +147,18 @@ end
 return 0
 "#;
 
+/// What a ticket's move requires besides the ticket being in the state it leaves.
+#[derive(Debug, Clone, Copy)]
+enum Fence<'a> {
+    /// Nothing more.
+    State,
+    /// The ticket is assigned to this room.
+    Room(u64),
+    /// The ticket is assigned to this room, and the room is recorded on this node (or not
+    /// recorded at all).
+    HostedRoom(u64, &'a str),
+}
+
 /// The Redis store. Cheap to clone; clones share one multiplexed, self-reconnecting connection.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -320,35 +332,25 @@ impl RedisStore {
         }
     }
 
-    /// One compare-and-set move (the `TRANSITION` script), optionally only for a ticket
-    /// assigned to `room`, and optionally only while that room is recorded on `host`.
+    /// One compare-and-set move (the `TRANSITION` script), with what else it requires.
     async fn move_ticket(
         &self,
         id: TicketId,
         from: StateKind,
         to: TicketStatus,
-        room: Option<u64>,
-    ) -> Result<Option<Ticket>, StoreError> {
-        self.move_ticket_hosted(id, from, to, room, None).await
-    }
-
-    async fn move_ticket_hosted(
-        &self,
-        id: TicketId,
-        from: StateKind,
-        to: TicketStatus,
-        room: Option<u64>,
-        host: Option<&str>,
+        fence: Fence<'_>,
     ) -> Result<Option<Ticket>, StoreError> {
         let mut conn = self.conn.clone();
         let mut invocation = self.transition.prepare_invoke();
-        if let (Some(room), Some(_)) = (room, host) {
-            invocation
-                .key(self.key(id))
-                .key(format!("{}room:{room}", self.prefix));
-        } else {
-            invocation.key(self.key(id));
-        }
+        invocation.key(self.key(id));
+        let (room, host) = match fence {
+            Fence::State => (None, ""),
+            Fence::Room(room) => (Some(room), ""),
+            Fence::HostedRoom(room, host) => {
+                invocation.key(format!("{}room:{room}", self.prefix));
+                (Some(room), host)
+            }
+        };
         let fields: std::collections::HashMap<String, String> = invocation
             .arg(state_name(from))
             .arg(state_name(StateKind::of(&to)))
@@ -363,7 +365,7 @@ impl RedisStore {
                 _ => String::new(),
             })
             .arg(room.map_or(String::new(), |r| r.to_string()))
-            .arg(host.filter(|_| room.is_some()).unwrap_or(""))
+            .arg(host)
             .invoke_async(&mut conn)
             .await
             .map_err(err)?;
@@ -595,12 +597,11 @@ impl RedisStore {
         ticket_ids: &[String],
     ) -> Result<Vec<TicketId>, StoreError> {
         crate::service::requeue_each(ticket_ids, |id| {
-            self.move_ticket_hosted(
+            self.move_ticket(
                 id,
                 StateKind::Assigned,
                 TicketStatus::Queued,
-                Some(room_id),
-                Some(node),
+                Fence::HostedRoom(room_id, node),
             )
         })
         .await
@@ -778,7 +779,7 @@ impl TicketStore for RedisStore {
         from: StateKind,
         to: TicketStatus,
     ) -> Result<Option<Ticket>, StoreError> {
-        self.move_ticket(id, from, to, None).await
+        self.move_ticket(id, from, to, Fence::State).await
     }
 
     async fn requeue_from_room(
@@ -786,8 +787,13 @@ impl TicketStore for RedisStore {
         id: TicketId,
         room_id: u64,
     ) -> Result<Option<Ticket>, StoreError> {
-        self.move_ticket(id, StateKind::Assigned, TicketStatus::Queued, Some(room_id))
-            .await
+        self.move_ticket(
+            id,
+            StateKind::Assigned,
+            TicketStatus::Queued,
+            Fence::Room(room_id),
+        )
+        .await
     }
 
     async fn move_assignment(
@@ -803,7 +809,7 @@ impl TicketStore for RedisStore {
             id,
             StateKind::Assigned,
             TicketStatus::Assigned(to),
-            Some(room_id),
+            Fence::Room(room_id),
         )
         .await
     }

@@ -41,17 +41,33 @@ pub struct RescueReport {
     pub resumed: usize,
     /// Tickets that followed a resumed room to its new node.
     pub moved: usize,
-    /// Tickets sent back to the queue (their room could not be resumed).
+    /// Rooms whose players went back to the queue (no copy, or no node took it).
+    pub requeued_rooms: usize,
+    /// Tickets sent back to the queue.
     pub requeued: usize,
 }
 
-/// What this matchmaker's rescues have done since it started, for `/metrics`.
+/// What this matchmaker's rescues have done since it started, for `/metrics`: the passes'
+/// reports added up.
 #[derive(Debug, Default)]
 struct RescueStats {
     rooms_resumed: AtomicU64,
     rooms_requeued: AtomicU64,
     tickets_moved: AtomicU64,
     tickets_requeued: AtomicU64,
+}
+
+impl RescueStats {
+    fn add(&self, pass: &RescueReport) {
+        for (total, n) in [
+            (&self.rooms_resumed, pass.resumed),
+            (&self.rooms_requeued, pass.requeued_rooms),
+            (&self.tickets_moved, pass.moved),
+            (&self.tickets_requeued, pass.requeued),
+        ] {
+            total.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Rescues the rooms of dead nodes; see the module documentation.
@@ -94,9 +110,16 @@ impl Rescuer {
     /// One pass: every orphaned room this matchmaker wins is resumed or requeued. Safe to run
     /// in several matchmakers at once.
     pub async fn rescue_orphans(&self) -> Result<RescueReport, StoreError> {
+        let mut report = RescueReport::default();
+        let done = self.pass(&mut report).await;
+        // Counted even when the pass stopped on an error: what it did stays done.
+        self.stats.add(&report);
+        done.map(|()| report)
+    }
+
+    async fn pass(&self, report: &mut RescueReport) -> Result<(), StoreError> {
         let nodes = self.registry.nodes().await?;
         let live: HashSet<String> = nodes.iter().map(|n| n.id.clone()).collect();
-        let mut report = RescueReport::default();
         for orphan in self.registry.orphaned_rooms(&live).await? {
             if !self
                 .registry
@@ -110,10 +133,6 @@ impl Rescuer {
                     tracing::warn!(from = %orphan.node, %to, room = orphan.room_id, players = moved, "node gone; its room resumed from its copy");
                     report.resumed += 1;
                     report.moved += moved;
-                    self.stats.rooms_resumed.fetch_add(1, Ordering::Relaxed);
-                    self.stats
-                        .tickets_moved
-                        .fetch_add(moved as u64, Ordering::Relaxed);
                     continue;
                 }
                 Ok(None) => {}
@@ -128,16 +147,13 @@ impl Rescuer {
             if !ids.is_empty() {
                 tracing::warn!(node = %orphan.node, room = orphan.room_id, requeued = ids.len(), "node gone; its room's players requeued");
             }
+            report.requeued_rooms += 1;
             report.requeued += ids.len();
-            self.stats.rooms_requeued.fetch_add(1, Ordering::Relaxed);
-            self.stats
-                .tickets_requeued
-                .fetch_add(ids.len() as u64, Ordering::Relaxed);
             self.registry
                 .forget_room(&orphan.node, orphan.room_id)
                 .await?;
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Its series for a metrics registry: rooms of dead nodes and their tickets, by what

@@ -27,11 +27,12 @@ use crate::{
     ticket::{StateKind, Ticket, TicketId, now_ms},
 };
 
-/// Puts assigned tickets straight back in their queue, at the front, in the store itself: what a
-/// node does when a room fails in distributed mode (the matchmakers see it on their next pass).
+/// Puts assigned tickets straight back in their queue, at the front, in the store itself (a
+/// failed room's players; in distributed mode the node uses
+/// [`crate::RedisStore::requeue_hosted_room`], which also checks where the room is recorded).
 /// Only tickets still assigned to `room_id` move (the room id fences off a late requeue); ids
 /// that are malformed or not assigned there are skipped. Returns the ids that went back.
-pub async fn requeue_tickets<S: TicketStore>(
+pub(crate) async fn requeue_tickets<S: TicketStore>(
     store: &S,
     room_id: u64,
     ticket_ids: &[String],

@@ -225,19 +225,7 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhe
 
     // Healed: the node advertises again and takes rooms.
     partition.heal();
-    let healed = Instant::now();
-    while reqwest::get(format!("{}/v1/ready", cut_off.url))
-        .await
-        .unwrap()
-        .status()
-        != 200
-    {
-        assert!(
-            healed.elapsed() < Duration::from_secs(10),
-            "never ready again"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cut_off.until_ready(Duration::from_secs(10)).await;
     let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
         .await
         .unwrap();

@@ -57,6 +57,26 @@ async fn one_match_each(nodes: &[&NodeProcess], ticks: u32) -> Vec<u64> {
     }
 }
 
+/// A matchmaker recording the ticket history (spread placement), and `bots` bots that each
+/// queue once and play their match to the end.
+async fn matchmaker_and_bots(
+    redis: &RedisServer,
+    bots: usize,
+) -> (Standalone, tokio::task::JoinHandle<bots::Report>) {
+    let mm = Standalone::start(StandaloneConfig {
+        record_history: true,
+        ..matchmaker_config(redis, SECRET, Placement::Spread)
+    })
+    .await
+    .unwrap();
+    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+        &format!("http://{}", mm.http_addr),
+        bots,
+        Duration::from_millis(500),
+    )));
+    (mm, swarm)
+}
+
 /// Waits (bounded) until `node` runs `room`; how long after `since` that was.
 async fn until_room_on(node: &NodeProcess, room: u64, since: Instant) -> Duration {
     loop {
@@ -89,18 +109,7 @@ async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_i
     let mut victim = Some(node(&redis.url, "48300-48349"));
     let survivor = node(&redis.url, "48350-48399");
     until_nodes(&store, 2).await;
-    let mm = Standalone::start(StandaloneConfig {
-        record_history: true,
-        ..matchmaker_config(&redis, SECRET, Placement::Spread)
-    })
-    .await
-    .unwrap();
-    // Every bot queues once and plays its match to the end.
-    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
-        &format!("http://{}", mm.http_addr),
-        20,
-        Duration::from_millis(500),
-    )));
+    let (mm, swarm) = matchmaker_and_bots(&redis, 20).await;
 
     // Three seconds into both matches (three copies written), the first node dies, at a
     // random moment between two copies: what is lost is whatever the room did since its last.
@@ -191,17 +200,7 @@ async fn a_match_on_a_node_cut_off_from_redis_resumes_elsewhere_and_its_players_
         "48400-48449",
     );
     until_nodes(&store, 1).await;
-    let mm = Standalone::start(StandaloneConfig {
-        record_history: true,
-        ..matchmaker_config(&redis, SECRET, Placement::Spread)
-    })
-    .await
-    .unwrap();
-    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
-        &format!("http://{}", mm.http_addr),
-        10,
-        Duration::from_millis(500),
-    )));
+    let (mm, swarm) = matchmaker_and_bots(&redis, 10).await;
     let room = one_match_each(&[&cut_off], 60).await[0];
     // A second node, reachable, for the match to resume on.
     let other = node(&redis.url, "48450-48499");
@@ -220,19 +219,7 @@ async fn a_match_on_a_node_cut_off_from_redis_resumes_elsewhere_and_its_players_
     // Healed: the node's late requeue and its closing of the failed room leave the resumed
     // room's tickets and record alone.
     partition.heal();
-    let healed = Instant::now();
-    while reqwest::get(format!("{}/v1/ready", cut_off.url))
-        .await
-        .unwrap()
-        .status()
-        != 200
-    {
-        assert!(
-            healed.elapsed() < Duration::from_secs(10),
-            "never ready again"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cut_off.until_ready(Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let history = matchmaker::check_history(&store.history().await.unwrap());
     assert!(history.is_clean(), "{history:#?}");

@@ -278,6 +278,18 @@ impl NodeProcess {
         }
     }
 
+    /// Waits (bounded by `limit`) until its `/v1/ready` answers 200.
+    pub async fn until_ready(&self, limit: Duration) {
+        let started = Instant::now();
+        while reqwest::get(format!("{}/v1/ready", self.url))
+            .await
+            .map_or(true, |r| r.status() != 200)
+        {
+            assert!(started.elapsed() < limit, "never ready within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
