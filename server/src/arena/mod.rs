@@ -146,6 +146,51 @@ pub struct ArenaCheckpoint {
     projectiles: Vec<ProjectileRecord>,
 }
 
+/// Every replicated entity's state, avatars first.
+fn write_entities(world: &World, queries: &mut Queries, out: &mut Vec<EntityState>) {
+    for (id, pos, avatar) in queries.avatars.iter(world) {
+        out.push(EntityState {
+            id: id.0,
+            kind: EntityKind::Player,
+            x: pos.x,
+            y: pos.y,
+            angle: quantize_angle(avatar.facing),
+            hp: avatar.health,
+        });
+    }
+    // Projectiles are sent by launch state, which never changes: one update each.
+    for (id, p) in queries.projectiles.iter(world) {
+        out.push(EntityState {
+            id: id.0,
+            kind: EntityKind::Projectile,
+            x: p.launch.0,
+            y: p.launch.1,
+            angle: p.heading,
+            hp: protocol::Ballistics::tag(p.launch_tick),
+        });
+    }
+}
+
+/// The queries the room runs on the world from outside the schedule, every tick. Systems keep
+/// their query state from tick to tick; `World::query` builds one afresh each call (working
+/// out its access and matching every archetype), which cost as much as the arena's systems.
+#[derive(Resource)]
+struct Queries {
+    avatars: QueryState<(&'static NetId, &'static Position, &'static Avatar)>,
+    projectiles: QueryState<(&'static NetId, &'static Projectile)>,
+    scores: QueryState<&'static Avatar>,
+}
+
+impl Queries {
+    fn new(world: &mut World) -> Self {
+        Self {
+            avatars: world.query(),
+            projectiles: world.query(),
+            scores: world.query(),
+        }
+    }
+}
+
 fn no_owner() -> Entity {
     Entity::PLACEHOLDER
 }
@@ -199,6 +244,8 @@ impl Game for ArenaGame {
         world.insert_resource(self.rules.clone());
         world.insert_resource(NetIds::default());
         world.insert_resource(ArenaRng(ChaCha12Rng::seed_from_u64(seed)));
+        let queries = Queries::new(world);
+        world.insert_resource(queries);
     }
 
     fn add_systems(&self, schedule: &mut Schedule) {
@@ -247,29 +294,9 @@ impl Game for ArenaGame {
     }
 
     fn write_snapshot(&self, world: &mut World, out: &mut Vec<EntityState>) {
-        let mut avatars = world.query::<(&NetId, &Position, &Avatar)>();
-        for (id, pos, avatar) in avatars.iter(world) {
-            out.push(EntityState {
-                id: id.0,
-                kind: EntityKind::Player,
-                x: pos.x,
-                y: pos.y,
-                angle: quantize_angle(avatar.facing),
-                hp: avatar.health,
-            });
-        }
-        // Projectiles are sent by launch state, which never changes: one update each.
-        let mut projectiles = world.query::<(&NetId, &Projectile)>();
-        for (id, p) in projectiles.iter(world) {
-            out.push(EntityState {
-                id: id.0,
-                kind: EntityKind::Projectile,
-                x: p.launch.0,
-                y: p.launch.1,
-                angle: p.heading,
-                hp: protocol::Ballistics::tag(p.launch_tick),
-            });
-        }
+        world.resource_scope(|world, mut queries: Mut<Queries>| {
+            write_entities(world, &mut queries, out);
+        });
     }
 
     fn score(&self, world: &World, avatar: Entity) -> (u32, u32) {
@@ -280,10 +307,9 @@ impl Game for ArenaGame {
 
     fn score_limit_reached(&self, world: &mut World) -> bool {
         let limit = self.rules.score_limit;
-        world
-            .query::<&Avatar>()
-            .iter(world)
-            .any(|a| a.kills >= limit)
+        world.resource_scope(|world, mut queries: Mut<Queries>| {
+            queries.scores.iter(world).any(|a| a.kills >= limit)
+        })
     }
 
     fn checkpoint(&self, world: &mut World) -> ArenaCheckpoint {
