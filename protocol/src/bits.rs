@@ -14,9 +14,12 @@ pub struct BitWriter {
 }
 
 impl BitWriter {
-    /// An empty writer.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty writer with room for `bytes` bytes before it reallocates.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            ..Self::default()
+        }
     }
 
     /// Writes the low `bits` bits of `value` (`bits` ≤ 32).
@@ -100,7 +103,7 @@ mod tests {
 
     #[test]
     fn values_of_every_width_round_trip() {
-        let mut w = BitWriter::new();
+        let mut w = BitWriter::default();
         let values: Vec<(u32, u32)> = (1..=32)
             .map(|b| ((0xdead_beefu32.rotate_left(b)) & (u32::MAX >> (32 - b)), b))
             .collect();

@@ -338,7 +338,9 @@ pub fn encode_body(baseline: &View, removed: &[u32], updated: &[(u32, NetState)]
     assert!(
         removed.len() <= MAX_ENTITIES_PER_SNAPSHOT && updated.len() <= MAX_ENTITIES_PER_SNAPSHOT
     );
-    let mut w = BitWriter::new();
+    // Enough for most bodies (a new entity with a near id takes 7 bytes, a moved one 2-3), so
+    // the buffer is allocated once instead of doubling its way up.
+    let mut w = BitWriter::with_capacity(4 + 2 * removed.len() + 8 * updated.len());
     w.write(removed.len() as u32, COUNT_BITS);
     let mut prev = 0;
     for &id in removed {

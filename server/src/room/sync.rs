@@ -45,6 +45,8 @@ pub struct World<'a> {
     cells: Vec<((i32, i32), u32)>,
     /// (network id, entity index), sorted.
     by_id: Vec<(u32, u32)>,
+    /// Bounding box of every entity: (min x, min y, max x, max y).
+    bounds: (f32, f32, f32, f32),
 }
 
 impl<'a> World<'a> {
@@ -63,12 +65,22 @@ impl<'a> World<'a> {
             .map(|(i, e)| (e.id, i as u32))
             .collect();
         by_id.sort_unstable();
+        let bounds = entities.iter().fold(
+            (
+                f32::INFINITY,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::NEG_INFINITY,
+            ),
+            |(x0, y0, x1, y1), e| (x0.min(e.x), y0.min(e.y), x1.max(e.x), y1.max(e.y)),
+        );
         Self {
             quantized: entities.iter().map(NetState::quantize).collect(),
             entities,
             cell,
             cells,
             by_id,
+            bounds,
         }
     }
 
@@ -83,6 +95,19 @@ impl<'a> World<'a> {
     pub fn position(&self, id: u32) -> Option<(f32, f32)> {
         self.index_of(id)
             .map(|i| (self.entities[i].x, self.entities[i].y))
+    }
+
+    /// Indices of entities within `radius` (square) of (x, y), in id order. A square that
+    /// takes in every entity (in a small arena, most do) is answered from the id index, with no
+    /// grid search and no sort.
+    fn visible(&self, x: f32, y: f32, radius: f32, out: &mut Vec<usize>) {
+        let (x0, y0, x1, y1) = self.bounds;
+        if x - radius <= x0 && y - radius <= y0 && x + radius >= x1 && y + radius >= y1 {
+            out.extend(self.by_id.iter().map(|&(_, i)| i as usize));
+            return;
+        }
+        self.around(x, y, radius, out);
+        out.sort_unstable_by_key(|&i| self.entities[i].id);
     }
 
     /// Indices of entities within `radius` (square) of (x, y).
@@ -163,8 +188,8 @@ struct Scratch {
     /// For each visible entity, its state in the baseline.
     base_states: Vec<Option<NetState>>,
     removed: Vec<u32>,
-    /// (priority, position in `visible`, index into `next_priority`).
-    candidates: Vec<(f32, usize, usize)>,
+    /// (priority, position in `visible`, index into `next_priority`, estimated bits).
+    candidates: Vec<Candidate>,
     /// Positions in `candidates` chosen, most important first.
     chosen: Vec<usize>,
     /// For each visible entity, whether it is in this snapshot.
@@ -242,13 +267,12 @@ impl ClientSync {
         let id_of = |i: usize| world.entities[i].id;
 
         visible.clear();
-        world.around(center.0, center.1, settings.interest_radius, visible);
+        world.visible(center.0, center.1, settings.interest_radius, visible);
         if let Some(i) = own.and_then(|id| world.index_of(id))
-            && !visible.contains(&i)
+            && let Err(at) = visible.binary_search_by_key(&id_of(i), |&v| id_of(v))
         {
-            visible.push(i);
+            visible.insert(at, i);
         }
-        visible.sort_unstable_by_key(|&i| id_of(i));
 
         // Both sorted by id: one merge finds what left the client's view and what each
         // visible entity looked like in the baseline.
@@ -299,29 +323,32 @@ impl ClientSync {
                 (false, EntityKind::Projectile) => 4.0,
             };
             let acc = held.unwrap_or(0.0) + importance / (1.0 + distance / 10.0);
-            candidates.push((acc, at, next_priority.len()));
+            // 6 bits covers a relative id within 17 of the previous; rare larger gaps are
+            // caught by the exact check.
+            let cost = 6 + update_cost_bits(base_states[at].as_ref(), &world.quantized[i]);
+            candidates.push((acc, at, next_priority.len(), cost));
             next_priority.push((e.id, acc));
         }
-        // Highest first; equal priorities in id order (visible is in id order).
-        candidates.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-
         let budget_bits = settings.budget_bytes * 8;
-        let mut used = body_cost_bits(baseline, removed, &[]);
-        chosen.clear();
+        let base_bits = body_cost_bits(baseline, removed, &[]);
+        let all_bits = base_bits + candidates.iter().map(|c| c.3).sum::<usize>();
+        // Only a snapshot that cannot carry every change needs its candidates ranked (most
+        // snapshots carry all; the 6 bits per id are an estimate, so the exact check below
+        // ranks them after all if it finds the estimate was short).
+        let mut ranked = all_bits > budget_bits;
         picked.clear();
         picked.resize(visible.len(), false);
-        for (n, &(_, at, slot)) in candidates.iter().enumerate() {
-            // 6 bits covers a relative id within 17 of the previous; rare larger gaps are
-            // caught by the exact check below.
-            let cost =
-                6 + update_cost_bits(base_states[at].as_ref(), &world.quantized[visible[at]]);
-            if used + cost <= budget_bits {
-                used += cost;
-                chosen.push(n);
-                picked[at] = true;
-                next_priority[slot].1 = 0.0; // sent: starts waiting afresh
-            }
+        if ranked {
+            rank(candidates);
         }
+        choose(
+            candidates,
+            base_bits,
+            budget_bits,
+            chosen,
+            picked,
+            next_priority,
+        );
         loop {
             updated.clear();
             updated.extend(
@@ -334,9 +361,25 @@ impl ClientSync {
             if body_cost_bits(baseline, removed, updated) <= budget_bits {
                 break;
             }
+            if !ranked {
+                ranked = true;
+                rank(candidates);
+                for &(acc, _, slot, _) in candidates.iter() {
+                    next_priority[slot].1 = acc;
+                }
+                choose(
+                    candidates,
+                    base_bits,
+                    budget_bits,
+                    chosen,
+                    picked,
+                    next_priority,
+                );
+                continue;
+            }
             // The least important goes back to waiting with what it had accrued.
             let Some(n) = chosen.pop() else { break };
-            let (acc, at, slot) = candidates[n];
+            let (acc, at, slot, _) = candidates[n];
             picked[at] = false;
             next_priority[slot].1 = acc;
         }
@@ -359,6 +402,37 @@ impl ClientSync {
             baseline_age: age,
             last_input_seq: header.last_input_seq,
             body,
+        }
+    }
+}
+
+/// An entity that changed: (priority, position in the visible list, index into the next
+/// priority list, estimated bits).
+type Candidate = (f32, usize, usize, usize);
+
+/// Highest priority first; equal priorities in id order (the visible list is in id order).
+fn rank(candidates: &mut [Candidate]) {
+    candidates.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+}
+
+/// Picks candidates in order while their estimated bits fit the budget; a picked one's
+/// priority starts accruing afresh.
+fn choose(
+    candidates: &[Candidate],
+    mut used: usize,
+    budget_bits: usize,
+    chosen: &mut Vec<usize>,
+    picked: &mut [bool],
+    next_priority: &mut [(u32, f32)],
+) {
+    chosen.clear();
+    picked.fill(false);
+    for (n, &(_, at, slot, cost)) in candidates.iter().enumerate() {
+        if used + cost <= budget_bits {
+            used += cost;
+            chosen.push(n);
+            picked[at] = true;
+            next_priority[slot].1 = 0.0;
         }
     }
 }
@@ -424,6 +498,38 @@ mod tests {
             (10.0, 20.0),
             header,
         )
+    }
+
+    #[test]
+    fn the_whole_arena_shortcut_sees_what_the_grid_search_sees() {
+        let entities: Vec<EntityState> = (1..=40u32)
+            .map(|id| EntityState {
+                id: 41 - id, // not in id order, as the world hands them over
+                kind: EntityKind::Projectile,
+                x: (id * 37 % 100) as f32,
+                y: (id * 53 % 100) as f32,
+                angle: 0,
+                hp: 1,
+            })
+            .collect();
+        let world = World::new(&entities, 60.0);
+        let mut shortcut_taken = 0;
+        for (x, y, radius) in [(50.0, 50.0, 60.0), (10.0, 90.0, 60.0), (50.0, 50.0, 200.0)] {
+            let mut fast = Vec::new();
+            world.visible(x, y, radius, &mut fast);
+            let mut slow = Vec::new();
+            world.around(x, y, radius, &mut slow);
+            slow.sort_unstable_by_key(|&i| entities[i].id);
+            assert_eq!(fast, slow, "square at ({x}, {y}) of {radius}");
+            let (x0, y0, x1, y1) = world.bounds;
+            if x - radius <= x0 && y - radius <= y0 && x + radius >= x1 && y + radius >= y1 {
+                shortcut_taken += 1;
+            }
+        }
+        assert_eq!(
+            shortcut_taken, 2,
+            "two squares cover every entity, one does not"
+        );
     }
 
     #[test]
