@@ -5,6 +5,7 @@
 //! supervision ([`Room`] without IO; the node's runner with a UDP [`RoomTransport`]) on a
 //! pool of workers with deadline scheduling.
 
+mod connections;
 mod core;
 mod local;
 mod migration;

@@ -1,8 +1,8 @@
 //! The transport driver: moves bytes between one room's UDP socket and its [`RoomCore`].
 //!
-//! One netcode server (secure connect tokens only) and one renet server per room, on the room's
-//! own port: a netcode server finds a client by scanning its slots, so small per-room servers
-//! keep that cheap, and a room's traffic never touches another room's state.
+//! One netcode server (secure connect tokens only) and one set of renet connections per room,
+//! on the room's own port: a netcode server finds a client by scanning its slots, so small
+//! per-room servers keep that cheap, and a room's traffic never touches another room's state.
 
 use std::{
     cell::RefCell,
@@ -17,10 +17,13 @@ use protocol::{
     batch_io::{RecvBatch, SendBatch},
     bundle, codec, connection_config, unix_now,
 };
-use renet::{RenetServer, ServerEvent as RenetEvent};
+use renet::ServerEvent as RenetEvent;
 use renetcode::{NetcodeServer, ServerAuthentication, ServerConfig, ServerResult};
 
-use super::core::{ClientId, Outbound, RoomCore, RoomInput};
+use super::{
+    connections::Connections,
+    core::{ClientId, Outbound, RoomCore, RoomInput},
+};
 use crate::game::Game;
 
 /// Most messages taken from one client per channel per tick; the rest wait (bounds the work a
@@ -69,7 +72,7 @@ pub struct TransportStats {
     pub flooders: u64,
 }
 
-/// One room's socket, netcode server and renet server.
+/// One room's socket, netcode server and renet connections.
 pub struct RoomTransport {
     addr: SocketAddr,
     netcode: NetcodeServer,
@@ -83,7 +86,7 @@ pub struct RoomTransport {
 /// The socket and the reliability layer, and what the room has yet to hear about.
 struct Link {
     socket: UdpSocket,
-    renet: RenetServer,
+    renet: Connections,
     /// Token user data of clients connected at the netcode level, until the room hears of them.
     joining: HashMap<ClientId, TokenUserData>,
     refused: Vec<ClientId>,
@@ -197,7 +200,7 @@ impl RoomTransport {
         for client in std::mem::take(&mut self.link.refused) {
             self.link.renet.disconnect(client);
         }
-        for client in self.link.renet.disconnections_id() {
+        for client in self.link.renet.disconnected() {
             let result = self.netcode.disconnect(client);
             self.link.on_netcode_result(result);
         }
@@ -248,11 +251,16 @@ impl RoomTransport {
                 link,
                 ..
             } = self;
-            for client in link.renet.clients_id() {
-                let Ok(packets) = link.renet.get_packets_to_send(client) else {
-                    continue;
-                };
-                if link.keepalive_lost.contains(&client) {
+            let Link {
+                socket,
+                renet,
+                keepalive_lost,
+                stats,
+                ..
+            } = link;
+            for (client, connection) in renet.connected() {
+                let packets = connection.get_packets_to_send();
+                if keepalive_lost.contains(&client) {
                     // Dropped as if lost on the way: reliable messages are resent once the
                     // client is connected, and the silence lets netcode send the keep-alive it
                     // needs.
@@ -262,10 +270,10 @@ impl RoomTransport {
                 // leave in as few calls as the batch allows.
                 let packed = bundle::pack(&packets, bundle, |payload| {
                     let (addr, datagram) = netcode.generate_payload_packet(client, payload)?;
-                    link.stats.packets_out += 1;
-                    link.stats.bytes_out += datagram.len() as u64;
+                    stats.packets_out += 1;
+                    stats.bytes_out += datagram.len() as u64;
                     if batch.push(datagram, addr) {
-                        flush(batch, &link.socket);
+                        flush(batch, socket);
                     }
                     Ok::<_, renetcode::NetcodeError>(())
                 });
@@ -273,7 +281,7 @@ impl RoomTransport {
                     tracing::debug!(client, error = %e, "could not encrypt packet");
                 }
             }
-            flush(batch, &link.socket);
+            flush(batch, socket);
         });
     }
 
@@ -308,7 +316,7 @@ fn flush(batch: &mut SendBatch<BATCH>, socket: &UdpSocket) {
 }
 
 /// One message from the room onto its client's renet channel (or a disconnect).
-fn queue(renet: &mut RenetServer, message: Outbound) {
+fn queue(renet: &mut Connections, message: Outbound) {
     let (client, channel, bytes) = match message {
         Outbound::Event { client, event } => (client, Channel::Events, codec::encode(&event)),
         Outbound::Snapshot { client, packet } => (client, Channel::State, codec::encode(&packet)),
@@ -317,23 +325,30 @@ fn queue(renet: &mut RenetServer, message: Outbound) {
             return;
         }
     };
-    match bytes {
+    match (bytes, renet.get_mut(client)) {
         // Encoded once, into the buffer renet keeps.
-        Ok(bytes) => renet.send_message(client, channel, bytes),
-        Err(e) => tracing::error!(error = %e, "could not encode an outbound message"),
+        (Ok(bytes), Some(connection)) => connection.send_message(channel, bytes),
+        (Ok(_), None) => tracing::debug!(client, "message for a client no longer connected"),
+        (Err(e), _) => tracing::error!(error = %e, "could not encode an outbound message"),
     }
 }
 
 /// A decrypted netcode payload from a connected client: its bundle of renet packets into renet.
 fn take_payload(
-    renet: &mut RenetServer,
+    renet: &mut Connections,
     stats: &mut TransportStats,
     client_id: ClientId,
     payload: &[u8],
 ) {
     for packet in bundle::unpack(payload) {
-        let accepted =
-            packet.is_ok_and(|packet| renet.process_packet_from(packet, client_id).is_ok());
+        let connection = renet.get_mut(client_id);
+        let accepted = match (packet, connection) {
+            (Ok(packet), Some(connection)) => {
+                connection.process_packet(packet);
+                true
+            }
+            _ => false,
+        };
         if !accepted {
             stats.bad_packets += 1;
         }
@@ -344,7 +359,7 @@ impl Link {
     fn new(socket: UdpSocket) -> Self {
         Self {
             socket,
-            renet: RenetServer::new(connection_config()),
+            renet: Connections::new(connection_config()),
             joining: HashMap::new(),
             refused: Vec::new(),
             keepalive_lost: HashSet::new(),
@@ -356,7 +371,7 @@ impl Link {
     /// Hands renet's connection events and each client's messages (at most
     /// [`MAX_MESSAGES_PER_TICK`] per channel) to the room.
     fn deliver<G: Game>(&mut self, core: &mut RoomCore<G>) {
-        while let Some(event) = self.renet.get_event() {
+        while let Some(event) = self.renet.next_event() {
             match event {
                 RenetEvent::ClientConnected { client_id } => {
                     if let Some(user) = self.joining.remove(&client_id) {
@@ -373,10 +388,10 @@ impl Link {
                 }
             }
         }
-        for client in self.renet.clients_id() {
+        for (client, connection) in self.renet.connected() {
             for channel in [Channel::Events, Channel::State] {
                 for _ in 0..MAX_MESSAGES_PER_TICK {
-                    let Some(bytes) = self.renet.receive_message(client, channel) else {
+                    let Some(bytes) = connection.receive_message(channel) else {
                         break;
                     };
                     core.handle(RoomInput::Message {
@@ -434,7 +449,7 @@ impl Link {
                 user_data,
                 payload,
             } => {
-                renet.add_connection(client_id);
+                renet.add(client_id);
                 send(payload, addr);
                 match TokenUserData::from_bytes(&user_data) {
                     Ok(user) => {
@@ -452,7 +467,7 @@ impl Link {
                 addr,
                 payload,
             } => {
-                renet.remove_connection(client_id);
+                renet.remove(client_id);
                 keepalive_lost.remove(&client_id);
                 if let Some(payload) = payload {
                     send(payload, addr);
@@ -477,7 +492,7 @@ impl<G: Game> ReceivePath<G> {
         let mut link = Link::new(UdpSocket::bind("127.0.0.1:0")?);
         for (i, p) in settings.expected.iter().enumerate() {
             let client = i as ClientId;
-            link.renet.add_connection(client);
+            link.renet.add(client);
             link.joining.insert(
                 client,
                 TokenUserData {
@@ -498,15 +513,15 @@ impl<G: Game> ReceivePath<G> {
         take_payload(&mut self.link.renet, &mut self.link.stats, client, payload);
         self.link.renet.update(Duration::from_millis(33));
         // What netcode does for the transport once renet lets a client go.
-        for client in self.link.renet.disconnections_id() {
-            self.link.renet.remove_connection(client);
+        for client in self.link.renet.disconnected() {
+            self.link.renet.remove(client);
         }
         self.link.deliver(self.room.core_mut());
         for message in self.room.tick().drain(..) {
             queue(&mut self.link.renet, message);
         }
-        for client in self.link.renet.clients_id() {
-            let _ = self.link.renet.get_packets_to_send(client);
+        for (_, connection) in self.link.renet.connected() {
+            let _ = connection.get_packets_to_send();
         }
     }
 
