@@ -338,18 +338,22 @@ impl ClientSync {
         let mut ranked = all_bits > budget_bits;
         picked.clear();
         picked.resize(visible.len(), false);
-        if ranked {
-            rank(candidates);
-        }
-        choose(
-            candidates,
-            base_bits,
-            budget_bits,
-            chosen,
-            picked,
-            next_priority,
-        );
+        let mut choose_again = true;
         loop {
+            if choose_again {
+                if ranked {
+                    rank(candidates);
+                }
+                choose(
+                    candidates,
+                    base_bits,
+                    budget_bits,
+                    chosen,
+                    picked,
+                    next_priority,
+                );
+                choose_again = false;
+            }
             updated.clear();
             updated.extend(
                 visible
@@ -362,19 +366,12 @@ impl ClientSync {
                 break;
             }
             if !ranked {
-                ranked = true;
-                rank(candidates);
+                // Undo the picks (their priorities were reset) and choose again, by rank.
                 for &(acc, _, slot, _) in candidates.iter() {
                     next_priority[slot].1 = acc;
                 }
-                choose(
-                    candidates,
-                    base_bits,
-                    budget_bits,
-                    chosen,
-                    picked,
-                    next_priority,
-                );
+                ranked = true;
+                choose_again = true;
                 continue;
             }
             // The least important goes back to waiting with what it had accrued.
@@ -498,6 +495,40 @@ mod tests {
             (10.0, 20.0),
             header,
         )
+    }
+
+    #[test]
+    fn when_the_estimate_is_short_the_snapshot_keeps_the_most_important_within_budget() {
+        // Ids 100 apart cost 34 bits each, not the 6 the estimate assumes: ten new players
+        // are estimated to fit 80 bytes and do not, so the ranked fallback decides.
+        let entities: Vec<EntityState> = (1..=10u32)
+            .rev()
+            .map(|k| EntityState {
+                id: k * 100,
+                kind: EntityKind::Player,
+                x: 10.0 + k as f32 * 3.0,
+                y: 20.0,
+                angle: 0,
+                hp: 100,
+            })
+            .collect();
+        let world = World::new(&entities, 60.0);
+        let settings = SyncSettings {
+            interest_radius: 60.0,
+            budget_bytes: 80,
+        };
+        let header = Header {
+            tick: 1,
+            last_input_seq: 0,
+        };
+        let mut client = ClientSync::default();
+        let packet = client.snapshot(&world, &settings, Some(1000), (10.0, 20.0), header);
+        assert!(packet.body.len() <= 80, "{} bytes", packet.body.len());
+        let mut receiver = protocol::SnapshotReceiver::new();
+        receiver.receive(&packet).unwrap();
+        let sent: Vec<u32> = receiver.view(1).unwrap().keys().copied().collect();
+        // The own avatar (id 1000, farthest) first, then the nearest: 100, 200, ...
+        assert_eq!(sent, [100, 200, 300, 400, 500, 600, 1000]);
     }
 
     #[test]
