@@ -15,7 +15,9 @@
 //!
 //! The bots and the node share this machine's cores, so the highest passing step is a floor
 //! set by the machine; the report says when the bots or the machine were saturated, and
-//! `players_per_core` is extrapolated from the node's own CPU per player-second only. The
+//! `players_per_core` is extrapolated from the node's own CPU per player-second only, at the
+//! highest passing step where the bots kept up (at least 95 % of the nominal two datagrams
+//! per player-tick; a step where they fell behind sent fewer inputs and reads cheap). The
 //! last line is for scripts:
 //! `capacity: players_per_core=N cpu_us_per_player_s=X udp_baseline_ratio=R`.
 
@@ -254,7 +256,12 @@ struct Summary {
     steps: Vec<Step>,
     cores: usize,
     budget_us: u64,
+    tick_rate: u16,
 }
+
+/// Below this share of the nominal datagram rate the bots fell behind in a step (their players
+/// sent fewer inputs than one per tick), and the node's cost per player-second reads low.
+const FULL_RATE: f64 = 0.95;
 
 async fn ramp(args: &Args, baseline_us: f64) -> Summary {
     let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -365,7 +372,7 @@ async fn ramp(args: &Args, baseline_us: f64) -> Summary {
             budget_bound,
             baseline_us,
         );
-        step.print(cores);
+        step.print(cores, args.tick_rate);
         let passed = step.passed;
         steps.push(step);
         if !passed {
@@ -377,6 +384,7 @@ async fn ramp(args: &Args, baseline_us: f64) -> Summary {
         steps,
         cores,
         budget_us: budget_bound,
+        tick_rate: args.tick_rate,
     }
 }
 
@@ -441,10 +449,16 @@ fn measure(
 }
 
 impl Step {
-    fn print(&self, cores: usize) {
+    /// Datagrams per player-second over the nominal two per player-tick (an input bundle in, a
+    /// snapshot out).
+    fn rate_share(&self, tick_rate: u16) -> f64 {
+        self.packets_per_s / self.players.max(1) as f64 / (2.0 * f64::from(tick_rate.max(1)))
+    }
+
+    fn print(&self, cores: usize, tick_rate: u16) {
         println!(
             "step {:>5}: {:>5} players in {:>4} rooms | node {:.2} cores, {:.0} us/player-s, {:.2} us/datagram | \
-             bots {:.2} cores | machine {:.0} % of {cores} cores | {:.0} datagrams/s, {:.0} KB/s | \
+             bots {:.2} cores | machine {:.0} % of {cores} cores | {:.0} datagrams/s ({:.0} % of nominal), {:.0} KB/s | \
              tick lag p99 <= {} us, {} over budget, {} skipped of {} | rss {:.0} KB/room, {:.1} KB/player | {}",
             self.target,
             self.players,
@@ -455,6 +469,7 @@ impl Step {
             self.bots_cores,
             self.machine_busy * 100.0,
             self.packets_per_s,
+            self.rate_share(tick_rate) * 100.0,
             self.bytes_per_s / 1000.0,
             self.lag_p99_us.map_or("-".into(), |v| v.to_string()),
             self.over_budget,
@@ -498,16 +513,34 @@ impl Summary {
             ),
             None => println!("every step passed; add higher steps to find the node's limit"),
         }
-        let per_player = best.cpu_us_per_player_s;
+        // A step whose bots fell behind sent the node fewer inputs per player: its cost per
+        // player-second reads low, so the extrapolation comes from the highest passing step at
+        // the full rate.
+        let full_rate = |s: &&&Step| s.rate_share(self.tick_rate) >= FULL_RATE;
+        let basis = passing
+            .iter()
+            .filter(full_rate)
+            .max_by_key(|s| s.players)
+            .unwrap_or(best);
+        if !full_rate(&best) {
+            println!(
+                "at {} players the bots kept {:.0} % of the nominal datagram rate (they fell behind), which flatters \
+                 the node's cost per player; extrapolating from {} players instead",
+                best.players,
+                best.rate_share(self.tick_rate) * 100.0,
+                basis.players
+            );
+        }
+        let per_player = basis.cpu_us_per_player_s;
         let players_per_core = (1e6 / per_player).floor();
         println!(
             "extrapolated from the node's own CPU at {} players: {:.0} us per player-second -> {players_per_core} players per core \
              (a core's worth of CPU per second, spent the way this step spent it)",
-            best.players, per_player
+            basis.players, per_player
         );
         println!(
             "capacity: players_per_core={players_per_core} cpu_us_per_player_s={per_player:.0} udp_baseline_ratio={:.2}",
-            best.us_per_datagram / baseline_us
+            basis.us_per_datagram / baseline_us
         );
     }
 }

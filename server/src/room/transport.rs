@@ -340,9 +340,9 @@ fn take_payload(
     client_id: ClientId,
     payload: &[u8],
 ) {
+    let mut connection = renet.get_mut(client_id);
     for packet in bundle::unpack(payload) {
-        let connection = renet.get_mut(client_id);
-        let accepted = match (packet, connection) {
+        let accepted = match (packet, connection.as_deref_mut()) {
             (Ok(packet), Some(connection)) => {
                 connection.process_packet(packet);
                 true
