@@ -92,7 +92,17 @@ impl Inner {
             seq,
             task,
         }));
-        self.wake.notify_one();
+        // A sleeping worker sleeps until the earliest deadline it saw, so it needs waking only
+        // when this entry is now the earliest. A room put back after its tick is due a period
+        // later, behind the other rooms, and waking a worker for it would only put it back to
+        // sleep: one wasted wake-up and context switch per room tick.
+        if state
+            .queue
+            .peek()
+            .is_some_and(|Reverse(top)| top.seq == seq)
+        {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -254,5 +264,73 @@ fn watchdog(inner: Weak<Inner>) {
             let mut state = inner.lock();
             inner.push(&mut state, Instant::now(), task);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts its ticks and remembers when the first one ran.
+    struct Probe {
+        period: Duration,
+        runs: AtomicU64,
+        first: Mutex<Option<Instant>>,
+    }
+
+    impl Probe {
+        fn new(period: Duration) -> Arc<Self> {
+            Arc::new(Self {
+                period,
+                runs: AtomicU64::new(0),
+                first: Mutex::new(None),
+            })
+        }
+    }
+
+    impl Task for Probe {
+        fn run(&self, _lateness: Duration) -> bool {
+            self.runs.fetch_add(1, AtomicOrdering::Relaxed);
+            self.first.lock().unwrap().get_or_insert_with(Instant::now);
+            true
+        }
+        fn period(&self) -> Duration {
+            self.period
+        }
+        fn hung(&self, _running_for: Duration) {}
+    }
+
+    #[test]
+    fn a_task_due_before_the_sleeping_workers_deadline_wakes_one() {
+        let pool = Scheduler::new(1, Duration::from_secs(10));
+        // Ticks once, then the only worker sleeps until its next tick, two seconds away.
+        let slow = Probe::new(Duration::from_secs(2));
+        pool.add(slow.clone());
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while slow.runs.load(AtomicOrdering::Relaxed) == 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(slow.runs.load(AtomicOrdering::Relaxed), 1);
+        thread::sleep(Duration::from_millis(50));
+        // Due now, earlier than what the worker sleeps for: it must be woken, not found late.
+        let fast = Probe::new(Duration::from_millis(10));
+        let added = Instant::now();
+        pool.add(fast.clone());
+        let deadline = added + Duration::from_secs(1);
+        while fast.runs.load(AtomicOrdering::Relaxed) < 5 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let first = fast.first.lock().unwrap().expect("the new task ran");
+        assert!(
+            first - added < Duration::from_millis(500),
+            "first tick {:?} after it was added",
+            first - added
+        );
+        assert!(fast.runs.load(AtomicOrdering::Relaxed) >= 5);
+        assert_eq!(
+            slow.runs.load(AtomicOrdering::Relaxed),
+            1,
+            "the slow task keeps its period while the fast one ticks"
+        );
     }
 }
