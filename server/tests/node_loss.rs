@@ -100,6 +100,19 @@ async fn finished(swarm: tokio::task::JoinHandle<bots::Report>) -> bots::Report 
         .unwrap()
 }
 
+/// The store's ticket history, checked clean: (tickets, assigned, requeued, moved).
+async fn history_counts(store: &RedisStore) -> (usize, usize, usize, usize) {
+    let history = matchmaker::check_history(&store.history().await.unwrap());
+    assert!(history.is_clean(), "{history:#?}");
+    println!("{history:#?}");
+    (
+        history.tickets,
+        history.assigned,
+        history.requeued,
+        history.moved,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_it() {
     let redis = RedisServer::start();
@@ -152,18 +165,7 @@ async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_i
 
     // The store's own history: each of the lost room's tickets moved with it, none was
     // requeued, every ticket ended assigned exactly once.
-    let history = matchmaker::check_history(&store.history().await.unwrap());
-    assert!(history.is_clean(), "{history:#?}");
-    assert_eq!(
-        (
-            history.tickets,
-            history.assigned,
-            history.requeued,
-            history.moved
-        ),
-        (20, 20, 0, 10),
-        "{history:#?}"
-    );
+    assert_eq!(history_counts(&store).await, (20, 20, 0, 10));
     // And the operator sees it in the matchmaker's metrics.
     let metrics = reqwest::get(format!("http://{}/metrics", mm.http_addr))
         .await
@@ -221,17 +223,6 @@ async fn a_match_on_a_node_cut_off_from_redis_resumes_elsewhere_and_its_players_
     partition.heal();
     cut_off.until_ready(Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let history = matchmaker::check_history(&store.history().await.unwrap());
-    assert!(history.is_clean(), "{history:#?}");
-    assert_eq!(
-        (
-            history.tickets,
-            history.assigned,
-            history.requeued,
-            history.moved
-        ),
-        (10, 10, 0, 10),
-        "{history:#?}"
-    );
+    assert_eq!(history_counts(&store).await, (10, 10, 0, 10));
     mm.shutdown().await;
 }
