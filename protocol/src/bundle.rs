@@ -9,11 +9,35 @@
 //! `0xFE (len: u16 little-endian, packet: len bytes)+`. Renet's packet types are small
 //! integers, so the marker byte can never start a plain packet. Decoding is bounded by the
 //! payload: a length that runs past the end is an error, never a read out of bounds.
+//!
+//! One more kind of payload goes from a room to a client: a *notice*, `0xFD` and an encoded
+//! event, outside the reliability layer. A room sends it when it closes a connection whose
+//! reliability layer it no longer trusts (the client broke the protocol), so the client still
+//! learns why.
 
 use renetcode::NETCODE_MAX_PAYLOAD_BYTES;
 
 /// First byte of a bundle.
 pub const BUNDLE_MARKER: u8 = 0xFE;
+
+/// First byte of a notice (see the module docs).
+pub const NOTICE_MARKER: u8 = 0xFD;
+
+/// The payload of a notice carrying `body` (an encoded event).
+pub fn notice(body: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(1 + body.len());
+    payload.push(NOTICE_MARKER);
+    payload.extend_from_slice(body);
+    payload
+}
+
+/// The body of a notice, or `None` when `payload` is packets.
+pub fn notice_body(payload: &[u8]) -> Option<&[u8]> {
+    match payload.split_first() {
+        Some((&NOTICE_MARKER, body)) => Some(body),
+        _ => None,
+    }
+}
 
 /// Largest payload a bundle may fill (netcode's payload limit).
 pub const MAX_PAYLOAD: usize = NETCODE_MAX_PAYLOAD_BYTES;
@@ -216,6 +240,8 @@ mod tests {
         ));
         assert_eq!(it.next(), None);
         // A bare marker is an empty bundle: nothing in it.
+        assert_eq!(notice_body(&notice(&[1, 2])), Some(&[1u8, 2][..]));
+        assert_eq!(notice_body(&[BUNDLE_MARKER, 1, 0, 7]), None);
         assert_eq!(unpack(&[BUNDLE_MARKER]).count(), 0);
         assert_eq!(unpack(&[]).count(), 0);
     }

@@ -130,14 +130,23 @@ pub struct GameClient {
 /// Most datagrams moved per system call: a frame sends one or two and receives about as many.
 const BATCH: usize = 8;
 
-/// Hands a received datagram to netcode and the packets in its payload to renet.
+/// Hands a received datagram to netcode and the packets in its payload to renet (a notice's
+/// event goes straight to `events`).
 fn accept(
     netcode: &mut NetcodeClient,
     renet: &mut renet::RenetClient,
     stats: &mut ClientStats,
+    events: &mut VecDeque<ServerEvent>,
     datagram: &mut [u8],
 ) {
     if let Some(payload) = netcode.process_packet(datagram) {
+        if let Some(body) = bundle::notice_body(payload) {
+            match codec::decode::<ServerEvent>(body) {
+                Ok(event) => events.push_back(event),
+                Err(_) => stats.decode_errors += 1,
+            }
+            return;
+        }
         for packet in bundle::unpack(payload) {
             match packet {
                 Ok(packet) => renet.process_packet(packet),
@@ -284,6 +293,7 @@ impl GameClient {
                         &mut self.netcode,
                         &mut self.renet,
                         &mut self.stats,
+                        &mut self.events,
                         datagram,
                     ),
                 }
@@ -298,6 +308,7 @@ impl GameClient {
                     &mut self.netcode,
                     &mut self.renet,
                     &mut self.stats,
+                    &mut self.events,
                     &mut packet,
                 );
             }

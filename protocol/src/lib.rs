@@ -9,6 +9,8 @@
 //! - the matchmaker's HTTP/JSON types ([`api`]);
 //! - datagram framing shared by both ends: [`bundle`] (several reliability-layer packets per
 //!   netcode payload) and [`batch_io`] (several datagrams per system call);
+//! - [`renet_wire`]: renet's packet format, to check clients' packets before renet trusts
+//!   them and to build hostile ones in tests;
 //! - the client SDK: [`GameClient`] (UDP, netcode, renet) and [`MatchmakerClient`] (HTTP).
 //!
 //! What it is not: it has no game logic, no server, and no clock of its own; time comes in as
@@ -58,6 +60,7 @@ mod message;
 mod mm_client;
 mod motion;
 mod predict;
+pub mod renet_wire;
 pub mod sync;
 mod token;
 

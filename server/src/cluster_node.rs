@@ -143,6 +143,17 @@ impl ClusterNode {
                                     .await;
                                 });
                             }
+                            NodeEvent::PlayerEjected { room_id, ticket } => {
+                                // Should this node die, the rescue neither moves nor requeues
+                                // the ejected player's ticket.
+                                let (store, node_id) = (store.clone(), node_id.clone());
+                                tokio::spawn(async move {
+                                    retry("forget an ejected player's ticket", || {
+                                        store.remove_room_ticket(&node_id, room_id, &ticket)
+                                    })
+                                    .await;
+                                });
+                            }
                             NodeEvent::SlotOpen {
                                 room_id,
                                 team,

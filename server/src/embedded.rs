@@ -160,7 +160,8 @@ impl EmbeddedServer {
                             tracing::warn!(room = room_id, error = %e, "could not ask for a replacement");
                         }
                     }
-                    NodeEvent::RoomClosed { .. } => {}
+                    // Embedded, nothing outlives the process to move or requeue a ticket.
+                    NodeEvent::RoomClosed { .. } | NodeEvent::PlayerEjected { .. } => {}
                 }
             }
         });

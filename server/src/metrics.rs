@@ -18,7 +18,11 @@ use prometheus_client::{
 };
 use protocol::api::Bucket;
 
-use crate::{game::Game, node::Node};
+use crate::{
+    game::Game,
+    node::Node,
+    room::{EjectionCounts, HostileKind},
+};
 
 /// Upper bounds of the tick histograms' buckets, microseconds. 33,333 is the budget of a
 /// 30 Hz tick, so "ticks over budget" is read exactly rather than estimated.
@@ -92,6 +96,8 @@ pub struct NodeMetrics {
     pub bad_packets: AtomicU64,
     /// Game messages that failed to decode or broke a rule (dropped, never applied).
     pub rejected_messages: AtomicU64,
+    /// Clients ejected for breaking the protocol, by [`HostileKind`] (in its order).
+    pub ejected: [AtomicU64; HostileKind::ALL.len()],
     /// Ticks run.
     pub ticks: AtomicU64,
     /// How long each tick ran.
@@ -122,6 +128,21 @@ impl NodeMetrics {
         self.ticks.fetch_add(1, Ordering::Relaxed);
         self.tick_duration.record(duration_us);
         self.tick_lag.record(duration_us + lateness_us);
+    }
+
+    /// Adds ejections: `now` counted by a room, of which `before` were added already.
+    pub(crate) fn ejected(&self, before: EjectionCounts, now: EjectionCounts) {
+        for kind in HostileKind::ALL {
+            let n = now.get(kind) - before.get(kind);
+            if n > 0 {
+                self.ejected[kind as usize].fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Ejections of `kind` so far.
+    pub fn ejections(&self, kind: HostileKind) -> u64 {
+        self.ejected[kind as usize].load(Ordering::Relaxed)
     }
 }
 
@@ -270,6 +291,18 @@ impl<G: Game> Collector for NodeCollector<G> {
                 (&[("layer", "packet")], load(&m.bad_packets)),
                 (&[("layer", "message")], load(&m.rejected_messages)),
             ],
+        )?;
+        let kinds = HostileKind::ALL.map(|k| [("kind", k.name())]);
+        let ejected: Vec<_> = kinds
+            .iter()
+            .zip(HostileKind::ALL)
+            .map(|(label, kind)| (&label[..], m.ejections(kind)))
+            .collect();
+        counter_family(
+            &mut encoder,
+            "rallypoint_hostile_disconnects",
+            "Clients disconnected for breaking the protocol (their place given up, their ticket not requeued), by kind: flood, malformed, protocol, panic",
+            &ejected,
         )?;
         histogram(
             &mut encoder,

@@ -85,6 +85,14 @@ pub enum NodeEvent {
         /// The room.
         room_id: u64,
     },
+    /// A player was ejected from a room for breaking the protocol: its ticket stays as it is
+    /// (assigned, a final state) and no longer goes with the room if the room fails or moves.
+    PlayerEjected {
+        /// The room.
+        room_id: u64,
+        /// The player's ticket.
+        ticket: String,
+    },
     /// A player left a running match early; the room wants a replacement.
     SlotOpen {
         /// The room.
@@ -563,6 +571,11 @@ fn on_room_notice<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, e
                     left_ticket: slot.left_ticket,
                     expires_ms: (now + slot.fill_within).as_millis() as u64,
                 });
+            }
+        }
+        RoomNotice::Ejected { ticket } => {
+            if let Some(events) = &node.events {
+                let _ = events.send(NodeEvent::PlayerEjected { room_id, ticket });
             }
         }
         RoomNotice::Failed { tickets, reason } => {

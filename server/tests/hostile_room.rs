@@ -10,7 +10,7 @@ use protocol::{
 };
 use server::{
     arena::{ArenaGame, ArenaRules},
-    room::{Phase, ReceivePath, Room, RoomInput, RoomSettings},
+    room::{HostileKind, Phase, ReceivePath, Room, RoomInput, RoomSettings},
 };
 
 fn settings(players: usize) -> RoomSettings {
@@ -68,10 +68,10 @@ fn the_receive_path_takes_a_real_clients_payloads_and_drops_garbage() {
         )
         .unwrap();
     }
-    let mut path = ReceivePath::new(ArenaGame::default(), settings(2)).unwrap();
+    let mut path = ReceivePath::new(ArenaGame::default(), settings(2));
     let (leave, play) = payloads.split_last().unwrap();
     for p in play {
-        path.payload(0, p);
+        path.payload_and_tick(0, p);
     }
     let stats = path.room().core().stats();
     assert!(stats.inputs_applied >= 50, "{stats:?}");
@@ -89,15 +89,15 @@ fn the_receive_path_takes_a_real_clients_payloads_and_drops_garbage() {
     // Garbage can only come from the client whose key decrypted it: client 1 sends it (and
     // a client the room does not know, to be sure); renet drops that connection.
     for g in garbage {
-        path.payload(1, g);
-        path.payload(9, g);
+        path.payload_and_tick(1, g);
+        path.payload_and_tick(9, g);
     }
     assert!(path.stats().bad_packets > 0, "{:?}", path.stats());
     assert_eq!(path.room().core().connected_players(), 1);
     assert!(matches!(path.room().core().phase(), Phase::Running { .. }));
     // Client 0 is untouched: its leave still gets through.
-    path.payload(0, leave);
-    path.payload(0, &[]);
+    path.payload_and_tick(0, leave);
+    path.payload_and_tick(0, &[]);
     assert_eq!(path.room().core().connected_players(), 0);
 }
 
@@ -229,4 +229,189 @@ fn a_client_cannot_move_faster_or_fire_more_often_than_the_rules_allow() {
         "{} projectiles in {ticks} ticks; at most {most_shots}",
         projectiles_seen.len()
     );
+}
+
+/// A well-behaved client on the other end of a [`ReceivePath`]: one input per tick, and it
+/// reads (and so acknowledges) what the room sends it.
+struct Honest {
+    renet: renet::RenetClient,
+    seq: u32,
+    snapshots: u32,
+    scratch: Vec<u8>,
+}
+
+impl Honest {
+    fn new() -> Self {
+        let mut renet = renet::RenetClient::new(connection_config());
+        renet.set_connected();
+        Self {
+            renet,
+            seq: 0,
+            snapshots: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Sends this tick's input as client `id`, runs the tick and takes in the room's packets.
+    fn play(&mut self, path: &mut ReceivePath<ArenaGame>, id: u64) {
+        self.seq += 1;
+        let input = InputPacket {
+            ack_tick: 0,
+            inputs: vec![InputFrame {
+                seq: self.seq,
+                input: PlayerInput::new(0.5, 0.0, 0.0, false),
+            }],
+        };
+        self.renet
+            .send_message(Channel::State, codec::encode(&input).unwrap());
+        self.renet.update(Duration::from_millis(33));
+        let mut payloads = Vec::new();
+        bundle::pack(&self.renet.get_packets_to_send(), &mut self.scratch, |p| {
+            payloads.push(p.to_vec());
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        for p in payloads {
+            path.payload(id, &p);
+        }
+        for (client, packets) in path.tick() {
+            if client == id {
+                for p in packets {
+                    self.renet.process_packet(&p);
+                }
+            }
+        }
+        while self.renet.receive_message(Channel::State).is_some() {
+            self.snapshots += 1;
+        }
+        while self.renet.receive_message(Channel::Events).is_some() {}
+    }
+}
+
+/// Packets that make renet 2.0 panic or misbehave when it trusts them: a slice whose index is
+/// not below its count (an index out of bounds), and two slices of one message that disagree
+/// on the count (its memory accounting underflows).
+fn renet_breakers() -> Vec<Vec<Vec<u8>>> {
+    use protocol::renet_wire::RenetPacket;
+    let slice = |reliable, index, count, len| RenetPacket::Slice {
+        reliable,
+        sequence: 5,
+        channel: if reliable {
+            Channel::Events
+        } else {
+            Channel::State
+        }
+        .into(),
+        message_id: 0,
+        slice_index: index,
+        num_slices: count,
+        payload: vec![1; len],
+    };
+    vec![
+        vec![slice(true, 3, 2, 1200).to_bytes()],
+        vec![slice(false, 7, 1, 1200).to_bytes()],
+        vec![
+            slice(false, 0, 3, 1200).to_bytes(),
+            slice(false, 1, 3, 1200).to_bytes(),
+            slice(false, 1, 2, 10).to_bytes(),
+        ],
+    ]
+}
+
+/// Runs a 4-player room where client 0 plays honestly and clients 1..=3 each send one of
+/// [`renet_breakers`] at tick 10; returns the path after 60 ticks and the honest client.
+fn attacked(path: &mut ReceivePath<ArenaGame>) -> Honest {
+    let mut honest = Honest::new();
+    for tick in 0..60 {
+        if tick == 10 {
+            for (i, packets) in renet_breakers().into_iter().enumerate() {
+                for p in packets {
+                    path.payload(1 + i as u64, &p);
+                }
+            }
+        }
+        honest.play(path, 0);
+    }
+    honest
+}
+
+#[test]
+fn a_client_whose_packets_make_renet_panic_costs_only_its_own_connection() {
+    // Without the packet check, renet processes the slices and panics; containment alone
+    // keeps the room and the honest player going.
+    let mut path = ReceivePath::without_packet_check(ArenaGame::default(), settings(4));
+    let honest = attacked(&mut path);
+    let core = path.room().core();
+    assert!(
+        matches!(core.phase(), Phase::Running { .. }),
+        "{:?}",
+        core.phase()
+    );
+    assert_eq!(core.stats().restarts, 0);
+    assert_eq!(
+        core.connected_players(),
+        1,
+        "only the honest player is left"
+    );
+    let mut ejected = path.ejected().to_vec();
+    ejected.sort();
+    assert_eq!(ejected, [1, 2, 3]);
+    let counts = path.stats().ejected;
+    assert!(counts.get(HostileKind::Panic) >= 2, "{counts:?}");
+    assert_eq!(counts.total(), 3);
+    // Snapshots kept coming to the honest player, one a tick.
+    assert!(honest.snapshots >= 58, "{} snapshots", honest.snapshots);
+    // The ejected players' tickets are not the room's to give back.
+    assert_eq!(core.tickets(), [format!("{:032x}", 0)]);
+}
+
+#[test]
+fn the_packet_check_refuses_them_before_renet_sees_them() {
+    let mut path = ReceivePath::new(ArenaGame::default(), settings(4));
+    let honest = attacked(&mut path);
+    let counts = path.stats().ejected;
+    assert_eq!(counts.get(HostileKind::Malformed), 3, "{counts:?}");
+    assert_eq!(counts.get(HostileKind::Panic), 0, "{counts:?}");
+    assert_eq!(path.room().core().connected_players(), 1);
+    assert!(honest.snapshots >= 58, "{} snapshots", honest.snapshots);
+}
+
+#[test]
+fn an_ejected_player_cannot_come_back() {
+    let mut path = ReceivePath::new(ArenaGame::default(), settings(2));
+    let mut honest = Honest::new();
+    honest.play(&mut path, 0);
+    path.payload(1, &[9, 9, 9]);
+    honest.play(&mut path, 0);
+    assert_eq!(path.ejected(), [1]);
+
+    // The same player with a new connection (its token is still good for a while).
+    let mut room = Room::new(ArenaGame::default(), settings(2));
+    let user = |i: u64| TokenUserData {
+        room_id: 1,
+        ticket_id: format!("{i:032x}"),
+        player_id: format!("p{i}"),
+    };
+    room.handle(RoomInput::Connected {
+        client: 1,
+        user: user(1),
+    });
+    room.handle(RoomInput::Ejected {
+        client: 1,
+        kind: HostileKind::Malformed,
+    });
+    assert_eq!(
+        room.core_mut().take_ejected_tickets(),
+        [format!("{:032x}", 1)]
+    );
+    room.drain().clear();
+    room.handle(RoomInput::Connected {
+        client: 5,
+        user: user(1),
+    });
+    let refused = room.drain().iter().any(|m| {
+        matches!(m, server::room::Outbound::Event { client: 5, event: protocol::ServerEvent::Error { code, .. } } if code == "ejected")
+    });
+    assert!(refused, "{:?}", room.drain());
+    assert_eq!(room.core().tickets(), [format!("{:032x}", 0)]);
 }

@@ -11,7 +11,7 @@ use std::{collections::VecDeque, time::Duration};
 
 use renet::{ConnectionConfig, DisconnectReason, RenetClient, ServerEvent};
 
-use super::core::ClientId;
+use super::{core::ClientId, hostile::contain};
 
 struct Connection {
     id: ClientId,
@@ -80,6 +80,14 @@ impl Connections {
         });
     }
 
+    /// Forgets a client's connection at once, with no event: its state is not to be trusted
+    /// (handling its bytes panicked) and the room is told of the client another way.
+    pub(super) fn drop_connection(&mut self, id: ClientId) {
+        if let Some(at) = self.list.iter().position(|c| c.id == id) {
+            self.list.swap_remove(at);
+        }
+    }
+
     /// Disconnects a client at the reliability layer; netcode is told on the next receive.
     pub(super) fn disconnect(&mut self, id: ClientId) {
         if let Some(c) = self.list.iter_mut().find(|c| c.id == id)
@@ -103,10 +111,13 @@ impl Connections {
             .map(|c| &mut c.renet)
     }
 
-    /// Advances every connection's clock.
-    pub(super) fn update(&mut self, dt: Duration) {
+    /// Advances every connection's clock; a connection whose update panics is reported to
+    /// `panicked` (the others still advance).
+    pub(super) fn update(&mut self, dt: Duration, mut panicked: impl FnMut(ClientId, String)) {
         for c in &mut self.list {
-            c.renet.update(dt);
+            if let Err(message) = contain(|| c.renet.update(dt)) {
+                panicked(c.id, message);
+            }
         }
     }
 
@@ -118,15 +129,28 @@ impl Connections {
             .map(|c| (c.id, &mut c.renet))
     }
 
-    /// Clients disconnected at this layer but not yet removed (normally none).
-    pub(super) fn disconnected(&self) -> Vec<ClientId> {
+    /// Clients disconnected at this layer but not yet removed (normally none), each with the
+    /// reason when renet closed the connection itself on a protocol error of the client's
+    /// (a packet it could not read, an unknown channel, a channel out of memory).
+    pub(super) fn disconnected(&self) -> Vec<(ClientId, Option<DisconnectReason>)> {
         if self.list.iter().all(|c| !c.renet.is_disconnected()) {
             return Vec::new();
         }
         self.list
             .iter()
             .filter(|c| c.renet.is_disconnected())
-            .map(|c| c.id)
+            .map(|c| {
+                let fault = c.renet.disconnect_reason().filter(|r| {
+                    !c.kicked
+                        && !matches!(
+                            r,
+                            DisconnectReason::Transport
+                                | DisconnectReason::DisconnectedByClient
+                                | DisconnectReason::DisconnectedByServer
+                        )
+                });
+                (c.id, fault)
+            })
             .collect()
     }
 }
@@ -157,7 +181,7 @@ mod tests {
 
         conns.disconnect(7);
         assert_eq!(conns.connected().map(|(id, _)| id).collect::<Vec<_>>(), [9]);
-        assert_eq!(conns.disconnected(), [7]);
+        assert_eq!(conns.disconnected(), [(7, None)]);
         conns.remove(7);
         conns.remove(9);
         assert_eq!(
@@ -175,6 +199,21 @@ mod tests {
             })
         );
         assert!(conns.get_mut(9).is_none());
+
+        // A connection renet closed on the client's protocol error says so; one dropped goes
+        // without an event.
+        conns.add(3);
+        conns.add(4);
+        conns.get_mut(3).unwrap().process_packet(&[200]);
+        assert!(matches!(
+            conns.disconnected()[..],
+            [(3, Some(DisconnectReason::PacketDeserialization(_)))]
+        ));
+        conns.drop_connection(4);
+        conns.next_event();
+        conns.next_event();
+        assert_eq!(conns.next_event(), None);
+        assert!(conns.get_mut(4).is_none());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use protocol::{
 };
 
 use super::{
+    hostile::HostileKind,
     sim::{Fault, SimCheckpoint, SimCommand, Slot, StepOutput, TickBatch},
     sync::{ClientSync, Header, SyncSettings, World},
 };
@@ -162,6 +163,14 @@ pub enum RoomInput<'a> {
         /// The connection.
         client: ClientId,
     },
+    /// A client broke the protocol and was cut off (see `hostile.rs`): it leaves, its place
+    /// is given up and its ticket is not the room's to give back.
+    Ejected {
+        /// The connection.
+        client: ClientId,
+        /// What it did.
+        kind: HostileKind,
+    },
     /// A message arrived from a client.
     Message {
         /// The connection.
@@ -294,6 +303,8 @@ struct Player {
     left: bool,
     /// A replacement was asked for: this player's place is given away and it cannot return.
     replaced: bool,
+    /// Cut off for breaking the protocol: it cannot return and its ticket is not given back.
+    ejected: bool,
     client: Option<ClientId>,
     /// Network id of the avatar, once the simulation spawned it.
     net_id: Option<u32>,
@@ -336,6 +347,8 @@ pub struct RoomCore<G: Game> {
     results: Option<MatchResults>,
     /// Places opened for replacements, until the runner takes them.
     open_slots: Vec<OpenedSlot>,
+    /// Tickets of ejected players, until the runner takes them.
+    ejected_tickets: Vec<String>,
     /// Replacements asked for so far this match, and the most it may ask for (as many as
     /// the match was made for).
     replacements_asked: usize,
@@ -354,6 +367,7 @@ impl Player {
             away_since: None,
             left: false,
             replaced: false,
+            ejected: false,
             client: None,
             net_id: None,
             welcomed: false,
@@ -391,6 +405,7 @@ impl<G: Game> RoomCore<G> {
             stats: RoomStats::default(),
             results: None,
             open_slots: Vec::new(),
+            ejected_tickets: Vec::new(),
             replacements_asked: 0,
             max_replacements,
             resume: None,
@@ -404,6 +419,7 @@ impl<G: Game> RoomCore<G> {
         match input {
             RoomInput::Connected { client, user } => self.on_connect(client, user),
             RoomInput::Disconnected { client } => self.on_disconnect(client),
+            RoomInput::Ejected { client, kind } => self.on_eject(client, kind),
             RoomInput::Message {
                 client,
                 channel,
@@ -466,6 +482,13 @@ impl<G: Game> RoomCore<G> {
             _ => {}
         }
         let player = &mut self.players[slot];
+        if player.ejected {
+            return self.refuse(
+                client,
+                "ejected",
+                "you were disconnected for breaking the protocol and cannot return".into(),
+            );
+        }
         if player.replaced {
             return self.refuse(
                 client,
@@ -509,6 +532,25 @@ impl<G: Game> RoomCore<G> {
         if !self.migrated && matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
             self.broadcast_welcomed(ServerEvent::PlayerLeft { player_id });
         }
+    }
+
+    fn on_eject(&mut self, client: ClientId, kind: HostileKind) {
+        let Some(&slot) = self.clients.get(&client) else {
+            return;
+        };
+        let player = &mut self.players[slot as usize];
+        player.ejected = true;
+        // Like a player who said goodbye: a replacement is asked for without a grace.
+        player.left = true;
+        self.ejected_tickets
+            .push(self.settings.expected[slot as usize].ticket_id.clone());
+        tracing::debug!(
+            room = self.settings.room_id,
+            client,
+            kind = kind.name(),
+            "player ejected"
+        );
+        self.on_disconnect(client);
     }
 
     fn on_message(&mut self, client: ClientId, channel: Channel, bytes: &[u8]) {
@@ -786,13 +828,13 @@ impl<G: Game> RoomCore<G> {
     }
 
     /// Ticket ids of everyone the room holds a place for (not those whose place was given
-    /// away).
+    /// away, nor those ejected).
     pub fn tickets(&self) -> Vec<String> {
         self.settings
             .expected
             .iter()
             .zip(&self.players)
-            .filter(|(_, p)| !p.replaced)
+            .filter(|(_, p)| !p.replaced && !p.ejected)
             .map(|(e, _)| e.ticket_id.clone())
             .collect()
     }
@@ -835,6 +877,12 @@ impl<G: Game> RoomCore<G> {
                 tracing::debug!(room = self.settings.room_id, player = %player.player_id, "asking for a replacement");
             }
         }
+    }
+
+    /// Tickets of players ejected since the last call: no longer the room's (should the room
+    /// fail or its node die, they are not requeued or moved with it).
+    pub fn take_ejected_tickets(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.ejected_tickets)
     }
 
     /// Places opened for replacements since the last call; the caller asks the matchmaker to

@@ -7,8 +7,11 @@
 
 mod connections;
 mod core;
+mod hostile;
+mod inbound;
 mod local;
 mod migration;
+mod receive_path;
 mod runner;
 mod scheduler;
 mod sim;
@@ -21,8 +24,14 @@ pub use self::core::{
     AddPlayerError, Backfill, ClientId, CoreHandoff, ExpectedPlayer, HandoffError, OpenedSlot,
     Outbound, Phase, Recovery, RoomCore, RoomInput, RoomSettings, RoomStats, Supervision,
 };
+pub use hostile::{
+    EJECTED_CODE, EjectionCounts, HostileKind, MAX_DATAGRAMS_PER_CLIENT_SECOND,
+    MAX_PACKETS_PER_CLIENT_TICK,
+};
+pub use inbound::TransportStats;
 pub use local::Room;
 pub use migration::RoomHandoff;
+pub use receive_path::ReceivePath;
 pub use runner::RoomStatus;
 pub(crate) use runner::{RoomNotice, RoomProcess, Unmovable};
 pub(crate) use scheduler::Scheduler;
@@ -30,4 +39,4 @@ pub use sim::{
     Fault, PlayerStanding, SimCheckpoint, SimCommand, Simulation, Slot, StepOutput, TickBatch,
 };
 pub use sync::SyncSettings;
-pub use transport::{MAX_DATAGRAMS_PER_CLIENT_SECOND, ReceivePath, RoomTransport, TransportStats};
+pub use transport::RoomTransport;

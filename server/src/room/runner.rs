@@ -20,13 +20,14 @@ use protocol::api::RoomSummary;
 
 use super::{
     core::{AddPlayerError, ExpectedPlayer, OpenedSlot, Phase, RoomCore},
+    inbound::TransportStats,
     local,
     migration::RoomHandoff,
     scheduler::Task,
     sim::{Fault, Simulation, StepOutput},
     spectate::SpectatorFeed,
     supervisor::{SimFactory, panic_message, supervised_checkpoint},
-    transport::{RoomTransport, TransportStats},
+    transport::RoomTransport,
 };
 use crate::{game::Game, metrics::NodeMetrics};
 
@@ -160,6 +161,11 @@ impl RoomStatus {
 pub(crate) enum RoomNotice {
     /// A player left the running match; a replacement on this team is wanted.
     SlotOpen(OpenedSlot),
+    /// A player was ejected for breaking the protocol; its ticket is no longer the room's.
+    Ejected {
+        /// The player's ticket.
+        ticket: String,
+    },
     /// The match ended normally.
     Finished,
     /// The room moved to another node and closed here; its players and tickets went with it.
@@ -424,6 +430,7 @@ impl<G: Game> RoomProcess<G> {
             .as_ref()
             .map_or(shell.counted, |t| t.stats());
         let counted = std::mem::replace(&mut shell.counted, traffic);
+        self.metrics.ejected(counted.ejected, traffic.ejected);
         let rejected = shell.core.stats().rejected_messages;
         let counted_rejected = std::mem::replace(&mut shell.counted_rejected, rejected);
         self.metrics.tick(
@@ -442,6 +449,9 @@ impl<G: Game> RoomProcess<G> {
         );
         if shell.core.current_tick().is_multiple_of(30) {
             self.status.publish_timing(&shell.timing);
+        }
+        for ticket in shell.core.take_ejected_tickets() {
+            (self.on_notice)(RoomNotice::Ejected { ticket });
         }
         for slot in shell.core.take_open_slots() {
             (self.on_notice)(RoomNotice::SlotOpen(slot));

@@ -6,35 +6,25 @@
 
 use std::{
     cell::RefCell,
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     io,
     net::{SocketAddr, UdpSocket},
     time::Duration,
 };
 
 use protocol::{
-    Channel, TokenKey, TokenUserData,
+    TokenKey, TokenUserData,
     batch_io::{RecvBatch, SendBatch},
-    bundle, codec, connection_config, unix_now,
+    bundle, unix_now,
 };
-use renet::ServerEvent as RenetEvent;
 use renetcode::{NetcodeServer, ServerAuthentication, ServerConfig, ServerResult};
 
 use super::{
-    connections::Connections,
-    core::{ClientId, Outbound, RoomCore, RoomInput},
+    core::{ClientId, Outbound, RoomCore},
+    hostile::{HostileKind, contain},
+    inbound::{Inbound, TransportStats, notice},
 };
 use crate::game::Game;
-
-/// Most messages taken from one client per channel per tick; the rest wait (bounds the work a
-/// flooding client can cause).
-const MAX_MESSAGES_PER_TICK: usize = 32;
-
-/// Most datagrams one client may send per second. A client sends one per frame it renders
-/// (its inputs ride together, and renet's acknowledgements share the datagram); 300 leaves room
-/// for fast displays and bursts after a stall. A client over it is disconnected: it is either
-/// broken or attacking, and either way it costs other players their tick budget.
-pub const MAX_DATAGRAMS_PER_CLIENT_SECOND: u32 = 300;
 
 /// Most datagrams moved per system call: a 10-player room's tick receives and sends one or
 /// two per player.
@@ -43,6 +33,9 @@ const BATCH: usize = 32;
 /// Most receive calls per tick (so at most 512 datagrams): a flood cannot keep a tick reading
 /// forever; what is left waits in the socket buffer, and the kernel drops the excess.
 const MAX_RECEIVES_PER_TICK: usize = 16;
+
+/// Copies of the notice an ejected client is sent (datagrams get lost; it gets no other).
+const NOTICE_COPIES: usize = 2;
 
 thread_local! {
     /// Datagram buffers, per worker thread rather than per room: a room only needs them while
@@ -55,23 +48,6 @@ thread_local! {
 /// which travels in clear).
 const NETCODE_RESPONSE: u8 = 3;
 
-/// Traffic counters for one room, at the UDP level.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TransportStats {
-    /// Datagrams received.
-    pub packets_in: u64,
-    /// Datagrams sent.
-    pub packets_out: u64,
-    /// Bytes received.
-    pub bytes_in: u64,
-    /// Bytes sent.
-    pub bytes_out: u64,
-    /// Datagrams netcode rejected or the reliability layer could not use.
-    pub bad_packets: u64,
-    /// Clients disconnected for sending over [`MAX_DATAGRAMS_PER_CLIENT_SECOND`].
-    pub flooders: u64,
-}
-
 /// One room's socket, netcode server and renet connections.
 pub struct RoomTransport {
     addr: SocketAddr,
@@ -83,12 +59,11 @@ pub struct RoomTransport {
     link: Link,
 }
 
-/// The socket and the reliability layer, and what the room has yet to hear about.
+/// The socket, the handshake's loose ends, and the clients' side of the room.
 struct Link {
     socket: UdpSocket,
-    renet: Connections,
-    /// Token user data of clients connected at the netcode level, until the room hears of them.
-    joining: HashMap<ClientId, TokenUserData>,
+    inbound: Inbound,
+    /// Clients whose token's user data could not be read, to be let go.
     refused: Vec<ClientId>,
     /// Connected clients still sending connection responses: the keep-alive that completes their
     /// handshake was lost. Netcode only sends keep-alives to a client that has had no packet for
@@ -96,38 +71,6 @@ struct Link {
     /// here it gets no payloads until a keep-alive has gone out; otherwise the room's 30 Hz
     /// snapshots would starve the handshake until the connection timed out.
     keepalive_lost: HashSet<ClientId>,
-    /// Datagrams per client in the current second.
-    flood: FloodCounter,
-    stats: TransportStats,
-}
-
-/// Counts each client's datagrams per one-second window.
-#[derive(Default)]
-struct FloodCounter {
-    window: Duration,
-    counts: HashMap<ClientId, u32>,
-}
-
-impl FloodCounter {
-    fn advance(&mut self, dt: Duration) {
-        self.window += dt;
-        if self.window >= Duration::from_secs(1) {
-            self.window = Duration::ZERO;
-            self.counts.clear();
-        }
-    }
-
-    /// Counts one datagram: `Some(true)` within the allowance, `Some(false)` for the one that
-    /// goes over it (the client is to be disconnected), `None` for every one after (dropped).
-    fn allow(&mut self, client: ClientId) -> Option<bool> {
-        let n = self.counts.entry(client).or_default();
-        *n = n.saturating_add(1);
-        match *n {
-            n if n <= MAX_DATAGRAMS_PER_CLIENT_SECOND => Some(true),
-            n if n == MAX_DATAGRAMS_PER_CLIENT_SECOND + 1 => Some(false),
-            _ => None,
-        }
-    }
 }
 
 impl RoomTransport {
@@ -151,8 +94,22 @@ impl RoomTransport {
             addr: public_addr,
             netcode,
             bundle: Vec::new(),
-            link: Link::new(socket),
+            link: Link {
+                socket,
+                inbound: Inbound::new(true),
+                refused: Vec::new(),
+                keepalive_lost: HashSet::new(),
+            },
         })
+    }
+
+    /// The same transport without the packet check in front of renet: renet sees whatever a
+    /// client sends, and only containment stands between a client's bytes and the room. For
+    /// tests that show containment holds on its own.
+    #[doc(hidden)]
+    pub fn without_packet_check(mut self) -> Self {
+        self.link.inbound = Inbound::new(false);
+        self
     }
 
     /// The address clients connect to.
@@ -162,14 +119,13 @@ impl RoomTransport {
 
     /// Traffic counters.
     pub fn stats(&self) -> TransportStats {
-        self.link.stats
+        self.link.inbound.stats
     }
 
     /// Advances time by `dt`, drains the socket and hands connections and messages to `core`.
     pub fn receive<G: Game>(&mut self, dt: Duration, core: &mut RoomCore<G>) {
         self.netcode.update(dt);
-        self.link.renet.update(dt);
-        self.link.flood.advance(dt);
+        self.link.inbound.advance(dt);
         BUFFERS.with_borrow_mut(|(batch, _)| {
             for _ in 0..MAX_RECEIVES_PER_TICK {
                 let n = match batch.recv(&self.link.socket) {
@@ -198,18 +154,23 @@ impl RoomTransport {
             self.link.on_netcode_result(result);
         }
         for client in std::mem::take(&mut self.link.refused) {
-            self.link.renet.disconnect(client);
+            self.link.inbound.renet.disconnect(client);
         }
-        for client in self.link.renet.disconnected() {
+        for client in self.link.inbound.closed_by_renet() {
             let result = self.netcode.disconnect(client);
             self.link.on_netcode_result(result);
         }
-        self.link.deliver(core);
+        // Ejected before delivery, so nothing reads a connection whose state a panic left
+        // half-changed; and after, for a panic while delivering.
+        self.eject(core);
+        self.link.inbound.deliver(core);
+        self.eject(core);
     }
 
     fn receive_datagram(&mut self, datagram: &mut [u8], from: SocketAddr) {
-        self.link.stats.packets_in += 1;
-        self.link.stats.bytes_in += datagram.len() as u64;
+        let stats = &mut self.link.inbound.stats;
+        stats.packets_in += 1;
+        stats.bytes_in += datagram.len() as u64;
         let response = datagram
             .first()
             .is_some_and(|b| b & 0x0f == NETCODE_RESPONSE);
@@ -217,9 +178,31 @@ impl RoomTransport {
         // client already connected means that client never got its keep-alive.
         let responder = response.then(|| self.connected_client_at(from)).flatten();
         let quiet_before = responder.and_then(|c| self.netcode.time_since_last_received_packet(c));
-        let result = self.netcode.process_packet(from, datagram);
-        let unanswered = matches!(result, ServerResult::None);
-        self.link.on_netcode_result(result);
+        // Netcode decrypts a connected client's packets with that client's key, so a panic in
+        // it is that client's doing: the datagram is dropped and the client (if any is at that
+        // address) ejected.
+        let Self { netcode, link, .. } = self;
+        let handled = contain(|| {
+            let result = netcode.process_packet(from, datagram);
+            let unanswered = matches!(result, ServerResult::None);
+            link.on_netcode_result(result);
+            unanswered
+        });
+        let unanswered = match handled {
+            Ok(unanswered) => unanswered,
+            Err(panic) => {
+                self.link.inbound.stats.bad_packets += 1;
+                match self.connected_client_at(from) {
+                    Some(client) => {
+                        self.link.inbound.hostile(client, HostileKind::Panic, panic);
+                    }
+                    None => {
+                        tracing::warn!(%from, %panic, "datagram from an unconnected address panicked; dropped")
+                    }
+                }
+                return;
+            }
+        };
         if let Some(client) = responder
             && unanswered
             && authenticated_now(
@@ -229,6 +212,25 @@ impl RoomTransport {
         {
             tracing::debug!(addr = %self.addr, client, "handshake keep-alive lost; resending");
             self.link.keepalive_lost.insert(client);
+        }
+    }
+
+    /// Ejects the clients marked since the last call: each is sent its notice, then closed at
+    /// the netcode level.
+    fn eject<G: Game>(&mut self, core: &mut RoomCore<G>) {
+        for ejection in self.link.inbound.eject(core) {
+            let client = ejection.client;
+            self.link.keepalive_lost.remove(&client);
+            if let Some(payload) = notice(ejection.kind) {
+                for _ in 0..NOTICE_COPIES {
+                    match self.netcode.generate_payload_packet(client, &payload) {
+                        Ok((addr, datagram)) => self.link.send_to(datagram, addr),
+                        Err(_) => break,
+                    }
+                }
+            }
+            let result = self.netcode.disconnect(client);
+            self.link.on_netcode_result(result);
         }
     }
 
@@ -242,7 +244,7 @@ impl RoomTransport {
     /// Queues the core's outbound messages on their channels and sends every packet due.
     pub fn send(&mut self, out: &mut Vec<Outbound>) {
         for message in out.drain(..) {
-            queue(&mut self.link.renet, message);
+            self.link.inbound.queue(message);
         }
         BUFFERS.with_borrow_mut(|(_, batch)| {
             let Self {
@@ -253,25 +255,24 @@ impl RoomTransport {
             } = self;
             let Link {
                 socket,
-                renet,
+                inbound,
                 keepalive_lost,
-                stats,
                 ..
             } = link;
-            for (client, connection) in renet.connected() {
-                let packets = connection.get_packets_to_send();
+            let mut sent = (0u64, 0u64);
+            inbound.packets_to_send(|client, packets| {
                 if keepalive_lost.contains(&client) {
                     // Dropped as if lost on the way: reliable messages are resent once the
                     // client is connected, and the silence lets netcode send the keep-alive it
                     // needs.
-                    continue;
+                    return;
                 }
                 // A client's packets share datagrams where they fit; all clients' datagrams
                 // leave in as few calls as the batch allows.
                 let packed = bundle::pack(&packets, bundle, |payload| {
                     let (addr, datagram) = netcode.generate_payload_packet(client, payload)?;
-                    stats.packets_out += 1;
-                    stats.bytes_out += datagram.len() as u64;
+                    sent.0 += 1;
+                    sent.1 += datagram.len() as u64;
                     if batch.push(datagram, addr) {
                         flush(batch, socket);
                     }
@@ -280,8 +281,10 @@ impl RoomTransport {
                 if let Err(e) = packed {
                     tracing::debug!(client, error = %e, "could not encrypt packet");
                 }
-            }
+            });
             flush(batch, socket);
+            inbound.stats.packets_out += sent.0;
+            inbound.stats.bytes_out += sent.1;
         });
     }
 
@@ -315,133 +318,27 @@ fn flush(batch: &mut SendBatch<BATCH>, socket: &UdpSocket) {
     }
 }
 
-/// One message from the room onto its client's renet channel (or a disconnect).
-fn queue(renet: &mut Connections, message: Outbound) {
-    let (client, channel, bytes) = match message {
-        Outbound::Event { client, event } => (client, Channel::Events, codec::encode(&event)),
-        Outbound::Snapshot { client, packet } => (client, Channel::State, codec::encode(&packet)),
-        Outbound::Disconnect { client } => {
-            renet.disconnect(client);
-            return;
-        }
-    };
-    match (bytes, renet.get_mut(client)) {
-        // Encoded once, into the buffer renet keeps.
-        (Ok(bytes), Some(connection)) => connection.send_message(channel, bytes),
-        (Ok(_), None) => tracing::debug!(client, "message for a client no longer connected"),
-        (Err(e), _) => tracing::error!(error = %e, "could not encode an outbound message"),
-    }
-}
-
-/// A decrypted netcode payload from a connected client: its bundle of renet packets into renet.
-fn take_payload(
-    renet: &mut Connections,
-    stats: &mut TransportStats,
-    client_id: ClientId,
-    payload: &[u8],
-) {
-    let mut connection = renet.get_mut(client_id);
-    for packet in bundle::unpack(payload) {
-        let accepted = match (packet, connection.as_deref_mut()) {
-            (Ok(packet), Some(connection)) => {
-                connection.process_packet(packet);
-                true
-            }
-            _ => false,
-        };
-        if !accepted {
-            stats.bad_packets += 1;
-        }
-    }
-}
-
 impl Link {
-    fn new(socket: UdpSocket) -> Self {
-        Self {
-            socket,
-            renet: Connections::new(connection_config()),
-            joining: HashMap::new(),
-            refused: Vec::new(),
-            keepalive_lost: HashSet::new(),
-            flood: FloodCounter::default(),
-            stats: TransportStats::default(),
-        }
-    }
-
-    /// Hands renet's connection events and each client's messages (at most
-    /// [`MAX_MESSAGES_PER_TICK`] per channel) to the room.
-    fn deliver<G: Game>(&mut self, core: &mut RoomCore<G>) {
-        while let Some(event) = self.renet.next_event() {
-            match event {
-                RenetEvent::ClientConnected { client_id } => {
-                    if let Some(user) = self.joining.remove(&client_id) {
-                        core.handle(RoomInput::Connected {
-                            client: client_id,
-                            user,
-                        });
-                    }
-                }
-                RenetEvent::ClientDisconnected { client_id, reason } => {
-                    tracing::debug!(client = client_id, %reason, "client disconnected");
-                    self.joining.remove(&client_id);
-                    core.handle(RoomInput::Disconnected { client: client_id });
-                }
-            }
-        }
-        for (client, connection) in self.renet.connected() {
-            for channel in [Channel::Events, Channel::State] {
-                for _ in 0..MAX_MESSAGES_PER_TICK {
-                    let Some(bytes) = connection.receive_message(channel) else {
-                        break;
-                    };
-                    core.handle(RoomInput::Message {
-                        client,
-                        channel,
-                        bytes: &bytes,
-                    });
-                }
-            }
+    /// Sends one datagram now, counted.
+    fn send_to(&mut self, payload: &[u8], addr: SocketAddr) {
+        let stats = &mut self.inbound.stats;
+        stats.packets_out += 1;
+        stats.bytes_out += payload.len() as u64;
+        if let Err(e) = self.socket.send_to(payload, addr) {
+            tracing::debug!(%addr, error = %e, "send failed");
         }
     }
 
     fn on_netcode_result(&mut self, result: ServerResult<'_, '_>) {
-        let Self {
-            socket,
-            renet,
-            joining,
-            refused,
-            keepalive_lost,
-            flood,
-            stats,
-        } = self;
-        let mut send = |payload: &[u8], addr: SocketAddr| {
-            stats.packets_out += 1;
-            stats.bytes_out += payload.len() as u64;
-            if let Err(e) = socket.send_to(payload, addr) {
-                tracing::debug!(%addr, error = %e, "send failed");
-            }
-        };
         match result {
             ServerResult::None => {}
-            ServerResult::PacketToSend { addr, payload } => send(payload, addr),
+            ServerResult::PacketToSend { addr, payload } => self.send_to(payload, addr),
             ServerResult::Payload { client_id, payload } => {
                 // A payload from the client proves it finished the handshake.
-                if !keepalive_lost.is_empty() {
-                    keepalive_lost.remove(&client_id);
+                if !self.keepalive_lost.is_empty() {
+                    self.keepalive_lost.remove(&client_id);
                 }
-                match flood.allow(client_id) {
-                    Some(true) => take_payload(renet, stats, client_id, payload),
-                    Some(false) => {
-                        tracing::warn!(
-                            client = client_id,
-                            limit = MAX_DATAGRAMS_PER_CLIENT_SECOND,
-                            "client sent over its datagram allowance in one second; disconnecting it"
-                        );
-                        stats.flooders += 1;
-                        refused.push(client_id);
-                    }
-                    None => {}
-                }
+                self.inbound.payload(client_id, payload);
             }
             ServerResult::ClientConnected {
                 client_id,
@@ -449,16 +346,16 @@ impl Link {
                 user_data,
                 payload,
             } => {
-                renet.add(client_id);
-                send(payload, addr);
+                self.inbound.renet.add(client_id);
+                self.send_to(payload, addr);
                 match TokenUserData::from_bytes(&user_data) {
                     Ok(user) => {
-                        joining.insert(client_id, user);
+                        self.inbound.joining.insert(client_id, user);
                     }
                     Err(e) => {
                         // Only the matchmaker can mint tokens, so this means a key or version mix-up.
                         tracing::warn!(client = client_id, error = %e, "token user data unreadable; refusing");
-                        refused.push(client_id);
+                        self.refused.push(client_id);
                     }
                 }
             }
@@ -467,71 +364,12 @@ impl Link {
                 addr,
                 payload,
             } => {
-                renet.remove(client_id);
-                keepalive_lost.remove(&client_id);
+                self.inbound.renet.remove(client_id);
+                self.keepalive_lost.remove(&client_id);
                 if let Some(payload) = payload {
-                    send(payload, addr);
+                    self.send_to(payload, addr);
                 }
             }
         }
-    }
-}
-
-/// The room's receive path without a network, from a decrypted netcode payload on: bundle,
-/// renet, message caps, the game's message decoder, and the room's ticks. The same code the
-/// transport runs; the fuzz target and the tests drive it with arbitrary payloads.
-#[doc(hidden)]
-pub struct ReceivePath<G: Game> {
-    link: Link,
-    room: super::Room<G>,
-}
-
-impl<G: Game> ReceivePath<G> {
-    /// A room with `players` connected clients (ids `0..players`).
-    pub fn new(game: G, settings: super::RoomSettings) -> io::Result<Self> {
-        let mut link = Link::new(UdpSocket::bind("127.0.0.1:0")?);
-        for (i, p) in settings.expected.iter().enumerate() {
-            let client = i as ClientId;
-            link.renet.add(client);
-            link.joining.insert(
-                client,
-                TokenUserData {
-                    room_id: settings.room_id,
-                    ticket_id: p.ticket_id.clone(),
-                    player_id: p.player_id.clone(),
-                },
-            );
-        }
-        let mut room = super::Room::new(game, settings);
-        link.deliver(room.core_mut());
-        Ok(Self { link, room })
-    }
-
-    /// One payload from `client`, delivered; then one room tick, whose messages go back into
-    /// renet as the transport would queue them.
-    pub fn payload(&mut self, client: ClientId, payload: &[u8]) {
-        take_payload(&mut self.link.renet, &mut self.link.stats, client, payload);
-        self.link.renet.update(Duration::from_millis(33));
-        // What netcode does for the transport once renet lets a client go.
-        for client in self.link.renet.disconnected() {
-            self.link.renet.remove(client);
-        }
-        self.link.deliver(self.room.core_mut());
-        for message in self.room.tick().drain(..) {
-            queue(&mut self.link.renet, message);
-        }
-        for (_, connection) in self.link.renet.connected() {
-            let _ = connection.get_packets_to_send();
-        }
-    }
-
-    /// Datagram-level refusals so far.
-    pub fn stats(&self) -> TransportStats {
-        self.link.stats
-    }
-
-    /// The room.
-    pub fn room(&self) -> &super::Room<G> {
-        &self.room
     }
 }

@@ -27,6 +27,7 @@ struct PlayerHandoff {
     away_since: Option<u32>,
     left: bool,
     replaced: bool,
+    ejected: bool,
     joined: bool,
     score: u32,
     deaths: u32,
@@ -83,6 +84,7 @@ impl<G: Game> RoomCore<G> {
                     away_since: p.away_since,
                     left: p.left,
                     replaced: p.replaced,
+                    ejected: p.ejected,
                     joined: p.joined,
                     score: p.score,
                     deaths: p.deaths,
@@ -127,6 +129,7 @@ impl<G: Game> RoomCore<G> {
             player.away_since = moved.away_since;
             player.left = moved.left;
             player.replaced = moved.replaced;
+            player.ejected = moved.ejected;
             player.joined = moved.joined;
             player.score = moved.score;
             player.deaths = moved.deaths;
