@@ -391,3 +391,326 @@ async fn a_client_flooding_inputs_is_disconnected_and_the_others_play_on() {
     assert!(a.is_connected() && b.is_connected());
     assert!(snapshots.iter().all(|&n| n >= 50), "{snapshots:?}");
 }
+
+/// A client with a real token that completes the handshake, then sends whatever payloads it
+/// likes, and notes what the room tells it.
+struct RawClient {
+    netcode: NetcodeClient,
+    socket: UdpSocket,
+    /// The code of the notice the room sent it, if any.
+    told: Option<String>,
+}
+
+impl RawClient {
+    fn new(token: ConnectToken) -> Self {
+        let netcode = NetcodeClient::new(
+            unix_now(),
+            renetcode::ClientAuthentication::Secure {
+                connect_token: token,
+            },
+        )
+        .unwrap();
+        let socket = loopback_socket();
+        socket.set_nonblocking(true).unwrap();
+        Self {
+            netcode,
+            socket,
+            told: None,
+        }
+    }
+
+    /// Moves netcode along by `dt`: its own packets out, the room's in (payloads other than a
+    /// notice are dropped; netcode acknowledges nothing).
+    fn pump(&mut self, dt: Duration) {
+        if let Some((packet, addr)) = self.netcode.update(dt) {
+            let _ = self.socket.send_to(packet, addr);
+        }
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            if let Some(payload) = self.netcode.process_packet(&mut buf[..n])
+                && let Some(body) = protocol::bundle::notice_body(payload)
+                && let Ok(protocol::ServerEvent::Error { code, .. }) =
+                    protocol::codec::decode::<protocol::ServerEvent>(body)
+            {
+                self.told = Some(code);
+            }
+        }
+    }
+
+    fn send(&mut self, payload: &[u8]) {
+        let (addr, packet) = self.netcode.generate_payload_packet(payload).unwrap();
+        let _ = self.socket.send_to(packet, addr);
+    }
+}
+
+/// The reliability-layer attacks, one per hostile client: the payloads each sends, one every
+/// 10 ms.
+fn reliability_attacks() -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    use protocol::{Channel, renet_wire::RenetPacket};
+    let (events, state) = (u8::from(Channel::Events), u8::from(Channel::State));
+    let slice = |reliable: bool, index, count, len| {
+        RenetPacket::Slice {
+            reliable,
+            sequence: 1,
+            channel: if reliable { events } else { state },
+            message_id: 0,
+            slice_index: index,
+            num_slices: count,
+            payload: vec![1; len],
+        }
+        .to_bytes()
+    };
+    vec![
+        (
+            "slice index past its count, reliable",
+            vec![slice(true, 3, 2, 1200)],
+        ),
+        (
+            "slice index past its count, unreliable",
+            vec![slice(false, 9, 1, 1200)],
+        ),
+        (
+            "slices disagreeing on their count",
+            vec![slice(false, 0, 3, 1200), slice(false, 1, 2, 10)],
+        ),
+        ("a million slices", vec![slice(true, 0, 1_000_000, 1200)]),
+        ("unknown packet type", vec![vec![9, 1, 1, 1]]),
+        (
+            "reliable packet on the unreliable channel",
+            vec![
+                RenetPacket::SmallReliable {
+                    sequence: 1,
+                    channel: state,
+                    messages: vec![(0, vec![1])],
+                }
+                .to_bytes(),
+            ],
+        ),
+        (
+            "thousand empty messages",
+            vec![
+                RenetPacket::SmallUnreliable {
+                    sequence: 1,
+                    channel: state,
+                    messages: vec![vec![]; 1000],
+                }
+                .to_bytes(),
+            ],
+        ),
+        (
+            "oversized message",
+            vec![
+                RenetPacket::SmallReliable {
+                    sequence: 1,
+                    channel: events,
+                    messages: vec![(0, vec![7; 1100])],
+                }
+                .to_bytes(),
+            ],
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_reliability_packets_cost_only_their_senders_connection() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let attacks = reliability_attacks();
+    let players = 1 + attacks.len();
+    let server = start("47950-47959", &players.to_string()).await;
+    let room = a_match(&server.url(), players, "r").await;
+    let mut honest = GameClient::connect(&room[0]).unwrap();
+    let mut hostile: Vec<RawClient> = room[1..]
+        .iter()
+        .map(|a| RawClient::new(token_from_base64(&a.connect_token).unwrap()))
+        .collect();
+    let started = Instant::now();
+    while !(honest.is_connected() && hostile.iter().all(|h| h.netcode.is_connected())) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "everyone connects"
+        );
+        for h in &mut hostile {
+            h.pump(Duration::from_millis(10));
+        }
+        play(&mut [&mut honest], Duration::from_millis(10)).await;
+    }
+    play(&mut [&mut honest], Duration::from_millis(500)).await;
+    let before = server.node.health();
+
+    // Each hostile client sends its attack's payloads, then listens; the honest client plays
+    // throughout.
+    let (stop, hostile) = (Arc::new(AtomicBool::new(false)), hostile);
+    let attackers = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut hostile = hostile;
+            let mut round = 0;
+            while !stop.load(Ordering::Relaxed) {
+                for (h, (_, payloads)) in hostile.iter_mut().zip(&attacks) {
+                    if let Some(p) = payloads.get(round) {
+                        h.send(p);
+                    }
+                    h.pump(Duration::from_millis(10));
+                }
+                round += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            hostile
+                .into_iter()
+                .zip(attacks)
+                .map(|(h, (what, _))| (what, h.told, h.netcode.is_connected()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let snapshots = play(&mut [&mut honest], Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = attackers.join().unwrap();
+    let after = server.node.health();
+
+    for (what, told, connected) in &outcomes {
+        assert_eq!(told.as_deref(), Some(server::room::EJECTED_CODE), "{what}");
+        assert!(!connected, "{what}: still connected");
+    }
+    // The honest player played on, and the room neither failed nor restarted.
+    assert!(honest.is_connected());
+    assert!(snapshots[0] >= 60, "{snapshots:?}");
+    let rooms = server.node.rooms();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(rooms[0].phase(), "running");
+    assert_eq!(rooms[0].restarts(), 0);
+    assert_eq!(after.rooms_failed, before.rooms_failed);
+    // Its ticks kept within budget while it was attacked.
+    let ticks = after.ticks - before.ticks;
+    let slow = protocol::api::bucket_count_above(
+        &before.tick_duration_us,
+        &after.tick_duration_us,
+        33_333,
+    );
+    assert!(ticks >= 80, "{ticks} ticks in 3 s");
+    assert_eq!(slow, 0, "{slow} of {ticks} ticks ran past the budget");
+    // The counters say so, by kind.
+    let metrics = reqwest::get(format!("{}/metrics", server.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |kind: &str| -> u64 {
+        let prefix = format!("rallypoint_hostile_disconnects_total{{kind=\"{kind}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in /metrics"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (malformed, protocol) = (count("malformed"), count("protocol"));
+    eprintln!(
+        "ejected: malformed {malformed}, protocol {protocol}, panic {}",
+        count("panic")
+    );
+    assert_eq!(malformed + protocol, outcomes.len() as u64);
+    assert_eq!(
+        count("panic"),
+        0,
+        "the packet check kept renet from panicking"
+    );
+}
+
+#[test]
+fn a_panic_inside_renet_costs_only_the_senders_connection() {
+    // A room driven by hand over real UDP, without the packet check in front of renet: the
+    // slice makes renet index out of bounds, and only containment stands between it and the
+    // room.
+    use server::room::{HostileKind, Room, RoomSettings, RoomTransport};
+    let socket = loopback_socket();
+    let addr = socket.local_addr().unwrap();
+    let settings = RoomSettings::for_players(77, 7, 2);
+    let token = |i: usize| {
+        let user = TokenUserData {
+            room_id: 77,
+            ticket_id: settings.expected[i].ticket_id.clone(),
+            player_id: settings.expected[i].player_id.clone(),
+        };
+        issue_token(
+            &key(),
+            unix_now(),
+            Duration::from_secs(30),
+            i as u64 + 1,
+            addr,
+            &user,
+        )
+        .unwrap()
+    };
+    let (honest_token, hostile_token) = (token(0), token(1));
+    let mut transport = RoomTransport::new(socket, addr, key(), 4)
+        .unwrap()
+        .without_packet_check();
+    let mut room = Room::new(server::arena::ArenaGame::default(), settings);
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let period = Duration::from_millis(33);
+            let mut next = Instant::now();
+            for _ in 0..300 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                transport.receive(period, room.core_mut());
+                transport.send(room.tick());
+                next += period;
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+            (room, transport.stats())
+        })
+    };
+
+    let mut honest = GameClient::connect_with_token(honest_token).unwrap();
+    let mut hostile = RawClient::new(hostile_token);
+    let started = Instant::now();
+    while !(honest.is_connected() && hostile.netcode.is_connected()) {
+        assert!(started.elapsed() < Duration::from_secs(5), "both connect");
+        hostile.pump(Duration::from_millis(10));
+        step(&mut honest);
+    }
+    let slice = protocol::renet_wire::RenetPacket::Slice {
+        reliable: true,
+        sequence: 1,
+        channel: protocol::Channel::Events.into(),
+        message_id: 0,
+        slice_index: 3,
+        num_slices: 2,
+        payload: vec![1; 1200],
+    };
+    hostile.send(&slice.to_bytes());
+    let mut snapshots = 0;
+    let attacked = Instant::now();
+    while attacked.elapsed() < Duration::from_secs(2) {
+        hostile.pump(Duration::from_millis(10));
+        snapshots += step(&mut honest);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (room, stats) = runner.join().unwrap();
+
+    assert_eq!(stats.ejected.get(HostileKind::Panic), 1, "{stats:?}");
+    assert_eq!(hostile.told.as_deref(), Some(server::room::EJECTED_CODE));
+    assert!(!hostile.netcode.is_connected());
+    assert!(honest.is_connected());
+    assert!(snapshots >= 40, "{snapshots} snapshots in 2 s");
+    assert_eq!(room.core().connected_players(), 1);
+    assert_eq!(room.core().stats().restarts, 0);
+    assert!(room.core().failure().is_none());
+}
+
+/// One frame of a client: receive, read, send an input. Returns 1 if a snapshot came.
+fn step(client: &mut GameClient) -> usize {
+    let _ = client.update(Duration::from_millis(10));
+    while client.poll_event().is_some() {}
+    let got = client.take_new_snapshot().is_some();
+    client.send_input(PlayerInput::new(0.5, 0.5, 0.0, false));
+    let _ = client.flush();
+    std::thread::sleep(Duration::from_millis(10));
+    usize::from(got)
+}

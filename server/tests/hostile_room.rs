@@ -10,7 +10,7 @@ use protocol::{
 };
 use server::{
     arena::{ArenaGame, ArenaRules},
-    room::{HostileKind, Phase, ReceivePath, Room, RoomInput, RoomSettings},
+    room::{HonestClient, HostileKind, Phase, ReceivePath, Room, RoomInput, RoomSettings},
 };
 
 fn settings(players: usize) -> RoomSettings {
@@ -231,63 +231,6 @@ fn a_client_cannot_move_faster_or_fire_more_often_than_the_rules_allow() {
     );
 }
 
-/// A well-behaved client on the other end of a [`ReceivePath`]: one input per tick, and it
-/// reads (and so acknowledges) what the room sends it.
-struct Honest {
-    renet: renet::RenetClient,
-    seq: u32,
-    snapshots: u32,
-    scratch: Vec<u8>,
-}
-
-impl Honest {
-    fn new() -> Self {
-        let mut renet = renet::RenetClient::new(connection_config());
-        renet.set_connected();
-        Self {
-            renet,
-            seq: 0,
-            snapshots: 0,
-            scratch: Vec::new(),
-        }
-    }
-
-    /// Sends this tick's input as client `id`, runs the tick and takes in the room's packets.
-    fn play(&mut self, path: &mut ReceivePath<ArenaGame>, id: u64) {
-        self.seq += 1;
-        let input = InputPacket {
-            ack_tick: 0,
-            inputs: vec![InputFrame {
-                seq: self.seq,
-                input: PlayerInput::new(0.5, 0.0, 0.0, false),
-            }],
-        };
-        self.renet
-            .send_message(Channel::State, codec::encode(&input).unwrap());
-        self.renet.update(Duration::from_millis(33));
-        let mut payloads = Vec::new();
-        bundle::pack(&self.renet.get_packets_to_send(), &mut self.scratch, |p| {
-            payloads.push(p.to_vec());
-            Ok::<_, ()>(())
-        })
-        .unwrap();
-        for p in payloads {
-            path.payload(id, &p);
-        }
-        for (client, packets) in path.tick() {
-            if client == id {
-                for p in packets {
-                    self.renet.process_packet(&p);
-                }
-            }
-        }
-        while self.renet.receive_message(Channel::State).is_some() {
-            self.snapshots += 1;
-        }
-        while self.renet.receive_message(Channel::Events).is_some() {}
-    }
-}
-
 /// Packets that make renet 2.0 panic or misbehave when it trusts them: a slice whose index is
 /// not below its count (an index out of bounds), and two slices of one message that disagree
 /// on the count (its memory accounting underflows).
@@ -320,8 +263,8 @@ fn renet_breakers() -> Vec<Vec<Vec<u8>>> {
 
 /// Runs a 4-player room where client 0 plays honestly and clients 1..=3 each send one of
 /// [`renet_breakers`] at tick 10; returns the path after 60 ticks and the honest client.
-fn attacked(path: &mut ReceivePath<ArenaGame>) -> Honest {
-    let mut honest = Honest::new();
+fn attacked(path: &mut ReceivePath<ArenaGame>) -> HonestClient {
+    let mut honest = HonestClient::new(0);
     for tick in 0..60 {
         if tick == 10 {
             for (i, packets) in renet_breakers().into_iter().enumerate() {
@@ -330,7 +273,7 @@ fn attacked(path: &mut ReceivePath<ArenaGame>) -> Honest {
                 }
             }
         }
-        honest.play(path, 0);
+        honest.play(path);
     }
     honest
 }
@@ -360,7 +303,7 @@ fn a_client_whose_packets_make_renet_panic_costs_only_its_own_connection() {
     assert!(counts.get(HostileKind::Panic) >= 2, "{counts:?}");
     assert_eq!(counts.total(), 3);
     // Snapshots kept coming to the honest player, one a tick.
-    assert!(honest.snapshots >= 58, "{} snapshots", honest.snapshots);
+    assert!(honest.snapshots() >= 58, "{} snapshots", honest.snapshots());
     // The ejected players' tickets are not the room's to give back.
     assert_eq!(core.tickets(), [format!("{:032x}", 0)]);
 }
@@ -373,16 +316,16 @@ fn the_packet_check_refuses_them_before_renet_sees_them() {
     assert_eq!(counts.get(HostileKind::Malformed), 3, "{counts:?}");
     assert_eq!(counts.get(HostileKind::Panic), 0, "{counts:?}");
     assert_eq!(path.room().core().connected_players(), 1);
-    assert!(honest.snapshots >= 58, "{} snapshots", honest.snapshots);
+    assert!(honest.snapshots() >= 58, "{} snapshots", honest.snapshots());
 }
 
 #[test]
 fn an_ejected_player_cannot_come_back() {
     let mut path = ReceivePath::new(ArenaGame::default(), settings(2));
-    let mut honest = Honest::new();
-    honest.play(&mut path, 0);
+    let mut honest = HonestClient::new(0);
+    honest.play(&mut path);
     path.payload(1, &[9, 9, 9]);
-    honest.play(&mut path, 0);
+    honest.play(&mut path);
     assert_eq!(path.ejected(), [1]);
 
     // The same player with a new connection (its token is still good for a while).

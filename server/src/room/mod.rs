@@ -31,7 +31,7 @@ pub use hostile::{
 pub use inbound::TransportStats;
 pub use local::Room;
 pub use migration::RoomHandoff;
-pub use receive_path::ReceivePath;
+pub use receive_path::{HonestClient, ReceivePath};
 pub use runner::RoomStatus;
 pub(crate) use runner::{RoomNotice, RoomProcess, Unmovable};
 pub(crate) use scheduler::Scheduler;

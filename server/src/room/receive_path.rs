@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use protocol::TokenUserData;
+use protocol::{
+    Channel, InputFrame, InputPacket, PlayerInput, TokenUserData, bundle, codec, connection_config,
+};
 
 use super::{
     Room, RoomSettings,
@@ -108,5 +110,76 @@ impl<G: Game> ReceivePath<G> {
     /// The room.
     pub fn room(&self) -> &Room<G> {
         &self.room
+    }
+}
+
+/// A well-behaved client on the other end of a [`ReceivePath`]: a real renet connection that
+/// sends one input per tick and reads (and so acknowledges) what the room sends it.
+#[doc(hidden)]
+pub struct HonestClient {
+    id: ClientId,
+    renet: renet::RenetClient,
+    seq: u32,
+    snapshots: u32,
+    scratch: Vec<u8>,
+}
+
+impl HonestClient {
+    /// The client with id `id` in the path's room.
+    pub fn new(id: ClientId) -> Self {
+        let mut renet = renet::RenetClient::new(connection_config());
+        renet.set_connected();
+        Self {
+            id,
+            renet,
+            seq: 0,
+            snapshots: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Sends this tick's input, runs the path's tick and takes in the room's packets.
+    pub fn play<G: Game>(&mut self, path: &mut ReceivePath<G>) {
+        self.seq += 1;
+        let input = InputPacket {
+            ack_tick: 0,
+            inputs: vec![InputFrame {
+                seq: self.seq,
+                input: PlayerInput::new(0.5, 0.0, 0.0, false),
+            }],
+        };
+        if let Ok(bytes) = codec::encode(&input) {
+            self.renet.send_message(Channel::State, bytes);
+        }
+        self.renet.update(Duration::from_millis(33));
+        let mut payloads = Vec::new();
+        let _ = bundle::pack(&self.renet.get_packets_to_send(), &mut self.scratch, |p| {
+            payloads.push(p.to_vec());
+            Ok::<_, ()>(())
+        });
+        for p in payloads {
+            path.payload(self.id, &p);
+        }
+        for (client, packets) in path.tick() {
+            if client == self.id {
+                for p in packets {
+                    self.renet.process_packet(&p);
+                }
+            }
+        }
+        while self.renet.receive_message(Channel::State).is_some() {
+            self.snapshots += 1;
+        }
+        while self.renet.receive_message(Channel::Events).is_some() {}
+    }
+
+    /// Snapshots received so far.
+    pub fn snapshots(&self) -> u32 {
+        self.snapshots
+    }
+
+    /// Whether its connection is still up at the reliability layer.
+    pub fn is_connected(&self) -> bool {
+        self.renet.is_connected()
     }
 }
