@@ -14,7 +14,8 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use libfuzzer_sys::{arbitrary::Arbitrary, fuzz_target};
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
 use protocol::{bundle, renet_wire::RenetPacket};
 use server::{
     arena::ArenaGame,
