@@ -166,6 +166,7 @@ impl BusyRoom {
                 ack_tick: rx.newest_tick().unwrap_or(0),
                 inputs: vec![InputFrame {
                     seq,
+                    tick: 0,
                     input: PlayerInput::new(a.cos(), a.sin(), a * 3.0, self.fire),
                 }],
             };
@@ -293,6 +294,7 @@ fn snapshot_per_client(c: &mut Criterion) {
                 let header = Header {
                     tick,
                     last_input_seq: tick,
+                    input_lead: Some(1),
                 };
                 let packet = client.snapshot(world, &settings, Some(1), center, header);
                 client.ack(tick, tick);

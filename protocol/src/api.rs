@@ -180,6 +180,10 @@ pub struct Health {
     /// From each tick's deadline to its end (lateness plus run time): cumulative histogram.
     #[serde(default)]
     pub tick_lag_us: Vec<Bucket>,
+    /// Inputs applied since start, by how many ticks each waited in its room (index: ticks;
+    /// the last entry counts that many or more).
+    #[serde(default)]
+    pub input_delay_ticks: Vec<u64>,
 }
 
 /// One bucket of a cumulative histogram: `count` observations were at most `le_us`.

@@ -18,6 +18,7 @@ use crate::{
     api::Assignment,
     batch_io::{self, RecvBatch, SendBatch},
     bundle, codec,
+    input_clock::InputClock,
     link::{Link, LinkProfile},
     message::{
         Channel, ClientEvent, INPUT_REDUNDANCY, InputFrame, InputPacket, PlayerInput, ServerEvent,
@@ -125,6 +126,8 @@ pub struct GameClient {
     bundle: Vec<u8>,
     /// A [`ServerEvent::Migrate`] token received and not yet followed.
     migrate_to: Option<ConnectToken>,
+    /// Which room tick the next input is for.
+    input_clock: InputClock,
 }
 
 /// Most datagrams moved per system call: a frame sends one or two and receives about as many.
@@ -207,6 +210,8 @@ impl GameClient {
             send_batch: SendBatch::new(),
             bundle: Vec::with_capacity(bundle::MAX_PAYLOAD),
             migrate_to: None,
+            // The welcome says the room's rate; 30 Hz is the default until then.
+            input_clock: InputClock::new(30),
         })
     }
 
@@ -224,8 +229,9 @@ impl GameClient {
         self.receiver = SnapshotReceiver::new();
         self.snapshot_is_new = false;
         // Inputs the old room never applied are stale by now; the new room starts its own
-        // count of them.
+        // count of them, and its clock is found again from its first snapshot.
         self.recent_inputs.clear();
+        self.input_clock.reset();
         self.stats.migrations += 1;
         Ok(())
     }
@@ -268,6 +274,7 @@ impl GameClient {
         if let Some(token) = self.migrate_to.take() {
             self.migrate(token)?;
         }
+        self.input_clock.advance(dt);
         self.renet.update(dt);
         if self.netcode.is_disconnected() {
             self.renet.disconnect_due_to_transport();
@@ -335,6 +342,9 @@ impl GameClient {
         while let Some(bytes) = self.renet.receive_message(Channel::Events) {
             match codec::decode::<ServerEvent>(&bytes) {
                 Ok(event) => {
+                    if let ServerEvent::Welcome { tick_rate, .. } = &event {
+                        self.input_clock = InputClock::new(*tick_rate);
+                    }
                     if let ServerEvent::Migrate { connect_token } = &event {
                         // Followed at the next update; a token that cannot be read leaves the
                         // client where it is (the old room then closes the connection).
@@ -354,6 +364,9 @@ impl GameClient {
                 continue;
             };
             self.stats.snapshots_received += 1;
+            let rtt = Duration::from_secs_f64(self.renet.rtt().max(0.0));
+            self.input_clock
+                .on_snapshot(packet.tick, packet.input_lead, rtt);
             match self.receiver.receive(&packet) {
                 // Unreliable: older snapshots may arrive late; they can serve as baselines,
                 // but the newest is what the game sees.
@@ -375,7 +388,8 @@ impl GameClient {
         }
     }
 
-    /// Queues an input for sending. Each input packet also repeats the previous
+    /// Queues an input for sending, stamped with the room tick it is for (see
+    /// [`InputClock`]; send one per frame). Each input packet also repeats the previous
     /// [`INPUT_REDUNDANCY`]` - 1` inputs and acknowledges the newest snapshot. Returns the
     /// input's sequence number.
     pub fn send_input(&mut self, input: PlayerInput) -> u32 {
@@ -384,7 +398,9 @@ impl GameClient {
         if self.recent_inputs.len() == INPUT_REDUNDANCY {
             self.recent_inputs.pop_front();
         }
-        self.recent_inputs.push_back(InputFrame { seq, input });
+        let tick = self.input_clock.tick();
+        self.recent_inputs
+            .push_back(InputFrame { seq, tick, input });
         if self.renet.is_connected() {
             let packet = InputPacket {
                 ack_tick: self.receiver.newest_tick().unwrap_or(0),

@@ -55,6 +55,7 @@ mod bits;
 pub mod bundle;
 mod client;
 pub mod codec;
+mod input_clock;
 pub mod link;
 mod message;
 mod mm_client;
@@ -65,6 +66,7 @@ pub mod sync;
 mod token;
 
 pub use client::{ClientError, ClientStats, ConnectionState, DisconnectCause, GameClient};
+pub use input_clock::{InputClock, MAX_PACE_CHANGE, TARGET_LEAD};
 pub use message::{
     Channel, ClientEvent, EndReason, EntityKind, EntityState, INPUT_REDUNDANCY, InputFrame,
     InputPacket, MAX_INPUTS_PER_PACKET, MatchResults, PlayerInput, PlayerResult, ServerEvent,

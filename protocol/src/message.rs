@@ -110,11 +110,15 @@ pub fn dequantize_angle(q: u16) -> f32 {
     f32::from(q) / 65536.0 * std::f32::consts::TAU
 }
 
-/// An input tagged with the client's sequence number (1, 2, 3, ... per connection).
+/// An input tagged with the client's sequence number (1, 2, 3, ... per connection) and the
+/// room tick it is meant for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputFrame {
     /// Sequence number, increasing by one per input.
     pub seq: u32,
+    /// The room tick this input is for (see [`crate::InputClock`]). The room applies it at that
+    /// tick, or at once if that tick has passed; 0 means "as soon as it arrives".
+    pub tick: u32,
     /// The input.
     pub input: PlayerInput,
 }

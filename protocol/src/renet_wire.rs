@@ -371,6 +371,7 @@ mod tests {
             inputs: vec![
                 InputFrame {
                     seq: u32::MAX,
+                    tick: u32::MAX,
                     input: PlayerInput {
                         move_x: -127,
                         move_y: -127,

@@ -212,6 +212,9 @@ pub struct SnapshotPacket {
     pub baseline_age: u8,
     /// Newest input from this client the room has applied.
     pub last_input_seq: u32,
+    /// How many ticks early this client's inputs reached the room in the last second, at
+    /// worst (negative: late); `None` before any. The client paces its input clock by it.
+    pub input_lead: Option<i8>,
     /// The bit-packed difference.
     pub body: Vec<u8>,
 }
@@ -687,6 +690,7 @@ mod tests {
             tick: 1,
             baseline_age: 0,
             last_input_seq: 0,
+            input_lead: None,
             body: encode_body(&View::new(), &[], &[(1, v1[&1])]),
         };
         assert_eq!(rx.receive(&p1), Ok(true));
@@ -695,6 +699,7 @@ mod tests {
             tick: 3,
             baseline_age: 2,
             last_input_seq: 7,
+            input_lead: None,
             body: encode_body(&v1, &[], &[(1, moved)]),
         };
         assert_eq!(rx.receive(&p3), Ok(true));
@@ -705,6 +710,7 @@ mod tests {
             tick: 2,
             baseline_age: 2,
             last_input_seq: 1,
+            input_lead: None,
             body: p3.body.clone(),
         };
         assert_eq!(rx.receive(&p2), Err(SyncError::MissingBaseline(0)));

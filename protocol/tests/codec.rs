@@ -83,6 +83,7 @@ fn every_message_round_trips() {
         inputs: (1..=4)
             .map(|seq| InputFrame {
                 seq,
+                tick: 0,
                 input: PlayerInput::new(0.5, -1.0, 1.0, seq % 2 == 0),
             })
             .collect(),

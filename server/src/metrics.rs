@@ -21,7 +21,7 @@ use protocol::api::Bucket;
 use crate::{
     game::Game,
     node::Node,
-    room::{EjectionCounts, HostileKind},
+    room::{EjectionCounts, HostileKind, INPUT_DELAY_BUCKETS},
 };
 
 /// Upper bounds of the tick histograms' buckets, microseconds. 33,333 is the budget of a
@@ -98,6 +98,8 @@ pub struct NodeMetrics {
     pub rejected_messages: AtomicU64,
     /// Clients ejected for breaking the protocol, by [`HostileKind`] (in its order).
     pub ejected: [AtomicU64; HostileKind::ALL.len()],
+    /// Inputs applied, by ticks they waited in the room (index; the last: that many or more).
+    pub input_delay: [AtomicU64; INPUT_DELAY_BUCKETS],
     /// Ticks run.
     pub ticks: AtomicU64,
     /// How long each tick ran.
@@ -138,6 +140,27 @@ impl NodeMetrics {
                 self.ejected[kind as usize].fetch_add(n, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Adds input delays: `now` counted by a room, of which `before` were added already.
+    pub(crate) fn input_delays(
+        &self,
+        before: &[u64; INPUT_DELAY_BUCKETS],
+        now: &[u64; INPUT_DELAY_BUCKETS],
+    ) {
+        for ((total, b), n) in self.input_delay.iter().zip(before).zip(now) {
+            if n > b {
+                total.fetch_add(n - b, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Inputs applied so far, by ticks waited (see [`NodeMetrics::input_delay`]).
+    pub fn input_delays_read(&self) -> Vec<u64> {
+        self.input_delay
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// Ejections of `kind` so far.
@@ -304,6 +327,32 @@ impl<G: Game> Collector for NodeCollector<G> {
             "Clients disconnected for breaking the protocol (their place given up, their ticket not requeued), by kind: flood, malformed, protocol, panic",
             &ejected,
         )?;
+        let delays = m.input_delays_read();
+        let buckets: Vec<(f64, u64)> = delays
+            .iter()
+            .enumerate()
+            .map(|(ticks, &n)| {
+                let bound = if ticks + 1 < delays.len() {
+                    ticks as f64
+                } else {
+                    f64::MAX
+                };
+                (bound, n)
+            })
+            .collect();
+        let sum = delays
+            .iter()
+            .enumerate()
+            .map(|(t, &n)| t as f64 * n as f64)
+            .sum();
+        encoder
+            .encode_descriptor(
+                "rallypoint_input_delay_ticks",
+                "Ticks each applied input waited in its room between arriving and being applied (the last bucket counts 16 or more as 16)",
+                None,
+                MetricType::Histogram,
+            )?
+            .encode_histogram::<NoLabelSet>(sum, delays.iter().sum(), &buckets, None)?;
         histogram(
             &mut encoder,
             "rallypoint_tick_duration_seconds",

@@ -236,6 +236,7 @@ impl<G: Game> Node<G> {
             bytes_out: m.bytes_out.load(Ordering::Relaxed),
             tick_duration_us: m.tick_duration.read(),
             tick_lag_us: m.tick_lag.read(),
+            input_delay_ticks: m.input_delays_read(),
         }
     }
 

@@ -29,6 +29,7 @@ fn client_payloads(ticks: u32) -> Vec<Vec<u8>> {
             ack_tick: 0,
             inputs: vec![InputFrame {
                 seq,
+                tick: 0,
                 input: PlayerInput::new(1.0, 0.5, 0.3, seq % 4 == 0),
             }],
         };
@@ -133,7 +134,11 @@ fn send(room: &mut Room<ArenaGame>, client: u64, inputs: Vec<InputFrame>) {
 #[test]
 fn out_of_range_inputs_are_refused_and_counted() {
     let mut room = connected_room(1);
-    let frame = |seq, input| InputFrame { seq, input };
+    let frame = |seq, input| InputFrame {
+        seq,
+        tick: 0,
+        input,
+    };
     let bad = [
         PlayerInput {
             move_x: i8::MIN,
@@ -197,6 +202,7 @@ fn a_client_cannot_move_faster_or_fire_more_often_than_the_rules_allow() {
                 seq += 1;
                 InputFrame {
                     seq,
+                    tick: 0,
                     input: PlayerInput::new(1.0, 1.0, 0.0, true),
                 }
             })

@@ -99,7 +99,11 @@ fn send_inputs(room: &mut Room<ArenaGame>, first_client: u64, inputs: &[PlayerIn
     for (i, &input) in inputs.iter().enumerate() {
         let packet = InputPacket {
             ack_tick: 0,
-            inputs: vec![InputFrame { seq: t, input }],
+            inputs: vec![InputFrame {
+                seq: t,
+                tick: 0,
+                input,
+            }],
         };
         room.handle(RoomInput::Message {
             client: first_client + i as u64,

@@ -102,7 +102,11 @@ fn play(
             c.seq += 1;
             let packet = InputPacket {
                 ack_tick: snap.tick,
-                inputs: vec![InputFrame { seq: c.seq, input }],
+                inputs: vec![InputFrame {
+                    seq: c.seq,
+                    tick: 0,
+                    input,
+                }],
             };
             let bytes = codec::encode(&packet).unwrap();
             core.handle(RoomInput::Message {
@@ -209,6 +213,7 @@ fn snapshots_acknowledge_inputs_once_each_in_order_despite_redundancy() {
         inputs: range
             .map(|seq| InputFrame {
                 seq,
+                tick: seq,
                 input: PlayerInput::new(1.0, 0.0, 0.0, false),
             })
             .collect(),
@@ -301,6 +306,7 @@ fn hostile_messages_are_counted_and_dropped() {
         inputs: (1..=9)
             .map(|seq| InputFrame {
                 seq,
+                tick: 0,
                 input: PlayerInput::default(),
             })
             .collect(),
@@ -434,7 +440,11 @@ fn the_score_limit_ends_the_match_early() {
                 let input = brains[i].think(s, me[i]);
                 let bytes = codec::encode(&InputPacket {
                     ack_tick: s.tick,
-                    inputs: vec![InputFrame { seq, input }],
+                    inputs: vec![InputFrame {
+                        seq,
+                        tick: 0,
+                        input,
+                    }],
                 })
                 .unwrap();
                 core.handle(RoomInput::Message {

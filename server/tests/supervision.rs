@@ -54,6 +54,7 @@ fn send_inputs(room: &mut Room<ArenaGame>, tick: u32) {
             ack_tick: tick,
             inputs: vec![InputFrame {
                 seq: tick,
+                tick: 0,
                 input: scripted(i, tick),
             }],
         };

@@ -189,7 +189,11 @@ impl Harness {
             if c.recent.len() == 4 {
                 c.recent.pop_front();
             }
-            c.recent.push_back(InputFrame { seq: c.seq, input });
+            c.recent.push_back(InputFrame {
+                seq: c.seq,
+                tick: 0,
+                input,
+            });
             let packet = InputPacket {
                 ack_tick: c.rx.newest_tick().unwrap_or(0),
                 inputs: c.recent.iter().copied().collect(),

@@ -33,8 +33,49 @@ pub use handoff::{CoreHandoff, HandoffError};
 /// A netcode client id: one connection.
 pub type ClientId = u64;
 
-/// Inputs buffered per player beyond which the oldest are dropped (bounds memory and lag).
-const MAX_PENDING_INPUTS: usize = 8;
+/// Inputs held per player waiting for their tick; beyond it the oldest is merged into the next
+/// (bounds memory; its button presses are kept).
+const MAX_PENDING_INPUTS: usize = 32;
+
+/// Furthest ahead of the room an input may be stamped (half a second at 30 Hz); one stamped
+/// further is taken as for this far, so a client's clock cannot make its inputs wait longer.
+const MAX_INPUT_LEAD: u32 = 15;
+
+/// Buckets of [`RoomStats::input_delay`]: 0 to 15 ticks waited, and 16 or more.
+pub const INPUT_DELAY_BUCKETS: usize = 17;
+
+/// An input waiting in the room for its tick.
+#[derive(Debug, Clone, Copy)]
+struct PendingInput {
+    seq: u32,
+    /// The tick it is for.
+    tick: u32,
+    input: PlayerInput,
+    /// The room's tick when it arrived.
+    arrived: u32,
+}
+
+/// How early a client's inputs arrive (ticks between arrival and the tick they are for), at
+/// worst per window of a second: what the client paces its input clock by.
+#[derive(Debug, Clone, Copy, Default)]
+struct LeadWindow {
+    /// The worst so far in this window.
+    current: Option<i32>,
+    /// The worst of the last complete window.
+    reported: Option<i8>,
+}
+
+impl LeadWindow {
+    fn observe(&mut self, lead: i32) {
+        self.current = Some(self.current.map_or(lead, |c| c.min(lead)));
+    }
+
+    fn roll(&mut self) {
+        if let Some(worst) = self.current.take() {
+            self.reported = Some(worst.clamp(i32::from(i8::MIN), i32::from(i8::MAX)) as i8);
+        }
+    }
+}
 
 /// A player the match was made for.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -272,6 +313,10 @@ pub struct RoomStats {
     pub refused_connections: u64,
     /// Inputs applied to the simulation.
     pub inputs_applied: u64,
+    /// Inputs applied, by how many ticks each waited in the room between arriving and being
+    /// applied (index: ticks, the last bucket: that many or more). An input that arrives late
+    /// waits zero.
+    pub input_delay: [u64; INPUT_DELAY_BUCKETS],
     /// Times the simulation was rebuilt after a panic.
     pub restarts: u64,
 }
@@ -312,7 +357,8 @@ struct Player {
     welcomed: bool,
     /// Whether the player ever connected (it then has a line in the results).
     joined: bool,
-    pending: VecDeque<(u32, PlayerInput)>,
+    pending: VecDeque<PendingInput>,
+    lead: LeadWindow,
     newest_seq: u32,
     applied_seq: u32,
     score: u32,
@@ -373,6 +419,7 @@ impl Player {
             welcomed: false,
             joined: false,
             pending: VecDeque::new(),
+            lead: LeadWindow::default(),
             newest_seq: 0,
             applied_seq: 0,
             score: 0,
@@ -509,6 +556,7 @@ impl<G: Game> RoomCore<G> {
         player.away_since = None;
         player.welcomed = false;
         player.pending.clear();
+        player.lead = LeadWindow::default();
         player.newest_seq = 0;
         player.applied_seq = 0;
         // A new connection has no views yet: its first snapshot is a keyframe.
@@ -573,13 +621,27 @@ impl<G: Game> RoomCore<G> {
                 }
                 player.sync.ack(packet.ack_tick, self.tick);
                 for frame in packet.inputs {
-                    if frame.seq > player.newest_seq {
-                        player.newest_seq = frame.seq;
-                        if player.pending.len() == MAX_PENDING_INPUTS {
-                            player.pending.pop_front();
-                        }
-                        player.pending.push_back((frame.seq, frame.input));
+                    if frame.seq <= player.newest_seq {
+                        continue; // a repeat, for loss
                     }
+                    player.newest_seq = frame.seq;
+                    if frame.tick != 0 {
+                        // (0: sent before the client knew the room's clock.)
+                        let lead = i64::from(frame.tick) - i64::from(self.tick);
+                        player.lead.observe(lead.clamp(-1000, 1000) as i32);
+                    }
+                    if player.pending.len() == MAX_PENDING_INPUTS
+                        && let Some(oldest) = player.pending.pop_front()
+                        && let Some(next) = player.pending.front_mut()
+                    {
+                        next.input.buttons |= oldest.input.buttons;
+                    }
+                    player.pending.push_back(PendingInput {
+                        seq: frame.seq,
+                        tick: frame.tick.min(self.tick + MAX_INPUT_LEAD),
+                        input: frame.input,
+                        arrived: self.tick,
+                    });
                 }
             }
             Channel::Events => match codec::decode::<ClientEvent>(bytes) {
@@ -614,22 +676,41 @@ impl<G: Game> RoomCore<G> {
     }
 
     /// Starts a tick: phase changes, then the batch for the simulation (queued joins and
-    /// leaves, one input per player while the match runs). The batch is logged for replay.
+    /// leaves, and while the match runs each player's input for this tick). The batch is logged
+    /// for replay.
+    ///
+    /// A player's input for this tick is the newest of those stamped for it or before (the
+    /// ones a late or bursty link delivered together), carrying every button pressed in any of
+    /// them; inputs for later ticks wait. While the room waits for its players, inputs whose
+    /// tick has come are dropped, so the match does not start with a backlog.
     pub fn begin_tick(&mut self) -> TickBatch {
         self.tick += 1;
         self.advance_phase();
         self.open_slots_of_absent_players();
         let running = matches!(self.phase, Phase::Running { .. });
         let mut commands = std::mem::take(&mut self.queued);
-        if running {
-            for &slot in self.clients.values() {
-                let player = &mut self.players[slot as usize];
-                // No new input: the avatar keeps its last intent, as a held key would.
-                if let Some((seq, input)) = player.pending.pop_front() {
-                    player.applied_seq = seq;
-                    self.stats.inputs_applied += 1;
-                    commands.push(SimCommand::Input(slot, input));
-                }
+        let roll = self
+            .tick
+            .is_multiple_of(u32::from(self.settings.tick_rate.max(1)));
+        for &slot in self.clients.values() {
+            let player = &mut self.players[slot as usize];
+            if roll {
+                player.lead.roll();
+            }
+            let mut due: Option<PendingInput> = None;
+            let mut pressed = 0;
+            while let Some(input) = player.pending.front().filter(|p| p.tick <= self.tick) {
+                pressed |= input.input.buttons;
+                due = player.pending.pop_front();
+            }
+            // No input due: the avatar keeps its last intent, as a held key would.
+            if let (Some(mut input), true) = (due, running) {
+                input.input.buttons |= pressed;
+                player.applied_seq = input.seq;
+                self.stats.inputs_applied += 1;
+                let waited = self.tick.saturating_sub(input.arrived + 1) as usize;
+                self.stats.input_delay[waited.min(INPUT_DELAY_BUCKETS - 1)] += 1;
+                commands.push(SimCommand::Input(slot, input.input));
             }
         }
         let batch = TickBatch {
@@ -673,6 +754,7 @@ impl<G: Game> RoomCore<G> {
                 Header {
                     tick: self.tick,
                     last_input_seq: player.applied_seq,
+                    input_lead: player.lead.reported,
                 },
             );
             self.out.push(Outbound::Snapshot { client, packet });

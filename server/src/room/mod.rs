@@ -21,8 +21,9 @@ pub mod sync;
 mod transport;
 
 pub use self::core::{
-    AddPlayerError, Backfill, ClientId, CoreHandoff, ExpectedPlayer, HandoffError, OpenedSlot,
-    Outbound, Phase, Recovery, RoomCore, RoomInput, RoomSettings, RoomStats, Supervision,
+    AddPlayerError, Backfill, ClientId, CoreHandoff, ExpectedPlayer, HandoffError,
+    INPUT_DELAY_BUCKETS, OpenedSlot, Outbound, Phase, Recovery, RoomCore, RoomInput, RoomSettings,
+    RoomStats, Supervision,
 };
 pub use hostile::{
     EJECTED_CODE, EjectionCounts, HostileKind, MAX_DATAGRAMS_PER_CLIENT_SECOND,

@@ -145,6 +145,7 @@ impl HonestClient {
             ack_tick: 0,
             inputs: vec![InputFrame {
                 seq: self.seq,
+                tick: 0,
                 input: PlayerInput::new(0.5, 0.0, 0.0, false),
             }],
         };

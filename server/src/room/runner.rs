@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use protocol::api::RoomSummary;
 
 use super::{
-    core::{AddPlayerError, ExpectedPlayer, OpenedSlot, Phase, RoomCore},
+    core::{AddPlayerError, ExpectedPlayer, INPUT_DELAY_BUCKETS, OpenedSlot, Phase, RoomCore},
     inbound::TransportStats,
     local,
     migration::RoomHandoff,
@@ -215,6 +215,8 @@ struct Shell<G: Game> {
     counted: TransportStats,
     /// Rejected messages already added to the node's metrics.
     counted_rejected: u64,
+    /// Input delays already added to the node's metrics.
+    counted_delays: [u64; INPUT_DELAY_BUCKETS],
     /// An injected [`Fault::TransportPanic`] waiting for the next receive.
     transport_panic: bool,
     last_tick: Instant,
@@ -267,6 +269,7 @@ impl<G: Game> RoomProcess<G> {
                 transport: Some(transport),
                 counted: TransportStats::default(),
                 counted_rejected: 0,
+                counted_delays: [0; INPUT_DELAY_BUCKETS],
                 transport_panic: false,
                 last_tick: Instant::now(),
                 migration: Migration::Staying,
@@ -431,6 +434,9 @@ impl<G: Game> RoomProcess<G> {
             .map_or(shell.counted, |t| t.stats());
         let counted = std::mem::replace(&mut shell.counted, traffic);
         self.metrics.ejected(counted.ejected, traffic.ejected);
+        let delays = shell.core.stats().input_delay;
+        self.metrics.input_delays(&shell.counted_delays, &delays);
+        shell.counted_delays = delays;
         let rejected = shell.core.stats().rejected_messages;
         let counted_rejected = std::mem::replace(&mut shell.counted_rejected, rejected);
         self.metrics.tick(

@@ -140,6 +140,8 @@ pub struct Header {
     pub tick: u32,
     /// The newest input of this client the tick applied.
     pub last_input_seq: u32,
+    /// How early this client's inputs arrive, at worst over the last second.
+    pub input_lead: Option<i8>,
 }
 
 /// A keyframe's baseline.
@@ -398,6 +400,7 @@ impl ClientSync {
             tick,
             baseline_age: age,
             last_input_seq: header.last_input_seq,
+            input_lead: header.input_lead,
             body,
         }
     }
@@ -487,6 +490,7 @@ mod tests {
         let header = Header {
             tick,
             last_input_seq: 0,
+            input_lead: None,
         };
         client.snapshot(
             &world,
@@ -520,6 +524,7 @@ mod tests {
         let header = Header {
             tick: 1,
             last_input_seq: 0,
+            input_lead: None,
         };
         let mut client = ClientSync::default();
         let packet = client.snapshot(&world, &settings, Some(1000), (10.0, 20.0), header);

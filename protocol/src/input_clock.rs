@@ -1,0 +1,191 @@
+//! [`InputClock`]: which room tick a client's next input is for.
+//!
+//! A room applies each input at the tick it is stamped for, so an input should reach the room
+//! just before that tick, neither late (it is applied a tick or more after it was meant) nor
+//! early (it waits in the room, and the player feels the wait). The room cannot know the
+//! network; the client cannot see the room's clock. So the client keeps its own tick count,
+//! running a little ahead of the room's by about the one-way trip, and the room tells it in
+//! every snapshot how early its inputs have been arriving at worst over the last second
+//! (`SnapshotPacket::input_lead`). The clock then runs a few percent fast or slow until that
+//! worst case is [`TARGET_LEAD`] ticks: jitter is absorbed because the *worst* arrival is held
+//! at the target, so on a steady link inputs wait about a tick, and on a jittery one as long as
+//! the jitter needs. A large error (the first snapshots, a stall) is corrected in one jump.
+//! (The approach of Overwatch's and Rocket League's published netcode.)
+
+use std::time::Duration;
+
+/// How many ticks early the latest input of the last second should reach the room: one means
+/// it arrived while the room was still on the tick before its own, so it was in time.
+pub const TARGET_LEAD: i32 = 1;
+
+/// Most the clock runs fast or slow while it slews (a fraction of real time).
+pub const MAX_PACE_CHANGE: f64 = 0.05;
+
+/// Pace change per tick of error.
+const PACE_PER_TICK: f64 = 0.01;
+
+/// Errors at least this large (in ticks) are corrected by a jump rather than by pace.
+const JUMP_AT: i32 = 4;
+
+/// A room tick clock for a client's inputs. Sans-IO: time comes in as arguments.
+#[derive(Debug, Clone)]
+pub struct InputClock {
+    tick_rate: f64,
+    /// The tick the next input is for, with its fraction; `None` before the first snapshot.
+    now: Option<f64>,
+    /// Ticks of the clock per tick of real time.
+    pace: f64,
+    /// After a jump, the room's reports describe inputs stamped before it until about a second
+    /// and a round trip have passed: reports on snapshots up to this tick are not acted on.
+    settle_until: u32,
+}
+
+impl InputClock {
+    /// A clock for a room ticking `tick_rate` times a second.
+    pub fn new(tick_rate: u16) -> Self {
+        Self {
+            tick_rate: f64::from(tick_rate.max(1)),
+            now: None,
+            pace: 1.0,
+            settle_until: 0,
+        }
+    }
+
+    /// Advances the clock by `dt` of real time.
+    pub fn advance(&mut self, dt: Duration) {
+        if let Some(now) = &mut self.now {
+            *now += dt.as_secs_f64() * self.tick_rate * self.pace;
+        }
+    }
+
+    /// Takes in a snapshot of room tick `tick` and the room's report of how early this client's
+    /// inputs have been arriving (`None`: no report yet). `rtt` is the round trip as the
+    /// client measures it (zero if unknown).
+    pub fn on_snapshot(&mut self, tick: u32, lead: Option<i8>, rtt: Duration) {
+        let Some(now) = self.now else {
+            // The room is at `tick` plus the snapshot's trip; an input sent now arrives a
+            // trip later still.
+            let trip = rtt.as_secs_f64() * self.tick_rate;
+            self.now = Some(f64::from(tick) + trip + f64::from(TARGET_LEAD) + 1.0);
+            self.settle_until = tick + self.tick_rate as u32 * 2;
+            return;
+        };
+        let Some(lead) = lead else { return };
+        if tick <= self.settle_until {
+            return;
+        }
+        let error = i32::from(lead) - TARGET_LEAD;
+        if error.abs() >= JUMP_AT {
+            self.now = Some(now - f64::from(error));
+            self.pace = 1.0;
+            self.settle_until = tick + self.tick_rate as u32 * 2;
+        } else {
+            self.pace = (1.0 - PACE_PER_TICK * f64::from(error))
+                .clamp(1.0 - MAX_PACE_CHANGE, 1.0 + MAX_PACE_CHANGE);
+        }
+    }
+
+    /// The tick the next input is for (0 before the first snapshot: "as soon as it arrives").
+    pub fn tick(&self) -> u32 {
+        self.now.map_or(0, |t| t.max(0.0) as u32)
+    }
+
+    /// Ticks of the clock per tick of real time: 1.0 on time, up to 5 % off while it slews.
+    pub fn pace(&self) -> f64 {
+        self.pace
+    }
+
+    /// Starts over (a new room): the next snapshot sets the clock again.
+    pub fn reset(&mut self) {
+        self.now = None;
+        self.pace = 1.0;
+        self.settle_until = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICK: Duration = Duration::from_nanos(33_333_333);
+
+    /// A room at 30 Hz and one client whose inputs take `one_way` ticks to arrive; returns the
+    /// worst lead the room saw in each second, for `seconds`.
+    fn converge(one_way: f64, start_offset: f64, seconds: u32) -> Vec<i32> {
+        let mut clock = InputClock::new(30);
+        let mut worst = Vec::new();
+        let mut reported: Option<i8> = None;
+        let mut window_min = i32::MAX;
+        for room_tick in 1..=seconds * 30 {
+            // The snapshot of `room_tick` reaches the client `one_way` ticks later; modelled
+            // by reading it now with the clock already that far along.
+            if room_tick == 1 {
+                clock.on_snapshot(room_tick, None, TICK.mul_f64(2.0 * one_way));
+                clock.now = clock.now.map(|t| t + start_offset);
+            } else {
+                clock.on_snapshot(room_tick, reported, TICK.mul_f64(2.0 * one_way));
+            }
+            // The input sent now arrives when the room is at room_tick + 2 * one_way.
+            let arrives_at = f64::from(room_tick) + 2.0 * one_way;
+            let lead = f64::from(clock.tick()) - arrives_at.floor();
+            window_min = window_min.min(lead as i32);
+            if room_tick % 30 == 0 {
+                reported = Some(window_min as i8);
+                worst.push(window_min);
+                window_min = i32::MAX;
+            }
+            clock.advance(TICK);
+        }
+        worst
+    }
+
+    #[test]
+    fn the_worst_lead_settles_at_the_target_from_early_late_and_far_off() {
+        for (one_way, offset) in [
+            (1.0, 0.0),
+            (3.5, 0.0),
+            (1.0, 20.0),
+            (2.0, -15.0),
+            (0.2, 6.0),
+        ] {
+            let worst = converge(one_way, offset, 12);
+            let settled = &worst[6..];
+            assert!(
+                settled
+                    .iter()
+                    .all(|&w| (TARGET_LEAD - 1..=TARGET_LEAD + 1).contains(&w)),
+                "one way {one_way} ticks, offset {offset}: {worst:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pace_stays_within_a_few_percent() {
+        let mut clock = InputClock::new(30);
+        clock.on_snapshot(10, None, Duration::ZERO);
+        for (tick, lead) in [(100, 3), (200, -2), (300, 1)] {
+            clock.on_snapshot(tick, Some(lead), Duration::ZERO);
+            assert!(
+                (clock.pace() - 1.0).abs() <= MAX_PACE_CHANGE,
+                "{}",
+                clock.pace()
+            );
+        }
+        assert_eq!(clock.pace(), 1.0, "on target, on time");
+        clock.on_snapshot(400, Some(3), Duration::ZERO);
+        assert!(clock.pace() < 1.0, "early: slower");
+        clock.on_snapshot(401, Some(-1), Duration::ZERO);
+        assert!(clock.pace() > 1.0, "late: faster");
+    }
+
+    #[test]
+    fn before_the_first_snapshot_inputs_are_for_whenever_they_arrive() {
+        let mut clock = InputClock::new(30);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(clock.tick(), 0);
+        clock.on_snapshot(50, None, Duration::ZERO);
+        assert_eq!(clock.tick(), 50 + TARGET_LEAD as u32 + 1);
+        clock.reset();
+        assert_eq!(clock.tick(), 0);
+    }
+}
