@@ -156,6 +156,7 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
     let end_of_stages = started + scenario.duration();
     let hard_stop = end_of_stages + scenario.grace;
     let cpu_at_start = protocol::process_cpu_time();
+    let delays_at_start = input_delays(&mm).await;
     let sampler = tokio::spawn(sampler::sample(
         config.clone(),
         recorder.clone(),
@@ -241,6 +242,13 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
     let mut report = recorder.report(slots.len(), started.elapsed());
     report.scenario = scenario.name.clone();
     report.bots_cpu_seconds = (protocol::process_cpu_time() - cpu_at_start).as_secs_f64();
+    let delays = input_delays(&mm).await;
+    let during: Vec<u64> = delays
+        .iter()
+        .enumerate()
+        .map(|(i, n)| n - delays_at_start.get(i).copied().unwrap_or(0).min(*n))
+        .collect();
+    report.input_delay_ticks = Percentiles::of_counts(&during);
     report.bots_rss_bytes = protocol::process_rss_bytes();
     report.bots_cpu_utilization =
         report.bots_cpu_seconds / (report.duration_s * config.threads.max(1) as f64).max(1e-9);
@@ -290,5 +298,14 @@ async fn inject_faults(
         tokio::time::sleep_until(next).await;
         next += chaos.every;
         inject_one(&mm, &chaos.admin_token, &chaos.fault, &recorder).await;
+    }
+}
+
+/// The server's counts of applied inputs by ticks waited (`/v1/health`); empty if it has none
+/// or does not answer.
+async fn input_delays(mm: &MatchmakerClient) -> Vec<u64> {
+    match tokio::time::timeout(Duration::from_secs(2), mm.health()).await {
+        Ok(Ok(health)) => health.input_delay_ticks,
+        _ => Vec::new(),
     }
 }

@@ -41,6 +41,32 @@ impl Percentiles {
         }
     }
 
+    /// Percentiles of counts per value (`counts[v]` samples of value `v`; the last entry holds
+    /// everything at or above it, read as its index).
+    pub fn of_counts(counts: &[u64]) -> Self {
+        let count: u64 = counts.iter().sum();
+        if count == 0 {
+            return Self::default();
+        }
+        let at = |q: f64| {
+            let rank = ((q * count as f64).ceil() as u64).max(1);
+            let mut seen = 0;
+            counts
+                .iter()
+                .position(|&n| {
+                    seen += n;
+                    seen >= rank
+                })
+                .unwrap_or(0) as f64
+        };
+        Self {
+            count,
+            p50: at(0.5),
+            p99: at(0.99),
+            max: counts.iter().rposition(|&n| n > 0).unwrap_or(0) as f64,
+        }
+    }
+
     fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Self::default();
@@ -122,6 +148,10 @@ pub struct Report {
     pub snapshot_jitter_ms: Percentiles,
     /// From sending an input to a snapshot that acknowledges it.
     pub input_ack_ms: Percentiles,
+    /// Ticks each input waited in its room between arriving and being applied, from the
+    /// room's own counts over the run (the server's `/v1/health`; empty when the bots' URL is
+    /// a standalone matchmaker, which runs no rooms). Not milliseconds: ticks.
+    pub input_delay_ticks: Percentiles,
     /// Distance between where a bot predicted its avatar after an input and where the room
     /// put it, world units (a player is 2 units wide).
     pub prediction_error: Percentiles,
@@ -498,6 +528,7 @@ impl Recorder {
                 connect_ms: Percentiles::of(&i.connect),
                 snapshot_jitter_ms: Percentiles::of(&i.snapshot_jitter),
                 input_ack_ms: Percentiles::of(&i.input_ack),
+                input_delay_ticks: Percentiles::default(),
                 prediction_error: Percentiles::of_offset(&i.prediction_error),
                 disconnects_unexpected: i.disconnects_unexpected,
                 rooms_failed: i.rooms_failed,
@@ -541,5 +572,17 @@ impl Recorder {
                 thresholds: Vec::new(),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::Percentiles;
+
+    #[test]
+    fn percentiles_of_counts_per_value() {
+        let p = Percentiles::of_counts(&[10, 80, 9, 1, 0]);
+        assert_eq!((p.count, p.p50, p.p99, p.max), (100, 1.0, 2.0, 3.0));
+        assert_eq!(Percentiles::of_counts(&[0, 0]), Percentiles::default());
     }
 }

@@ -313,6 +313,8 @@ pub struct RoomStats {
     pub refused_connections: u64,
     /// Inputs applied to the simulation.
     pub inputs_applied: u64,
+    /// Inputs applied after the tick they were for (they arrived too late for it).
+    pub inputs_late: u64,
     /// Inputs applied, by how many ticks each waited in the room between arriving and being
     /// applied (index: ticks, the last bucket: that many or more). An input that arrives late
     /// waits zero.
@@ -708,6 +710,9 @@ impl<G: Game> RoomCore<G> {
                 input.input.buttons |= pressed;
                 player.applied_seq = input.seq;
                 self.stats.inputs_applied += 1;
+                if input.tick < self.tick {
+                    self.stats.inputs_late += 1;
+                }
                 let waited = self.tick.saturating_sub(input.arrived + 1) as usize;
                 self.stats.input_delay[waited.min(INPUT_DELAY_BUCKETS - 1)] += 1;
                 commands.push(SimCommand::Input(slot, input.input));
