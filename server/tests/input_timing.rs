@@ -119,7 +119,7 @@ impl Client {
         }
         self.next_frame += self.frame;
         self.seq += 1;
-        let fire = pressing && self.seq % 7 == 0;
+        let fire = pressing && self.seq.is_multiple_of(7);
         self.presses_sent += u64::from(fire);
         if self.recent.len() == INPUT_REDUNDANCY {
             self.recent.remove(0);
