@@ -13,7 +13,7 @@ use std::{
 };
 
 use protocol::{
-    Channel, ClientEvent, EndReason, InputPacket, MAX_INPUTS_PER_PACKET, MatchResults, PlayerInput,
+    Channel, ClientEvent, EndReason, InputPacket, MAX_INPUTS_PER_PACKET, MatchResults,
     PlayerResult, ServerEvent, SnapshotPacket, TokenUserData,
     api::{SpectatorEntity, SpectatorFrame, SpectatorPlayer},
     codec,
@@ -27,55 +27,14 @@ use super::{
 use crate::game::Game;
 
 mod handoff;
+mod inputs;
 
 pub use handoff::{CoreHandoff, HandoffError};
+pub use inputs::INPUT_DELAY_BUCKETS;
+use inputs::InputBuffer;
 
 /// A netcode client id: one connection.
 pub type ClientId = u64;
-
-/// Inputs held per player waiting for their tick; beyond it the oldest is merged into the next
-/// (bounds memory; its button presses are kept).
-const MAX_PENDING_INPUTS: usize = 32;
-
-/// Furthest ahead of the room an input may be stamped (half a second at 30 Hz); one stamped
-/// further is taken as for this far, so a client's clock cannot make its inputs wait longer.
-const MAX_INPUT_LEAD: u32 = 15;
-
-/// Buckets of [`RoomStats::input_delay`]: 0 to 15 ticks waited, and 16 or more.
-pub const INPUT_DELAY_BUCKETS: usize = 17;
-
-/// An input waiting in the room for its tick.
-#[derive(Debug, Clone, Copy)]
-struct PendingInput {
-    seq: u32,
-    /// The tick it is for.
-    tick: u32,
-    input: PlayerInput,
-    /// The room's tick when it arrived.
-    arrived: u32,
-}
-
-/// How early a client's inputs arrive (ticks between arrival and the tick they are for), at
-/// worst per window of a second: what the client paces its input clock by.
-#[derive(Debug, Clone, Copy, Default)]
-struct LeadWindow {
-    /// The worst so far in this window.
-    current: Option<i32>,
-    /// The worst of the last complete window.
-    reported: Option<i8>,
-}
-
-impl LeadWindow {
-    fn observe(&mut self, lead: i32) {
-        self.current = Some(self.current.map_or(lead, |c| c.min(lead)));
-    }
-
-    fn roll(&mut self) {
-        if let Some(worst) = self.current.take() {
-            self.reported = Some(worst.clamp(i32::from(i8::MIN), i32::from(i8::MAX)) as i8);
-        }
-    }
-}
 
 /// A player the match was made for.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -359,9 +318,9 @@ struct Player {
     welcomed: bool,
     /// Whether the player ever connected (it then has a line in the results).
     joined: bool,
-    pending: VecDeque<PendingInput>,
-    lead: LeadWindow,
-    newest_seq: u32,
+    /// This connection's inputs waiting for their tick.
+    inputs: InputBuffer,
+    /// The newest input applied.
     applied_seq: u32,
     score: u32,
     deaths: u32,
@@ -420,9 +379,7 @@ impl Player {
             net_id: None,
             welcomed: false,
             joined: false,
-            pending: VecDeque::new(),
-            lead: LeadWindow::default(),
-            newest_seq: 0,
+            inputs: InputBuffer::default(),
             applied_seq: 0,
             score: 0,
             deaths: 0,
@@ -557,9 +514,7 @@ impl<G: Game> RoomCore<G> {
         player.joined = true;
         player.away_since = None;
         player.welcomed = false;
-        player.pending.clear();
-        player.lead = LeadWindow::default();
-        player.newest_seq = 0;
+        player.inputs = InputBuffer::default();
         player.applied_seq = 0;
         // A new connection has no views yet: its first snapshot is a keyframe.
         player.sync = ClientSync::default();
@@ -622,29 +577,7 @@ impl<G: Game> RoomCore<G> {
                     return;
                 }
                 player.sync.ack(packet.ack_tick, self.tick);
-                for frame in packet.inputs {
-                    if frame.seq <= player.newest_seq {
-                        continue; // a repeat, for loss
-                    }
-                    player.newest_seq = frame.seq;
-                    if frame.tick != 0 {
-                        // (0: sent before the client knew the room's clock.)
-                        let lead = i64::from(frame.tick) - i64::from(self.tick);
-                        player.lead.observe(lead.clamp(-1000, 1000) as i32);
-                    }
-                    if player.pending.len() == MAX_PENDING_INPUTS
-                        && let Some(oldest) = player.pending.pop_front()
-                        && let Some(next) = player.pending.front_mut()
-                    {
-                        next.input.buttons |= oldest.input.buttons;
-                    }
-                    player.pending.push_back(PendingInput {
-                        seq: frame.seq,
-                        tick: frame.tick.min(self.tick + MAX_INPUT_LEAD),
-                        input: frame.input,
-                        arrived: self.tick,
-                    });
-                }
+                player.inputs.receive(&packet.inputs, self.tick);
             }
             Channel::Events => match codec::decode::<ClientEvent>(bytes) {
                 Ok(ClientEvent::Leave) => {
@@ -681,10 +614,9 @@ impl<G: Game> RoomCore<G> {
     /// leaves, and while the match runs each player's input for this tick). The batch is logged
     /// for replay.
     ///
-    /// A player's input for this tick is the newest of those stamped for it or before (the
-    /// ones a late or bursty link delivered together), carrying every button pressed in any of
-    /// them; inputs for later ticks wait. While the room waits for its players, inputs whose
-    /// tick has come are dropped, so the match does not start with a backlog.
+    /// A player's input for this tick is the newest of those stamped for it or before, with
+    /// every press of those (see `inputs.rs`). While the room waits for its players, inputs
+    /// whose tick has come are dropped, so the match does not start with a backlog.
     pub fn begin_tick(&mut self) -> TickBatch {
         self.tick += 1;
         self.advance_phase();
@@ -697,25 +629,16 @@ impl<G: Game> RoomCore<G> {
         for &slot in self.clients.values() {
             let player = &mut self.players[slot as usize];
             if roll {
-                player.lead.roll();
+                player.inputs.roll_window();
             }
-            let mut due: Option<PendingInput> = None;
-            let mut pressed = 0;
-            while let Some(input) = player.pending.front().filter(|p| p.tick <= self.tick) {
-                pressed |= input.input.buttons;
-                due = player.pending.pop_front();
-            }
-            // No input due: the avatar keeps its last intent, as a held key would.
-            if let (Some(mut input), true) = (due, running) {
-                input.input.buttons |= pressed;
-                player.applied_seq = input.seq;
+            // No input due: the avatar keeps its last intent, as a held key would. While the
+            // room waits for its players, due inputs are dropped.
+            if let (Some(due), true) = (player.inputs.take_due(self.tick), running) {
+                player.applied_seq = due.seq;
                 self.stats.inputs_applied += 1;
-                if input.tick < self.tick {
-                    self.stats.inputs_late += 1;
-                }
-                let waited = self.tick.saturating_sub(input.arrived + 1) as usize;
-                self.stats.input_delay[waited.min(INPUT_DELAY_BUCKETS - 1)] += 1;
-                commands.push(SimCommand::Input(slot, input.input));
+                self.stats.inputs_late += u64::from(due.late);
+                self.stats.input_delay[(due.waited as usize).min(INPUT_DELAY_BUCKETS - 1)] += 1;
+                commands.push(SimCommand::Input(slot, due.input));
             }
         }
         let batch = TickBatch {
@@ -759,7 +682,7 @@ impl<G: Game> RoomCore<G> {
                 Header {
                     tick: self.tick,
                     last_input_seq: player.applied_seq,
-                    input_lead: player.lead.reported,
+                    input_lead: player.inputs.lead(),
                 },
             );
             self.out.push(Outbound::Snapshot { client, packet });

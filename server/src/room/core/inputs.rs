@@ -1,0 +1,170 @@
+//! One player's inputs on their way into the simulation: each is stamped with the tick it is
+//! for, waits until then, and is applied at that tick; the room measures how early they
+//! arrive, which the client paces its input clock by (see `protocol::InputClock`).
+
+use std::collections::VecDeque;
+
+use protocol::{InputFrame, PlayerInput};
+
+/// Inputs held per player waiting for their tick; beyond it the oldest is merged into the next
+/// (bounds memory; its button presses are kept).
+const MAX_PENDING_INPUTS: usize = 32;
+
+/// Furthest ahead of the room an input may be stamped (half a second at 30 Hz); one stamped
+/// further is taken as for this far, so a client's clock cannot make its inputs wait longer.
+const MAX_INPUT_LEAD: u32 = 15;
+
+/// Buckets of [`super::RoomStats::input_delay`]: 0 to 15 ticks waited, and 16 or more.
+pub const INPUT_DELAY_BUCKETS: usize = 17;
+
+/// An input waiting in the room for its tick.
+#[derive(Debug, Clone, Copy)]
+struct PendingInput {
+    seq: u32,
+    /// The tick it is for.
+    tick: u32,
+    input: PlayerInput,
+    /// The room's tick when it arrived.
+    arrived: u32,
+}
+
+/// An input taken for a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DueInput {
+    /// The input to apply: the newest due, with every button pressed in any input it stands
+    /// for.
+    pub(super) input: PlayerInput,
+    /// Its sequence number (what the client's predictor reconciles on).
+    pub(super) seq: u32,
+    /// It arrived after the tick it was for.
+    pub(super) late: bool,
+    /// Ticks it waited in the room between arriving and being applied.
+    pub(super) waited: u32,
+}
+
+/// One connection's inputs: those waiting for their tick, and how early they arrive.
+#[derive(Debug, Default)]
+pub(super) struct InputBuffer {
+    pending: VecDeque<PendingInput>,
+    newest_seq: u32,
+    /// The worst lead (ticks between arrival and the tick an input is for) in this window.
+    window_worst: Option<i32>,
+    /// The worst lead of the last complete window.
+    reported: Option<i8>,
+}
+
+impl InputBuffer {
+    /// Takes in the frames of one input packet, which arrived while the room was at `now`.
+    /// Frames already seen (repeats, for loss) are skipped.
+    pub(super) fn receive(&mut self, frames: &[InputFrame], now: u32) {
+        for frame in frames {
+            if frame.seq <= self.newest_seq {
+                continue;
+            }
+            self.newest_seq = frame.seq;
+            if frame.tick != 0 {
+                // (0: sent before the client knew the room's clock.)
+                let lead = (i64::from(frame.tick) - i64::from(now)).clamp(-1000, 1000) as i32;
+                self.window_worst = Some(self.window_worst.map_or(lead, |w| w.min(lead)));
+            }
+            if self.pending.len() == MAX_PENDING_INPUTS
+                && let Some(oldest) = self.pending.pop_front()
+                && let Some(next) = self.pending.front_mut()
+            {
+                next.input.buttons |= oldest.input.buttons;
+            }
+            self.pending.push_back(PendingInput {
+                seq: frame.seq,
+                tick: frame.tick.min(now + MAX_INPUT_LEAD),
+                input: frame.input,
+                arrived: now,
+            });
+        }
+    }
+
+    /// The input for tick `now`: the newest of those stamped for it or before (the ones a late
+    /// or bursty link delivered together), carrying every button pressed in any of them.
+    /// Inputs for later ticks stay. `None` when none is due.
+    pub(super) fn take_due(&mut self, now: u32) -> Option<DueInput> {
+        let mut due: Option<PendingInput> = None;
+        let mut pressed = 0;
+        while let Some(next) = self.pending.front().filter(|p| p.tick <= now) {
+            pressed |= next.input.buttons;
+            due = self.pending.pop_front();
+        }
+        due.map(|p| {
+            let mut input = p.input;
+            input.buttons |= pressed;
+            DueInput {
+                input,
+                seq: p.seq,
+                late: p.tick < now,
+                waited: now.saturating_sub(p.arrived + 1),
+            }
+        })
+    }
+
+    /// Closes a window of leads: the worst of it is what [`InputBuffer::lead`] reports until
+    /// the next.
+    pub(super) fn roll_window(&mut self) {
+        if let Some(worst) = self.window_worst.take() {
+            self.reported = Some(worst.clamp(i32::from(i8::MIN), i32::from(i8::MAX)) as i8);
+        }
+    }
+
+    /// How early this connection's inputs arrived at worst in the last complete window
+    /// (negative: late); `None` before any.
+    pub(super) fn lead(&self) -> Option<i8> {
+        self.reported
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(seq: u32, tick: u32, fire: bool) -> InputFrame {
+        InputFrame {
+            seq,
+            tick,
+            input: PlayerInput::new(seq as f32 / 100.0, 0.0, 0.0, fire),
+        }
+    }
+
+    #[test]
+    fn inputs_wait_for_their_tick_and_late_ones_merge_keeping_presses() {
+        let mut b = InputBuffer::default();
+        // Arrive at tick 10: two late (for 8 and 9, the first pressing fire), one on time
+        // (11), one early (13); the repeat of seq 1 is ignored.
+        b.receive(&[frame(1, 8, true), frame(2, 9, false)], 10);
+        b.receive(
+            &[frame(1, 8, true), frame(3, 11, false), frame(4, 13, false)],
+            10,
+        );
+        let due = b.take_due(11).unwrap();
+        assert_eq!((due.seq, due.late, due.waited), (3, false, 0));
+        assert!(
+            due.input.buttons & PlayerInput::FIRE != 0,
+            "the press of seq 1 is kept"
+        );
+        assert_eq!(b.take_due(12), None, "nothing for 12: the last input holds");
+        let due = b.take_due(13).unwrap();
+        assert_eq!((due.seq, due.waited), (4, 2));
+        b.roll_window();
+        assert_eq!(b.lead(), Some(-2), "the worst: seq 1, two ticks late");
+    }
+
+    #[test]
+    fn a_flood_of_future_inputs_is_bounded_and_keeps_its_presses() {
+        let mut b = InputBuffer::default();
+        let frames: Vec<_> = (1..=100).map(|s| frame(s, 1_000_000, s == 1)).collect();
+        b.receive(&frames, 5);
+        assert_eq!(b.pending.len(), MAX_PENDING_INPUTS);
+        let due = b.take_due(5 + MAX_INPUT_LEAD).unwrap();
+        assert_eq!(
+            due.seq, 100,
+            "stamped far ahead, taken as for the furthest allowed"
+        );
+        assert!(due.input.buttons & PlayerInput::FIRE != 0);
+    }
+}
