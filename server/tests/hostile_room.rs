@@ -364,3 +364,31 @@ fn an_ejected_player_cannot_come_back() {
     assert!(refused, "{:?}", room.drain());
     assert_eq!(room.core().tickets(), [format!("{:032x}", 0)]);
 }
+
+#[test]
+fn an_ejected_players_place_goes_to_backfill() {
+    let mut settings = settings(2);
+    settings.backfill = Some(server::room::Backfill::default());
+    let mut room = Room::new(ArenaGame::default(), settings);
+    for i in 0..2u64 {
+        room.handle(RoomInput::Connected {
+            client: i,
+            user: TokenUserData {
+                room_id: 1,
+                ticket_id: format!("{i:032x}"),
+                player_id: format!("p{i}"),
+            },
+        });
+    }
+    room.tick();
+    assert!(matches!(room.core().phase(), Phase::Running { .. }));
+    room.handle(RoomInput::Ejected {
+        client: 1,
+        kind: HostileKind::Panic,
+    });
+    room.tick();
+    let opened = room.core_mut().take_open_slots();
+    assert_eq!(opened.len(), 1, "no grace, as for a player who left");
+    assert_eq!(opened[0].left_ticket, format!("{:032x}", 1));
+    assert_eq!(room.core().connected_players(), 1);
+}
