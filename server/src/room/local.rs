@@ -1,25 +1,25 @@
 //! [`Room`]: a whole room — shell, supervised simulation, checkpoints — without IO.
 //!
 //! This is the room as tests and the deterministic harness drive it: events in, ticks, messages
-//! out. The node's runner does the same steps with the shell behind a lock and a socket
-//! attached (see `runner.rs`).
+//! out. The node's runner runs the same tick pipeline (`pipeline.rs`) with the shell behind a
+//! lock and a socket attached (see `runner.rs`).
 
 use std::sync::{Arc, atomic::AtomicBool};
 
 use super::{
     core::{HandoffError, Outbound, RoomCore, RoomInput, RoomSettings},
     migration::RoomHandoff,
+    pipeline::{SimHalf, run_tick},
     sim::{Fault, Simulation, StepOutput},
-    supervisor::{SimFactory, supervised_checkpoint, supervised_step},
+    supervisor::{SimFactory, supervised_checkpoint},
 };
 use crate::game::Game;
 
 /// A room without IO. See the module docs.
 pub struct Room<G: Game> {
     core: RoomCore<G>,
-    sim: Option<Simulation<G>>,
+    half: SimHalf<G>,
     factory: SimFactory<G>,
-    step: StepOutput,
 }
 
 impl<G: Game> Room<G> {
@@ -44,9 +44,11 @@ impl<G: Game> Room<G> {
         }
         Self {
             core,
-            sim,
+            half: SimHalf {
+                sim,
+                step: StepOutput::default(),
+            },
             factory,
-            step: StepOutput::default(),
         }
     }
 
@@ -74,15 +76,17 @@ impl<G: Game> Room<G> {
         )?;
         Ok(Self {
             core,
-            sim: Some(sim),
+            half: SimHalf {
+                sim: Some(sim),
+                step: StepOutput::default(),
+            },
             factory,
-            step: StepOutput::default(),
         })
     }
 
     /// The room stopped where it is, to resume elsewhere: `None` once the match is over.
     pub fn handoff(&mut self, mode: &str) -> Option<RoomHandoff<G>> {
-        handoff(&self.core, &mut self.sim, mode)
+        handoff(&self.core, &mut self.half.sim, mode)
     }
 
     /// Applies one event from outside.
@@ -97,7 +101,12 @@ impl<G: Game> Room<G> {
 
     /// Runs one tick and returns everything to send; the caller drains it.
     pub fn tick(&mut self) -> &mut Vec<Outbound> {
-        tick(&mut self.core, &mut self.sim, &self.factory, &mut self.step);
+        run_tick(
+            &mut &mut self.core,
+            &mut self.half,
+            &self.factory,
+            |_, _| {},
+        );
         self.core.drain()
     }
 
@@ -116,13 +125,13 @@ impl<G: Game> Room<G> {
         self.core.drain()
     }
 
-    pub(crate) fn into_parts(self) -> (RoomCore<G>, Option<Simulation<G>>, SimFactory<G>) {
-        (self.core, self.sim, self.factory)
+    pub(crate) fn into_parts(self) -> (RoomCore<G>, SimHalf<G>, SimFactory<G>) {
+        (self.core, self.half, self.factory)
     }
 
     /// The simulation's last output (tests compare it across runs).
     pub fn last_step(&self) -> &StepOutput {
-        &self.step
+        &self.half.step
     }
 }
 
@@ -144,31 +153,4 @@ pub(crate) fn handoff<G: Game>(
         core: shell,
         sim: checkpoint,
     })
-}
-
-/// One supervised tick: batch from the shell, step (restart on panic), output to the shell,
-/// checkpoint when due.
-pub(crate) fn tick<G: Game>(
-    core: &mut RoomCore<G>,
-    sim: &mut Option<Simulation<G>>,
-    factory: &SimFactory<G>,
-    step: &mut StepOutput,
-) {
-    if core.holding() {
-        return;
-    }
-    let batch = core.begin_tick();
-    if !core.wants_simulation() {
-        return;
-    }
-    if supervised_step(factory, sim, &batch, step, |msg| core.crashed(msg)) {
-        core.end_tick(step);
-        if core.checkpoint_due() {
-            match supervised_checkpoint(sim) {
-                Ok(Some(cp)) => core.set_checkpoint(cp),
-                Ok(None) => {}
-                Err(e) => core.fail(format!("checkpoint failed: {e}")),
-            }
-        }
-    }
 }

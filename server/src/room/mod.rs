@@ -11,6 +11,7 @@ mod hostile;
 mod inbound;
 mod local;
 mod migration;
+mod pipeline;
 mod receive_path;
 mod runner;
 mod scheduler;

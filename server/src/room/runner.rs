@@ -1,5 +1,5 @@
 //! A room as the node runs it: the shell (core + socket) behind one lock, the simulation
-//! behind another, ticked by the worker pool.
+//! behind another, ticked by the worker pool through the tick pipeline (`pipeline.rs`).
 //!
 //! The shell lock is never held while the simulation steps, so when a tick hangs in game code
 //! the watchdog can still reach the shell, fail the room and tell its players. Lock order is
@@ -23,10 +23,11 @@ use super::{
     inbound::TransportStats,
     local,
     migration::RoomHandoff,
+    pipeline::{ShellAccess, SimHalf, run_tick},
     scheduler::Task,
-    sim::{Fault, Simulation, StepOutput},
+    sim::Fault,
     spectate::SpectatorFeed,
-    supervisor::{SimFactory, panic_message, supervised_checkpoint},
+    supervisor::{SimFactory, panic_message},
     transport::RoomTransport,
 };
 use crate::{game::Game, metrics::NodeMetrics};
@@ -224,15 +225,22 @@ struct Shell<G: Game> {
     migration: Migration,
 }
 
-struct SimSlot<G: Game> {
-    sim: Option<Simulation<G>>,
-    step: StepOutput,
+/// The shell as the pipeline reaches it: locked for each step, never while simulating.
+struct Locked<'a, G: Game>(&'a Mutex<Shell<G>>);
+
+impl<G: Game> ShellAccess<G> for Locked<'_, G> {
+    fn with_core<R>(&mut self, f: impl FnOnce(&mut RoomCore<G>, bool) -> R) -> R {
+        let mut shell = lock(self.0);
+        // A room on the move, or resumed and waiting for its players, keeps its clock.
+        let clock_runs = shell.migration == Migration::Staying;
+        f(&mut shell.core, clock_runs)
+    }
 }
 
 /// A room ticked by the worker pool. See the module docs.
 pub(crate) struct RoomProcess<G: Game> {
     shell: Mutex<Shell<G>>,
-    sim: Mutex<SimSlot<G>>,
+    sim: Mutex<SimHalf<G>>,
     factory: SimFactory<G>,
     status: Arc<RoomStatus>,
     metrics: Arc<NodeMetrics>,
@@ -278,10 +286,7 @@ impl<G: Game> RoomProcess<G> {
                     lateness: histogram(),
                 },
             }),
-            sim: Mutex::new(SimSlot {
-                sim,
-                step: StepOutput::default(),
-            }),
+            sim: Mutex::new(sim),
             factory,
             status,
             metrics,
@@ -372,7 +377,7 @@ impl<G: Game> RoomProcess<G> {
     /// One tick: receive, simulate (supervised), send. Returns whether the room goes on.
     fn tick(&self, lateness: Duration) -> bool {
         let started = Instant::now();
-        let batch = {
+        {
             let mut shell = lock(&self.shell);
             let shell = &mut *shell;
             let dt = started - shell.last_tick;
@@ -383,40 +388,20 @@ impl<G: Game> RoomProcess<G> {
             if let Some(transport) = shell.transport.as_mut() {
                 transport.receive(dt, &mut shell.core);
             }
-            // A room on the move, or resumed and waiting for its players, keeps its clock.
-            let advances = match shell.migration {
-                Migration::Staying => !shell.core.holding(),
-                Migration::Frozen | Migration::Leaving { .. } => false,
-            };
-            advances
-                .then(|| shell.core.begin_tick())
-                .filter(|_| shell.core.wants_simulation())
-        };
-        if let Some(batch) = batch {
-            let mut slot = lock(&self.sim);
-            let slot = &mut *slot;
-            let ok = super::supervisor::supervised_step(
+        }
+        {
+            // Lock order: simulation, then shell.
+            let mut half = lock(&self.sim);
+            run_tick(
+                &mut Locked(&self.shell),
+                &mut half,
                 &self.factory,
-                &mut slot.sim,
-                &batch,
-                &mut slot.step,
-                |msg| lock(&self.shell).core.crashed(msg),
-            );
-            if ok {
-                let mut shell = lock(&self.shell);
-                shell.core.end_tick(&slot.step);
-                if self.status.spectators.wants_frame(slot.step.tick) {
-                    let frame = shell.core.spectator_frame(&slot.step);
-                    self.status.spectators.publish(frame);
-                }
-                if shell.core.checkpoint_due() {
-                    match supervised_checkpoint(&mut slot.sim) {
-                        Ok(Some(cp)) => shell.core.set_checkpoint(cp),
-                        Ok(None) => {}
-                        Err(e) => shell.core.fail(format!("checkpoint failed: {e}")),
+                |core, step| {
+                    if self.status.spectators.wants_frame(step.tick) {
+                        self.status.spectators.publish(core.spectator_frame(step));
                     }
-                }
-            }
+                },
+            );
         }
         let mut shell = lock(&self.shell);
         let shell = &mut *shell;
