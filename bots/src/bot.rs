@@ -418,13 +418,17 @@ impl Bot {
                             ) {
                                 (own.x, own.y) = (x, y);
                             }
-                            let input = brain.think(&view, me);
-                            let seq = client.send_input(input);
-                            predictor.input(seq, input);
-                            if unacked.len() == 64 {
-                                unacked.pop_front(); // never acknowledged: lost
+                            // One input per room tick (none if this frame passed no tick,
+                            // two if it passed two), so the prediction steps as the room does.
+                            for _ in 0..client.inputs_due() {
+                                let input = brain.think(&view, me);
+                                let seq = client.send_input(input);
+                                predictor.input(seq, input);
+                                if unacked.len() == 64 {
+                                    unacked.pop_front(); // never acknowledged: lost
+                                }
+                                unacked.push_back((seq, now));
                             }
-                            unacked.push_back((seq, now));
                         }
                     }
                 }

@@ -388,8 +388,16 @@ impl GameClient {
         }
     }
 
+    /// How many inputs to send now: one per room tick since the last (see
+    /// [`InputClock::due`]). A game that sends this many each frame gives the room exactly one
+    /// input per tick, so its prediction steps as the room does; one that sends one per frame
+    /// anyway still works (two inputs for one tick are merged by the room).
+    pub fn inputs_due(&self) -> u32 {
+        self.input_clock.due()
+    }
+
     /// Queues an input for sending, stamped with the room tick it is for (see
-    /// [`InputClock`]; send one per frame). Each input packet also repeats the previous
+    /// [`GameClient::inputs_due`]). Each input packet also repeats the previous
     /// [`INPUT_REDUNDANCY`]` - 1` inputs and acknowledges the newest snapshot. Returns the
     /// input's sequence number.
     pub fn send_input(&mut self, input: PlayerInput) -> u32 {

@@ -27,6 +27,10 @@ const PACE_PER_TICK: f64 = 0.01;
 /// Errors at least this large (in ticks) are corrected by a jump rather than by pace.
 const JUMP_AT: i32 = 4;
 
+/// Most inputs due at once: a frame that passed two ticks sends two; after a longer stall the
+/// inputs skip ahead to the clock rather than catch up tick by tick.
+pub const MAX_INPUTS_DUE: u32 = 2;
+
 /// A room tick clock for a client's inputs. Sans-IO: time comes in as arguments.
 #[derive(Debug, Clone)]
 pub struct InputClock {
@@ -38,6 +42,8 @@ pub struct InputClock {
     /// After a jump, the room's reports describe inputs stamped before it until about a second
     /// and a round trip have passed: reports on snapshots up to this tick are not acted on.
     settle_until: u32,
+    /// The tick the last input was stamped with.
+    last_stamp: Option<u32>,
 }
 
 impl InputClock {
@@ -48,6 +54,7 @@ impl InputClock {
             now: None,
             pace: 1.0,
             settle_until: 0,
+            last_stamp: None,
         }
     }
 
@@ -85,9 +92,39 @@ impl InputClock {
         }
     }
 
-    /// The tick the next input is for (0 before the first snapshot: "as soon as it arrives").
+    /// The room tick the clock stands at (0 before the first snapshot).
     pub fn tick(&self) -> u32 {
         self.now.map_or(0, |t| t.max(0.0) as u32)
+    }
+
+    /// How many inputs are due now: one per tick the clock passed since the last
+    /// [`InputClock::stamp`] (at most [`MAX_INPUTS_DUE`]), so that the room gets exactly one
+    /// input for each tick and a predictor stepping once per input steps as the room does.
+    /// Before the first snapshot, one per call.
+    pub fn due(&self) -> u32 {
+        match (self.now, self.last_stamp) {
+            (Some(_), Some(last)) => self.tick().saturating_sub(last).min(MAX_INPUTS_DUE),
+            _ => 1,
+        }
+    }
+
+    /// The tick for the next input: the one after the last stamped, but never more than one
+    /// behind the clock (so inputs sent as [`InputClock::due`] says cover consecutive ticks,
+    /// and one sent per frame by a slower game trails the clock by at most a tick, which the
+    /// pacing absorbs); the last one again if none is due (the room merges the two). 0 before
+    /// the first snapshot: "as soon as it arrives".
+    pub fn stamp(&mut self) -> u32 {
+        if self.now.is_none() {
+            return 0;
+        }
+        let now = self.tick();
+        let tick = match self.last_stamp {
+            Some(last) if now <= last => last,
+            Some(last) => (last + 1).max(now - 1),
+            None => now,
+        };
+        self.last_stamp = Some(tick);
+        tick
     }
 
     /// Ticks of the clock per tick of real time: 1.0 on time, up to 5 % off while it slews.
@@ -97,9 +134,10 @@ impl InputClock {
 
     /// Starts over (a new room): the next snapshot sets the clock again.
     pub fn reset(&mut self) {
-        self.now = None;
-        self.pace = 1.0;
-        self.settle_until = 0;
+        *self = Self {
+            tick_rate: self.tick_rate,
+            ..Self::new(1)
+        };
     }
 }
 
@@ -187,5 +225,31 @@ mod tests {
         assert_eq!(clock.tick(), 50 + TARGET_LEAD as u32 + 1);
         clock.reset();
         assert_eq!(clock.tick(), 0);
+        assert_eq!((clock.due(), clock.stamp()), (1, 0));
+    }
+
+    #[test]
+    fn inputs_sent_when_due_cover_every_tick_once() {
+        let mut clock = InputClock::new(30);
+        clock.on_snapshot(100, None, Duration::ZERO);
+        let mut stamps = Vec::new();
+        // Frames of 25, 40 and 33 ms in turn: some pass no tick, some two.
+        for ms in [25, 40, 33].into_iter().cycle().take(90) {
+            for _ in 0..clock.due() {
+                stamps.push(clock.stamp());
+            }
+            clock.advance(Duration::from_millis(ms));
+        }
+        assert!(stamps.len() >= 80, "{}", stamps.len());
+        assert!(stamps.windows(2).all(|w| w[1] == w[0] + 1), "{stamps:?}");
+        // Sent faster than due: the extra input shares the tick (the room merges them).
+        let last = clock.stamp();
+        assert_eq!(clock.due(), 0);
+        assert_eq!(clock.stamp(), last);
+        // After a stall the stamps skip ahead rather than catch up tick by tick.
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(clock.due(), MAX_INPUTS_DUE);
+        assert_eq!(clock.stamp(), clock.tick() - 1);
+        assert_eq!(clock.stamp(), clock.tick());
     }
 }

@@ -66,7 +66,7 @@ pub mod sync;
 mod token;
 
 pub use client::{ClientError, ClientStats, ConnectionState, DisconnectCause, GameClient};
-pub use input_clock::{InputClock, MAX_PACE_CHANGE, TARGET_LEAD};
+pub use input_clock::{InputClock, MAX_INPUTS_DUE, MAX_PACE_CHANGE, TARGET_LEAD};
 pub use message::{
     Channel, ClientEvent, EndReason, EntityKind, EntityState, INPUT_REDUNDANCY, InputFrame,
     InputPacket, MAX_INPUTS_PER_PACKET, MatchResults, PlayerInput, PlayerResult, ServerEvent,

@@ -74,14 +74,16 @@ impl Game for CountingPresses {
     }
 }
 
-/// One client on a conditioned link, sending one input per `frame` (presses fire on every
-/// seventh), and pacing its input clock by the room's reports.
+/// One client on a conditioned link, pacing its input clock by the room's reports, and every
+/// `frame` sending the inputs due (`per_frame`: one input a frame regardless, as a game that
+/// ignores `inputs_due` does); fire is pressed on every seventh input.
 struct Client {
     id: u64,
     clock: InputClock,
     up: Link<Vec<u8>>,
     down: Link<SnapshotPacket>,
     frame: Duration,
+    per_frame: bool,
     next_frame: Duration,
     seq: u32,
     recent: Vec<InputFrame>,
@@ -90,7 +92,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(id: u64, round_trip: LinkProfile, frame: Duration, seed: u64) -> Self {
+    fn new(id: u64, round_trip: LinkProfile, frame: Duration, per_frame: bool, seed: u64) -> Self {
         let one_way = round_trip.one_way();
         Self {
             id,
@@ -98,6 +100,7 @@ impl Client {
             up: Link::new(one_way, seed),
             down: Link::new(one_way, seed ^ 0xabcd),
             frame,
+            per_frame,
             next_frame: Duration::ZERO,
             seq: 0,
             recent: Vec::new(),
@@ -118,17 +121,23 @@ impl Client {
             return;
         }
         self.next_frame += self.frame;
-        self.seq += 1;
-        let fire = pressing && self.seq.is_multiple_of(7);
-        self.presses_sent += u64::from(fire);
-        if self.recent.len() == INPUT_REDUNDANCY {
-            self.recent.remove(0);
+        let due = if self.per_frame { 1 } else { self.clock.due() };
+        for _ in 0..due {
+            self.seq += 1;
+            let fire = pressing && self.seq.is_multiple_of(7);
+            self.presses_sent += u64::from(fire);
+            if self.recent.len() == INPUT_REDUNDANCY {
+                self.recent.remove(0);
+            }
+            self.recent.push(InputFrame {
+                seq: self.seq,
+                tick: self.clock.stamp(),
+                input: PlayerInput::new(0.3, 0.2, 0.0, fire),
+            });
         }
-        self.recent.push(InputFrame {
-            seq: self.seq,
-            tick: self.clock.tick(),
-            input: PlayerInput::new(0.3, 0.2, 0.0, fire),
-        });
+        if due == 0 {
+            return;
+        }
         let packet = InputPacket {
             ack_tick: 0,
             inputs: self.recent.clone(),
@@ -144,20 +153,28 @@ struct Run {
     first_second: [u64; INPUT_DELAY_BUCKETS],
     /// Share of the inputs applied after the first second that came too late for their tick.
     late: f64,
+    /// Inputs merged into another after the first second.
+    merged: u64,
     presses_sent: u64,
     presses_applied: u64,
 }
 
 /// A 2-player room on a virtual clock (1 ms steps) for `seconds`; client 1 joins after
 /// `late_join`, so the room waits for it while client 0 already sends.
-fn run(profile: LinkProfile, frame: Duration, late_join: Duration, seconds: u64) -> Run {
+fn run(
+    profile: LinkProfile,
+    frame: Duration,
+    per_frame: bool,
+    late_join: Duration,
+    seconds: u64,
+) -> Run {
     let game = CountingPresses::default();
     let presses = game.presses.clone();
     let mut settings = RoomSettings::for_players(1, 7, 2);
     settings.join_timeout = Duration::from_secs(10);
     let mut room = Room::new(game, settings);
     let mut clients: Vec<Client> = (0..2)
-        .map(|i| Client::new(i, profile, frame, 40 + i))
+        .map(|i| Client::new(i, profile, frame, per_frame, 40 + i))
         .collect();
     let user = |i: u64| TokenUserData {
         room_id: 1,
@@ -171,7 +188,7 @@ fn run(profile: LinkProfile, frame: Duration, late_join: Duration, seconds: u64)
     let tick = Duration::from_nanos(33_333_333);
     let (mut next_tick, mut started_at) = (tick, None);
     let mut first_second = [0; INPUT_DELAY_BUCKETS];
-    let mut late_before = 0;
+    let (mut late_before, mut merged_before) = (0, 0);
     let end = Duration::from_secs(seconds);
     let step = Duration::from_millis(1);
     let mut now = Duration::ZERO;
@@ -211,6 +228,7 @@ fn run(profile: LinkProfile, frame: Duration, late_join: Duration, seconds: u64)
             if started_at.is_some_and(|s| now - s <= Duration::from_secs(1)) {
                 first_second = core.stats().input_delay;
                 late_before = core.stats().inputs_late;
+                merged_before = core.stats().inputs_merged;
             }
         }
     }
@@ -221,10 +239,14 @@ fn run(profile: LinkProfile, frame: Duration, late_join: Duration, seconds: u64)
     }
     let late = (room.core().stats().inputs_late - late_before) as f64
         / delays.iter().sum::<u64>().max(1) as f64;
-    eprintln!("delays {delays:?} late {late:.3} first second {first_second:?}");
+    eprintln!(
+        "delays {delays:?} late {late:.3} merged {} first second {first_second:?}",
+        room.core().stats().inputs_merged - merged_before
+    );
     Run {
         delays,
         late,
+        merged: room.core().stats().inputs_merged - merged_before,
         first_second,
         presses_sent: clients.iter().map(|c| c.presses_sent).sum(),
         presses_applied: presses.load(Ordering::Relaxed),
@@ -245,7 +267,9 @@ fn on_a_clean_link_inputs_wait_about_a_tick() {
         latency: Duration::from_millis(40),
         ..LinkProfile::PERFECT
     };
-    let run = run(clean, FRAME, Duration::ZERO, 8);
+    let run = run(clean, FRAME, false, Duration::ZERO, 8);
+    // One input for every tick, none merged: what keeps a client's prediction exact.
+    assert_eq!(run.merged, 0);
     assert!(run.delays.iter().sum::<u64>() > 300, "{:?}", run.delays);
     assert!(within(&run.delays, 1) >= 0.99, "{:?}", run.delays);
     assert!(run.late <= 0.01, "{} late", run.late);
@@ -256,7 +280,7 @@ fn on_a_clean_link_inputs_wait_about_a_tick() {
 fn jitter_loss_duplication_and_reordering_cost_a_tick_or_two_and_no_press() {
     for preset in ["broadband-p50", "broadband-p95", "international-p95"] {
         let profile = LinkProfile::preset(preset).unwrap();
-        let run = run(profile, FRAME, Duration::ZERO, 10);
+        let run = run(profile, FRAME, false, Duration::ZERO, 10);
         assert!(within(&run.delays, 2) >= 0.95, "{preset}: {:?}", run.delays);
         assert!(
             within(&run.delays, 4) >= 0.999,
@@ -268,13 +292,13 @@ fn jitter_loss_duplication_and_reordering_cost_a_tick_or_two_and_no_press() {
 }
 
 #[test]
-fn a_client_sending_faster_or_slower_than_the_room_ticks_keeps_no_backlog() {
+fn a_client_sending_one_input_a_frame_faster_or_slower_than_the_room_keeps_no_backlog() {
     for frame in [
         Duration::from_millis(16),
         Duration::from_millis(30),
         Duration::from_millis(40),
     ] {
-        let run = run(LinkProfile::PERFECT, frame, Duration::ZERO, 8);
+        let run = run(LinkProfile::PERFECT, frame, true, Duration::ZERO, 8);
         assert!(
             within(&run.delays, 1) >= 0.99,
             "{frame:?}: {:?}",
@@ -288,7 +312,13 @@ fn a_client_sending_faster_or_slower_than_the_room_ticks_keeps_no_backlog() {
 fn a_room_that_waited_for_its_players_starts_without_a_backlog() {
     // Client 0 sends for two seconds before the match can start; the queue of eight inputs
     // this used to build made every input wait eight ticks for the rest of the match.
-    let run = run(LinkProfile::PERFECT, FRAME, Duration::from_secs(2), 6);
+    let run = run(
+        LinkProfile::PERFECT,
+        FRAME,
+        false,
+        Duration::from_secs(2),
+        6,
+    );
     assert!(
         within(&run.first_second, 1) >= 0.95,
         "{:?}",

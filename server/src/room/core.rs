@@ -274,6 +274,9 @@ pub struct RoomStats {
     pub inputs_applied: u64,
     /// Inputs applied after the tick they were for (they arrived too late for it).
     pub inputs_late: u64,
+    /// Inputs not applied on their own: another input stamped for the same tick, or arriving
+    /// with it after their tick had passed, was applied in their place (with their presses).
+    pub inputs_merged: u64,
     /// Inputs applied, by how many ticks each waited in the room between arriving and being
     /// applied (index: ticks, the last bucket: that many or more). An input that arrives late
     /// waits zero.
@@ -637,6 +640,7 @@ impl<G: Game> RoomCore<G> {
                 player.applied_seq = due.seq;
                 self.stats.inputs_applied += 1;
                 self.stats.inputs_late += u64::from(due.late);
+                self.stats.inputs_merged += u64::from(due.merged);
                 self.stats.input_delay[(due.waited as usize).min(INPUT_DELAY_BUCKETS - 1)] += 1;
                 commands.push(SimCommand::Input(slot, due.input));
             }

@@ -40,6 +40,8 @@ pub(super) struct DueInput {
     pub(super) late: bool,
     /// Ticks it waited in the room between arriving and being applied.
     pub(super) waited: u32,
+    /// Older inputs it stands for (stamped for the same tick or one already passed).
+    pub(super) merged: u32,
 }
 
 /// One connection's inputs: those waiting for their tick, and how early they arrive.
@@ -88,8 +90,10 @@ impl InputBuffer {
     pub(super) fn take_due(&mut self, now: u32) -> Option<DueInput> {
         let mut due: Option<PendingInput> = None;
         let mut pressed = 0;
+        let mut taken = 0;
         while let Some(next) = self.pending.front().filter(|p| p.tick <= now) {
             pressed |= next.input.buttons;
+            taken += 1;
             due = self.pending.pop_front();
         }
         due.map(|p| {
@@ -100,6 +104,7 @@ impl InputBuffer {
                 seq: p.seq,
                 late: p.tick < now,
                 waited: now.saturating_sub(p.arrived + 1),
+                merged: taken - 1,
             }
         })
     }
@@ -142,7 +147,10 @@ mod tests {
             10,
         );
         let due = b.take_due(11).unwrap();
-        assert_eq!((due.seq, due.late, due.waited), (3, false, 0));
+        assert_eq!(
+            (due.seq, due.late, due.waited, due.merged),
+            (3, false, 0, 2)
+        );
         assert!(
             due.input.buttons & PlayerInput::FIRE != 0,
             "the press of seq 1 is kept"
