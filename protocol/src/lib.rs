@@ -41,7 +41,9 @@
 //!     if let Some(snapshot) = client.take_new_snapshot() {
 //!         let _ = snapshot.entities.len(); // draw the world here
 //!     }
-//!     client.send_input(PlayerInput::new(1.0, 0.0, 0.0, true));
+//!     for _ in 0..client.inputs_due() {
+//!         client.send_input(PlayerInput::new(1.0, 0.0, 0.0, true));
+//!     }
 //!     client.flush()?;
 //!     tokio::time::sleep(frame).await;
 //! }
