@@ -45,8 +45,15 @@ pub trait Game: Clone + Send + Sync + 'static {
     /// Spawns a player's avatar on `team`; returns the entity and its network id.
     fn spawn_player(&self, world: &mut World, team: u8) -> (Entity, u32);
 
-    /// Removes a player's avatar (the player left).
+    /// Removes a player's avatar (the player left, was replaced or was ejected).
     fn despawn_player(&self, world: &mut World, avatar: Entity);
+
+    /// The player dropped and may come back to the same match: its avatar stays (with its
+    /// score) and the game decides what it does meanwhile (the arena takes it out of play).
+    fn player_dropped(&self, world: &mut World, avatar: Entity);
+
+    /// The player who dropped is back: the same avatar is theirs again.
+    fn player_returned(&self, world: &mut World, avatar: Entity);
 
     /// Input mapping: makes `input` the avatar's intent for this tick.
     fn apply_input(&self, world: &mut World, avatar: Entity, input: PlayerInput);

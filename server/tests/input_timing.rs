@@ -51,6 +51,12 @@ impl Game for CountingPresses {
     fn despawn_player(&self, world: &mut World, avatar: Entity) {
         self.arena.despawn_player(world, avatar)
     }
+    fn player_dropped(&self, world: &mut World, avatar: Entity) {
+        self.arena.player_dropped(world, avatar)
+    }
+    fn player_returned(&self, world: &mut World, avatar: Entity) {
+        self.arena.player_returned(world, avatar)
+    }
     fn apply_input(&self, world: &mut World, avatar: Entity, input: PlayerInput) {
         if input.buttons & PlayerInput::FIRE != 0 {
             self.presses.fetch_add(1, Ordering::Relaxed);

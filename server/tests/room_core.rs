@@ -653,3 +653,110 @@ fn a_late_replacement_gets_its_own_grace_and_replacements_are_bounded() {
     }
     assert_eq!(asked, 2, "two players, so two replacements at most");
 }
+
+#[test]
+fn a_player_who_drops_and_comes_back_keeps_its_avatar_and_score() {
+    let mut core = Room::new(ArenaGame::with_score_limit(1000), settings(2, 5, 600));
+    for i in 0..2 {
+        core.handle(RoomInput::Connected {
+            client: client(i),
+            user: user(i),
+        });
+    }
+    let mut brains = [ArenaBrain::new(1), ArenaBrain::new(2)];
+    let mut me = [0u32; 2];
+    let mut snaps: [Option<Snapshot>; 2] = [None, None];
+    let mut rx = [SnapshotReceiver::new(), SnapshotReceiver::new()];
+    let mut connection = [client(0), client(1)];
+    let score = |core: &Room<ArenaGame>, slot: u32| {
+        let s = core.last_step().standings.iter().find(|s| s.slot == slot);
+        s.map(|s| (s.net_id, s.score, s.deaths))
+    };
+    // Fight until the first player has scored; then it drops for two seconds and returns on a
+    // new connection (as after a network change).
+    let mut dropped_at = None;
+    let mut before = None;
+    let mut seen_while_away = 0;
+    for seq in 1..=30 * 240 {
+        for i in 0..2 {
+            let away = i == 0 && dropped_at.is_some();
+            if let (Some(s), false) = (&snaps[i], away) {
+                let input = brains[i].think(s, me[i]);
+                let bytes = codec::encode(&InputPacket {
+                    ack_tick: s.tick,
+                    inputs: vec![InputFrame {
+                        seq,
+                        tick: 0,
+                        input,
+                    }],
+                })
+                .unwrap();
+                core.handle(RoomInput::Message {
+                    client: connection[i],
+                    channel: Channel::State,
+                    bytes: &bytes,
+                });
+            }
+        }
+        for m in core.tick().drain(..) {
+            match m {
+                Outbound::Snapshot { client: c, packet } => {
+                    let i = connection.iter().position(|&k| k == c).unwrap();
+                    rx[i].receive(&packet).unwrap();
+                    snaps[i] = rx[i].snapshot();
+                }
+                Outbound::Event {
+                    client: c,
+                    event: ServerEvent::Welcome { entity_id, .. },
+                } => me[connection.iter().position(|&k| k == c).unwrap()] = entity_id,
+                _ => {}
+            }
+        }
+        let (id, kills, _) = score(&core, 0).unwrap();
+        match dropped_at {
+            None if kills > 0 => {
+                before = score(&core, 0);
+                core.handle(RoomInput::Disconnected {
+                    client: connection[0],
+                });
+                dropped_at = Some(seq);
+            }
+            Some(at) if seq < at + 60 => {
+                let others_view = snaps[1].as_ref().unwrap();
+                seen_while_away += others_view.entities.iter().filter(|e| e.id == id).count();
+            }
+            Some(at) if seq == at + 60 => {
+                connection[0] = client(5);
+                rx[0] = SnapshotReceiver::new();
+                snaps[0] = None;
+                core.handle(RoomInput::Connected {
+                    client: connection[0],
+                    user: user(0),
+                });
+            }
+            Some(at) if seq == at + 90 => break,
+            _ => {}
+        }
+    }
+    let before = before.expect("the first player scores within four minutes");
+    let (id, kills, deaths) = score(&core, 0).unwrap();
+    assert_eq!(me[0], before.0, "welcomed back to the same avatar");
+    assert_eq!(id, before.0);
+    assert!(
+        kills >= before.1 && deaths >= before.2,
+        "{before:?} -> {kills}/{deaths}"
+    );
+    // Not in the other player's view while away (it left the view within a tick or two).
+    assert!(
+        seen_while_away <= 2,
+        "seen {seen_while_away} times while away"
+    );
+    assert!(
+        snaps[0]
+            .as_ref()
+            .unwrap()
+            .entities
+            .iter()
+            .any(|e| e.id == id)
+    );
+}

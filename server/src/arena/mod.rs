@@ -84,6 +84,9 @@ pub struct Avatar {
     pub kills: u32,
     /// Deaths.
     pub deaths: u32,
+    /// The player dropped and may come back: the avatar keeps its place and score but is out
+    /// of play (not moved, not hit, not replicated) until then.
+    pub away: bool,
 }
 
 /// What the player wants this tick.
@@ -149,6 +152,9 @@ pub struct ArenaCheckpoint {
 /// Every replicated entity's state, avatars first.
 fn write_entities(world: &World, queries: &mut Queries, out: &mut Vec<EntityState>) {
     for (id, pos, avatar) in queries.avatars.iter(world) {
+        if avatar.away {
+            continue;
+        }
         out.push(EntityState {
             id: id.0,
             kind: EntityKind::Player,
@@ -276,6 +282,7 @@ impl Game for ArenaGame {
                     respawn_in: 0.0,
                     kills: 0,
                     deaths: 0,
+                    away: false,
                 },
                 Intent::default(),
             ))
@@ -285,6 +292,21 @@ impl Game for ArenaGame {
 
     fn despawn_player(&self, world: &mut World, avatar: Entity) {
         world.despawn(avatar);
+    }
+
+    fn player_dropped(&self, world: &mut World, avatar: Entity) {
+        if let Some(mut a) = world.get_mut::<Avatar>(avatar) {
+            a.away = true;
+        }
+        if let Some(mut intent) = world.get_mut::<Intent>(avatar) {
+            *intent = Intent::default();
+        }
+    }
+
+    fn player_returned(&self, world: &mut World, avatar: Entity) {
+        if let Some(mut a) = world.get_mut::<Avatar>(avatar) {
+            a.away = false;
+        }
     }
 
     fn apply_input(&self, world: &mut World, avatar: Entity, input: PlayerInput) {
@@ -425,6 +447,44 @@ mod tests {
             schedule.run(&mut world);
         }
         world.get::<Avatar>(target).unwrap().health
+    }
+
+    #[test]
+    fn an_avatar_away_keeps_its_score_and_place_out_of_play() {
+        let (game, mut world, mut schedule) = running_arena(5);
+        let (shooter, _) = game.spawn_player(&mut world, 0);
+        let (target, target_id) = game.spawn_player(&mut world, 1);
+        *world.get_mut::<Position>(shooter).unwrap() = Position { x: 40.0, y: 50.0 };
+        *world.get_mut::<Position>(target).unwrap() = Position { x: 46.0, y: 50.0 };
+        world.get_mut::<Avatar>(target).unwrap().kills = 3;
+        game.apply_input(&mut world, target, PlayerInput::new(1.0, 0.0, 0.0, false));
+        game.player_dropped(&mut world, target);
+        for tick in 1..=30u32 {
+            game.apply_input(&mut world, shooter, PlayerInput::new(0.0, 0.0, 0.0, true));
+            world.resource_mut::<RoomClock>().tick = tick;
+            schedule.run(&mut world);
+        }
+        let away = *world.get::<Avatar>(target).unwrap();
+        assert_eq!(
+            (away.kills, away.health),
+            (3, ArenaRules::default().max_health)
+        );
+        assert_eq!(
+            world.get::<Position>(target),
+            Some(&Position { x: 46.0, y: 50.0 })
+        );
+        let mut out = Vec::new();
+        game.write_snapshot(&mut world, &mut out);
+        assert!(
+            out.iter().all(|e| e.id != target_id),
+            "not replicated while away"
+        );
+
+        game.player_returned(&mut world, target);
+        let mut out = Vec::new();
+        game.write_snapshot(&mut world, &mut out);
+        assert!(out.iter().any(|e| e.id == target_id));
+        assert_eq!(game.score(&world, target), (3, 0));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub(super) fn move_players(
         size: rules.size,
     };
     for (intent, mut pos, mut avatar) in &mut players {
-        if avatar.health == 0 {
+        if avatar.health == 0 || avatar.away {
             continue;
         }
         (pos.x, pos.y) = motion.step(pos.x, pos.y, &intent.0, clock.dt);
@@ -55,7 +55,7 @@ pub(super) fn fire_weapons(
     }
     for (entity, intent, pos, mut avatar) in &mut players {
         avatar.cooldown = (avatar.cooldown - clock.dt).max(0.0);
-        if avatar.health == 0 || !intent.0.fire() || avatar.cooldown > 0.0 {
+        if avatar.health == 0 || avatar.away || !intent.0.fire() || avatar.cooldown > 0.0 {
             continue;
         }
         avatar.cooldown = rules.fire_interval;
@@ -117,7 +117,11 @@ pub(super) fn resolve_hits(
         // An owner who left has no team; its shots still hurt everyone.
         let owner_team = players.get(projectile.owner).ok().map(|(_, _, a)| a.team);
         for (target, pos, mut avatar) in &mut players {
-            if target == projectile.owner || avatar.health == 0 || owner_team == Some(avatar.team) {
+            if target == projectile.owner
+                || avatar.health == 0
+                || avatar.away
+                || owner_team == Some(avatar.team)
+            {
                 continue;
             }
             let (dx, dy) = (pos.x - shot_pos.x, pos.y - shot_pos.y);

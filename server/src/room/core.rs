@@ -536,7 +536,13 @@ impl<G: Game> RoomCore<G> {
         player.net_id = None;
         player.away_since = Some(self.tick);
         let player_id = player.player_id.clone();
-        self.queued.push(SimCommand::Despawn(slot));
+        // One who may come back keeps its avatar and score (a reconnect to this room finds
+        // them); one who said goodbye or was ejected does not.
+        self.queued.push(if player.left {
+            SimCommand::Despawn(slot)
+        } else {
+            SimCommand::Drop(slot)
+        });
         if !self.migrated && matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
             self.broadcast_welcomed(ServerEvent::PlayerLeft { player_id });
         }
@@ -883,6 +889,7 @@ impl<G: Game> RoomCore<G> {
                 }
                 self.replacements_asked += 1;
                 player.replaced = true;
+                self.queued.push(SimCommand::Despawn(slot as Slot));
                 self.open_slots.push(OpenedSlot {
                     team: player.team,
                     left_ticket: self.settings.expected[slot].ticket_id.clone(),

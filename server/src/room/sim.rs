@@ -39,9 +39,12 @@ pub enum Fault {
 /// One change the shell asks of the simulation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SimCommand {
-    /// Spawn this player's avatar, on this team.
+    /// Spawn this player's avatar, on this team; if it has one already (it dropped and came
+    /// back), the game is told it returned.
     Spawn(Slot, u8),
-    /// Remove this player's avatar.
+    /// The player dropped and may come back: its avatar stays.
+    Drop(Slot),
+    /// Remove this player's avatar (it left for good).
     Despawn(Slot),
     /// This player's input for the tick.
     Input(Slot, PlayerInput),
@@ -70,7 +73,12 @@ impl TickBatch {
             commands: self
                 .commands
                 .iter()
-                .filter(|c| matches!(c, SimCommand::Spawn(..) | SimCommand::Despawn(_)))
+                .filter(|c| {
+                    matches!(
+                        c,
+                        SimCommand::Spawn(..) | SimCommand::Drop(_) | SimCommand::Despawn(_)
+                    )
+                })
                 .cloned()
                 .collect(),
         }
@@ -223,10 +231,16 @@ impl<G: Game> Simulation<G> {
     pub fn step(&mut self, batch: &TickBatch, out: &mut StepOutput) {
         for command in &batch.commands {
             match *command {
-                SimCommand::Spawn(slot, team) => {
-                    if !self.avatars.contains_key(&slot) {
+                SimCommand::Spawn(slot, team) => match self.avatars.get(&slot) {
+                    Some(&(entity, _)) => self.game.player_returned(&mut self.world, entity),
+                    None => {
                         let spawned = self.game.spawn_player(&mut self.world, team);
                         self.avatars.insert(slot, spawned);
+                    }
+                },
+                SimCommand::Drop(slot) => {
+                    if let Some(&(entity, _)) = self.avatars.get(&slot) {
+                        self.game.player_dropped(&mut self.world, entity);
                     }
                 }
                 SimCommand::Despawn(slot) => {
