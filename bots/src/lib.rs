@@ -244,11 +244,15 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
     report.bots_cpu_seconds = (protocol::process_cpu_time() - cpu_at_start).as_secs_f64();
     let delays = input_delays(&mm).await;
     let during: Vec<u64> = delays
+        .0
         .iter()
         .enumerate()
-        .map(|(i, n)| n - delays_at_start.get(i).copied().unwrap_or(0).min(*n))
+        .map(|(i, n)| n - delays_at_start.0.get(i).copied().unwrap_or(0).min(*n))
         .collect();
     report.input_delay_ticks = Percentiles::of_counts(&during);
+    let applied = during.iter().sum::<u64>().max(1) as f64;
+    report.inputs_late_share = delays.1.saturating_sub(delays_at_start.1) as f64 / applied;
+    report.inputs_merged_share = delays.2.saturating_sub(delays_at_start.2) as f64 / applied;
     report.bots_rss_bytes = protocol::process_rss_bytes();
     report.bots_cpu_utilization =
         report.bots_cpu_seconds / (report.duration_s * config.threads.max(1) as f64).max(1e-9);
@@ -301,11 +305,11 @@ async fn inject_faults(
     }
 }
 
-/// The server's counts of applied inputs by ticks waited (`/v1/health`); empty if it has none
-/// or does not answer.
-async fn input_delays(mm: &MatchmakerClient) -> Vec<u64> {
+/// The server's counts of applied inputs by ticks waited, late and merged inputs
+/// (`/v1/health`); nothing if it has none or does not answer.
+async fn input_delays(mm: &MatchmakerClient) -> (Vec<u64>, u64, u64) {
     match tokio::time::timeout(Duration::from_secs(2), mm.health()).await {
-        Ok(Ok(health)) => health.input_delay_ticks,
-        _ => Vec::new(),
+        Ok(Ok(h)) => (h.input_delay_ticks, h.inputs_late, h.inputs_merged),
+        _ => (Vec::new(), 0, 0),
     }
 }

@@ -152,6 +152,12 @@ pub struct Report {
     /// room's own counts over the run (the server's `/v1/health`; empty when the bots' URL is
     /// a standalone matchmaker, which runs no rooms). Not milliseconds: ticks.
     pub input_delay_ticks: Percentiles,
+    /// Share of the inputs applied in the run that reached the room after their tick (the
+    /// room's own count, as `input_delay_ticks`).
+    pub inputs_late_share: f64,
+    /// Share of the inputs applied in the run that were merged with a newer one for the same
+    /// tick.
+    pub inputs_merged_share: f64,
     /// Distance between where a bot predicted its avatar after an input and where the room
     /// put it, world units (a player is 2 units wide).
     pub prediction_error: Percentiles,
@@ -529,6 +535,8 @@ impl Recorder {
                 snapshot_jitter_ms: Percentiles::of(&i.snapshot_jitter),
                 input_ack_ms: Percentiles::of(&i.input_ack),
                 input_delay_ticks: Percentiles::default(),
+                inputs_late_share: 0.0,
+                inputs_merged_share: 0.0,
                 prediction_error: Percentiles::of_offset(&i.prediction_error),
                 disconnects_unexpected: i.disconnects_unexpected,
                 rooms_failed: i.rooms_failed,

@@ -184,6 +184,12 @@ pub struct Health {
     /// the last entry counts that many or more).
     #[serde(default)]
     pub input_delay_ticks: Vec<u64>,
+    /// Inputs applied after the tick they were for, since start.
+    #[serde(default)]
+    pub inputs_late: u64,
+    /// Inputs merged into a newer one for the same tick, since start.
+    #[serde(default)]
+    pub inputs_merged: u64,
 }
 
 /// One bucket of a cumulative histogram: `count` observations were at most `le_us`.

@@ -406,7 +406,7 @@ impl GameClient {
         if self.recent_inputs.len() == INPUT_REDUNDANCY {
             self.recent_inputs.pop_front();
         }
-        let tick = self.input_clock.tick();
+        let tick = self.input_clock.stamp();
         self.recent_inputs
             .push_back(InputFrame { seq, tick, input });
         if self.renet.is_connected() {

@@ -100,6 +100,10 @@ pub struct NodeMetrics {
     pub ejected: [AtomicU64; HostileKind::ALL.len()],
     /// Inputs applied, by ticks they waited in the room (index; the last: that many or more).
     pub input_delay: [AtomicU64; INPUT_DELAY_BUCKETS],
+    /// Inputs applied after the tick they were for.
+    pub inputs_late: AtomicU64,
+    /// Inputs merged into a newer one for the same tick (see `RoomStats::inputs_merged`).
+    pub inputs_merged: AtomicU64,
     /// Ticks run.
     pub ticks: AtomicU64,
     /// How long each tick ran.
@@ -353,6 +357,18 @@ impl<G: Game> Collector for NodeCollector<G> {
                 MetricType::Histogram,
             )?
             .encode_histogram::<NoLabelSet>(sum, delays.iter().sum(), &buckets, None)?;
+        counter(
+            &mut encoder,
+            "rallypoint_inputs_late",
+            "Inputs that reached their room after the tick they were for (applied at the next)",
+            load(&m.inputs_late),
+        )?;
+        counter(
+            &mut encoder,
+            "rallypoint_inputs_merged",
+            "Inputs applied together with a newer one for the same tick (their presses kept)",
+            load(&m.inputs_merged),
+        )?;
         histogram(
             &mut encoder,
             "rallypoint_tick_duration_seconds",

@@ -237,6 +237,8 @@ impl<G: Game> Node<G> {
             tick_duration_us: m.tick_duration.read(),
             tick_lag_us: m.tick_lag.read(),
             input_delay_ticks: m.input_delays_read(),
+            inputs_late: m.inputs_late.load(Ordering::Relaxed),
+            inputs_merged: m.inputs_merged.load(Ordering::Relaxed),
         }
     }
 

@@ -272,7 +272,8 @@ pub struct RoomStats {
     pub refused_connections: u64,
     /// Inputs applied to the simulation.
     pub inputs_applied: u64,
-    /// Inputs applied after the tick they were for (they arrived too late for it).
+    /// Inputs that arrived after the tick they were for (applied at a later one, or merged into
+    /// a newer input there).
     pub inputs_late: u64,
     /// Inputs not applied on their own: another input stamped for the same tick, or arriving
     /// with it after their tick had passed, was applied in their place (with their presses).

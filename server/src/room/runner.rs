@@ -216,8 +216,9 @@ struct Shell<G: Game> {
     counted: TransportStats,
     /// Rejected messages already added to the node's metrics.
     counted_rejected: u64,
-    /// Input delays already added to the node's metrics.
+    /// Input delays, late and merged inputs already added to the node's metrics.
     counted_delays: [u64; INPUT_DELAY_BUCKETS],
+    counted_late_merged: (u64, u64),
     /// An injected [`Fault::TransportPanic`] waiting for the next receive.
     transport_panic: bool,
     last_tick: Instant,
@@ -278,6 +279,7 @@ impl<G: Game> RoomProcess<G> {
                 counted: TransportStats::default(),
                 counted_rejected: 0,
                 counted_delays: [0; INPUT_DELAY_BUCKETS],
+                counted_late_merged: (0, 0),
                 transport_panic: false,
                 last_tick: Instant::now(),
                 migration: Migration::Staying,
@@ -419,9 +421,18 @@ impl<G: Game> RoomProcess<G> {
             .map_or(shell.counted, |t| t.stats());
         let counted = std::mem::replace(&mut shell.counted, traffic);
         self.metrics.ejected(counted.ejected, traffic.ejected);
-        let delays = shell.core.stats().input_delay;
-        self.metrics.input_delays(&shell.counted_delays, &delays);
-        shell.counted_delays = delays;
+        let stats = shell.core.stats();
+        self.metrics
+            .input_delays(&shell.counted_delays, &stats.input_delay);
+        shell.counted_delays = stats.input_delay;
+        let (late, merged) = shell.counted_late_merged;
+        self.metrics
+            .inputs_late
+            .fetch_add(stats.inputs_late - late, Ordering::Relaxed);
+        self.metrics
+            .inputs_merged
+            .fetch_add(stats.inputs_merged - merged, Ordering::Relaxed);
+        shell.counted_late_merged = (stats.inputs_late, stats.inputs_merged);
         let rejected = shell.core.stats().rejected_messages;
         let counted_rejected = std::mem::replace(&mut shell.counted_rejected, rejected);
         self.metrics.tick(

@@ -36,8 +36,9 @@ pub(super) struct DueInput {
     pub(super) input: PlayerInput,
     /// Its sequence number (what the client's predictor reconciles on).
     pub(super) seq: u32,
-    /// It arrived after the tick it was for.
-    pub(super) late: bool,
+    /// Of the inputs it stands for (itself and those merged into it), how many arrived after
+    /// the tick they were for.
+    pub(super) late: u32,
     /// Ticks it waited in the room between arriving and being applied.
     pub(super) waited: u32,
     /// Older inputs it stands for (stamped for the same tick or one already passed).
@@ -90,10 +91,11 @@ impl InputBuffer {
     pub(super) fn take_due(&mut self, now: u32) -> Option<DueInput> {
         let mut due: Option<PendingInput> = None;
         let mut pressed = 0;
-        let mut taken = 0;
+        let (mut taken, mut late) = (0, 0);
         while let Some(next) = self.pending.front().filter(|p| p.tick <= now) {
             pressed |= next.input.buttons;
             taken += 1;
+            late += u32::from(next.tick < now);
             due = self.pending.pop_front();
         }
         due.map(|p| {
@@ -102,7 +104,7 @@ impl InputBuffer {
             DueInput {
                 input,
                 seq: p.seq,
-                late: p.tick < now,
+                late,
                 waited: now.saturating_sub(p.arrived + 1),
                 merged: taken - 1,
             }
