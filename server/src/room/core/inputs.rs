@@ -151,7 +151,7 @@ mod tests {
         let due = b.take_due(11).unwrap();
         assert_eq!(
             (due.seq, due.late, due.waited, due.merged),
-            (3, false, 0, 2)
+            (3, 2, 0, 2)
         );
         assert!(
             due.input.buttons & PlayerInput::FIRE != 0,
