@@ -1,8 +1,8 @@
 //! Input timing, sans-IO on a virtual clock: a client stamps each input with the room tick it
 //! is for ([`InputClock`]), the room applies it then and tells the client how early its inputs
-//! arrive; over links with latency, jitter, loss, duplication and reordering, inputs wait
-//! about a tick in the room, a room that waited for its players starts without a backlog, and
-//! no button press is lost.
+//! arrive; over links with latency, jitter, loss, duplication and reordering, inputs wait a
+//! tick or two in the room (the eight-input queue before made every input wait eight), a room
+//! that waited for its players starts without a backlog, and no button press is lost.
 
 use std::{
     sync::{
@@ -274,7 +274,7 @@ fn within(delays: &[u64], ticks: usize) -> f64 {
 const FRAME: Duration = Duration::from_millis(33);
 
 #[test]
-fn on_a_clean_link_inputs_wait_about_a_tick() {
+fn on_a_clean_link_inputs_wait_a_tick_or_two_and_none_is_late() {
     let clean = LinkProfile {
         latency: Duration::from_millis(40),
         ..LinkProfile::PERFECT
@@ -283,7 +283,8 @@ fn on_a_clean_link_inputs_wait_about_a_tick() {
     // One input for every tick, none merged: what keeps a client's prediction exact.
     assert_eq!(run.merged, 0);
     assert!(run.delays.iter().sum::<u64>() > 300, "{:?}", run.delays);
-    assert!(within(&run.delays, 1) >= 0.99, "{:?}", run.delays);
+    // One tick to spare (TARGET_LEAD), and one more for the frames that come late.
+    assert!(within(&run.delays, 2) >= 0.99, "{:?}", run.delays);
     assert!(run.late <= 0.01, "{} late", run.late);
     assert_eq!(run.presses_applied, run.presses_sent);
 }
@@ -293,7 +294,7 @@ fn jitter_loss_duplication_and_reordering_cost_a_tick_or_two_and_no_press() {
     for preset in ["broadband-p50", "broadband-p95", "international-p95"] {
         let profile = LinkProfile::preset(preset).unwrap();
         let run = run(profile, FRAME, false, Duration::ZERO, 10);
-        assert!(within(&run.delays, 2) >= 0.95, "{preset}: {:?}", run.delays);
+        assert!(within(&run.delays, 3) >= 0.95, "{preset}: {:?}", run.delays);
         assert!(
             within(&run.delays, 4) >= 0.999,
             "{preset}: {:?}",
@@ -312,7 +313,7 @@ fn a_client_sending_one_input_a_frame_faster_or_slower_than_the_room_keeps_no_ba
     ] {
         let run = run(LinkProfile::PERFECT, frame, true, Duration::ZERO, 8);
         assert!(
-            within(&run.delays, 1) >= 0.99,
+            within(&run.delays, 2) >= 0.99,
             "{frame:?}: {:?}",
             run.delays
         );
@@ -332,9 +333,9 @@ fn a_room_that_waited_for_its_players_starts_without_a_backlog() {
         6,
     );
     assert!(
-        within(&run.first_second, 1) >= 0.95,
+        within(&run.first_second, 2) >= 0.95,
         "{:?}",
         run.first_second
     );
-    assert!(within(&run.delays, 1) >= 0.99, "{:?}", run.delays);
+    assert!(within(&run.delays, 2) >= 0.99, "{:?}", run.delays);
 }

@@ -149,10 +149,7 @@ mod tests {
             10,
         );
         let due = b.take_due(11).unwrap();
-        assert_eq!(
-            (due.seq, due.late, due.waited, due.merged),
-            (3, 2, 0, 2)
-        );
+        assert_eq!((due.seq, due.late, due.waited, due.merged), (3, 2, 0, 2));
         assert!(
             due.input.buttons & PlayerInput::FIRE != 0,
             "the press of seq 1 is kept"
