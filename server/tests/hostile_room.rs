@@ -102,16 +102,21 @@ fn the_receive_path_takes_a_real_clients_payloads_and_drops_garbage() {
     assert_eq!(path.room().core().connected_players(), 0);
 }
 
+/// Player `i` of [`settings`]'s room, as its token names it.
+fn user(i: u64) -> TokenUserData {
+    TokenUserData {
+        room_id: 1,
+        ticket_id: format!("{i:032x}"),
+        player_id: format!("p{i}"),
+    }
+}
+
 fn connected_room(players: usize) -> Room<ArenaGame> {
     let mut room = Room::new(ArenaGame::default(), settings(players));
     for i in 0..players {
         room.handle(RoomInput::Connected {
             client: i as u64,
-            user: TokenUserData {
-                room_id: 1,
-                ticket_id: format!("{i:032x}"),
-                player_id: format!("p{i}"),
-            },
+            user: user(i as u64),
         });
     }
     room.tick();
@@ -336,11 +341,6 @@ fn an_ejected_player_cannot_come_back() {
 
     // The same player with a new connection (its token is still good for a while).
     let mut room = Room::new(ArenaGame::default(), settings(2));
-    let user = |i: u64| TokenUserData {
-        room_id: 1,
-        ticket_id: format!("{i:032x}"),
-        player_id: format!("p{i}"),
-    };
     room.handle(RoomInput::Connected {
         client: 1,
         user: user(1),
@@ -373,11 +373,7 @@ fn an_ejected_players_place_goes_to_backfill() {
     for i in 0..2u64 {
         room.handle(RoomInput::Connected {
             client: i,
-            user: TokenUserData {
-                room_id: 1,
-                ticket_id: format!("{i:032x}"),
-                player_id: format!("p{i}"),
-            },
+            user: user(i),
         });
     }
     room.tick();

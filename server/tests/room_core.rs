@@ -239,6 +239,30 @@ fn snapshots_acknowledge_inputs_once_each_in_order_despite_redundancy() {
     assert_eq!(core.core().stats().inputs_applied, 6);
 }
 
+/// One input from `client`, for whenever it arrives, acknowledging snapshot `ack_tick`.
+fn send_input(
+    core: &mut Room<ArenaGame>,
+    client: u64,
+    seq: u32,
+    ack_tick: u32,
+    input: PlayerInput,
+) {
+    let bytes = codec::encode(&InputPacket {
+        ack_tick,
+        inputs: vec![InputFrame {
+            seq,
+            tick: 0,
+            input,
+        }],
+    })
+    .unwrap();
+    core.handle(RoomInput::Message {
+        client,
+        channel: Channel::State,
+        bytes: &bytes,
+    });
+}
+
 fn refusal(core: &mut Room<ArenaGame>, id: u64, user: TokenUserData) -> Option<String> {
     core.handle(RoomInput::Connected { client: id, user });
     let out: Vec<_> = core.drain().drain(..).collect();
@@ -438,20 +462,7 @@ fn the_score_limit_ends_the_match_early() {
         for i in 0..2 {
             if let Some(s) = &snaps[i] {
                 let input = brains[i].think(s, me[i]);
-                let bytes = codec::encode(&InputPacket {
-                    ack_tick: s.tick,
-                    inputs: vec![InputFrame {
-                        seq,
-                        tick: 0,
-                        input,
-                    }],
-                })
-                .unwrap();
-                core.handle(RoomInput::Message {
-                    client: client(i),
-                    channel: Channel::State,
-                    bytes: &bytes,
-                });
+                send_input(&mut core, client(i), seq, s.tick, input);
             }
         }
         for m in core.tick().drain(..) {
@@ -682,20 +693,7 @@ fn a_player_who_drops_and_comes_back_keeps_its_avatar_and_score() {
             let away = i == 0 && dropped_at.is_some();
             if let (Some(s), false) = (&snaps[i], away) {
                 let input = brains[i].think(s, me[i]);
-                let bytes = codec::encode(&InputPacket {
-                    ack_tick: s.tick,
-                    inputs: vec![InputFrame {
-                        seq,
-                        tick: 0,
-                        input,
-                    }],
-                })
-                .unwrap();
-                core.handle(RoomInput::Message {
-                    client: connection[i],
-                    channel: Channel::State,
-                    bytes: &bytes,
-                });
+                send_input(&mut core, connection[i], seq, s.tick, input);
             }
         }
         for m in core.tick().drain(..) {
