@@ -239,7 +239,14 @@ impl Inbound {
         let ejections = std::mem::take(&mut self.ejections);
         for e in &ejections {
             self.renet.drop_connection(e.client);
-            self.joining.remove(&e.client);
+            if let Some(user) = self.joining.remove(&e.client) {
+                // Ejected before the core heard it connect: it joins first, so the ejection
+                // lands on its player (who then cannot come back).
+                core.handle(RoomInput::Connected {
+                    client: e.client,
+                    user,
+                });
+            }
             self.stats.ejected.add(e.kind);
             tracing::warn!(
                 room = core.id(),
@@ -288,4 +295,38 @@ pub(super) fn notice(kind: HostileKind) -> Option<Vec<u8>> {
         message: kind.message().into(),
     };
     codec::encode(&event).ok().map(|body| bundle::notice(&body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{arena::ArenaGame, room::RoomSettings};
+
+    #[test]
+    fn a_client_ejected_before_the_room_heard_it_connect_still_loses_its_place() {
+        let settings = RoomSettings::for_players(1, 7, 2);
+        let mut core = RoomCore::<ArenaGame>::new(settings.clone(), 100);
+        let mut inbound = Inbound::new(true);
+        // Connected at the netcode level, its first payload breaks the protocol, all in one
+        // receive: the room has not been told of it yet.
+        inbound.renet.add(4);
+        inbound.joining.insert(
+            4,
+            TokenUserData {
+                room_id: 1,
+                ticket_id: settings.expected[1].ticket_id.clone(),
+                player_id: settings.expected[1].player_id.clone(),
+            },
+        );
+        inbound.payload(4, &[9, 9]);
+        let ejected = inbound.eject(&mut core);
+        assert_eq!(ejected.len(), 1);
+        assert_eq!(
+            core.take_ejected_tickets(),
+            [settings.expected[1].ticket_id.clone()]
+        );
+        assert_eq!(core.tickets(), [settings.expected[0].ticket_id.clone()]);
+        inbound.deliver(&mut core);
+        assert_eq!(core.connected_players(), 0, "not connected twice");
+    }
 }
