@@ -11,7 +11,8 @@
 //!   netcode payload) and [`batch_io`] (several datagrams per system call);
 //! - [`renet_wire`]: renet's packet format, to check clients' packets before renet trusts
 //!   them and to build hostile ones in tests;
-//! - the client SDK: [`GameClient`] (UDP, netcode, renet) and [`MatchmakerClient`] (HTTP).
+//! - the client SDK: [`GameClient`] (UDP, netcode, renet; its [`InputClock`] stamps each input
+//!   with the room tick it is for) and [`MatchmakerClient`] (HTTP).
 //!
 //! What it is not: it has no game logic, no server, and no clock of its own; time comes in as
 //! arguments. It depends on no other workspace crate.
