@@ -228,12 +228,7 @@ impl RenetPacket {
                 channel,
                 messages,
             } => {
-                out.push(SMALL_RELIABLE);
-                put_varint(out, *sequence);
-                out.push(*channel);
-                out.extend_from_slice(
-                    &(messages.len().min(usize::from(u16::MAX)) as u16).to_be_bytes(),
-                );
+                put_small_header(out, SMALL_RELIABLE, *sequence, *channel, messages.len());
                 for (id, message) in messages.iter().take(usize::from(u16::MAX)) {
                     put_varint(out, *id);
                     put_varint(out, message.len() as u64);
@@ -245,12 +240,7 @@ impl RenetPacket {
                 channel,
                 messages,
             } => {
-                out.push(SMALL_UNRELIABLE);
-                put_varint(out, *sequence);
-                out.push(*channel);
-                out.extend_from_slice(
-                    &(messages.len().min(usize::from(u16::MAX)) as u16).to_be_bytes(),
-                );
+                put_small_header(out, SMALL_UNRELIABLE, *sequence, *channel, messages.len());
                 for message in messages.iter().take(usize::from(u16::MAX)) {
                     put_varint(out, message.len() as u64);
                     out.extend_from_slice(message);
@@ -304,6 +294,15 @@ impl RenetPacket {
         self.write(&mut out);
         out
     }
+}
+
+/// The head of a packet of small messages: type, sequence, channel, message count (at most
+/// `u16::MAX` are written).
+fn put_small_header(out: &mut Vec<u8>, kind: u8, sequence: u64, channel: u8, count: usize) {
+    out.push(kind);
+    put_varint(out, sequence);
+    out.push(channel);
+    out.extend_from_slice(&(count.min(usize::from(u16::MAX)) as u16).to_be_bytes());
 }
 
 fn put_varint(out: &mut Vec<u8>, v: u64) {
