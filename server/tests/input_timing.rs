@@ -265,6 +265,20 @@ fn run(
     }
 }
 
+impl Run {
+    /// At least `share` of the inputs waited at most `ticks`, at most `late` of them came after
+    /// their tick, and every press sent was applied.
+    fn check(&self, what: &str, ticks: usize, share: f64, late: f64) {
+        assert!(
+            within(&self.delays, ticks) >= share,
+            "{what}: {:?}",
+            self.delays
+        );
+        assert!(self.late <= late, "{what}: {} late", self.late);
+        assert_eq!(self.presses_applied, self.presses_sent, "{what}");
+    }
+}
+
 /// The share of inputs that waited at most `ticks`.
 fn within(delays: &[u64], ticks: usize) -> f64 {
     let total: u64 = delays.iter().sum();
@@ -294,13 +308,12 @@ fn jitter_loss_duplication_and_reordering_cost_a_tick_or_two_and_no_press() {
     for preset in ["broadband-p50", "broadband-p95", "international-p95"] {
         let profile = LinkProfile::preset(preset).unwrap();
         let run = run(profile, FRAME, false, Duration::ZERO, 10);
-        assert!(within(&run.delays, 3) >= 0.95, "{preset}: {:?}", run.delays);
+        run.check(preset, 3, 0.95, 0.05);
         assert!(
             within(&run.delays, 4) >= 0.999,
             "{preset}: {:?}",
             run.delays
         );
-        assert_eq!(run.presses_applied, run.presses_sent, "{preset}");
     }
 }
 
@@ -312,12 +325,7 @@ fn a_client_sending_one_input_a_frame_faster_or_slower_than_the_room_keeps_no_ba
         Duration::from_millis(40),
     ] {
         let run = run(LinkProfile::PERFECT, frame, true, Duration::ZERO, 8);
-        assert!(
-            within(&run.delays, 2) >= 0.99,
-            "{frame:?}: {:?}",
-            run.delays
-        );
-        assert_eq!(run.presses_applied, run.presses_sent, "{frame:?}");
+        run.check(&format!("{frame:?}"), 2, 0.99, 0.02);
     }
 }
 
