@@ -7,10 +7,11 @@ use std::{
     sync::{Arc, atomic::AtomicBool},
 };
 
+use arena::PlayerInput;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use protocol::{
-    Channel, EntityKind, EntityState, InputFrame, InputPacket, PlayerInput, SnapshotPacket,
-    SnapshotReceiver, TokenUserData, codec,
+    Channel, EntityKind, EntityState, InputFrame, InputPacket, SnapshotPacket, SnapshotReceiver,
+    TokenUserData, codec,
 };
 use server::{
     arena::ArenaGame,
@@ -37,7 +38,14 @@ fn busy_arena() -> (Simulation<ArenaGame>, u32) {
     let spawn = TickBatch {
         tick: 1,
         running: true,
-        commands: (0..10).map(|i| SimCommand::Spawn(i, i as u8)).collect(),
+        last: false,
+        commands: (0..10)
+            .map(|i| SimCommand::Join {
+                slot: i,
+                team: i as u8,
+                player_id: format!("p{i}"),
+            })
+            .collect(),
     };
     sim.step(&spawn, &mut out);
     for tick in 2..=90 {
@@ -51,6 +59,7 @@ fn busy_arena() -> (Simulation<ArenaGame>, u32) {
             &TickBatch {
                 tick,
                 running: true,
+                last: false,
                 commands,
             },
             &mut out,
@@ -69,6 +78,7 @@ fn room(c: &mut Criterion) {
                 black_box(&TickBatch {
                     tick,
                     running: true,
+                    last: false,
                     commands: Vec::new(),
                 }),
                 &mut out,

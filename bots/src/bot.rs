@@ -3,9 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
+use arena::{Arena, Motion, Predictor};
 use protocol::{
     ConnectionState, EndReason, EntityKind, GameClient, Interpolator, MatchmakerClient,
-    MatchmakerError, Motion, Predictor, ServerEvent, Snapshot,
+    MatchmakerError, ServerEvent, Snapshot,
     api::{Assignment, CreateTicketRequest, Party, TicketStatus},
 };
 use tokio::time::{Instant, MissedTickBehavior};
@@ -231,7 +232,7 @@ impl Bot {
     /// Plays the match of `assignment`; if the match resumes on another node meanwhile, the
     /// assignment is updated to the one the bot rejoined with.
     async fn play(&self, assignment: &mut Assignment, ticket: &str, hard_stop: Instant) -> Played {
-        let mut client = match GameClient::connect(assignment) {
+        let mut client = match GameClient::<Arena>::connect(assignment) {
             Ok(client) => client,
             Err(e) => {
                 tracing::warn!(bot = self.index, error = %e, "connect failed");
@@ -290,18 +291,18 @@ impl Bot {
                 match event {
                     ServerEvent::Welcome {
                         entity_id,
-                        arena_size,
+                        game,
                         tick_rate,
                         ..
                     } => {
                         if me.is_none() {
                             self.recorder.connected(now - started);
                         }
-                        me = Some(entity_id);
+                        me = entity_id;
                         tick_interval = Duration::from_secs_f64(1.0 / f64::from(tick_rate.max(1)));
-                        brain.set_arena_size(arena_size);
+                        brain.set_arena_size(game.size);
                         predictor =
-                            Some(Predictor::new(Motion::arena(arena_size as f32), tick_rate));
+                            Some(Predictor::new(Motion::arena(game.size as f32), tick_rate));
                     }
                     ServerEvent::MatchEnded(results) => {
                         if results.reason == EndReason::Abandoned {

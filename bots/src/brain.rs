@@ -1,6 +1,7 @@
 //! The arena bot's brain: approach the nearest enemy, strafe around it, shoot when in range.
 
-use protocol::{EntityKind, PlayerInput, Snapshot};
+use arena::PlayerInput;
+use protocol::{EntityKind, Snapshot};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 
 /// Range at which a bot stops approaching and starts circling.

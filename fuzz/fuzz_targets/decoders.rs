@@ -3,6 +3,7 @@
 //! base64 connect tokens. None may panic, whatever the bytes.
 #![no_main]
 
+use arena::{Arena, PlayerInput};
 use libfuzzer_sys::fuzz_target;
 use protocol::{
     ClientEvent, InputPacket, NETCODE_USER_DATA_BYTES, ServerEvent, SnapshotPacket,
@@ -16,9 +17,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     match which % 8 {
-        0 => drop(codec::decode::<ClientEvent>(rest)),
-        1 => drop(codec::decode::<InputPacket>(rest)),
-        2 => drop(codec::decode::<ServerEvent>(rest)),
+        0 => drop(codec::decode::<ClientEvent<Arena>>(rest)),
+        1 => drop(codec::decode::<InputPacket<PlayerInput>>(rest)),
+        2 => drop(codec::decode::<ServerEvent<Arena>>(rest)),
         3 => {
             // What a client does with a snapshot datagram: decode, then apply (the keyframe
             // first, then the same packet again as a delta against it).

@@ -74,7 +74,12 @@ fuzz_target!(|attack: Attack| {
     let mut ticks = 1;
     for step in attack.steps.iter().take(64) {
         let client = 1 + u64::from(step.client % 3);
-        let packets: Vec<Vec<u8>> = step.packets.iter().take(512).map(RenetPacket::to_bytes).collect();
+        let packets: Vec<Vec<u8>> = step
+            .packets
+            .iter()
+            .take(512)
+            .map(RenetPacket::to_bytes)
+            .collect();
         if step.bundled {
             let _ = bundle::pack(&packets, &mut scratch, |payload| {
                 path.payload(client, payload);
@@ -89,12 +94,25 @@ fuzz_target!(|attack: Attack| {
             honest.play(&mut path);
             ticks += 1;
         }
-        assert!(LIVE.load(Ordering::Relaxed) < HEAP_LIMIT, "heap over {HEAP_LIMIT} bytes");
+        assert!(
+            LIVE.load(Ordering::Relaxed) < HEAP_LIMIT,
+            "heap over {HEAP_LIMIT} bytes"
+        );
     }
-    assert!(!path.ejected().contains(&0), "the honest client was ejected");
+    assert!(
+        !path.ejected().contains(&0),
+        "the honest client was ejected"
+    );
     assert!(honest.is_connected(), "the honest client was disconnected");
-    assert!(honest.snapshots() + 2 >= ticks, "{} snapshots in {ticks} ticks", honest.snapshots());
+    assert!(
+        honest.snapshots() + 2 >= ticks,
+        "{} snapshots in {ticks} ticks",
+        honest.snapshots()
+    );
     let core = path.room().core();
-    assert!(!matches!(core.phase(), Phase::Failed { .. }), "the room failed");
+    assert!(
+        !matches!(core.phase(), Phase::Failed { .. }),
+        "the room failed"
+    );
     assert_eq!(core.stats().restarts, 0);
 });

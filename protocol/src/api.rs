@@ -407,8 +407,11 @@ pub struct SpectatorFrame {
     pub tick: u32,
     /// `"waiting"`, `"running"`, `"ended"` or `"failed"`.
     pub phase: String,
-    /// The playing field's width and height, world units.
-    pub arena_size: u32,
+    /// The game's name.
+    pub game: String,
+    /// The game's welcome for this match (its static match information), as JSON: what a
+    /// game's drawing code needs to lay out the view (the arena's `size`).
+    pub welcome: serde_json::Value,
     /// Every replicated entity.
     pub entities: Vec<SpectatorEntity>,
     /// Every player placed in the room.
@@ -439,14 +442,12 @@ pub struct SpectatorPlayer {
     pub player_id: String,
     /// Team.
     pub team: u8,
-    /// Network id of the avatar, once spawned.
+    /// Network id of the entity the player controls, if the game gives players one.
     pub avatar: Option<u32>,
     /// Whether connected now.
     pub connected: bool,
-    /// Score.
-    pub score: u32,
-    /// Deaths.
-    pub deaths: u32,
+    /// Score, as the game counts it.
+    pub score: i64,
 }
 
 #[cfg(test)]

@@ -18,11 +18,12 @@ use crate::{
     api::Assignment,
     batch_io::{self, RecvBatch, SendBatch},
     bundle, codec,
+    game::{GameProtocol, WireMessage},
     input_clock::InputClock,
     link::{Link, LinkProfile},
     message::{
-        Channel, ClientEvent, INPUT_REDUNDANCY, InputFrame, InputPacket, PlayerInput, ServerEvent,
-        Snapshot, connection_config,
+        Channel, ClientEvent, INPUT_REDUNDANCY, InputFrame, InputPacket, ServerEvent, Snapshot,
+        connection_config,
     },
     sync::{SnapshotPacket, SnapshotReceiver},
     token::{PROTOCOL_ID, TokenError, token_from_base64, unix_now},
@@ -53,6 +54,27 @@ pub enum ClientError {
     /// Netcode refused to start or encrypt.
     #[error("netcode error: {0}")]
     Netcode(String),
+    /// A command could not be encoded.
+    #[error("command does not encode: {0}")]
+    Encode(#[from] codec::CodecError),
+    /// A command encodes to more than a client may send in one message.
+    #[error(
+        "command encodes to {0} bytes, more than the {max} a room accepts",
+        max = crate::renet_wire::MAX_CLIENT_MESSAGE_BYTES
+    )]
+    MessageTooLarge(usize),
+}
+
+/// Decodes a reliable event from the room and has the game check its own parts.
+fn decode_event<G: GameProtocol>(bytes: &[u8]) -> Result<ServerEvent<G>, ()> {
+    let event = codec::decode::<ServerEvent<G>>(bytes).map_err(|_| ())?;
+    let valid = match &event {
+        ServerEvent::Welcome { game, .. } => game.validate().is_ok(),
+        ServerEvent::Game(event) => event.validate().is_ok(),
+        ServerEvent::MatchEnded(results) => results.game.validate().is_ok(),
+        _ => true,
+    };
+    if valid { Ok(event) } else { Err(()) }
 }
 
 /// Why a connection ended.
@@ -106,18 +128,18 @@ pub struct ClientStats {
     pub migrations: u64,
 }
 
-/// A game client connected (or connecting) to one room.
-pub struct GameClient {
+/// A game client connected (or connecting) to one room of the game `G`.
+pub struct GameClient<G: GameProtocol> {
     socket: UdpSocket,
     server_addr: SocketAddr,
     netcode: NetcodeClient,
     renet: renet::RenetClient,
-    events: VecDeque<ServerEvent>,
+    events: VecDeque<ServerEvent<G>>,
     receiver: SnapshotReceiver,
     snapshot: Option<Snapshot>,
     snapshot_is_new: bool,
     next_seq: u32,
-    recent_inputs: VecDeque<InputFrame>,
+    recent_inputs: VecDeque<InputFrame<G::Input>>,
     stats: ClientStats,
     conditioner: Option<Conditioner>,
     recv_batch: RecvBatch<BATCH>,
@@ -135,16 +157,16 @@ const BATCH: usize = 8;
 
 /// Hands a received datagram to netcode and the packets in its payload to renet (a notice's
 /// event goes straight to `events`).
-fn accept(
+fn accept<G: GameProtocol>(
     netcode: &mut NetcodeClient,
     renet: &mut renet::RenetClient,
     stats: &mut ClientStats,
-    events: &mut VecDeque<ServerEvent>,
+    events: &mut VecDeque<ServerEvent<G>>,
     datagram: &mut [u8],
 ) {
     if let Some(payload) = netcode.process_packet(datagram) {
         if let Some(body) = bundle::notice_body(payload) {
-            match codec::decode::<ServerEvent>(body) {
+            match decode_event::<G>(body) {
                 Ok(event) => events.push_back(event),
                 Err(_) => stats.decode_errors += 1,
             }
@@ -166,7 +188,7 @@ struct Conditioner {
     incoming: Link<Vec<u8>>,
 }
 
-impl std::fmt::Debug for GameClient {
+impl<G: GameProtocol> std::fmt::Debug for GameClient<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GameClient")
             .field("server_addr", &self.server_addr)
@@ -175,7 +197,7 @@ impl std::fmt::Debug for GameClient {
     }
 }
 
-impl GameClient {
+impl<G: GameProtocol> GameClient<G> {
     /// Starts connecting to the room named in a matchmaker assignment.
     pub fn connect(assignment: &Assignment) -> Result<Self, ClientError> {
         Self::connect_with_token(token_from_base64(&assignment.connect_token)?)
@@ -340,7 +362,7 @@ impl GameClient {
 
     fn drain_messages(&mut self) {
         while let Some(bytes) = self.renet.receive_message(Channel::Events) {
-            match codec::decode::<ServerEvent>(&bytes) {
+            match decode_event::<G>(&bytes) {
                 Ok(event) => {
                     if let ServerEvent::Welcome { tick_rate, .. } = &event {
                         self.input_clock = InputClock::new(*tick_rate);
@@ -400,7 +422,7 @@ impl GameClient {
     /// [`GameClient::inputs_due`]). Each input packet also repeats the previous
     /// [`INPUT_REDUNDANCY`]` - 1` inputs and acknowledges the newest snapshot. Returns the
     /// input's sequence number.
-    pub fn send_input(&mut self, input: PlayerInput) -> u32 {
+    pub fn send_input(&mut self, input: G::Input) -> u32 {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
         if self.recent_inputs.len() == INPUT_REDUNDANCY {
@@ -423,8 +445,29 @@ impl GameClient {
     /// Tells the room this player leaves on purpose. Keep calling [`GameClient::update`] and
     /// [`GameClient::flush`] briefly so the event is delivered, then [`GameClient::disconnect`].
     pub fn leave(&mut self) {
+        self.send_event(&ClientEvent::Leave);
+    }
+
+    /// Sends one of the game's commands, reliably and in order; the room hands it to the game
+    /// at its next tick, or drops it (and counts it) if the game's validation refuses it.
+    ///
+    /// # Errors
+    /// [`ClientError::Encode`] if the command does not encode within the platform's message
+    /// bound.
+    pub fn send_command(&mut self, command: G::Command) -> Result<(), ClientError> {
+        let bytes = codec::encode(&ClientEvent::<G>::Command(command))?;
+        if bytes.len() > crate::renet_wire::MAX_CLIENT_MESSAGE_BYTES {
+            return Err(ClientError::MessageTooLarge(bytes.len()));
+        }
         if self.renet.is_connected() {
-            let bytes = codec::encode(&ClientEvent::Leave).expect("always encodable");
+            self.renet.send_message(Channel::Events, bytes);
+        }
+        Ok(())
+    }
+
+    fn send_event(&mut self, event: &ClientEvent<G>) {
+        if self.renet.is_connected() {
+            let bytes = codec::encode(event).expect("a platform event is always encodable");
             self.renet.send_message(Channel::Events, bytes);
         }
     }
@@ -484,7 +527,7 @@ impl GameClient {
     }
 
     /// The next reliable event from the room, in order.
-    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+    pub fn poll_event(&mut self) -> Option<ServerEvent<G>> {
         self.events.pop_front()
     }
 

@@ -2,6 +2,9 @@
 //!
 //! What it is:
 //! - [`codec`]: bounded bincode encoding of every UDP message (limit, trailing bytes rejected).
+//! - [`GameProtocol`]: what a game declares (name, version, its input, command, event, welcome
+//!   and results types, each checked by [`WireMessage::validate`]); the platform's messages
+//!   carry those types;
 //! - the messages of the two channels ([`Channel`]): reliable [`ServerEvent`] / [`ClientEvent`],
 //!   unreliable [`Snapshot`] / [`InputPacket`];
 //! - connect tokens ([`issue_token`], [`TokenUserData`]) with the protocol version inside the
@@ -12,24 +15,26 @@
 //! - [`renet_wire`]: renet's packet format, to check clients' packets before renet trusts
 //!   them and to build hostile ones in tests;
 //! - the client SDK: [`GameClient`] (UDP, netcode, renet; its [`InputClock`] stamps each input
-//!   with the room tick it is for) and [`MatchmakerClient`] (HTTP).
+//!   with the room tick it is for), [`Interpolator`] and [`MatchmakerClient`] (HTTP).
 //!
-//! What it is not: it has no game logic, no server, and no clock of its own; time comes in as
+//! What it is not: it has no game logic (a game's types and client model live in the game's
+//! crate, `games/arena` for the arena), no server, and no clock of its own; time comes in as
 //! arguments. It depends on no other workspace crate.
 //!
 //! # A minimal game client
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use protocol::{api::CreateTicketRequest, GameClient, MatchmakerClient, PlayerInput, ServerEvent};
+//! use protocol::{api::CreateTicketRequest, GameClient, GameProtocol, MatchmakerClient, ServerEvent};
 //!
-//! # async fn play() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn play<G: GameProtocol>() -> Result<(), Box<dyn std::error::Error>> {
 //! let mm = MatchmakerClient::new("http://127.0.0.1:7350");
 //! let ticket = mm
 //!     .create_ticket(&CreateTicketRequest::new("arena"))
 //!     .await?;
 //! let assignment = mm.wait_for_assignment(&ticket.id, Duration::from_secs(60)).await?;
-//! let mut client = GameClient::connect(&assignment)?;
+//! // `G` is the game's declaration, e.g. `arena::Arena`.
+//! let mut client = GameClient::<G>::connect(&assignment)?;
 //! let frame = Duration::from_millis(33);
 //! loop {
 //!     client.update(frame)?;
@@ -43,7 +48,7 @@
 //!         let _ = snapshot.entities.len(); // draw the world here
 //!     }
 //!     for _ in 0..client.inputs_due() {
-//!         client.send_input(PlayerInput::new(1.0, 0.0, 0.0, true));
+//!         client.send_input(G::Input::default()); // the player's intent for the tick
 //!     }
 //!     client.flush()?;
 //!     tokio::time::sleep(frame).await;
@@ -58,26 +63,26 @@ mod bits;
 pub mod bundle;
 mod client;
 pub mod codec;
+mod game;
 mod input_clock;
+mod interpolate;
 pub mod link;
 mod message;
 mod mm_client;
-mod motion;
-mod predict;
 pub mod renet_wire;
 pub mod sync;
 mod token;
 
 pub use client::{ClientError, ClientStats, ConnectionState, DisconnectCause, GameClient};
+pub use game::{GameProtocol, NoMessage, WireMessage, protocol_id, protocol_id_for};
 pub use input_clock::{InputClock, MAX_INPUTS_DUE, MAX_PACE_CHANGE, TARGET_LEAD};
+pub use interpolate::Interpolator;
 pub use message::{
     Channel, ClientEvent, EndReason, EntityKind, EntityState, INPUT_REDUNDANCY, InputFrame,
-    InputPacket, MAX_INPUTS_PER_PACKET, MatchResults, PlayerInput, PlayerResult, ServerEvent,
-    Snapshot, connection_config, dequantize_angle, quantize_angle,
+    InputPacket, MAX_INPUTS_PER_PACKET, MatchResults, Placement, ServerEvent, Snapshot,
+    connection_config, dequantize_angle, quantize_angle,
 };
 pub use mm_client::{MatchmakerClient, MatchmakerError};
-pub use motion::{Ballistics, Motion};
-pub use predict::{Interpolator, Predictor};
 pub use renetcode::{NETCODE_KEY_BYTES, NETCODE_USER_DATA_BYTES};
 pub use sync::{SnapshotPacket, SnapshotReceiver, SyncError};
 pub use token::{

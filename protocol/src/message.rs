@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::game::GameProtocol;
+
 /// Most inputs one [`InputPacket`] may carry; a packet with more is rejected by the room.
 pub const MAX_INPUTS_PER_PACKET: usize = 8;
 
@@ -33,69 +35,6 @@ impl From<Channel> for u8 {
     }
 }
 
-/// One tick's worth of player intent for a top-down game: a movement stick, an aim angle and
-/// buttons. Quantized on the wire, so no value can be NaN or infinite; the few out-of-range
-/// encodings left are refused ([`PlayerInput::is_valid`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct PlayerInput {
-    /// Horizontal movement, -127 (left) to 127 (right).
-    pub move_x: i8,
-    /// Vertical movement, -127 (down) to 127 (up).
-    pub move_y: i8,
-    /// Aim angle, a full turn mapped onto 0..=65535 (counter-clockwise from +x).
-    pub aim: u16,
-    /// Button bits; see [`PlayerInput::FIRE`].
-    pub buttons: u8,
-}
-
-impl PlayerInput {
-    /// The fire button.
-    pub const FIRE: u8 = 1;
-
-    /// Builds an input from a movement direction (each component clamped to -1..=1), an aim
-    /// angle in radians and whether to fire.
-    pub fn new(move_x: f32, move_y: f32, aim_radians: f32, fire: bool) -> Self {
-        let stick = |v: f32| {
-            if v.is_finite() {
-                (v.clamp(-1.0, 1.0) * 127.0).round() as i8
-            } else {
-                0
-            }
-        };
-        Self {
-            move_x: stick(move_x),
-            move_y: stick(move_y),
-            aim: quantize_angle(aim_radians),
-            buttons: if fire { Self::FIRE } else { 0 },
-        }
-    }
-
-    /// Whether every field is in range: sticks within -127..=127 (an `i8` can also hold -128,
-    /// which no client makes) and no button bits but the defined ones. A room refuses (and
-    /// counts) a packet holding an input that is not.
-    pub fn is_valid(&self) -> bool {
-        self.move_x != i8::MIN && self.move_y != i8::MIN && self.buttons & !Self::FIRE == 0
-    }
-
-    /// The movement stick as floats in -1..=1.
-    pub fn movement(&self) -> (f32, f32) {
-        (
-            f32::from(self.move_x.max(-127)) / 127.0,
-            f32::from(self.move_y.max(-127)) / 127.0,
-        )
-    }
-
-    /// The aim angle in radians, 0..2π.
-    pub fn aim_radians(&self) -> f32 {
-        dequantize_angle(self.aim)
-    }
-
-    /// Whether the fire button is held.
-    pub fn fire(&self) -> bool {
-        self.buttons & Self::FIRE != 0
-    }
-}
-
 /// Maps an angle in radians onto 16 bits (precision 2π/65536 ≈ 0.0055°). Non-finite input maps to 0.
 pub fn quantize_angle(radians: f32) -> u16 {
     if !radians.is_finite() {
@@ -110,33 +49,37 @@ pub fn dequantize_angle(q: u16) -> f32 {
     f32::from(q) / 65536.0 * std::f32::consts::TAU
 }
 
-/// An input tagged with the client's sequence number (1, 2, 3, ... per connection) and the
-/// room tick it is meant for.
+/// A game's input tagged with the client's sequence number (1, 2, 3, ... per connection) and
+/// the room tick it is meant for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputFrame {
+pub struct InputFrame<I> {
     /// Sequence number, increasing by one per input.
     pub seq: u32,
     /// The room tick this input is for (see [`crate::InputClock`]). The room applies it at that
     /// tick, or at once if that tick has passed; 0 means "as soon as it arrives".
     pub tick: u32,
     /// The input.
-    pub input: PlayerInput,
+    pub input: I,
 }
 
 /// Client to room, unreliable: the newest inputs (oldest first) and the newest snapshot tick seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputPacket {
+pub struct InputPacket<I> {
     /// Tick of the newest snapshot the client has received (0 before the first).
     pub ack_tick: u32,
     /// Up to [`MAX_INPUTS_PER_PACKET`] inputs, oldest first.
-    pub inputs: Vec<InputFrame>,
+    pub inputs: Vec<InputFrame<I>>,
 }
 
-/// Client to room, reliable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ClientEvent {
+/// Client to room, reliable and ordered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum ClientEvent<G: GameProtocol> {
     /// The player leaves on purpose; the room treats the disconnect that follows as expected.
     Leave,
+    /// One of the game's own actions; the room validates it and hands it to the game at the
+    /// next tick.
+    Command(G::Command),
 }
 
 /// What an entity in a snapshot is.
@@ -183,37 +126,40 @@ pub struct Snapshot {
 pub enum EndReason {
     /// The match clock ran out.
     TimeLimit,
-    /// A player reached the score limit.
-    ScoreLimit,
+    /// The game declared the match over (a score reached, the last trick played).
+    Finished,
     /// Too few players were left to go on.
     Abandoned,
 }
 
-/// One player's line in the results.
+/// One player's place in a finished match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlayerResult {
+pub struct Placement {
     /// The player's id as given when it queued.
     pub player_id: String,
-    /// Score (kills).
-    pub score: u32,
-    /// Deaths.
-    pub deaths: u32,
+    /// The player's team.
+    pub team: u8,
+    /// 1 for the winner(s); players who tie share a rank.
+    pub rank: u32,
 }
 
-/// The results of a finished match.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MatchResults {
+/// The results of a finished match: the platform's placements and the game's own payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchResults<R> {
     /// Why it ended.
     pub reason: EndReason,
     /// Ticks played while the match ran.
     pub ticks_played: u32,
-    /// One entry per player who took part, best score first.
-    pub players: Vec<PlayerResult>,
+    /// One entry per player who took part, best rank first.
+    pub placements: Vec<Placement>,
+    /// What the game reports beyond placements (scores, a replay seed, statistics).
+    pub game: R,
 }
 
 /// Room to client, reliable and ordered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ServerEvent {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum ServerEvent<G: GameProtocol> {
     /// First event after connecting: who you are in this room.
     Welcome {
         /// The room's id.
@@ -222,14 +168,14 @@ pub enum ServerEvent {
         player_id: String,
         /// Your team (players with the same team do not hurt each other).
         team: u8,
-        /// Network id of your avatar in snapshots.
-        entity_id: u32,
+        /// Network id in snapshots of the entity you control, if the game gives players one.
+        entity_id: Option<u32>,
         /// Room ticks per second.
         tick_rate: u16,
-        /// Match length in milliseconds.
-        match_duration_ms: u32,
-        /// The arena's width and height in world units.
-        arena_size: u32,
+        /// Match length in milliseconds; `None` when only the game ends the match.
+        match_duration_ms: Option<u32>,
+        /// The game's static match information.
+        game: G::Welcome,
     },
     /// Another player joined.
     PlayerJoined {
@@ -237,8 +183,8 @@ pub enum ServerEvent {
         player_id: String,
         /// Their team.
         team: u8,
-        /// Network id of their avatar.
-        entity_id: u32,
+        /// Network id of the entity they control, if any.
+        entity_id: Option<u32>,
     },
     /// A player left.
     PlayerLeft {
@@ -250,8 +196,10 @@ pub enum ServerEvent {
         /// The tick at which it started.
         tick: u32,
     },
+    /// One of the game's own events.
+    Game(G::Event),
     /// The match is over; the room closes shortly after sending this.
-    MatchEnded(MatchResults),
+    MatchEnded(MatchResults<G::Results>),
     /// The room failed (it kept crashing, or hung) and closes; the player's ticket is back at
     /// the front of the matchmaker's queue, so keep polling it for a new assignment.
     RoomFailed {

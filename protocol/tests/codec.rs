@@ -1,10 +1,56 @@
 //! Codec round trips, and hostile bytes that must give error values, never a panic or an abort.
 
 use protocol::{
-    ClientEvent, EndReason, EntityKind, EntityState, InputFrame, InputPacket, MatchResults,
-    PlayerInput, PlayerResult, ServerEvent, Snapshot, TokenUserData,
+    ClientEvent, EndReason, EntityKind, EntityState, GameProtocol, InputFrame, InputPacket,
+    MatchResults, Placement, ServerEvent, Snapshot, TokenUserData, WireMessage,
     codec::{self, CodecError, MAX_MESSAGE_BYTES},
 };
+use serde::{Deserialize, Serialize};
+
+/// A game of the tests' own, with a message of each kind the platform carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Table;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Pass(bool);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Play {
+    Card(u8),
+    Say(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Seats(u8);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Points(Vec<u32>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused")]
+struct Refused;
+
+macro_rules! valid {
+    ($($t:ty),*) => {$(
+        impl WireMessage for $t {
+            type Invalid = Refused;
+            fn validate(&self) -> Result<(), Refused> {
+                Ok(())
+            }
+        }
+    )*};
+}
+valid!(Pass, Play, Seats, Points);
+
+impl GameProtocol for Table {
+    const NAME: &'static str = "table";
+    const VERSION: u16 = 1;
+    type Input = Pass;
+    type Command = Play;
+    type Event = Play;
+    type Welcome = Seats;
+    type Results = Points;
+}
 
 fn snapshot(n: u32) -> Snapshot {
     Snapshot {
@@ -27,34 +73,36 @@ fn snapshot(n: u32) -> Snapshot {
     }
 }
 
-fn events() -> Vec<ServerEvent> {
+fn events() -> Vec<ServerEvent<Table>> {
     vec![
         ServerEvent::Welcome {
             room_id: 1 << 52,
             player_id: "ümlaut-player".into(),
             team: 4,
-            entity_id: 3,
+            entity_id: Some(3),
             tick_rate: 30,
-            match_duration_ms: 60_000,
-            arena_size: 100,
+            match_duration_ms: Some(60_000),
+            game: Seats(4),
         },
         ServerEvent::PlayerJoined {
             player_id: "a".into(),
             team: 1,
-            entity_id: 9,
+            entity_id: None,
         },
+        ServerEvent::Game(Play::Say("hi".into())),
         ServerEvent::PlayerLeft {
             player_id: "a".into(),
         },
         ServerEvent::MatchStarted { tick: 4 },
         ServerEvent::MatchEnded(MatchResults {
-            reason: EndReason::ScoreLimit,
+            reason: EndReason::Finished,
             ticks_played: 900,
-            players: vec![PlayerResult {
+            placements: vec![Placement {
                 player_id: "a".into(),
-                score: 25,
-                deaths: 3,
+                team: 1,
+                rank: 1,
             }],
+            game: Points(vec![25, 3]),
         }),
         ServerEvent::Error {
             code: "wrong_room".into(),
@@ -74,7 +122,7 @@ fn every_message_round_trips() {
     }
     for e in events() {
         assert_eq!(
-            codec::decode::<ServerEvent>(&codec::encode(&e).unwrap()),
+            codec::decode::<ServerEvent<Table>>(&codec::encode(&e).unwrap()),
             Ok(e)
         );
     }
@@ -84,18 +132,23 @@ fn every_message_round_trips() {
             .map(|seq| InputFrame {
                 seq,
                 tick: 0,
-                input: PlayerInput::new(0.5, -1.0, 1.0, seq % 2 == 0),
+                input: Pass(seq % 2 == 0),
             })
             .collect(),
     };
     assert_eq!(
-        codec::decode::<InputPacket>(&codec::encode(&input).unwrap()),
+        codec::decode::<InputPacket<Pass>>(&codec::encode(&input).unwrap()),
         Ok(input)
     );
-    assert_eq!(
-        codec::decode::<ClientEvent>(&codec::encode(&ClientEvent::Leave).unwrap()),
-        Ok(ClientEvent::Leave)
-    );
+    for event in [
+        ClientEvent::<Table>::Leave,
+        ClientEvent::Command(Play::Card(51)),
+    ] {
+        assert_eq!(
+            codec::decode::<ClientEvent<Table>>(&codec::encode(&event).unwrap()),
+            Ok(event)
+        );
+    }
 }
 
 #[test]
@@ -110,7 +163,7 @@ fn every_truncation_is_an_error() {
         let bytes = codec::encode(&message).unwrap();
         for cut in 0..bytes.len() {
             assert!(
-                codec::decode::<ServerEvent>(&bytes[..cut]).is_err(),
+                codec::decode::<ServerEvent<Table>>(&bytes[..cut]).is_err(),
                 "cut at {cut}"
             );
         }
@@ -126,10 +179,10 @@ fn every_truncation_is_an_error() {
 
 #[test]
 fn trailing_bytes_are_rejected() {
-    let mut bytes = codec::encode(&ClientEvent::Leave).unwrap();
+    let mut bytes = codec::encode(&ClientEvent::<Table>::Leave).unwrap();
     bytes.push(0);
     assert_eq!(
-        codec::decode::<ClientEvent>(&bytes),
+        codec::decode::<ClientEvent<Table>>(&bytes),
         Err(CodecError::TrailingBytes(1))
     );
     let mut bytes = codec::encode(&snapshot(3)).unwrap();
@@ -148,7 +201,7 @@ fn absurd_length_prefixes_are_refused_without_allocating() {
     bytes.push(252); // varint marker: u32 follows
     bytes.extend_from_slice(&u32::MAX.to_le_bytes());
     assert_eq!(
-        codec::decode::<ServerEvent>(&bytes),
+        codec::decode::<ServerEvent<Table>>(&bytes),
         Err(CodecError::TooLarge)
     );
     // A snapshot claiming u64::MAX entities: preallocation is capped, so decoding runs out of
@@ -164,7 +217,7 @@ fn absurd_length_prefixes_are_refused_without_allocating() {
     let mut bytes = vec![0, 253];
     bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
     assert_eq!(
-        codec::decode::<InputPacket>(&bytes),
+        codec::decode::<InputPacket<Pass>>(&bytes),
         Err(CodecError::Truncated)
     );
 }
@@ -177,11 +230,11 @@ fn oversized_buffers_are_refused_up_front() {
 
 #[test]
 fn bad_tags_and_bad_utf8_are_errors() {
-    assert!(codec::decode::<ClientEvent>(&[9]).is_err());
-    assert!(codec::decode::<ServerEvent>(&[200]).is_err());
+    assert!(codec::decode::<ClientEvent<Table>>(&[9]).is_err());
+    assert!(codec::decode::<ServerEvent<Table>>(&[200]).is_err());
     // PlayerLeft with a 2-byte id that is not UTF-8.
     assert!(matches!(
-        codec::decode::<ServerEvent>(&[2, 2, 0xff, 0xfe]),
+        codec::decode::<ServerEvent<Table>>(&[2, 2, 0xff, 0xfe]),
         Err(CodecError::Malformed(_))
     ));
 }
@@ -200,9 +253,9 @@ fn pseudo_random_garbage_never_panics() {
         for _ in 0..20 {
             let bytes: Vec<u8> = (0..len).map(|_| next()).collect();
             let _ = codec::decode::<Snapshot>(&bytes);
-            let _ = codec::decode::<ServerEvent>(&bytes);
-            let _ = codec::decode::<InputPacket>(&bytes);
-            let _ = codec::decode::<ClientEvent>(&bytes);
+            let _ = codec::decode::<ServerEvent<Table>>(&bytes);
+            let _ = codec::decode::<InputPacket<Pass>>(&bytes);
+            let _ = codec::decode::<ClientEvent<Table>>(&bytes);
             let _ = codec::decode::<TokenUserData>(&bytes);
         }
     }
@@ -229,23 +282,6 @@ fn token_user_data_round_trips_and_rejects_bad_lengths() {
 }
 
 #[test]
-fn input_quantization_is_bounded_and_rejects_non_finite() {
-    let i = PlayerInput::new(f32::NAN, f32::INFINITY, f32::NAN, true);
-    assert_eq!((i.move_x, i.move_y, i.aim), (0, 0, 0));
-    let i = PlayerInput::new(5.0, -5.0, -std::f32::consts::FRAC_PI_2, false);
-    assert_eq!((i.move_x, i.move_y), (127, -127));
-    assert!((i.aim_radians() - 3.0 * std::f32::consts::FRAC_PI_2).abs() < 1e-3);
-    // -128 on the wire (never produced by `new`) still maps into -1..=1.
-    let raw = PlayerInput {
-        move_x: -128,
-        move_y: 0,
-        aim: 0,
-        buttons: 0,
-    };
-    assert_eq!(raw.movement().0, -1.0);
-}
-
-#[test]
 fn a_token_from_another_protocol_version_is_refused_with_a_clear_error() {
     use protocol::{
         ClientError, GameClient, NetcodeConnectToken, PROTOCOL_ID, token_to_base64, unix_now,
@@ -269,7 +305,7 @@ fn a_token_from_another_protocol_version_is_refused_with_a_clear_error() {
         &[1; 32],
     )
     .unwrap();
-    match GameClient::connect_with_token(old) {
+    match GameClient::<Table>::connect_with_token(old) {
         Err(ClientError::ProtocolMismatch { token, client }) => {
             assert_eq!((token, client), (PROTOCOL_ID - 1, PROTOCOL_ID))
         }
@@ -296,5 +332,5 @@ fn a_token_from_another_protocol_version_is_refused_with_a_clear_error() {
     assert!(protocol::token_from_base64(&text).is_ok());
     assert!(protocol::token_from_base64("!!!").is_err());
     assert!(protocol::token_from_base64(&"A".repeat(5000)).is_err());
-    assert!(GameClient::connect_with_token(current).is_ok());
+    assert!(GameClient::<Table>::connect_with_token(current).is_ok());
 }

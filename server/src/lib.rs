@@ -1,7 +1,8 @@
 //! Rallypoint's server: the node that hosts rooms, and the embedded single-process mode.
 //!
 //! What it is:
-//! - [`Game`]: how a game plugs in (components, systems, input and snapshot mappings), with
+//! - [`Game`]: how a game plugs in (its [`protocol::GameProtocol`] types, components and
+//!   systems, player lifecycle, input, command and snapshot mappings, results), with
 //!   [`arena::ArenaGame`] as the reference game;
 //! - [`room`]: one room per match, a sans-IO [`room::RoomCore`] (shell state + the ECS
 //!   simulation) driven on a fixed tick by a UDP transport (renet over netcode, secure tokens);
@@ -28,7 +29,10 @@ mod watch;
 
 pub use cluster_node::{ADVERT_TTL, ClusterNode, HEARTBEAT};
 pub use embedded::{EmbeddedServer, StartError};
-pub use game::{Game, RoomClock};
+pub use game::{
+    CommandOf, EventOf, Game, GameEvents, InputOf, Joined, Outcome, Participant, PlayerInfo,
+    Recipient, ResultsOf, RoomClock, WelcomeOf, placements_by,
+};
 pub use node::{
     ImportError, JoinError, MigrateError, NoSuchRoom, Node, NodeConfig, NodeEvent, RoomFailure,
 };

@@ -12,9 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use arena::{Arena, PlayerInput};
 use clap::Parser;
 use protocol::{
-    GameClient, MatchmakerClient, PROTOCOL_ID, PlayerInput, TokenUserData,
+    GameClient, MatchmakerClient, PROTOCOL_ID, TokenUserData,
     api::{Assignment, CreateTicketRequest},
     issue_token, token_from_base64, unix_now,
 };
@@ -233,7 +234,7 @@ async fn tokens_that_do_not_fit_are_refused() {
 }
 
 /// Pumps clients every 10 ms for `limit`; returns snapshots each got.
-async fn play(clients: &mut [&mut GameClient], limit: Duration) -> Vec<usize> {
+async fn play(clients: &mut [&mut GameClient<Arena>], limit: Duration) -> Vec<usize> {
     let mut snapshots = vec![0; clients.len()];
     let started = Instant::now();
     while started.elapsed() < limit {
@@ -251,7 +252,7 @@ async fn play(clients: &mut [&mut GameClient], limit: Duration) -> Vec<usize> {
     snapshots
 }
 
-async fn connect_all(clients: &mut [&mut GameClient]) {
+async fn connect_all(clients: &mut [&mut GameClient<Arena>]) {
     let started = Instant::now();
     while !clients.iter().all(|c| c.is_connected()) {
         assert!(
@@ -268,8 +269,8 @@ async fn floods_neither_stall_the_room_nor_get_answered() {
     let server = start("47970-47979", "2").await;
     let room = a_match(&server.url(), 2, "p").await;
     let room_addr: SocketAddr = room[0].server_addr.parse().unwrap();
-    let mut a = GameClient::connect(&room[0]).unwrap();
-    let mut b = GameClient::connect(&room[1]).unwrap();
+    let mut a = GameClient::<Arena>::connect(&room[0]).unwrap();
+    let mut b = GameClient::<Arena>::connect(&room[1]).unwrap();
     connect_all(&mut [&mut a, &mut b]).await;
     play(&mut [&mut a, &mut b], Duration::from_millis(500)).await;
     let before = server.node.health();
@@ -349,9 +350,9 @@ async fn a_client_flooding_inputs_is_disconnected_and_the_others_play_on() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let server = start("47980-47989", "3").await;
     let room = a_match(&server.url(), 3, "f").await;
-    let mut a = GameClient::connect(&room[0]).unwrap();
-    let mut b = GameClient::connect(&room[1]).unwrap();
-    let mut abuser = GameClient::connect(&room[2]).unwrap();
+    let mut a = GameClient::<Arena>::connect(&room[0]).unwrap();
+    let mut b = GameClient::<Arena>::connect(&room[1]).unwrap();
+    let mut abuser = GameClient::<Arena>::connect(&room[2]).unwrap();
     connect_all(&mut [&mut a, &mut b, &mut abuser]).await;
 
     // 1000 times the allowed rate (30 inputs a second): 30,000 a second, each flushed as its
@@ -430,7 +431,7 @@ impl RawClient {
             if let Some(payload) = self.netcode.process_packet(&mut buf[..n])
                 && let Some(body) = protocol::bundle::notice_body(payload)
                 && let Ok(protocol::ServerEvent::Error { code, .. }) =
-                    protocol::codec::decode::<protocol::ServerEvent>(body)
+                    protocol::codec::decode::<protocol::ServerEvent<Arena>>(body)
             {
                 self.told = Some(code);
             }
@@ -518,7 +519,7 @@ async fn malformed_reliability_packets_cost_only_their_senders_connection() {
     let players = 1 + attacks.len();
     let server = start("47950-47959", &players.to_string()).await;
     let room = a_match(&server.url(), players, "r").await;
-    let mut honest = GameClient::connect(&room[0]).unwrap();
+    let mut honest = GameClient::<Arena>::connect(&room[0]).unwrap();
     let mut hostile: Vec<RawClient> = room[1..]
         .iter()
         .map(|a| RawClient::new(token_from_base64(&a.connect_token).unwrap()))
@@ -667,7 +668,7 @@ fn a_panic_inside_renet_costs_only_the_senders_connection() {
         })
     };
 
-    let mut honest = GameClient::connect_with_token(honest_token).unwrap();
+    let mut honest = GameClient::<Arena>::connect_with_token(honest_token).unwrap();
     let mut hostile = RawClient::new(hostile_token);
     let started = Instant::now();
     while !(honest.is_connected() && hostile.netcode.is_connected()) {
@@ -705,7 +706,7 @@ fn a_panic_inside_renet_costs_only_the_senders_connection() {
 }
 
 /// One frame of a client: receive, read, send an input. Returns 1 if a snapshot came.
-fn step(client: &mut GameClient) -> usize {
+fn step(client: &mut GameClient<Arena>) -> usize {
     let _ = client.update(Duration::from_millis(10));
     while client.poll_event().is_some() {}
     let got = client.take_new_snapshot().is_some();

@@ -13,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use arena::Arena;
 use matchmaker::{AllocationRequest, Allocator};
 use protocol::{
     ConnectionState, GameClient, ServerEvent, TokenUserData, api::RoomPlayer, issue_token, unix_now,
@@ -172,7 +173,7 @@ async fn connect_through_relay(
         &user,
     )
     .unwrap();
-    let mut client = GameClient::connect_with_token(token).unwrap();
+    let mut client = GameClient::<Arena>::connect_with_token(token).unwrap();
     let started = Instant::now();
     let mut last = started;
     let mut welcomed = None;

@@ -4,9 +4,10 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use arena::{Arena, PlayerInput};
 use protocol::{
-    Channel, ClientEvent, EntityKind, InputFrame, InputPacket, PlayerInput, TokenUserData, bundle,
-    codec, connection_config,
+    Channel, ClientEvent, EntityKind, InputFrame, InputPacket, TokenUserData, bundle, codec,
+    connection_config,
 };
 use server::{
     arena::{ArenaGame, ArenaRules},
@@ -35,7 +36,10 @@ fn client_payloads(ticks: u32) -> Vec<Vec<u8>> {
         };
         renet.send_message(Channel::State, codec::encode(&packet).unwrap());
         if seq == ticks {
-            renet.send_message(Channel::Events, codec::encode(&ClientEvent::Leave).unwrap());
+            renet.send_message(
+                Channel::Events,
+                codec::encode(&ClientEvent::<Arena>::Leave).unwrap(),
+            );
         }
         renet.update(Duration::from_millis(33));
         bundle::pack(&renet.get_packets_to_send(), &mut scratch, |p| {
@@ -123,7 +127,7 @@ fn connected_room(players: usize) -> Room<ArenaGame> {
     room
 }
 
-fn send(room: &mut Room<ArenaGame>, client: u64, inputs: Vec<InputFrame>) {
+fn send(room: &mut Room<ArenaGame>, client: u64, inputs: Vec<InputFrame<PlayerInput>>) {
     let bytes = codec::encode(&InputPacket {
         ack_tick: 0,
         inputs,

@@ -12,32 +12,34 @@ use std::{
     time::Duration,
 };
 
+use arena::{Arena, ArenaResults, ArenaWelcome, PlayerInput};
 use bevy_ecs::{entity::Entity, schedule::Schedule, world::World};
 use protocol::{
-    Channel, EntityState, INPUT_REDUNDANCY, InputClock, InputFrame, InputPacket, PlayerInput,
+    Channel, EntityState, INPUT_REDUNDANCY, InputClock, InputFrame, InputPacket, NoMessage,
     SnapshotPacket, TokenUserData, codec,
     link::{Link, LinkProfile},
 };
 use server::{
-    Game,
+    Game, Joined, Outcome, Participant, PlayerInfo,
     arena::ArenaGame,
     room::{INPUT_DELAY_BUCKETS, Outbound, Phase, Room, RoomInput, RoomSettings},
 };
 
 /// The arena, counting the fire presses the room applies.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 struct CountingPresses {
     arena: ArenaGame,
     presses: Arc<AtomicU64>,
 }
 
 impl Game for CountingPresses {
+    type Protocol = Arena;
     type Checkpoint = <ArenaGame as Game>::Checkpoint;
     fn mode(&self) -> &str {
         self.arena.mode()
     }
-    fn arena_size(&self) -> u32 {
-        self.arena.arena_size()
+    fn welcome(&self) -> ArenaWelcome {
+        self.arena.welcome()
     }
     fn setup(&self, world: &mut World, seed: u64) {
         self.arena.setup(world, seed)
@@ -45,11 +47,8 @@ impl Game for CountingPresses {
     fn add_systems(&self, schedule: &mut Schedule) {
         self.arena.add_systems(schedule)
     }
-    fn spawn_player(&self, world: &mut World, team: u8) -> (Entity, u32) {
-        self.arena.spawn_player(world, team)
-    }
-    fn despawn_player(&self, world: &mut World, avatar: Entity) {
-        self.arena.despawn_player(world, avatar)
+    fn player_joined(&self, world: &mut World, player: PlayerInfo<'_>) -> Joined {
+        self.arena.player_joined(world, player)
     }
     fn player_dropped(&self, world: &mut World, avatar: Entity) {
         self.arena.player_dropped(world, avatar)
@@ -57,25 +56,34 @@ impl Game for CountingPresses {
     fn player_returned(&self, world: &mut World, avatar: Entity) {
         self.arena.player_returned(world, avatar)
     }
+    fn player_left(&self, world: &mut World, avatar: Entity) {
+        self.arena.player_left(world, avatar)
+    }
     fn apply_input(&self, world: &mut World, avatar: Entity, input: PlayerInput) {
-        if input.buttons & PlayerInput::FIRE != 0 {
+        if input.fire() {
             self.presses.fetch_add(1, Ordering::Relaxed);
         }
         self.arena.apply_input(world, avatar, input)
     }
+    fn apply_command(&self, world: &mut World, avatar: Entity, command: NoMessage) {
+        self.arena.apply_command(world, avatar, command)
+    }
     fn write_snapshot(&self, world: &mut World, out: &mut Vec<EntityState>) {
         self.arena.write_snapshot(world, out)
     }
-    fn score(&self, world: &World, avatar: Entity) -> (u32, u32) {
+    fn score(&self, world: &World, avatar: Entity) -> i64 {
         self.arena.score(world, avatar)
     }
-    fn score_limit_reached(&self, world: &mut World) -> bool {
-        self.arena.score_limit_reached(world)
+    fn is_over(&self, world: &mut World) -> bool {
+        self.arena.is_over(world)
     }
-    fn checkpoint(&self, world: &mut World) -> Self::Checkpoint {
-        self.arena.checkpoint(world)
+    fn results(&self, world: &mut World, players: &[Participant<'_>]) -> Outcome<ArenaResults> {
+        self.arena.results(world, players)
     }
-    fn restore(&self, world: &mut World, checkpoint: &Self::Checkpoint) -> Vec<(u32, Entity)> {
+    fn checkpoint(&self, world: &mut World, players: &[Entity]) -> Self::Checkpoint {
+        self.arena.checkpoint(world, players)
+    }
+    fn restore(&self, world: &mut World, checkpoint: &Self::Checkpoint) -> Vec<Entity> {
         self.arena.restore(world, checkpoint)
     }
 }
@@ -92,7 +100,7 @@ struct Client {
     per_frame: bool,
     next_frame: Duration,
     seq: u32,
-    recent: Vec<InputFrame>,
+    recent: Vec<InputFrame<PlayerInput>>,
     rtt: Duration,
     presses_sent: u64,
 }

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use protocol::{Channel, InputFrame, InputPacket, PlayerInput, ServerEvent, TokenUserData, codec};
+use arena::{Arena, PlayerInput};
+use protocol::{Channel, InputFrame, InputPacket, ServerEvent, TokenUserData, codec};
 use server::{
     arena::ArenaGame,
     room::{Fault, Outbound, Phase, Room, RoomInput, RoomSettings, StepOutput, Supervision},
@@ -73,7 +74,11 @@ fn run(
     ticks: u32,
     panics: &[u32],
     silent: &[u32],
-) -> (Room<ArenaGame>, Vec<StepOutput>, Vec<Outbound>) {
+) -> (
+    Room<ArenaGame>,
+    Vec<StepOutput<ArenaGame>>,
+    Vec<Outbound<Arena>>,
+) {
     let mut room = room(11);
     let mut steps = Vec::new();
     let mut messages = Vec::new();
@@ -90,7 +95,7 @@ fn run(
     (room, steps, messages)
 }
 
-fn room_failed_events(messages: &[Outbound]) -> Vec<(u64, String)> {
+fn room_failed_events(messages: &[Outbound<Arena>]) -> Vec<(u64, String)> {
     messages
         .iter()
         .filter_map(|m| match m {

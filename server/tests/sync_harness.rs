@@ -4,13 +4,14 @@
 
 use std::{collections::VecDeque, time::Duration};
 
+use arena::{Arena, PlayerInput};
 use bots::{
     brain::ArenaBrain,
     link::{Link, LinkProfile},
 };
 use protocol::{
-    Channel, InputFrame, InputPacket, PlayerInput, ServerEvent, SnapshotPacket, SnapshotReceiver,
-    TokenUserData, codec,
+    Channel, InputFrame, InputPacket, ServerEvent, SnapshotPacket, SnapshotReceiver, TokenUserData,
+    codec,
     sync::{NetState, View},
 };
 use server::{
@@ -44,7 +45,7 @@ struct Client {
     brain: ArenaBrain,
     me: Option<u32>,
     seq: u32,
-    recent: VecDeque<InputFrame>,
+    recent: VecDeque<InputFrame<PlayerInput>>,
     keyframes: u32,
     /// Tick of the newest keyframe received.
     last_keyframe: u32,
@@ -137,7 +138,7 @@ impl Harness {
                 });
             }
         }
-        let out: Vec<Outbound> = self.room.tick().drain(..).collect();
+        let out: Vec<Outbound<Arena>> = self.room.tick().drain(..).collect();
         for message in out {
             match message {
                 Outbound::Snapshot { client, packet } => {
@@ -159,7 +160,7 @@ impl Harness {
                     event: ServerEvent::Welcome { entity_id, .. },
                 } => {
                     if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
-                        c.me = Some(entity_id);
+                        c.me = entity_id;
                     }
                 }
                 _ => {}

@@ -3,13 +3,14 @@
 
 mod systems;
 
+use arena::{Arena, ArenaResults, ArenaScore, ArenaWelcome, Ballistics, Motion, PlayerInput};
 use bevy_ecs::{prelude::*, schedule::Schedule};
-use protocol::{EntityKind, EntityState, PlayerInput, quantize_angle};
+use protocol::{EntityKind, EntityState, NoMessage, quantize_angle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::game::Game;
+use crate::game::{Game, Joined, Outcome, Participant, PlayerInfo, placements_by};
 
 /// Tunable rules of the arena.
 #[derive(Resource, Debug, Clone, PartialEq)]
@@ -41,11 +42,11 @@ impl Default for ArenaRules {
         Self {
             size: 100.0,
             // Shared with clients' prediction and extrapolation.
-            player_speed: protocol::Motion::arena(100.0).speed,
+            player_speed: Motion::arena(100.0).speed,
             player_radius: 1.0,
             max_health: 100,
             fire_interval: 0.3,
-            projectile_speed: protocol::Ballistics::ARENA.speed,
+            projectile_speed: Ballistics::ARENA.speed,
             projectile_lifetime: 0.8,
             damage: 20,
             respawn_delay: 2.0,
@@ -147,6 +148,8 @@ pub struct ArenaCheckpoint {
     rng: ArenaRng,
     avatars: Vec<(NetId, Position, Avatar, Intent)>,
     projectiles: Vec<ProjectileRecord>,
+    /// The room's players' avatars, in the order the room gave them.
+    players: Vec<u32>,
 }
 
 /// Every replicated entity's state, avatars first.
@@ -172,7 +175,7 @@ fn write_entities(world: &World, queries: &mut Queries, out: &mut Vec<EntityStat
             x: p.launch.0,
             y: p.launch.1,
             angle: p.heading,
-            hp: protocol::Ballistics::tag(p.launch_tick),
+            hp: Ballistics::tag(p.launch_tick),
         });
     }
 }
@@ -226,8 +229,8 @@ impl ArenaGame {
     }
 
     /// The movement rule clients predict with.
-    pub fn motion(&self) -> protocol::Motion {
-        protocol::Motion {
+    pub fn motion(&self) -> Motion {
+        Motion {
             speed: self.rules.player_speed,
             radius: self.rules.player_radius,
             size: self.rules.size,
@@ -236,14 +239,17 @@ impl ArenaGame {
 }
 
 impl Game for ArenaGame {
+    type Protocol = Arena;
     type Checkpoint = ArenaCheckpoint;
 
     fn mode(&self) -> &str {
         "arena"
     }
 
-    fn arena_size(&self) -> u32 {
-        self.rules.size as u32
+    fn welcome(&self) -> ArenaWelcome {
+        ArenaWelcome {
+            size: self.rules.size as u32,
+        }
     }
 
     fn setup(&self, world: &mut World, seed: u64) {
@@ -267,7 +273,7 @@ impl Game for ArenaGame {
         );
     }
 
-    fn spawn_player(&self, world: &mut World, team: u8) -> (Entity, u32) {
+    fn player_joined(&self, world: &mut World, player: PlayerInfo<'_>) -> Joined {
         let id = world.resource_mut::<NetIds>().allocate();
         let (x, y) = systems::spawn_point(world);
         let entity = world
@@ -275,7 +281,7 @@ impl Game for ArenaGame {
                 NetId(id),
                 Position { x, y },
                 Avatar {
-                    team,
+                    team: player.team,
                     facing: 0.0,
                     health: self.rules.max_health,
                     cooldown: 0.0,
@@ -287,11 +293,10 @@ impl Game for ArenaGame {
                 Intent::default(),
             ))
             .id();
-        (entity, id)
-    }
-
-    fn despawn_player(&self, world: &mut World, avatar: Entity) {
-        world.despawn(avatar);
+        Joined {
+            entity,
+            net_id: Some(id),
+        }
     }
 
     fn player_dropped(&self, world: &mut World, avatar: Entity) {
@@ -309,10 +314,20 @@ impl Game for ArenaGame {
         }
     }
 
+    /// A player who left keeps their line in the results: the avatar stays out of play for
+    /// the rest of the match, as if away for good.
+    fn player_left(&self, world: &mut World, avatar: Entity) {
+        self.player_dropped(world, avatar);
+    }
+
     fn apply_input(&self, world: &mut World, avatar: Entity, input: PlayerInput) {
         if let Some(mut intent) = world.get_mut::<Intent>(avatar) {
             intent.0 = input;
         }
+    }
+
+    fn apply_command(&self, _: &mut World, _: Entity, command: NoMessage) {
+        match command {}
     }
 
     fn write_snapshot(&self, world: &mut World, out: &mut Vec<EntityState>) {
@@ -321,20 +336,48 @@ impl Game for ArenaGame {
         });
     }
 
-    fn score(&self, world: &World, avatar: Entity) -> (u32, u32) {
+    fn score(&self, world: &World, avatar: Entity) -> i64 {
         world
             .get::<Avatar>(avatar)
-            .map_or((0, 0), |a| (a.kills, a.deaths))
+            .map_or(0, |a| i64::from(a.kills))
     }
 
-    fn score_limit_reached(&self, world: &mut World) -> bool {
+    fn is_over(&self, world: &mut World) -> bool {
         let limit = self.rules.score_limit;
         world.resource_scope(|world, mut queries: Mut<Queries>| {
             queries.scores.iter(world).any(|a| a.kills >= limit)
         })
     }
 
-    fn checkpoint(&self, world: &mut World) -> ArenaCheckpoint {
+    /// Most kills first; fewer deaths break a tie.
+    fn results(&self, world: &mut World, players: &[Participant<'_>]) -> Outcome<ArenaResults> {
+        let tally = |p: &Participant<'_>| {
+            world
+                .get::<Avatar>(p.entity)
+                .map_or((0, 0), |a| (a.kills, a.deaths))
+        };
+        let ranked = placements_by(players, |p| {
+            let (kills, deaths) = tally(p);
+            (kills, std::cmp::Reverse(deaths))
+        });
+        let scores = ranked
+            .iter()
+            .map(|(placement, i)| {
+                let (kills, deaths) = tally(&players[*i]);
+                ArenaScore {
+                    player_id: placement.player_id.clone(),
+                    kills,
+                    deaths,
+                }
+            })
+            .collect();
+        Outcome {
+            placements: ranked.into_iter().map(|(p, _)| p).collect(),
+            results: ArenaResults { scores },
+        }
+    }
+
+    fn checkpoint(&self, world: &mut World, players: &[Entity]) -> ArenaCheckpoint {
         let avatars: Vec<_> = world
             .query::<(&NetId, &Position, &Avatar, &Intent)>()
             .iter(world)
@@ -355,10 +398,14 @@ impl Game for ArenaGame {
             rng: world.resource::<ArenaRng>().clone(),
             avatars,
             projectiles,
+            players: players
+                .iter()
+                .map(|&e| world.get::<NetId>(e).map_or(0, |n| n.0))
+                .collect(),
         }
     }
 
-    fn restore(&self, world: &mut World, checkpoint: &ArenaCheckpoint) -> Vec<(u32, Entity)> {
+    fn restore(&self, world: &mut World, checkpoint: &ArenaCheckpoint) -> Vec<Entity> {
         world.insert_resource(checkpoint.ids.clone());
         world.insert_resource(checkpoint.rng.clone());
         // Spawning in the recorded order rebuilds each table in the same iteration order.
@@ -369,14 +416,16 @@ impl Game for ArenaGame {
                 (id.0, world.spawn((id, position, avatar, intent)).id())
             })
             .collect();
+        let entity_of = |id: u32| avatars.iter().find(|(n, _)| *n == id).map(|&(_, e)| e);
         for p in &checkpoint.projectiles {
-            let owner = p
-                .owner
-                .and_then(|o| avatars.iter().find(|(id, _)| *id == o).map(|&(_, e)| e))
-                .unwrap_or(Entity::PLACEHOLDER);
+            let owner = p.owner.and_then(entity_of).unwrap_or(Entity::PLACEHOLDER);
             world.spawn((p.id, p.position, Projectile { owner, ..p.flight }));
         }
-        avatars
+        checkpoint
+            .players
+            .iter()
+            .map(|&id| entity_of(id).unwrap_or(Entity::PLACEHOLDER))
+            .collect()
     }
 }
 
@@ -384,6 +433,18 @@ impl Game for ArenaGame {
 mod tests {
     use super::*;
     use crate::game::RoomClock;
+
+    /// A player joins on `team`: its avatar and network id.
+    fn join(game: &ArenaGame, world: &mut World, team: u8) -> (Entity, u32) {
+        let joined = game.player_joined(
+            world,
+            PlayerInfo {
+                player_id: "p",
+                team,
+            },
+        );
+        (joined.entity, joined.net_id.unwrap())
+    }
 
     /// An arena whose match clock runs, and its schedule.
     fn running_arena(seed: u64) -> (ArenaGame, World, Schedule) {
@@ -403,9 +464,7 @@ mod tests {
     #[test]
     fn clients_extrapolate_projectiles_to_where_the_room_has_them() {
         let (game, mut world, mut schedule) = running_arena(3);
-        let shooters: Vec<Entity> = (0..4)
-            .map(|team| game.spawn_player(&mut world, team).0)
-            .collect();
+        let shooters: Vec<Entity> = (0..4).map(|team| join(&game, &mut world, team).0).collect();
         let mut checked = 0;
         for tick in 1..=60u32 {
             for (i, &e) in shooters.iter().enumerate() {
@@ -421,7 +480,7 @@ mod tests {
                 let e = sent.iter().find(|e| e.id == id.0).expect("replicated");
                 // What a client computes from the (quantized) launch state.
                 let q = protocol::sync::NetState::quantize(e).to_entity(e.id);
-                let (x, y) = protocol::Ballistics::ARENA.position(&q, tick, 30);
+                let (x, y) = Ballistics::ARENA.position(&q, tick, 30);
                 assert!(
                     (x - pos.x).abs() < 0.05 && (y - pos.y).abs() < 0.05,
                     "tick {tick}: client ({x}, {y}) vs room ({}, {})",
@@ -437,8 +496,8 @@ mod tests {
     /// Health of a target standing 6 units east of a shooter who fires east for a second.
     fn target_health_after_fire(shooter_team: u8, target_team: u8) -> u8 {
         let (game, mut world, mut schedule) = running_arena(5);
-        let (shooter, _) = game.spawn_player(&mut world, shooter_team);
-        let (target, _) = game.spawn_player(&mut world, target_team);
+        let (shooter, _) = join(&game, &mut world, shooter_team);
+        let (target, _) = join(&game, &mut world, target_team);
         *world.get_mut::<Position>(shooter).unwrap() = Position { x: 40.0, y: 50.0 };
         *world.get_mut::<Position>(target).unwrap() = Position { x: 46.0, y: 50.0 };
         for tick in 1..=30u32 {
@@ -452,8 +511,8 @@ mod tests {
     #[test]
     fn an_avatar_away_keeps_its_score_and_place_out_of_play() {
         let (game, mut world, mut schedule) = running_arena(5);
-        let (shooter, _) = game.spawn_player(&mut world, 0);
-        let (target, target_id) = game.spawn_player(&mut world, 1);
+        let (shooter, _) = join(&game, &mut world, 0);
+        let (target, target_id) = join(&game, &mut world, 1);
         *world.get_mut::<Position>(shooter).unwrap() = Position { x: 40.0, y: 50.0 };
         *world.get_mut::<Position>(target).unwrap() = Position { x: 46.0, y: 50.0 };
         world.get_mut::<Avatar>(target).unwrap().kills = 3;
@@ -484,7 +543,7 @@ mod tests {
         let mut out = Vec::new();
         game.write_snapshot(&mut world, &mut out);
         assert!(out.iter().any(|e| e.id == target_id));
-        assert_eq!(game.score(&world, target), (3, 0));
+        assert_eq!(game.score(&world, target), 3);
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub(super) fn move_players(
     if !clock.running {
         return;
     }
-    // The same rule clients predict with (protocol::Motion), so predictions match.
-    let motion = protocol::Motion {
+    // The same rule clients predict with (arena::Motion), so predictions match.
+    let motion = arena::Motion {
         speed: rules.player_speed,
         radius: rules.player_radius,
         size: rules.size,

@@ -13,8 +13,8 @@ use std::{
 };
 
 use protocol::{
-    Channel, ClientEvent, EndReason, InputPacket, MAX_INPUTS_PER_PACKET, MatchResults,
-    PlayerResult, ServerEvent, SnapshotPacket, TokenUserData,
+    Channel, ClientEvent, EndReason, GameProtocol, InputPacket, MAX_INPUTS_PER_PACKET,
+    MatchResults, ServerEvent, SnapshotPacket, TokenUserData, WireMessage,
     api::{SpectatorEntity, SpectatorFrame, SpectatorPlayer},
     codec,
 };
@@ -24,7 +24,7 @@ use super::{
     sim::{Fault, SimCheckpoint, SimCommand, Slot, StepOutput, TickBatch},
     sync::{ClientSync, Header, SyncSettings, World},
 };
-use crate::game::Game;
+use crate::game::{Game, InputOf, Outcome, ResultsOf};
 
 mod handoff;
 mod inputs;
@@ -184,13 +184,13 @@ pub enum RoomInput<'a> {
 
 /// Something the room wants sent.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outbound {
+pub enum Outbound<P: GameProtocol> {
     /// A reliable event to one client.
     Event {
         /// The connection.
         client: ClientId,
         /// The event.
-        event: ServerEvent,
+        event: ServerEvent<P>,
     },
     /// An unreliable snapshot (a delta against the client's acknowledged view) to one client.
     Snapshot {
@@ -294,16 +294,16 @@ pub enum Recovery<G: Game> {
         /// The last checkpoint.
         checkpoint: SimCheckpoint<G>,
         /// The batches run since it, before the crashed one.
-        replay: Vec<TickBatch>,
+        replay: Vec<TickBatch<G>>,
         /// The crashed tick's batch, inputs and faults removed.
-        retry: TickBatch,
+        retry: TickBatch<G>,
     },
     /// The room has failed; stop simulating.
     GiveUp,
 }
 
 #[derive(Debug)]
-struct Player {
+struct Player<P: GameProtocol> {
     player_id: String,
     team: u8,
     /// Tick since which the player has been away (left, dropped, or never came) while the
@@ -316,18 +316,20 @@ struct Player {
     /// Cut off for breaking the protocol: it cannot return and its ticket is not given back.
     ejected: bool,
     client: Option<ClientId>,
-    /// Network id of the avatar, once the simulation spawned it.
+    /// Network id of the entity the player controls, if the game gave it one.
     net_id: Option<u32>,
+    /// The simulation made the player's entity (it has played a tick in the world).
+    in_world: bool,
     /// Whether this connection got its welcome.
     welcomed: bool,
     /// Whether the player ever connected (it then has a line in the results).
     joined: bool,
     /// This connection's inputs waiting for their tick.
-    inputs: InputBuffer,
+    inputs: InputBuffer<P>,
     /// The newest input applied.
     applied_seq: u32,
-    score: u32,
-    deaths: u32,
+    /// The score the game gave the player after the last tick it was in the world.
+    score: i64,
     /// This connection's views, acknowledgement and priorities.
     sync: ClientSync,
     /// Where the avatar was last seen: the centre of this player's interest.
@@ -337,25 +339,28 @@ struct Player {
 /// A room's shell. See the module docs.
 pub struct RoomCore<G: Game> {
     settings: RoomSettings,
-    arena_size: u32,
+    /// The game's welcome, the same for every player of the match.
+    welcome: crate::game::WelcomeOf<G>,
     tick: u32,
     phase: Phase,
     /// Indexed by slot.
-    players: Vec<Player>,
+    players: Vec<Player<G::Protocol>>,
     /// Connection to slot; a BTreeMap so iteration, and so the simulation, is deterministic.
     clients: BTreeMap<ClientId, Slot>,
     /// Structural commands and faults for the next batch.
-    queued: Vec<SimCommand>,
-    score_limit_reached: bool,
+    queued: Vec<SimCommand<G>>,
+    /// The match ends with the current tick, for this reason (decided as the tick began; the
+    /// simulation then reports the results).
+    ending: Option<EndReason>,
     checkpoint: Option<SimCheckpoint<G>>,
     /// Batches run since the checkpoint, the current tick's last.
-    log: Vec<TickBatch>,
+    log: Vec<TickBatch<G>>,
     /// Ticks of recent restarts, for the intensity limit.
     recent_restarts: VecDeque<u32>,
     failure: Option<String>,
-    out: Vec<Outbound>,
+    out: Vec<Outbound<G::Protocol>>,
     stats: RoomStats,
-    results: Option<MatchResults>,
+    results: Option<MatchResults<ResultsOf<G>>>,
     /// Places opened for replacements, until the runner takes them.
     open_slots: Vec<OpenedSlot>,
     /// Tickets of ejected players, until the runner takes them.
@@ -370,7 +375,7 @@ pub struct RoomCore<G: Game> {
     migrated: bool,
 }
 
-impl Player {
+impl<P: GameProtocol> Player<P> {
     fn new(expected: &ExpectedPlayer) -> Self {
         Self {
             player_id: expected.player_id.clone(),
@@ -381,12 +386,12 @@ impl Player {
             ejected: false,
             client: None,
             net_id: None,
+            in_world: false,
             welcomed: false,
             joined: false,
             inputs: InputBuffer::default(),
             applied_seq: 0,
             score: 0,
-            deaths: 0,
             sync: ClientSync::default(),
             center: (0.0, 0.0),
         }
@@ -394,19 +399,19 @@ impl Player {
 }
 
 impl<G: Game> RoomCore<G> {
-    /// A room waiting for its players. `arena_size` is sent to clients on join.
-    pub fn new(settings: RoomSettings, arena_size: u32) -> Self {
-        let players: Vec<Player> = settings.expected.iter().map(Player::new).collect();
+    /// A room waiting for its players; `welcome` is the game's part of each player's welcome.
+    pub fn new(settings: RoomSettings, welcome: crate::game::WelcomeOf<G>) -> Self {
+        let players: Vec<Player<G::Protocol>> = settings.expected.iter().map(Player::new).collect();
         let max_replacements = players.len();
         Self {
             settings,
-            arena_size,
+            welcome,
             tick: 0,
             phase: Phase::Waiting,
             players,
             clients: BTreeMap::new(),
             queued: Vec::new(),
-            score_limit_reached: false,
+            ending: None,
             checkpoint: None,
             log: Vec::new(),
             recent_restarts: VecDeque::new(),
@@ -523,8 +528,12 @@ impl<G: Game> RoomCore<G> {
         // A new connection has no views yet: its first snapshot is a keyframe.
         player.sync = ClientSync::default();
         self.clients.insert(client, slot as Slot);
-        let team = player.team;
-        self.queued.push(SimCommand::Spawn(slot as Slot, team));
+        let command = SimCommand::Join {
+            slot: slot as Slot,
+            team: player.team,
+            player_id: player.player_id.clone(),
+        };
+        self.queued.push(command);
     }
 
     fn on_disconnect(&mut self, client: ClientId) {
@@ -534,13 +543,13 @@ impl<G: Game> RoomCore<G> {
         let player = &mut self.players[slot as usize];
         player.client = None;
         player.welcomed = false;
-        player.net_id = None;
+        player.in_world = false;
         player.away_since = Some(self.tick);
         let player_id = player.player_id.clone();
-        // One who may come back keeps its avatar and score (a reconnect to this room finds
-        // them); one who said goodbye or was ejected does not.
+        // One who may come back keeps its state in the game (a reconnect to this room finds
+        // it); one who said goodbye or was ejected has left.
         self.queued.push(if player.left {
-            SimCommand::Despawn(slot)
+            SimCommand::Leave(slot)
         } else {
             SimCommand::Drop(slot)
         });
@@ -576,12 +585,12 @@ impl<G: Game> RoomCore<G> {
         let player = &mut self.players[slot as usize];
         match channel {
             Channel::State => {
-                let Ok(packet) = codec::decode::<InputPacket>(bytes) else {
+                let Ok(packet) = codec::decode::<InputPacket<InputOf<G>>>(bytes) else {
                     self.stats.rejected_messages += 1;
                     return;
                 };
                 if packet.inputs.len() > MAX_INPUTS_PER_PACKET
-                    || !packet.inputs.iter().all(|f| f.input.is_valid())
+                    || !packet.inputs.iter().all(|f| f.input.validate().is_ok())
                 {
                     self.stats.rejected_messages += 1;
                     return;
@@ -589,18 +598,23 @@ impl<G: Game> RoomCore<G> {
                 player.sync.ack(packet.ack_tick, self.tick);
                 player.inputs.receive(&packet.inputs, self.tick);
             }
-            Channel::Events => match codec::decode::<ClientEvent>(bytes) {
+            Channel::Events => match codec::decode::<ClientEvent<G::Protocol>>(bytes) {
                 Ok(ClientEvent::Leave) => {
                     player.left = true;
                     self.out.push(Outbound::Disconnect { client });
                 }
-                Err(_) => self.stats.rejected_messages += 1,
+                // Applied at the next tick the simulation runs, in arrival order with joins and
+                // leaves.
+                Ok(ClientEvent::Command(command)) if command.validate().is_ok() => {
+                    self.queued.push(SimCommand::Command(slot, command));
+                }
+                Ok(ClientEvent::Command(_)) | Err(_) => self.stats.rejected_messages += 1,
             },
         }
     }
 
     /// Sends to clients that got their welcome (others learn the state with theirs).
-    fn broadcast_welcomed(&mut self, event: ServerEvent) {
+    fn broadcast_welcomed(&mut self, event: ServerEvent<G::Protocol>) {
         for (&client, &slot) in &self.clients {
             if self.players[slot as usize].welcomed {
                 self.out.push(Outbound::Event {
@@ -611,7 +625,7 @@ impl<G: Game> RoomCore<G> {
         }
     }
 
-    fn broadcast(&mut self, event: ServerEvent) {
+    fn broadcast(&mut self, event: ServerEvent<G::Protocol>) {
         for &client in self.clients.keys() {
             self.out.push(Outbound::Event {
                 client,
@@ -627,11 +641,12 @@ impl<G: Game> RoomCore<G> {
     /// A player's input for this tick is the newest of those stamped for it or before, with
     /// every press of those (see `inputs.rs`). While the room waits for its players, inputs
     /// whose tick has come are dropped, so the match does not start with a backlog.
-    pub fn begin_tick(&mut self) -> TickBatch {
+    pub fn begin_tick(&mut self) -> TickBatch<G> {
         self.tick += 1;
         self.advance_phase();
         self.open_slots_of_absent_players();
-        let running = matches!(self.phase, Phase::Running { .. });
+        // A match ending with this tick is frozen for it: the game only reports its results.
+        let running = matches!(self.phase, Phase::Running { .. }) && self.ending.is_none();
         let mut commands = std::mem::take(&mut self.queued);
         let roll = self
             .tick
@@ -655,6 +670,7 @@ impl<G: Game> RoomCore<G> {
         let batch = TickBatch {
             tick: self.tick,
             running,
+            last: self.ending.is_some(),
             commands,
         };
         self.log.push(batch.clone());
@@ -666,16 +682,32 @@ impl<G: Game> RoomCore<G> {
         !matches!(self.phase, Phase::Failed { .. })
     }
 
-    /// Finishes a tick with the simulation's output: welcomes, scores, snapshots.
-    pub fn end_tick(&mut self, step: &StepOutput) {
-        self.score_limit_reached = step.score_limit_reached;
+    /// Finishes a tick with the simulation's output: welcomes, the game's events, snapshots,
+    /// and the end of the match when the game or the clock says so.
+    pub fn end_tick(&mut self, step: &StepOutput<G>) {
         for standing in &step.standings {
             let player = &mut self.players[standing.slot as usize];
             player.score = standing.score;
-            player.deaths = standing.deaths;
-            player.net_id = Some(standing.net_id);
+            player.net_id = standing.net_id;
+            player.in_world = true;
         }
         self.welcome_new_players();
+        self.send_game_events(step);
+        let reason = match self.ending.take() {
+            Some(reason) => Some(reason),
+            None if step.over && matches!(self.phase, Phase::Running { .. }) => {
+                Some(EndReason::Finished)
+            }
+            None => None,
+        };
+        if let Some(reason) = reason {
+            match &step.outcome {
+                Some(outcome) => self.end(reason, outcome.clone()),
+                None => self.fail(format!(
+                    "the match ended ({reason:?}) and the game reported no results"
+                )),
+            }
+        }
         let world = World::new(&step.entities, self.settings.sync.interest_radius);
         for (&client, &slot) in &self.clients {
             let player = &mut self.players[slot as usize];
@@ -700,13 +732,32 @@ impl<G: Game> RoomCore<G> {
         }
     }
 
+    /// Sends the game's events of the tick to welcomed players (one not yet welcomed learns
+    /// the state from the game's welcome and snapshots).
+    fn send_game_events(&mut self, step: &StepOutput<G>) {
+        for (to, event) in &step.events {
+            match to {
+                None => self.broadcast_welcomed(ServerEvent::Game(event.clone())),
+                Some(slot) => {
+                    let player = &self.players[*slot as usize];
+                    if let (Some(client), true) = (player.client, player.welcomed) {
+                        self.out.push(Outbound::Event {
+                            client,
+                            event: ServerEvent::Game(event.clone()),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
     fn welcome_new_players(&mut self) {
         let joiners: Vec<(ClientId, Slot)> = self
             .clients
             .iter()
             .filter(|&(_, &slot)| {
                 let p = &self.players[slot as usize];
-                !p.welcomed && p.net_id.is_some()
+                !p.welcomed && p.in_world
             })
             .map(|(&c, &s)| (c, s))
             .collect();
@@ -714,7 +765,7 @@ impl<G: Game> RoomCore<G> {
             let (player_id, team, net_id) = {
                 let p = &mut self.players[slot as usize];
                 p.welcomed = true;
-                (p.player_id.clone(), p.team, p.net_id.unwrap_or_default())
+                (p.player_id.clone(), p.team, p.net_id)
             };
             self.out.push(Outbound::Event {
                 client,
@@ -724,8 +775,8 @@ impl<G: Game> RoomCore<G> {
                     team,
                     entity_id: net_id,
                     tick_rate: self.settings.tick_rate,
-                    match_duration_ms: self.settings.match_duration.as_millis() as u32,
-                    arena_size: self.arena_size,
+                    match_duration_ms: Some(self.settings.match_duration.as_millis() as u32),
+                    game: self.welcome.clone(),
                 },
             });
             for (&other, &other_slot) in &self.clients {
@@ -733,9 +784,7 @@ impl<G: Game> RoomCore<G> {
                 if other == client || !p.welcomed {
                     continue;
                 }
-                let Some(other_net_id) = p.net_id else {
-                    continue;
-                };
+                let other_net_id = p.net_id;
                 // Tell the newcomer about each player already here, and each of them about it.
                 self.out.push(Outbound::Event {
                     client,
@@ -890,7 +939,7 @@ impl<G: Game> RoomCore<G> {
                 }
                 self.replacements_asked += 1;
                 player.replaced = true;
-                self.queued.push(SimCommand::Despawn(slot as Slot));
+                self.queued.push(SimCommand::Leave(slot as Slot));
                 self.open_slots.push(OpenedSlot {
                     team: player.team,
                     left_ticket: self.settings.expected[slot].ticket_id.clone(),
@@ -936,7 +985,7 @@ impl<G: Game> RoomCore<G> {
     }
 
     /// Everything queued to send; the caller drains it.
-    pub fn drain(&mut self) -> &mut Vec<Outbound> {
+    pub fn drain(&mut self) -> &mut Vec<Outbound<G::Protocol>> {
         &mut self.out
     }
 
@@ -953,42 +1002,30 @@ impl<G: Game> RoomCore<G> {
                     self.phase = Phase::Running { started: self.tick };
                     self.broadcast_welcomed(ServerEvent::MatchStarted { tick: self.tick });
                 } else if timed_out {
-                    self.end(EndReason::Abandoned);
+                    self.ending = Some(EndReason::Abandoned);
                 }
             }
             Phase::Running { started } => {
                 if self.tick - started >= self.settings.ticks(self.settings.match_duration) {
-                    self.end(EndReason::TimeLimit);
-                } else if self.score_limit_reached {
-                    self.end(EndReason::ScoreLimit);
+                    self.ending = Some(EndReason::TimeLimit);
                 } else if self.connected() == 0 {
-                    self.end(EndReason::Abandoned);
+                    self.ending = Some(EndReason::Abandoned);
                 }
             }
             Phase::Ended { .. } | Phase::Failed { .. } => {}
         }
     }
 
-    fn end(&mut self, reason: EndReason) {
+    fn end(&mut self, reason: EndReason, outcome: Outcome<ResultsOf<G>>) {
         let ticks_played = match self.phase {
             Phase::Running { started } => self.tick - started,
             _ => 0,
         };
-        let mut players: Vec<PlayerResult> = self
-            .players
-            .iter()
-            .filter(|p| p.joined)
-            .map(|p| PlayerResult {
-                player_id: p.player_id.clone(),
-                score: p.score,
-                deaths: p.deaths,
-            })
-            .collect();
-        players.sort_by(|a, b| b.score.cmp(&a.score).then(a.deaths.cmp(&b.deaths)));
         let results = MatchResults {
             reason,
             ticks_played,
-            players,
+            placements: outcome.placements,
+            game: outcome.results,
         };
         self.phase = Phase::Ended { at: self.tick };
         self.broadcast(ServerEvent::MatchEnded(results.clone()));
@@ -1032,12 +1069,13 @@ impl<G: Game> RoomCore<G> {
     }
 
     /// What a spectator sees of a tick's output: every entity, and every placed player.
-    pub fn spectator_frame(&self, step: &StepOutput) -> SpectatorFrame {
+    pub fn spectator_frame(&self, step: &StepOutput<G>) -> SpectatorFrame {
         SpectatorFrame {
             room_id: self.settings.room_id,
             tick: step.tick,
             phase: self.phase.name().into(),
-            arena_size: self.arena_size,
+            game: <G::Protocol as GameProtocol>::NAME.into(),
+            welcome: serde_json::to_value(&self.welcome).unwrap_or_default(),
             entities: step
                 .entities
                 .iter()
@@ -1060,7 +1098,6 @@ impl<G: Game> RoomCore<G> {
                     avatar: p.net_id,
                     connected: p.client.is_some(),
                     score: p.score,
-                    deaths: p.deaths,
                 })
                 .collect(),
         }
@@ -1077,7 +1114,7 @@ impl<G: Game> RoomCore<G> {
     }
 
     /// The results, once the match ended.
-    pub fn results(&self) -> Option<&MatchResults> {
+    pub fn results(&self) -> Option<&MatchResults<ResultsOf<G>>> {
         self.results.as_ref()
     }
 

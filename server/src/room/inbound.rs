@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use protocol::{
-    Channel, ServerEvent, TokenUserData, bundle, codec, connection_config,
+    Channel, GameProtocol, ServerEvent, TokenUserData, bundle, codec, connection_config,
     renet_wire::check_client_packet,
 };
 use renet::{RenetClient, ServerEvent as RenetEvent};
@@ -198,7 +198,7 @@ impl Inbound {
     }
 
     /// One message from the room onto its client's renet channel (or a disconnect).
-    pub(super) fn queue(&mut self, message: Outbound) {
+    pub(super) fn queue<P: GameProtocol>(&mut self, message: Outbound<P>) {
         let (client, channel, bytes) = match message {
             Outbound::Event { client, event } => (client, Channel::Events, codec::encode(&event)),
             Outbound::Snapshot { client, packet } => {
@@ -289,8 +289,8 @@ fn deliver_messages<G: Game>(
 
 /// The payload that tells an ejected client why (a notice, outside renet: its connection is
 /// what broke).
-pub(super) fn notice(kind: HostileKind) -> Option<Vec<u8>> {
-    let event = ServerEvent::Error {
+pub(super) fn notice<P: GameProtocol>(kind: HostileKind) -> Option<Vec<u8>> {
+    let event = ServerEvent::<P>::Error {
         code: EJECTED_CODE.into(),
         message: kind.message().into(),
     };
@@ -305,7 +305,8 @@ mod tests {
     #[test]
     fn a_client_ejected_before_the_room_heard_it_connect_still_loses_its_place() {
         let settings = RoomSettings::for_players(1, 7, 2);
-        let mut core = RoomCore::<ArenaGame>::new(settings.clone(), 100);
+        let mut core =
+            RoomCore::<ArenaGame>::new(settings.clone(), arena::ArenaWelcome { size: 100 });
         let mut inbound = Inbound::new(true);
         // Connected at the netcode level, its first payload breaks the protocol, all in one
         // receive: the room has not been told of it yet.

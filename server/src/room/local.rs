@@ -36,7 +36,7 @@ impl<G: Game> Room<G> {
             factory.dt,
             factory.abandoned.clone(),
         ));
-        let mut core = RoomCore::new(settings, factory.game.arena_size());
+        let mut core = RoomCore::new(settings, factory.game.welcome());
         match supervised_checkpoint(&mut sim) {
             Ok(Some(cp)) => core.set_checkpoint(cp),
             Ok(None) => {}
@@ -69,7 +69,7 @@ impl<G: Game> Room<G> {
         );
         let core = RoomCore::resume(
             handoff.settings,
-            factory.game.arena_size(),
+            factory.game.welcome(),
             handoff.core,
             handoff.sim,
             patience,
@@ -100,7 +100,7 @@ impl<G: Game> Room<G> {
     }
 
     /// Runs one tick and returns everything to send; the caller drains it.
-    pub fn tick(&mut self) -> &mut Vec<Outbound> {
+    pub fn tick(&mut self) -> &mut Vec<Outbound<G::Protocol>> {
         run_tick(
             &mut &mut self.core,
             &mut self.half,
@@ -121,7 +121,7 @@ impl<G: Game> Room<G> {
     }
 
     /// Everything queued to send (for callers that handled events without ticking).
-    pub fn drain(&mut self) -> &mut Vec<Outbound> {
+    pub fn drain(&mut self) -> &mut Vec<Outbound<G::Protocol>> {
         self.core.drain()
     }
 
@@ -130,7 +130,7 @@ impl<G: Game> Room<G> {
     }
 
     /// The simulation's last output (tests compare it across runs).
-    pub fn last_step(&self) -> &StepOutput {
+    pub fn last_step(&self) -> &StepOutput<G> {
         &self.half.step
     }
 }

@@ -30,7 +30,7 @@ impl<G: Game> ShellAccess<G> for &mut RoomCore<G> {
 /// of its last step.
 pub(crate) struct SimHalf<G: Game> {
     pub(crate) sim: Option<Simulation<G>>,
-    pub(crate) step: StepOutput,
+    pub(crate) step: StepOutput<G>,
 }
 
 /// One tick of a room's match. Nothing happens while the clock stands still (a room on the
@@ -41,7 +41,7 @@ pub(crate) fn run_tick<G: Game>(
     shell: &mut impl ShellAccess<G>,
     half: &mut SimHalf<G>,
     factory: &SimFactory<G>,
-    on_output: impl FnOnce(&mut RoomCore<G>, &StepOutput),
+    on_output: impl FnOnce(&mut RoomCore<G>, &StepOutput<G>),
 ) {
     let batch = shell.with_core(|core, clock_runs| {
         if !clock_runs || core.holding() {

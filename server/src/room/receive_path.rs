@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use protocol::{
-    Channel, InputFrame, InputPacket, PlayerInput, TokenUserData, bundle, codec, connection_config,
-};
+use protocol::{Channel, InputFrame, InputPacket, TokenUserData, bundle, codec, connection_config};
 
 use super::{
     Room, RoomSettings,
@@ -146,7 +144,7 @@ impl HonestClient {
             inputs: vec![InputFrame {
                 seq: self.seq,
                 tick: 0,
-                input: PlayerInput::new(0.5, 0.0, 0.0, false),
+                input: crate::game::InputOf::<G>::default(),
             }],
         };
         if let Ok(bytes) = codec::encode(&input) {

@@ -15,9 +15,12 @@ use std::{
 };
 
 use bevy_ecs::{prelude::*, schedule::Schedule};
-use protocol::{EntityState, PlayerInput};
+use protocol::EntityState;
 
-use crate::game::{Game, RoomClock};
+use crate::game::{
+    CommandOf, EventOf, Game, GameEvents, InputOf, Outcome, Participant, PlayerInfo, Recipient,
+    ResultsOf, RoomClock,
+};
 
 /// A player's slot: its index in the room's expected-player list, stable for the match.
 pub type Slot = u32;
@@ -37,46 +40,60 @@ pub enum Fault {
 }
 
 /// One change the shell asks of the simulation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SimCommand {
-    /// Spawn this player's avatar, on this team; if it has one already (it dropped and came
-    /// back), the game is told it returned.
-    Spawn(Slot, u8),
-    /// The player dropped and may come back: its avatar stays.
+#[derive(Debug, Clone)]
+pub enum SimCommand<G: Game> {
+    /// This player joins: the game makes what exists for them. If the slot has an entity
+    /// already (the player dropped, or left, and came back), the game is told it returned
+    /// instead.
+    Join {
+        /// The player's slot.
+        slot: Slot,
+        /// The player's team.
+        team: u8,
+        /// The player's id.
+        player_id: String,
+    },
+    /// The player dropped and may come back: its entity stays.
     Drop(Slot),
-    /// Remove this player's avatar (it left for good).
-    Despawn(Slot),
+    /// The player left for good.
+    Leave(Slot),
     /// This player's input for the tick.
-    Input(Slot, PlayerInput),
+    Input(Slot, InputOf<G>),
+    /// One of this player's commands.
+    Command(Slot, CommandOf<G>),
     /// Fire a fault during the tick.
     Fault(Fault),
 }
 
 /// What to simulate for one tick.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TickBatch {
+#[derive(Debug, Clone)]
+pub struct TickBatch<G: Game> {
     /// The tick number.
     pub tick: u32,
     /// Whether the match clock runs (gameplay frozen otherwise).
     pub running: bool,
+    /// The match ends with this tick: the game is asked for its results.
+    pub last: bool,
     /// Commands, applied in order before the systems run.
-    pub commands: Vec<SimCommand>,
+    pub commands: Vec<SimCommand<G>>,
 }
 
-impl TickBatch {
-    /// The batch without its inputs and faults: what is replayed for a tick that crashed
-    /// (Erlang's rule: the message that crashed a process is lost; joins and leaves are not).
+impl<G: Game> TickBatch<G> {
+    /// The batch without its inputs, commands and faults: what is replayed for a tick that
+    /// crashed (Erlang's rule: the message that crashed a process is lost; joins and leaves
+    /// are not).
     pub fn structural_only(&self) -> Self {
         Self {
             tick: self.tick,
             running: self.running,
+            last: self.last,
             commands: self
                 .commands
                 .iter()
                 .filter(|c| {
                     matches!(
                         c,
-                        SimCommand::Spawn(..) | SimCommand::Drop(_) | SimCommand::Despawn(_)
+                        SimCommand::Join { .. } | SimCommand::Drop(_) | SimCommand::Leave(_)
                     )
                 })
                 .cloned()
@@ -90,25 +107,53 @@ impl TickBatch {
 pub struct PlayerStanding {
     /// The player's slot.
     pub slot: Slot,
-    /// Network id of the avatar.
-    pub net_id: u32,
-    /// Score.
-    pub score: u32,
-    /// Deaths.
-    pub deaths: u32,
+    /// Network id of the entity the player controls, if the game replicates one.
+    pub net_id: Option<u32>,
+    /// Score, as the game counts it.
+    pub score: i64,
 }
 
 /// What a tick produced.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StepOutput {
+#[derive(Debug, Clone)]
+pub struct StepOutput<G: Game> {
     /// The tick it describes.
     pub tick: u32,
     /// Every replicated entity's state.
     pub entities: Vec<EntityState>,
-    /// Every player with an avatar.
+    /// Every player who joined and has not left.
     pub standings: Vec<PlayerStanding>,
-    /// Whether someone reached the score limit.
-    pub score_limit_reached: bool,
+    /// The game's events of this tick, for one player (by slot) or for all (`None`).
+    pub events: Vec<(Option<Slot>, EventOf<G>)>,
+    /// Whether the game declared the match over at this tick.
+    pub over: bool,
+    /// The match's results, when it ended at this tick (it was over, or the batch was the
+    /// last).
+    pub outcome: Option<Outcome<ResultsOf<G>>>,
+}
+
+// By hand: a derive would ask the game's type itself to be comparable.
+impl<G: Game> PartialEq for StepOutput<G> {
+    fn eq(&self, other: &Self) -> bool {
+        self.tick == other.tick
+            && self.entities == other.entities
+            && self.standings == other.standings
+            && self.events == other.events
+            && self.over == other.over
+            && self.outcome == other.outcome
+    }
+}
+
+impl<G: Game> Default for StepOutput<G> {
+    fn default() -> Self {
+        Self {
+            tick: 0,
+            entities: Vec::new(),
+            standings: Vec::new(),
+            events: Vec::new(),
+            over: false,
+            outcome: None,
+        }
+    }
 }
 
 /// A simulation's state at a tick, from which it can be rebuilt (here after a crash, or on
@@ -119,7 +164,8 @@ pub struct SimCheckpoint<G: Game> {
     /// The last tick included.
     pub tick: u32,
     game: G::Checkpoint,
-    avatars: Vec<(Slot, u32)>,
+    /// The players, in the order their entities were given to [`Game::checkpoint`].
+    players: Vec<(Slot, SimPlayerRecord)>,
 }
 
 impl<G: Game> Clone for SimCheckpoint<G> {
@@ -127,9 +173,25 @@ impl<G: Game> Clone for SimCheckpoint<G> {
         Self {
             tick: self.tick,
             game: self.game.clone(),
-            avatars: self.avatars.clone(),
+            players: self.players.clone(),
         }
     }
+}
+
+/// A player as the simulation keeps it, without its entity (which a restore renews).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SimPlayerRecord {
+    player_id: String,
+    team: u8,
+    net_id: Option<u32>,
+    /// The player left for good; kept for the results.
+    left: bool,
+}
+
+/// A player in the simulation: its record and its entity.
+struct SimPlayer {
+    record: SimPlayerRecord,
+    entity: Entity,
 }
 
 /// Set by the watchdog when it gives up on a hung tick, so an injected hang can end.
@@ -162,13 +224,13 @@ fn fault_system(mut fault: ResMut<PendingFault>, abandoned: Res<Abandoned>) {
     }
 }
 
-/// A game's world and schedule, and which avatar belongs to which slot.
+/// A game's world and schedule, and which entity stands for which player.
 pub struct Simulation<G: Game> {
     game: G,
     world: World,
     schedule: Schedule,
-    /// Each player's avatar and its network id.
-    avatars: BTreeMap<Slot, (Entity, u32)>,
+    /// Every player who joined, by slot; a BTreeMap so the order is deterministic.
+    players: BTreeMap<Slot, SimPlayer>,
 }
 
 impl<G: Game> Simulation<G> {
@@ -182,6 +244,7 @@ impl<G: Game> Simulation<G> {
         });
         world.insert_resource(PendingFault::default());
         world.insert_resource(Abandoned(abandoned));
+        world.insert_resource(GameEvents::<EventOf<G>>::default());
         game.setup(&mut world, seed);
         let mut schedule = Schedule::default();
         schedule.add_systems(fault_system);
@@ -190,7 +253,7 @@ impl<G: Game> Simulation<G> {
             game,
             world,
             schedule,
-            avatars: BTreeMap::new(),
+            players: BTreeMap::new(),
         }
     }
 
@@ -203,11 +266,15 @@ impl<G: Game> Simulation<G> {
         abandoned: Arc<AtomicBool>,
     ) -> Self {
         let mut sim = Self::new(game, 0, dt, abandoned);
-        let restored = sim.game.restore(&mut sim.world, &checkpoint.game);
-        for &(slot, net_id) in &checkpoint.avatars {
-            if let Some(&(_, entity)) = restored.iter().find(|(id, _)| *id == net_id) {
-                sim.avatars.insert(slot, (entity, net_id));
-            }
+        let entities = sim.game.restore(&mut sim.world, &checkpoint.game);
+        for ((slot, record), entity) in checkpoint.players.iter().zip(entities) {
+            sim.players.insert(
+                *slot,
+                SimPlayer {
+                    record: record.clone(),
+                    entity,
+                },
+            );
         }
         sim.world.resource_mut::<RoomClock>().tick = checkpoint.tick;
         sim
@@ -215,49 +282,29 @@ impl<G: Game> Simulation<G> {
 
     /// Captures the current state.
     pub fn checkpoint(&mut self) -> SimCheckpoint<G> {
-        let avatars = self
-            .avatars
-            .iter()
-            .map(|(&slot, &(_, id))| (slot, id))
-            .collect();
+        let entities: Vec<Entity> = self.players.values().map(|p| p.entity).collect();
         SimCheckpoint {
             tick: self.world.resource::<RoomClock>().tick,
-            game: self.game.checkpoint(&mut self.world),
-            avatars,
+            game: self.game.checkpoint(&mut self.world, &entities),
+            players: self
+                .players
+                .iter()
+                .map(|(&slot, p)| (slot, p.record.clone()))
+                .collect(),
         }
     }
 
+    fn entity(&self, slot: Slot) -> Option<Entity> {
+        self.players
+            .get(&slot)
+            .filter(|p| !p.record.left)
+            .map(|p| p.entity)
+    }
+
     /// Applies a batch and runs the game's systems for one tick. May panic (game code).
-    pub fn step(&mut self, batch: &TickBatch, out: &mut StepOutput) {
+    pub fn step(&mut self, batch: &TickBatch<G>, out: &mut StepOutput<G>) {
         for command in &batch.commands {
-            match *command {
-                SimCommand::Spawn(slot, team) => match self.avatars.get(&slot) {
-                    Some(&(entity, _)) => self.game.player_returned(&mut self.world, entity),
-                    None => {
-                        let spawned = self.game.spawn_player(&mut self.world, team);
-                        self.avatars.insert(slot, spawned);
-                    }
-                },
-                SimCommand::Drop(slot) => {
-                    if let Some(&(entity, _)) = self.avatars.get(&slot) {
-                        self.game.player_dropped(&mut self.world, entity);
-                    }
-                }
-                SimCommand::Despawn(slot) => {
-                    if let Some((entity, _)) = self.avatars.remove(&slot) {
-                        self.game.despawn_player(&mut self.world, entity);
-                    }
-                }
-                SimCommand::Input(slot, input) => {
-                    if let Some(&(entity, _)) = self.avatars.get(&slot) {
-                        self.game.apply_input(&mut self.world, entity, input);
-                    }
-                }
-                SimCommand::Fault(Fault::TransportPanic) => {}
-                SimCommand::Fault(fault) => {
-                    self.world.resource_mut::<PendingFault>().0 = Some(fault);
-                }
-            }
+            self.apply(command);
         }
         {
             let mut clock = self.world.resource_mut::<RoomClock>();
@@ -269,15 +316,114 @@ impl<G: Game> Simulation<G> {
         out.entities.clear();
         self.game.write_snapshot(&mut self.world, &mut out.entities);
         out.standings.clear();
-        for (&slot, &(entity, net_id)) in &self.avatars {
-            let (score, deaths) = self.game.score(&self.world, entity);
-            out.standings.push(PlayerStanding {
-                slot,
-                net_id,
-                score,
-                deaths,
-            });
+        for (&slot, p) in &self.players {
+            if !p.record.left {
+                out.standings.push(PlayerStanding {
+                    slot,
+                    net_id: p.record.net_id,
+                    score: self.game.score(&self.world, p.entity),
+                });
+            }
         }
-        out.score_limit_reached = self.game.score_limit_reached(&mut self.world);
+        out.events.clear();
+        let players = &self.players;
+        let slot_of = |entity: Entity| {
+            players
+                .iter()
+                .find(|(_, p)| p.entity == entity && !p.record.left)
+                .map(|(&slot, _)| slot)
+        };
+        for (to, event) in self.world.resource_mut::<GameEvents<EventOf<G>>>().drain() {
+            match to {
+                Recipient::All => out.events.push((None, event)),
+                Recipient::Player(entity) => {
+                    // An event for someone who is not a player (any more) goes nowhere.
+                    if let Some(slot) = slot_of(entity) {
+                        out.events.push((Some(slot), event));
+                    }
+                }
+            }
+        }
+        out.over = batch.running && self.game.is_over(&mut self.world);
+        out.outcome = (out.over || batch.last).then(|| self.outcome());
+    }
+
+    fn apply(&mut self, command: &SimCommand<G>) {
+        match command {
+            SimCommand::Join {
+                slot,
+                team,
+                player_id,
+            } => match self.players.get_mut(slot) {
+                // Back after a drop, or even after leaving (while its place was still free):
+                // the same entity, state and all.
+                Some(p) => {
+                    p.record.left = false;
+                    self.game.player_returned(&mut self.world, p.entity);
+                }
+                None => {
+                    let joined = self.game.player_joined(
+                        &mut self.world,
+                        PlayerInfo {
+                            player_id,
+                            team: *team,
+                        },
+                    );
+                    self.players.insert(
+                        *slot,
+                        SimPlayer {
+                            record: SimPlayerRecord {
+                                player_id: player_id.clone(),
+                                team: *team,
+                                net_id: joined.net_id,
+                                left: false,
+                            },
+                            entity: joined.entity,
+                        },
+                    );
+                }
+            },
+            SimCommand::Drop(slot) => {
+                if let Some(entity) = self.entity(*slot) {
+                    self.game.player_dropped(&mut self.world, entity);
+                }
+            }
+            SimCommand::Leave(slot) => {
+                if let Some(entity) = self.entity(*slot) {
+                    self.game.player_left(&mut self.world, entity);
+                    if let Some(p) = self.players.get_mut(slot) {
+                        p.record.left = true;
+                    }
+                }
+            }
+            SimCommand::Input(slot, input) => {
+                if let Some(entity) = self.entity(*slot) {
+                    self.game.apply_input(&mut self.world, entity, *input);
+                }
+            }
+            SimCommand::Command(slot, command) => {
+                if let Some(entity) = self.entity(*slot) {
+                    self.game
+                        .apply_command(&mut self.world, entity, command.clone());
+                }
+            }
+            SimCommand::Fault(Fault::TransportPanic) => {}
+            SimCommand::Fault(fault) => {
+                self.world.resource_mut::<PendingFault>().0 = Some(*fault);
+            }
+        }
+    }
+
+    fn outcome(&mut self) -> Outcome<ResultsOf<G>> {
+        let participants: Vec<Participant> = self
+            .players
+            .values()
+            .map(|p| Participant {
+                player_id: &p.record.player_id,
+                team: p.record.team,
+                entity: p.entity,
+            })
+            .collect();
+        self.game.results(&mut self.world, &participants)
     }
 }

@@ -36,9 +36,9 @@ impl<G: Game> SimFactory<G> {
     fn rebuild(
         &self,
         checkpoint: &SimCheckpoint<G>,
-        replay: &[TickBatch],
-        retry: &TickBatch,
-        out: &mut StepOutput,
+        replay: &[TickBatch<G>],
+        retry: &TickBatch<G>,
+        out: &mut StepOutput<G>,
     ) -> Simulation<G> {
         let mut sim = Simulation::restore(
             self.game.clone(),
@@ -63,8 +63,8 @@ impl<G: Game> SimFactory<G> {
 pub(crate) fn supervised_step<G: Game>(
     factory: &SimFactory<G>,
     sim: &mut Option<Simulation<G>>,
-    batch: &TickBatch,
-    out: &mut StepOutput,
+    batch: &TickBatch<G>,
+    out: &mut StepOutput<G>,
     mut crashed: impl FnMut(&str) -> Recovery<G>,
 ) -> bool {
     let Some(running) = sim.as_mut() else {

@@ -13,7 +13,7 @@ use std::{
 };
 
 use protocol::{
-    TokenKey, TokenUserData,
+    GameProtocol, TokenKey, TokenUserData,
     batch_io::{RecvBatch, SendBatch},
     bundle, unix_now,
 };
@@ -221,7 +221,7 @@ impl RoomTransport {
         for ejection in self.link.inbound.eject(core) {
             let client = ejection.client;
             self.link.keepalive_lost.remove(&client);
-            if let Some(payload) = notice(ejection.kind) {
+            if let Some(payload) = notice::<G::Protocol>(ejection.kind) {
                 for _ in 0..NOTICE_COPIES {
                     match self.netcode.generate_payload_packet(client, &payload) {
                         Ok((addr, datagram)) => self.link.send_to(datagram, addr),
@@ -242,7 +242,7 @@ impl RoomTransport {
     }
 
     /// Queues the core's outbound messages on their channels and sends every packet due.
-    pub fn send(&mut self, out: &mut Vec<Outbound>) {
+    pub fn send<P: GameProtocol>(&mut self, out: &mut Vec<Outbound<P>>) {
         for message in out.drain(..) {
             self.link.inbound.queue(message);
         }

@@ -10,8 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use arena::{Arena, PlayerInput};
 use protocol::{
-    GameClient, MatchmakerClient, PlayerInput, ServerEvent,
+    GameClient, MatchmakerClient, ServerEvent,
     api::{CreateTicketRequest, RoomSummary},
 };
 
@@ -112,10 +113,10 @@ pub fn wait_for_port(port: u16) {
 /// Runs the clients' frames for up to `limit`, until `done` says so; returns every event each
 /// got, in order.
 async fn pump(
-    clients: &mut [&mut GameClient],
-    events: &mut [Vec<ServerEvent>],
+    clients: &mut [&mut GameClient<Arena>],
+    events: &mut [Vec<ServerEvent<Arena>>],
     limit: Duration,
-    mut done: impl FnMut(&[Vec<ServerEvent>]) -> bool,
+    mut done: impl FnMut(&[Vec<ServerEvent<Arena>>]) -> bool,
 ) -> bool {
     let started = std::time::Instant::now();
     while started.elapsed() < limit {
@@ -147,10 +148,10 @@ pub async fn replace_a_leaver(url: &str) {
     let at_a = mm.wait_for_assignment(&a.id, wait).await.unwrap();
     let at_b = mm.wait_for_assignment(&b.id, wait).await.unwrap();
     assert_eq!(at_a.room_id, at_b.room_id);
-    let mut ca = GameClient::connect(&at_a).unwrap();
-    let mut cb = GameClient::connect(&at_b).unwrap();
+    let mut ca = GameClient::<Arena>::connect(&at_a).unwrap();
+    let mut cb = GameClient::<Arena>::connect(&at_b).unwrap();
     let mut events = vec![Vec::new(), Vec::new()];
-    let started = |e: &[ServerEvent]| {
+    let started = |e: &[ServerEvent<Arena>]| {
         e.iter()
             .any(|e| matches!(e, ServerEvent::MatchStarted { .. }))
     };
@@ -178,7 +179,7 @@ pub async fn replace_a_leaver(url: &str) {
     assert_eq!(at_c.team, at_a.team, "on the team of the one who left");
 
     // C plays: welcomed on that team, and B hears of it.
-    let mut cc = GameClient::connect(&at_c).unwrap();
+    let mut cc = GameClient::<Arena>::connect(&at_c).unwrap();
     let mut events = vec![Vec::new(), Vec::new()];
     let joined = pump(&mut [&mut cb, &mut cc], &mut events, wait, |ev| {
         ev[0]

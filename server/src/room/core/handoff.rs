@@ -17,7 +17,6 @@ pub struct CoreHandoff {
     tick: u32,
     phase: Phase,
     players: Vec<PlayerHandoff>,
-    score_limit_reached: bool,
     replacements_asked: usize,
     max_replacements: usize,
 }
@@ -29,8 +28,7 @@ struct PlayerHandoff {
     replaced: bool,
     ejected: bool,
     joined: bool,
-    score: u32,
-    deaths: u32,
+    score: i64,
     /// Connected when the room stopped: the resumed room waits for this player.
     connected: bool,
 }
@@ -87,11 +85,9 @@ impl<G: Game> RoomCore<G> {
                     ejected: p.ejected,
                     joined: p.joined,
                     score: p.score,
-                    deaths: p.deaths,
                     connected: p.client.is_some(),
                 })
                 .collect(),
-            score_limit_reached: self.score_limit_reached,
             replacements_asked: self.replacements_asked,
             max_replacements: self.max_replacements,
         })
@@ -103,7 +99,7 @@ impl<G: Game> RoomCore<G> {
     /// players who were connected come back.
     pub fn resume(
         settings: RoomSettings,
-        arena_size: u32,
+        welcome: crate::game::WelcomeOf<G>,
         handoff: CoreHandoff,
         checkpoint: SimCheckpoint<G>,
         patience: u32,
@@ -123,7 +119,7 @@ impl<G: Game> RoomCore<G> {
         if !matches!(handoff.phase, Phase::Waiting | Phase::Running { .. }) {
             return Err(HandoffError::Over(handoff.phase.name()));
         }
-        let mut core = Self::new(settings, arena_size);
+        let mut core = Self::new(settings, welcome);
         let mut waiting_for = Vec::new();
         for (slot, (player, moved)) in core.players.iter_mut().zip(&handoff.players).enumerate() {
             player.away_since = moved.away_since;
@@ -132,7 +128,6 @@ impl<G: Game> RoomCore<G> {
             player.ejected = moved.ejected;
             player.joined = moved.joined;
             player.score = moved.score;
-            player.deaths = moved.deaths;
             if moved.connected {
                 waiting_for.push(slot);
                 // Away only if it does not come back while the room holds.
@@ -141,7 +136,6 @@ impl<G: Game> RoomCore<G> {
         }
         core.tick = handoff.tick;
         core.phase = handoff.phase;
-        core.score_limit_reached = handoff.score_limit_reached;
         core.replacements_asked = handoff.replacements_asked;
         core.max_replacements = handoff.max_replacements;
         core.set_checkpoint(checkpoint);

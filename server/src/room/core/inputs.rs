@@ -4,10 +4,10 @@
 
 use std::collections::VecDeque;
 
-use protocol::{InputFrame, PlayerInput};
+use protocol::{GameProtocol, InputFrame};
 
 /// Inputs held per player waiting for their tick; beyond it the oldest is merged into the next
-/// (bounds memory; its button presses are kept).
+/// (bounds memory; the game's merge keeps what must not be lost, such as presses).
 const MAX_PENDING_INPUTS: usize = 32;
 
 /// Furthest ahead of the room an input may be stamped (half a second at 30 Hz); one stamped
@@ -19,21 +19,21 @@ pub const INPUT_DELAY_BUCKETS: usize = 17;
 
 /// An input waiting in the room for its tick.
 #[derive(Debug, Clone, Copy)]
-struct PendingInput {
+struct PendingInput<I> {
     seq: u32,
     /// The tick it is for.
     tick: u32,
-    input: PlayerInput,
+    input: I,
     /// The room's tick when it arrived.
     arrived: u32,
 }
 
 /// An input taken for a tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct DueInput {
-    /// The input to apply: the newest due, with every button pressed in any input it stands
-    /// for.
-    pub(super) input: PlayerInput,
+pub(super) struct DueInput<I> {
+    /// The input to apply: the newest due, with the older ones it stands for merged in by the
+    /// game ([`GameProtocol::merge_late_input`]).
+    pub(super) input: I,
     /// Its sequence number (what the client's predictor reconciles on).
     pub(super) seq: u32,
     /// Of the inputs it stands for (itself and those merged into it), how many arrived after
@@ -46,9 +46,9 @@ pub(super) struct DueInput {
 }
 
 /// One connection's inputs: those waiting for their tick, and how early they arrive.
-#[derive(Debug, Default)]
-pub(super) struct InputBuffer {
-    pending: VecDeque<PendingInput>,
+#[derive(Debug)]
+pub(super) struct InputBuffer<P: GameProtocol> {
+    pending: VecDeque<PendingInput<P::Input>>,
     newest_seq: u32,
     /// The worst lead (ticks between arrival and the tick an input is for) in this window.
     window_worst: Option<i32>,
@@ -56,10 +56,21 @@ pub(super) struct InputBuffer {
     reported: Option<i8>,
 }
 
-impl InputBuffer {
+impl<P: GameProtocol> Default for InputBuffer<P> {
+    fn default() -> Self {
+        Self {
+            pending: VecDeque::new(),
+            newest_seq: 0,
+            window_worst: None,
+            reported: None,
+        }
+    }
+}
+
+impl<P: GameProtocol> InputBuffer<P> {
     /// Takes in the frames of one input packet, which arrived while the room was at `now`.
     /// Frames already seen (repeats, for loss) are skipped.
-    pub(super) fn receive(&mut self, frames: &[InputFrame], now: u32) {
+    pub(super) fn receive(&mut self, frames: &[InputFrame<P::Input>], now: u32) {
         for frame in frames {
             if frame.seq <= self.newest_seq {
                 continue;
@@ -74,7 +85,7 @@ impl InputBuffer {
                 && let Some(oldest) = self.pending.pop_front()
                 && let Some(next) = self.pending.front_mut()
             {
-                next.input.buttons |= oldest.input.buttons;
+                P::merge_late_input(&oldest.input, &mut next.input);
             }
             self.pending.push_back(PendingInput {
                 seq: frame.seq,
@@ -86,28 +97,28 @@ impl InputBuffer {
     }
 
     /// The input for tick `now`: the newest of those stamped for it or before (the ones a late
-    /// or bursty link delivered together), carrying every button pressed in any of them.
+    /// or bursty link delivered together), with the older ones merged into it by the game.
     /// Inputs for later ticks stay. `None` when none is due.
-    pub(super) fn take_due(&mut self, now: u32) -> Option<DueInput> {
-        let mut due: Option<PendingInput> = None;
-        let mut pressed = 0;
+    pub(super) fn take_due(&mut self, now: u32) -> Option<DueInput<P::Input>> {
+        let mut due: Option<PendingInput<P::Input>> = None;
         let (mut taken, mut late) = (0, 0);
-        while let Some(next) = self.pending.front().filter(|p| p.tick <= now) {
-            pressed |= next.input.buttons;
+        while self.pending.front().is_some_and(|p| p.tick <= now) {
+            let Some(mut next) = self.pending.pop_front() else {
+                break;
+            };
+            if let Some(older) = &due {
+                P::merge_late_input(&older.input, &mut next.input);
+            }
             taken += 1;
             late += u32::from(next.tick < now);
-            due = self.pending.pop_front();
+            due = Some(next);
         }
-        due.map(|p| {
-            let mut input = p.input;
-            input.buttons |= pressed;
-            DueInput {
-                input,
-                seq: p.seq,
-                late,
-                waited: now.saturating_sub(p.arrived + 1),
-                merged: taken - 1,
-            }
+        due.map(|p| DueInput {
+            input: p.input,
+            seq: p.seq,
+            late,
+            waited: now.saturating_sub(p.arrived + 1),
+            merged: taken - 1,
         })
     }
 
@@ -128,9 +139,11 @@ impl InputBuffer {
 
 #[cfg(test)]
 mod tests {
+    use arena::{Arena, PlayerInput};
+
     use super::*;
 
-    fn frame(seq: u32, tick: u32, fire: bool) -> InputFrame {
+    fn frame(seq: u32, tick: u32, fire: bool) -> InputFrame<PlayerInput> {
         InputFrame {
             seq,
             tick,
@@ -140,7 +153,7 @@ mod tests {
 
     #[test]
     fn inputs_wait_for_their_tick_and_late_ones_merge_keeping_presses() {
-        let mut b = InputBuffer::default();
+        let mut b = InputBuffer::<Arena>::default();
         // Arrive at tick 10: two late (for 8 and 9, the first pressing fire), one on time
         // (11), one early (13); the repeat of seq 1 is ignored.
         b.receive(&[frame(1, 8, true), frame(2, 9, false)], 10);
@@ -163,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_flood_of_future_inputs_is_bounded_and_keeps_its_presses() {
-        let mut b = InputBuffer::default();
+        let mut b = InputBuffer::<Arena>::default();
         let frames: Vec<_> = (1..=100).map(|s| frame(s, 1_000_000, s == 1)).collect();
         b.receive(&frames, 5);
         assert_eq!(b.pending.len(), MAX_PENDING_INPUTS);

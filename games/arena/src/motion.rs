@@ -1,7 +1,7 @@
 //! The arena's movement rule, shared by the room (authoritative) and clients (prediction), so a
 //! client predicting its own avatar computes exactly what the room will.
 
-use crate::message::PlayerInput;
+use crate::PlayerInput;
 
 /// How avatars move: speed, size, and the square field they stay in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,10 +60,10 @@ impl Ballistics {
     }
 
     /// Where a projectile described by `e` is at `tick`.
-    pub fn position(&self, e: &crate::EntityState, tick: u32, tick_rate: u16) -> (f32, f32) {
+    pub fn position(&self, e: &protocol::EntityState, tick: u32, tick_rate: u16) -> (f32, f32) {
         let age = (tick % 128 + 128 - u32::from(e.hp) % 128) % 128;
         let t = age as f32 / f32::from(tick_rate.max(1));
-        let heading = crate::dequantize_angle(e.angle);
+        let heading = protocol::dequantize_angle(e.angle);
         (
             e.x + heading.cos() * self.speed * t,
             e.y + heading.sin() * self.speed * t,
