@@ -7,19 +7,16 @@ use std::{
     sync::{Arc, atomic::AtomicBool},
 };
 
-use arena::PlayerInput;
+use arena::{ArenaGame, PlayerInput};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use protocol::{
     Channel, EntityKind, EntityState, InputFrame, InputPacket, SnapshotPacket, SnapshotReceiver,
     TokenUserData, codec,
 };
-use server::{
-    arena::ArenaGame,
-    room::{
-        ExpectedPlayer, Outbound, Room, RoomInput, RoomSettings, SimCommand, Simulation,
-        StepOutput, Supervision, SyncSettings, TickBatch,
-        sync::{ClientSync, Header, World},
-    },
+use server::room::{
+    ExpectedPlayer, Outbound, Room, RoomInput, RoomSettings, SimCommand, Simulation, StepOutput,
+    Supervision, SyncSettings, TickBatch,
+    sync::{ClientSync, Header, World},
 };
 
 // The allocator the server binary ships with, so allocation costs here are the node's.

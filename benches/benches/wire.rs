@@ -41,7 +41,7 @@ fn delta_codec(c: &mut Criterion) {
 }
 
 fn match_function(c: &mut Criterion) {
-    let rules = ModeRules::arena(10);
+    let rules = ModeRules::free_for_all("arena", 10);
     let mut group = c.benchmark_group("find_matches");
     for n in [1_000, 10_000, 100_000] {
         let candidates = queue(n);

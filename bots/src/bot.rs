@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use arena::{Arena, Motion, Predictor};
+use arena::{Arena, ArenaBrain, Motion, Predictor};
 use protocol::{
     ConnectionState, EndReason, EntityKind, GameClient, Interpolator, MatchmakerClient,
     MatchmakerError, ServerEvent, Snapshot,
@@ -13,7 +13,6 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::{
     Activity, Control, SwarmConfig,
-    brain::ArenaBrain,
     report::{MatchStats, Recorder},
     scenario::{Group, Slot},
 };

@@ -11,7 +11,6 @@
 #![warn(missing_docs)]
 
 mod bot;
-pub mod brain;
 pub mod scenario;
 pub mod threshold;
 pub use protocol::link;

@@ -7,10 +7,11 @@ use std::{
     process::{Command, Output},
 };
 
+use arena::ArenaGame;
 use clap::Parser;
 use server::{EmbeddedServer, config::ServerArgs};
 
-async fn server(udp_ports: &str) -> EmbeddedServer {
+async fn server(udp_ports: &str) -> EmbeddedServer<ArenaGame> {
     let args = ServerArgs::try_parse_from([
         "server",
         "--http",
@@ -21,7 +22,9 @@ async fn server(udp_ports: &str) -> EmbeddedServer {
         "3s",
     ])
     .unwrap();
-    EmbeddedServer::start(&args).await.expect("server starts")
+    EmbeddedServer::start(&args, ArenaGame::default())
+        .await
+        .expect("server starts")
 }
 
 /// Runs the bots binary to completion (off the test's runtime threads).

@@ -56,7 +56,11 @@ fn apps() -> &'static Apps {
             "47950-47959",
         ])
         .unwrap();
-        let node = server::Node::new(args.game(), args.node_config([7; 32], "fuzz".into()), None);
+        let node = server::Node::new(
+            arena::ArenaGame::default(),
+            args.node_config([7; 32], "fuzz".into()),
+            None,
+        );
         let admin = server::http::AdminConfig {
             fault_injection: true,
             token: Some(SECRET.into()),
@@ -73,7 +77,10 @@ fn tickets() -> Router {
     matchmaker::router(matchmaker::Matchmaker::new(
         matchmaker::MemoryStore::new(),
         NoRooms,
-        matchmaker::MatchmakerConfig::new(vec![matchmaker::ModeRules::arena(10)], [7; 32]),
+        matchmaker::MatchmakerConfig::new(
+            vec![matchmaker::ModeRules::free_for_all("arena", 10)],
+            [7; 32],
+        ),
     ))
 }
 

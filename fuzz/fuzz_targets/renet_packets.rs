@@ -15,12 +15,10 @@ use std::{
 };
 
 use arbitrary::Arbitrary;
+use arena::ArenaGame;
 use libfuzzer_sys::fuzz_target;
 use protocol::{bundle, renet_wire::RenetPacket};
-use server::{
-    arena::ArenaGame,
-    room::{HonestClient, Phase, ReceivePath, RoomSettings},
-};
+use server::room::{HonestClient, Phase, ReceivePath, RoomSettings};
 
 /// Counts the bytes allocated now, to assert the room's memory stays bounded.
 struct Counting;

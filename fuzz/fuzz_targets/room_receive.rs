@@ -4,11 +4,9 @@
 //! arena room, one tick after each.
 #![no_main]
 
+use arena::ArenaGame;
 use libfuzzer_sys::fuzz_target;
-use server::{
-    arena::ArenaGame,
-    room::{ReceivePath, RoomSettings},
-};
+use server::room::{ReceivePath, RoomSettings};
 
 fuzz_target!(|data: &[u8]| {
     let mut path = ReceivePath::new(ArenaGame::default(), RoomSettings::for_players(1, 7, 2));

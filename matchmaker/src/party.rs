@@ -112,8 +112,8 @@ mod tests {
 
     #[test]
     fn parties_must_fit_a_team() {
-        let ffa = ModeRules::arena(10);
-        let teams = ModeRules::arena(10).with_teams(2);
+        let ffa = ModeRules::free_for_all("arena", 10);
+        let teams = ModeRules::free_for_all("arena", 10).with_teams(2);
         let party = |id: &str, size| Party {
             id: id.into(),
             size,

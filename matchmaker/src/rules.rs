@@ -27,11 +27,11 @@ pub struct ModeRules {
 }
 
 impl ModeRules {
-    /// The free-for-all arena mode: `players` per match, windows that widen from 100 to 1000
-    /// rating points over 15 seconds, and a 120 s maximum wait.
-    pub fn arena(players: usize) -> Self {
+    /// A free-for-all mode named `name`: `players` per match, windows that widen from 100 to
+    /// 1000 rating points over 15 seconds, and a 120 s maximum wait.
+    pub fn free_for_all(name: &str, players: usize) -> Self {
         Self {
-            name: "arena".into(),
+            name: name.into(),
             players_per_match: players,
             teams: players,
             skill_window: 100.0,
@@ -47,15 +47,15 @@ impl ModeRules {
         self
     }
 
-    /// The arena mode for `players`, free-for-all or in `teams` equal teams.
-    pub fn arena_in_teams(players: usize, teams: Option<usize>) -> Result<Self, UnevenTeams> {
+    /// The mode `name` for `players`, free-for-all or in `teams` equal teams.
+    pub fn in_teams(name: &str, players: usize, teams: Option<usize>) -> Result<Self, UnevenTeams> {
         let Some(teams) = teams else {
-            return Ok(Self::arena(players));
+            return Ok(Self::free_for_all(name, players));
         };
         if teams == 0 || teams > players || !players.is_multiple_of(teams) || teams > 256 {
             return Err(UnevenTeams { players, teams });
         }
-        Ok(Self::arena(players).with_teams(teams))
+        Ok(Self::free_for_all(name, players).with_teams(teams))
     }
 
     /// Players per team.
@@ -250,7 +250,7 @@ mod tests {
     }
 
     fn rules(size: usize) -> ModeRules {
-        ModeRules::arena(size)
+        ModeRules::free_for_all("arena", size)
     }
 
     #[test]
@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn parties_play_together_on_one_team_and_teams_fill_exactly() {
-        let r = ModeRules::arena(6).with_teams(2);
+        let r = ModeRules::free_for_all("arena", 6).with_teams(2);
         // A party of 3, a party of 2 and four solos; all near in skill.
         let cands = [
             party(1000.0, 5, 3),
@@ -343,7 +343,7 @@ mod tests {
         assert!(find_matches(&ffa, &[party(1000.0, 9, 2)]).is_empty());
         assert!(find_matches(&ffa, &[party(1000.0, 9, 2), c(1000.0, 0)]).is_empty());
         // Teams of 2: two parties of 2 make a match; a party of 2 with one solo does not.
-        let teams = ModeRules::arena(4).with_teams(2);
+        let teams = ModeRules::free_for_all("arena", 4).with_teams(2);
         assert_eq!(
             find_matches(&teams, &[party(1000.0, 1, 2), party(1000.0, 0, 2)]).len(),
             1

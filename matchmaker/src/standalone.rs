@@ -80,7 +80,8 @@ impl Standalone {
             config.node_stale_after,
         );
         let mut mm_config = MatchmakerConfig::new(
-            vec![ModeRules::arena_in_teams(
+            vec![ModeRules::in_teams(
+                "arena",
                 config.players_per_match,
                 config.teams,
             )?],

@@ -89,7 +89,7 @@ async fn start(rules: ModeRules) -> Harness {
 }
 
 fn arena(players: usize) -> ModeRules {
-    ModeRules::arena(players)
+    ModeRules::free_for_all("arena", players)
 }
 
 fn ticket(player: &str) -> CreateTicketRequest {

@@ -426,7 +426,7 @@ async fn sharing_redis(
         instances.push(Matchmaker::new(
             store,
             allocator.clone(),
-            MatchmakerConfig::new(vec![ModeRules::arena(10)], [1; 32]),
+            MatchmakerConfig::new(vec![ModeRules::free_for_all("arena", 10)], [1; 32]),
         ));
     }
     instances
@@ -499,7 +499,7 @@ async fn while_redis_is_down_requests_fail_cleanly_and_recover_when_it_returns()
     let mm = Matchmaker::new(
         store,
         Recording::default(),
-        MatchmakerConfig::new(vec![ModeRules::arena(2)], [1; 32]),
+        MatchmakerConfig::new(vec![ModeRules::free_for_all("arena", 2)], [1; 32]),
     );
     let app = matchmaker::router(mm.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -551,7 +551,7 @@ async fn claims_of_a_matchmaker_that_died_mid_allocation_are_released_and_assign
     store.insert(b.clone()).await.unwrap();
     assert!(store.claim(&[a.id, b.id]).await.unwrap());
     // Another instance takes over: once the lease runs out, they are matched and assigned.
-    let mut config = MatchmakerConfig::new(vec![ModeRules::arena(2)], [1; 32]);
+    let mut config = MatchmakerConfig::new(vec![ModeRules::free_for_all("arena", 2)], [1; 32]);
     config.claim_lease = Duration::from_millis(300);
     let mm = Matchmaker::new(store.clone(), Recording::default(), config);
     tokio::spawn(mm.clone().run(std::future::pending()));
@@ -588,7 +588,7 @@ async fn redis_killed_and_restarted_with_persistence_loses_no_ticket() {
     let mm = Matchmaker::new(
         store,
         Recording::default(),
-        MatchmakerConfig::new(vec![ModeRules::arena(2)], [1; 32]),
+        MatchmakerConfig::new(vec![ModeRules::free_for_all("arena", 2)], [1; 32]),
     );
     tokio::spawn(mm.clone().run(std::future::pending()));
     let request = |p: &str| CreateTicketRequest::for_player("arena", p);
@@ -630,7 +630,7 @@ async fn a_long_poll_hears_at_once_when_another_instance_finishes_its_ticket() {
     // A takes tickets but never matches; it re-reads so rarely that only the feed can wake it.
     let a_store = store().await;
     let finished = a_store.finished_tickets();
-    let mut config = MatchmakerConfig::new(vec![ModeRules::arena(2)], [1; 32]);
+    let mut config = MatchmakerConfig::new(vec![ModeRules::free_for_all("arena", 2)], [1; 32]);
     config.reread_interval = Duration::from_secs(60);
     let a = Matchmaker::new(a_store, Recording::default(), config);
     tokio::spawn(a.clone().follow_finished(finished));
@@ -638,7 +638,7 @@ async fn a_long_poll_hears_at_once_when_another_instance_finishes_its_ticket() {
     let b = Matchmaker::new(
         store().await,
         Recording::default(),
-        MatchmakerConfig::new(vec![ModeRules::arena(2)], [1; 32]),
+        MatchmakerConfig::new(vec![ModeRules::free_for_all("arena", 2)], [1; 32]),
     );
     // Let A's subscription settle before anything is published.
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -10,9 +10,9 @@ use protocol::api::NodeAdvert;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use crate::{
-    arena::ArenaGame,
     config::ServerArgs,
     embedded::{StartError, bind_http, open_slot, serve_until},
+    game::Game,
     http::node_router,
     migration::{MoveReport, Mover},
     node::{Node, NodeEvent},
@@ -24,19 +24,19 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 pub const ADVERT_TTL: Duration = Duration::from_secs(3);
 
 /// A running cluster node.
-pub struct ClusterNode {
+pub struct ClusterNode<G: Game> {
     /// Where its HTTP API listens.
     pub http_addr: SocketAddr,
     /// Its id in the cluster.
     pub id: String,
     /// The node.
-    pub node: Node<ArenaGame>,
-    mover: Mover,
+    pub node: Node<G>,
+    mover: Mover<G>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
-impl std::fmt::Debug for ClusterNode {
+impl<G: Game> std::fmt::Debug for ClusterNode<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterNode")
             .field("id", &self.id)
@@ -45,10 +45,10 @@ impl std::fmt::Debug for ClusterNode {
     }
 }
 
-impl ClusterNode {
-    /// Joins the cluster: connects to Redis (a clear error if it cannot), starts the HTTP API
-    /// and the heartbeat.
-    pub async fn start(args: &ServerArgs) -> Result<Self, StartError> {
+impl<G: Game> ClusterNode<G> {
+    /// Joins the cluster with `game`: connects to Redis (a clear error if it cannot), starts
+    /// the HTTP API and the heartbeat.
+    pub async fn start(args: &ServerArgs, game: G) -> Result<Self, StartError> {
         let redis = args.redis.as_deref().ok_or(StartError::Missing {
             role: "node",
             flag: "--redis",
@@ -67,11 +67,7 @@ impl ClusterNode {
         }
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let id = format!("{}-{:08x}", args.region, rand::random::<u32>());
-        let node = Node::new(
-            args.game(),
-            args.node_config(key, id.clone()),
-            Some(events_tx),
-        );
+        let node = Node::new(game, args.node_config(key, id.clone()), Some(events_tx));
         let (listener, http_addr) = bind_http(args.http).await?;
         let public_ip = args.public_ip.unwrap_or(args.udp_bind);
         let app = node_router(node.clone(), admin, Some(secret.clone()))
@@ -257,15 +253,15 @@ async fn retry<T, F: Future<Output = Result<T, StoreError>>>(
 const COPY_TTL: Duration = Duration::from_secs(10);
 
 /// Writes a copy of every running room to Redis (see [`matchmaker::Rescuer`]).
-struct Copier {
+struct Copier<G: Game> {
     store: RedisStore,
-    node: Node<ArenaGame>,
+    node: Node<G>,
     node_id: String,
     region: String,
     every: Duration,
 }
 
-impl Copier {
+impl<G: Game> Copier<G> {
     /// Every `every`: packs each running room between two of its ticks (a room pauses for
     /// microseconds) and writes all the copies in one round trip; the copies of rooms that
     /// ended, or moved away, are dropped.
@@ -315,7 +311,7 @@ impl Copier {
 /// the matchmakers may have seen it expire and given its players new rooms, so the node fences
 /// itself: it fails its rooms (their players are told and follow their tickets) and takes no
 /// new ones until an advert is written again.
-async fn heartbeat(store: RedisStore, node: Node<ArenaGame>, mut advert: NodeAdvert) {
+async fn heartbeat<G: Game>(store: RedisStore, node: Node<G>, mut advert: NodeAdvert) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     // When the last advert that was written was sent: it expires no sooner than this + TTL.
     let mut last_written = tokio::time::Instant::now();

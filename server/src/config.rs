@@ -53,13 +53,6 @@ fn parse_tick_rate(s: &str) -> Result<u16, String> {
     }
 }
 
-fn parse_arena_size(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if (10.0..=2000.0).contains(&v) => Ok(v),
-        _ => Err(format!("arena size must be 10 to 2000 units, got {s:?}")),
-    }
-}
-
 fn parse_key(s: &str) -> Result<[u8; 32], String> {
     protocol::key_from_hex(s)
 }
@@ -113,11 +106,6 @@ impl ServerArgs {
                 min_remaining: self.backfill_min_remaining,
             }),
         }
-    }
-
-    /// The arena game these flags describe.
-    pub fn game(&self) -> crate::arena::ArenaGame {
-        crate::arena::ArenaGame::new(self.arena_size, self.score_limit)
     }
 }
 
@@ -197,18 +185,13 @@ pub struct ServerArgs {
     #[arg(long, env = "RALLYPOINT_TICKET_RATE_PER_IP", default_value = "100")]
     pub ticket_rate_per_ip: u32,
 
-    /// Players per arena match.
+    /// Players per match.
     #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub players_per_match: u16,
 
-    /// Teams per arena match (parties play on one team; teammates do not hurt each other);
-    /// free-for-all when absent.
+    /// Teams per match (parties play on one team); free-for-all when absent.
     #[arg(long, env = "RALLYPOINT_TEAMS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub teams: Option<u16>,
-
-    /// Side of the square arena, world units (e.g. 300 for 100-player rooms).
-    #[arg(long, env = "RALLYPOINT_ARENA_SIZE", default_value = "100", value_parser = parse_arena_size)]
-    pub arena_size: f32,
 
     /// A client sees entities within this distance of its avatar (interest management).
     #[arg(long, env = "RALLYPOINT_INTEREST_RADIUS", default_value = "60")]
@@ -217,10 +200,6 @@ pub struct ServerArgs {
     /// Most snapshot bytes per client per tick; lower-priority changes wait.
     #[arg(long, env = "RALLYPOINT_SNAPSHOT_BUDGET", default_value = "1000", value_parser = clap::value_parser!(u16).range(64..=1100))]
     pub snapshot_budget: u16,
-
-    /// Kills that end an arena match early.
-    #[arg(long, env = "RALLYPOINT_SCORE_LIMIT", default_value = "25")]
-    pub score_limit: u32,
 
     /// Most rooms at once (also limited by the number of UDP ports).
     #[arg(long, env = "RALLYPOINT_MAX_ROOMS", default_value = "600")]

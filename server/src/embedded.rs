@@ -7,8 +7,8 @@ use protocol::api::OpenSlot;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
-    arena::ArenaGame,
     config::ServerArgs,
+    game::Game,
     node::{Node, NodeEvent},
 };
 
@@ -89,11 +89,11 @@ pub(crate) fn open_slot(
 }
 
 /// A running embedded server.
-pub struct EmbeddedServer {
+pub struct EmbeddedServer<G: Game> {
     /// Where the HTTP API listens (the real port when 0 was asked for).
     pub http_addr: SocketAddr,
     /// The node hosting the rooms.
-    pub node: Node<ArenaGame>,
+    pub node: Node<G>,
     /// Whether the token key was generated (not given).
     pub generated_key: bool,
     /// The admin token made for this process when none was given.
@@ -102,9 +102,9 @@ pub struct EmbeddedServer {
     task: JoinHandle<()>,
 }
 
-impl EmbeddedServer {
-    /// Starts the matchmaker loop, the node and the HTTP API.
-    pub async fn start(args: &ServerArgs) -> Result<Self, StartError> {
+impl<G: Game> EmbeddedServer<G> {
+    /// Starts the matchmaker loop, the node running `game` and the HTTP API.
+    pub async fn start(args: &ServerArgs, game: G) -> Result<Self, StartError> {
         let mut admin = args.admin_config()?;
         let generated_key = args.token_key.is_none();
         // Dev mode only: the dashboard's spectator view needs an admin token, so one is made
@@ -117,12 +117,13 @@ impl EmbeddedServer {
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let token_key = args.token_key.unwrap_or_else(rand::random);
         let node = Node::new(
-            args.game(),
+            game,
             args.node_config(token_key, "embedded".into()),
             Some(events_tx),
         );
         let mut mm_config = MatchmakerConfig::new(
-            vec![ModeRules::arena_in_teams(
+            vec![ModeRules::in_teams(
+                node.mode(),
                 usize::from(args.players_per_match),
                 args.teams.map(usize::from),
             )?],

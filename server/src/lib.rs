@@ -1,9 +1,12 @@
-//! Rallypoint's server: the node that hosts rooms, and the embedded single-process mode.
+//! Rallypoint's engine: the node that hosts rooms of any game, and the embedded
+//! single-process mode.
 //!
 //! What it is:
-//! - [`Game`]: how a game plugs in (its [`protocol::GameProtocol`] types, components and
-//!   systems, player lifecycle, input, command and snapshot mappings, results), with
-//!   [`arena::ArenaGame`] as the reference game;
+//! - generic over a [`Game`] (from `game_api`, re-exported here): the game plugs in its
+//!   [`protocol::GameProtocol`] types, components and systems, player lifecycle, input,
+//!   command and snapshot mappings and results; the engine knows no game (the arena, in
+//!   `games/arena`, is one like any other);
+//! - [`run`]: a game's whole server binary in one call, with its flags flattened in;
 //! - [`room`]: one room per match, a sans-IO [`room::RoomCore`] (shell state + the ECS
 //!   simulation) driven on a fixed tick by a UDP transport (renet over netcode, secure tokens);
 //! - [`Node`]: many rooms at once within a capacity, one UDP port each; it is the matchmaker's
@@ -15,24 +18,27 @@
 //! `matchmaker`).
 #![warn(missing_docs)]
 
-pub mod arena;
 mod cluster_node;
 pub mod config;
 mod embedded;
-mod game;
 pub mod http;
 pub mod metrics;
 pub mod migration;
 mod node;
 pub mod room;
+mod run;
 mod watch;
+
+// The game-facing API, under the path the engine's modules use for it.
+use game_api as game;
 
 pub use cluster_node::{ADVERT_TTL, ClusterNode, HEARTBEAT};
 pub use embedded::{EmbeddedServer, StartError};
-pub use game::{
+pub use game_api::{
     CommandOf, EventOf, Game, GameEvents, InputOf, Joined, Outcome, Participant, PlayerInfo,
     Recipient, ResultsOf, RoomClock, WelcomeOf, placements_by,
 };
 pub use node::{
     ImportError, JoinError, MigrateError, NoSuchRoom, Node, NodeConfig, NodeEvent, RoomFailure,
 };
+pub use run::run;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use matchmaker::{Placement, RedisStore, rank_nodes};
 use protocol::api::NodeAdvert;
 
-use crate::{arena::ArenaGame, node::Node};
+use crate::{game::Game, node::Node};
 
 /// How a node's rooms fared when it moved them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,8 +24,8 @@ pub struct MoveReport {
 
 /// Moves rooms from one node to the others.
 #[derive(Clone)]
-pub(crate) struct Mover {
-    pub(crate) node: Node<ArenaGame>,
+pub(crate) struct Mover<G: Game> {
+    pub(crate) node: Node<G>,
     pub(crate) node_id: String,
     pub(crate) region: String,
     pub(crate) store: RedisStore,
@@ -35,7 +35,7 @@ pub(crate) struct Mover {
     pub(crate) stale_after: Duration,
 }
 
-impl Mover {
+impl<G: Game> Mover<G> {
     /// Moves every room that can move, one after another (each room pauses only for its own
     /// move). The node should be draining first, so nothing new arrives.
     pub(crate) async fn move_all(&self) -> MoveReport {

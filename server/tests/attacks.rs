@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use arena::{Arena, PlayerInput};
+use arena::{Arena, ArenaGame, PlayerInput};
 use clap::Parser;
 use protocol::{
     GameClient, MatchmakerClient, PROTOCOL_ID, TokenUserData,
@@ -27,7 +27,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 const KEY_HEX: &str = "a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77a";
 
-async fn start(ports: &str, players: &str) -> EmbeddedServer {
+async fn start(ports: &str, players: &str) -> EmbeddedServer<ArenaGame> {
     let args = ServerArgs::try_parse_from([
         "server",
         "--http",
@@ -42,7 +42,9 @@ async fn start(ports: &str, players: &str) -> EmbeddedServer {
         "30s",
     ])
     .unwrap();
-    EmbeddedServer::start(&args).await.expect("server starts")
+    EmbeddedServer::start(&args, ArenaGame::default())
+        .await
+        .expect("server starts")
 }
 
 /// One match's assignments.
@@ -648,7 +650,7 @@ fn a_panic_inside_renet_costs_only_the_senders_connection() {
     let mut transport = RoomTransport::new(socket, addr, key(), 4)
         .unwrap()
         .without_packet_check();
-    let mut room = Room::new(server::arena::ArenaGame::default(), settings);
+    let mut room = Room::new(ArenaGame::default(), settings);
     let stop = Arc::new(AtomicBool::new(false));
     let runner = {
         let stop = stop.clone();

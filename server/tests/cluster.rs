@@ -8,6 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use arena::ArenaGame;
 use bots::{SwarmConfig, run_swarm};
 use clap::Parser;
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
@@ -16,7 +17,7 @@ use support::RedisServer;
 
 const SECRET: &str = "5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2";
 
-async fn node(redis: &RedisServer, ports: &str, region: &str) -> ClusterNode {
+async fn node(redis: &RedisServer, ports: &str, region: &str) -> ClusterNode<ArenaGame> {
     node_with_matches_of(redis, ports, region, "3s").await
 }
 
@@ -25,7 +26,7 @@ async fn node_with_matches_of(
     ports: &str,
     region: &str,
     match_duration: &str,
-) -> ClusterNode {
+) -> ClusterNode<ArenaGame> {
     let args = ServerArgs::try_parse_from([
         "server",
         "--role",
@@ -44,7 +45,9 @@ async fn node_with_matches_of(
         region,
     ])
     .unwrap();
-    ClusterNode::start(&args).await.expect("node starts")
+    ClusterNode::start(&args, ArenaGame::default())
+        .await
+        .expect("node starts")
 }
 
 async fn matchmaker(redis: &RedisServer, placement: Placement) -> Standalone {
@@ -79,7 +82,7 @@ async fn wait_for_nodes(redis: &RedisServer, n: usize) {
 }
 
 /// Runs 20 bots (two matches) and returns the most rooms seen at once on each node.
-async fn play_two_matches(url: String, nodes: &[&ClusterNode]) -> Vec<usize> {
+async fn play_two_matches(url: String, nodes: &[&ClusterNode<ArenaGame>]) -> Vec<usize> {
     let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
         &url,
         20,
@@ -207,7 +210,7 @@ async fn rooms_are_only_allocated_with_the_cluster_secret() {
     let no_secret =
         ServerArgs::try_parse_from(["server", "--role", "node", "--redis", &redis.url]).unwrap();
     assert!(
-        ClusterNode::start(&no_secret)
+        ClusterNode::start(&no_secret, ArenaGame::default())
             .await
             .unwrap_err()
             .to_string()
@@ -232,7 +235,7 @@ async fn rooms_are_only_allocated_with_the_cluster_secret() {
     ])
     .unwrap();
     assert!(
-        ClusterNode::start(&unreachable)
+        ClusterNode::start(&unreachable, ArenaGame::default())
             .await
             .unwrap_err()
             .to_string()

@@ -5,20 +5,24 @@ mod support;
 
 use std::time::Duration;
 
+use arena::ArenaGame;
 use bots::{SwarmConfig, run_swarm};
 use clap::Parser;
 use protocol::MatchmakerClient;
 use server::{EmbeddedServer, config::ServerArgs};
 
-async fn start(extra: &[&str]) -> EmbeddedServer {
+async fn start(extra: &[&str]) -> EmbeddedServer<ArenaGame> {
     let mut argv = vec!["server", "--http", "127.0.0.1:0"];
     if !extra.contains(&"--udp-ports") {
         argv.extend_from_slice(&["--udp-ports", "41000-41499"]);
     }
     argv.extend_from_slice(extra);
-    EmbeddedServer::start(&ServerArgs::try_parse_from(argv).unwrap())
-        .await
-        .expect("server starts")
+    EmbeddedServer::start(
+        &ServerArgs::try_parse_from(argv).unwrap(),
+        ArenaGame::default(),
+    )
+    .await
+    .expect("server starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,10 +188,13 @@ async fn parties_play_together_on_one_team() {
 #[tokio::test]
 async fn uneven_teams_are_refused_at_start() {
     let argv = ["server", "--http", "127.0.0.1:0", "--teams", "3"];
-    let error = EmbeddedServer::start(&ServerArgs::try_parse_from(argv).unwrap())
-        .await
-        .err()
-        .expect("10 players do not split into 3 teams");
+    let error = EmbeddedServer::start(
+        &ServerArgs::try_parse_from(argv).unwrap(),
+        ArenaGame::default(),
+    )
+    .await
+    .err()
+    .expect("10 players do not split into 3 teams");
     assert!(error.to_string().contains("3 equal teams"), "{error}");
 }
 

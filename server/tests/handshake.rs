@@ -13,14 +13,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use arena::Arena;
+use arena::{Arena, ArenaGame};
 use matchmaker::{AllocationRequest, Allocator};
 use protocol::{
     ConnectionState, GameClient, ServerEvent, TokenUserData, api::RoomPlayer, issue_token, unix_now,
 };
 use server::{
     Node, NodeConfig,
-    arena::ArenaGame,
     room::{Supervision, SyncSettings},
 };
 

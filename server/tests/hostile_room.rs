@@ -4,15 +4,12 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use arena::{Arena, PlayerInput};
+use arena::{Arena, ArenaGame, ArenaRules, PlayerInput};
 use protocol::{
     Channel, ClientEvent, EntityKind, InputFrame, InputPacket, TokenUserData, bundle, codec,
     connection_config,
 };
-use server::{
-    arena::{ArenaGame, ArenaRules},
-    room::{HonestClient, HostileKind, Phase, ReceivePath, Room, RoomInput, RoomSettings},
-};
+use server::room::{HonestClient, HostileKind, Phase, ReceivePath, Room, RoomInput, RoomSettings};
 
 fn settings(players: usize) -> RoomSettings {
     RoomSettings::for_players(1, 7, players)

@@ -3,10 +3,11 @@
 
 use std::collections::HashSet;
 
+use arena::ArenaGame;
 use clap::Parser;
 use server::{EmbeddedServer, config::ServerArgs};
 
-async fn start(rate: &str) -> EmbeddedServer {
+async fn start(rate: &str) -> EmbeddedServer<ArenaGame> {
     let args = ServerArgs::try_parse_from([
         "server",
         "--http",
@@ -20,7 +21,9 @@ async fn start(rate: &str) -> EmbeddedServer {
         "100",
     ])
     .unwrap();
-    EmbeddedServer::start(&args).await.expect("server starts")
+    EmbeddedServer::start(&args, ArenaGame::default())
+        .await
+        .expect("server starts")
 }
 
 async fn post_json(http: &reqwest::Client, url: &str, body: String) -> reqwest::Response {

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use arena::{Arena, ArenaResults, ArenaWelcome, PlayerInput};
+use arena::{Arena, ArenaGame, ArenaResults, ArenaWelcome, PlayerInput};
 use bevy_ecs::{entity::Entity, schedule::Schedule, world::World};
 use protocol::{
     Channel, EntityState, INPUT_REDUNDANCY, InputClock, InputFrame, InputPacket, NoMessage,
@@ -21,7 +21,6 @@ use protocol::{
 };
 use server::{
     Game, Joined, Outcome, Participant, PlayerInfo,
-    arena::ArenaGame,
     room::{INPUT_DELAY_BUCKETS, Outbound, Phase, Room, RoomInput, RoomSettings},
 };
 

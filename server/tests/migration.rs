@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use arena::{Arena, PlayerInput};
+use arena::{Arena, ArenaGame, PlayerInput};
 use matchmaker::{AllocationRequest, Allocator};
 use protocol::{
     Channel, EndReason, EntityKind, GameClient, InputFrame, InputPacket, ServerEvent,
@@ -18,7 +18,6 @@ use protocol::{
 };
 use server::{
     Node, NodeConfig,
-    arena::ArenaGame,
     room::{
         Phase, Room, RoomHandoff, RoomInput, RoomSettings, StepOutput, Supervision, SyncSettings,
     },

@@ -2,18 +2,15 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use arena::{Arena, PlayerInput};
-use bots::brain::ArenaBrain;
+use arena::ArenaBrain;
+use arena::{Arena, ArenaGame, PlayerInput};
 use protocol::{
     Channel, ClientEvent, EndReason, InputFrame, InputPacket, ServerEvent, Snapshot,
     SnapshotReceiver, TokenUserData, codec,
 };
-use server::{
-    arena::ArenaGame,
-    room::{
-        Backfill, ExpectedPlayer, Outbound, Phase, Room, RoomInput, RoomSettings, Supervision,
-        SyncSettings,
-    },
+use server::room::{
+    Backfill, ExpectedPlayer, Outbound, Phase, Room, RoomInput, RoomSettings, Supervision,
+    SyncSettings,
 };
 
 const ROOM: u64 = 77;

@@ -6,11 +6,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use arena::ArenaGame;
 use matchmaker::{AllocationRequest, Allocator};
 use protocol::api::RoomPlayer;
 use server::{
     Node, NodeConfig,
-    arena::ArenaGame,
     room::{Fault, Supervision, SyncSettings},
 };
 

@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use arena::{Arena, PlayerInput};
+use arena::{Arena, ArenaGame, PlayerInput};
 use protocol::{Channel, InputFrame, InputPacket, ServerEvent, TokenUserData, codec};
-use server::{
-    arena::ArenaGame,
-    room::{Fault, Outbound, Phase, Room, RoomInput, RoomSettings, StepOutput, Supervision},
+use server::room::{
+    Fault, Outbound, Phase, Room, RoomInput, RoomSettings, StepOutput, Supervision,
 };
 
 const ROOM: u64 = 5;

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use arena::ArenaGame;
 use bots::{SwarmConfig, run_swarm};
 use clap::Parser;
 use protocol::{
@@ -13,12 +14,15 @@ use server::{EmbeddedServer, StartError, config::ServerArgs};
 
 const TOKEN: &str = "test-admin-token";
 
-async fn start(ports: &str, extra: &[&str]) -> EmbeddedServer {
+async fn start(ports: &str, extra: &[&str]) -> EmbeddedServer<ArenaGame> {
     let mut argv = vec!["server", "--http", "127.0.0.1:0", "--udp-ports", ports];
     argv.extend_from_slice(extra);
-    EmbeddedServer::start(&ServerArgs::try_parse_from(argv).unwrap())
-        .await
-        .expect("server starts")
+    EmbeddedServer::start(
+        &ServerArgs::try_parse_from(argv).unwrap(),
+        ArenaGame::default(),
+    )
+    .await
+    .expect("server starts")
 }
 
 async fn running_rooms(mm: &MatchmakerClient, want: usize) -> Vec<RoomSummary> {
@@ -214,7 +218,7 @@ async fn the_fault_endpoint_needs_to_be_enabled_and_the_admin_token() {
     ])
     .unwrap();
     assert!(matches!(
-        EmbeddedServer::start(&args).await,
+        EmbeddedServer::start(&args, ArenaGame::default()).await,
         Err(StartError::AdminTokenRequired)
     ));
 

@@ -4,20 +4,14 @@
 
 use std::{collections::VecDeque, time::Duration};
 
-use arena::{Arena, PlayerInput};
-use bots::{
-    brain::ArenaBrain,
-    link::{Link, LinkProfile},
-};
+use arena::{Arena, ArenaBrain, ArenaGame, PlayerInput};
+use bots::link::{Link, LinkProfile};
 use protocol::{
     Channel, InputFrame, InputPacket, ServerEvent, SnapshotPacket, SnapshotReceiver, TokenUserData,
     codec,
     sync::{NetState, View},
 };
-use server::{
-    arena::ArenaGame,
-    room::{Outbound, Room, RoomInput, RoomSettings, SyncSettings},
-};
+use server::room::{Outbound, Room, RoomInput, RoomSettings, SyncSettings};
 
 const ROOM: u64 = 9;
 

@@ -121,7 +121,7 @@ fn serve(args: Vec<String>) {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let server = server::EmbeddedServer::start(&server_args)
+        let server = server::EmbeddedServer::start(&server_args, arena::ArenaGame::default())
             .await
             .expect("node starts");
         // Runs until the benchmark kills this process.

@@ -87,7 +87,7 @@ async fn serve<S: TicketStore>(
     backlog: usize,
     feed: Option<tokio::sync::mpsc::UnboundedReceiver<matchmaker::TicketId>>,
 ) -> String {
-    let mut config = MatchmakerConfig::new(vec![ModeRules::arena(10)], [9; 32]);
+    let mut config = MatchmakerConfig::new(vec![ModeRules::free_for_all("arena", 10)], [9; 32]);
     config.coalesce = coalesce;
     if feed.is_some() {
         config.reread_interval = Duration::from_secs(2);

@@ -4,15 +4,25 @@
 //! It is built only on the platform's public API, as a studio's game would be:
 //! - [`Arena`] declares its wire types to the platform ([`protocol::GameProtocol`]): the
 //!   [`PlayerInput`] stick, aim and fire button, the [`ArenaWelcome`] and [`ArenaResults`];
+//! - [`ArenaGame`] is its server side for the engine ([`game_api::Game`]): components and
+//!   systems (move → fire → fly → hit → respawn), lifecycle, results, checkpoints;
 //! - [`Motion`] and [`Ballistics`]: how avatars and projectiles move, shared by the room and
 //!   clients so predictions match;
-//! - [`Predictor`]: the client's prediction of its own avatar.
+//! - [`Predictor`]: the client's prediction of its own avatar;
+//! - [`ArenaBrain`]: the bots' player;
+//! - [`ArenaArgs`]: its flags on the server's command line.
 #![warn(missing_docs)]
 
+mod args;
+mod brain;
+pub mod game;
 mod motion;
 mod predict;
 mod wire;
 
+pub use args::ArenaArgs;
+pub use brain::ArenaBrain;
+pub use game::{ArenaGame, ArenaRules};
 pub use motion::{Ballistics, Motion};
 pub use predict::Predictor;
 pub use wire::{

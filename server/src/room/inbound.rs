@@ -300,7 +300,9 @@ pub(super) fn notice<P: GameProtocol>(kind: HostileKind) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{arena::ArenaGame, room::RoomSettings};
+    use arena::ArenaGame;
+
+    use crate::room::RoomSettings;
 
     #[test]
     fn a_client_ejected_before_the_room_heard_it_connect_still_loses_its_place() {

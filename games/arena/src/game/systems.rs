@@ -4,7 +4,7 @@ use bevy_ecs::prelude::*;
 use rand::Rng;
 
 use super::{ArenaRng, ArenaRules, Avatar, Intent, NetId, NetIds, Position, Projectile};
-use crate::game::RoomClock;
+use game_api::RoomClock;
 
 /// Radius of a projectile, world units.
 const PROJECTILE_RADIUS: f32 = 0.3;
@@ -28,8 +28,8 @@ pub(super) fn move_players(
     if !clock.running {
         return;
     }
-    // The same rule clients predict with (arena::Motion), so predictions match.
-    let motion = arena::Motion {
+    // The same rule clients predict with (`crate::Motion`), so predictions match.
+    let motion = crate::Motion {
         speed: rules.player_speed,
         radius: rules.player_radius,
         size: rules.size,

@@ -1,6 +1,6 @@
 //! The arena bot's brain: approach the nearest enemy, strafe around it, shoot when in range.
 
-use arena::PlayerInput;
+use crate::PlayerInput;
 use protocol::{EntityKind, Snapshot};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 

@@ -1,16 +1,17 @@
-//! The arena: the reference game. Top-down 2D free-for-all: players move, aim, shoot
-//! projectiles, take damage, die, respawn after a delay, and score a point per kill.
+//! The arena's server side: its rules as ECS components and systems, and [`ArenaGame`], its
+//! [`Game`] for the engine. Top-down 2D free-for-all: players move, aim, shoot projectiles,
+//! take damage, die, respawn after a delay, and score a point per kill.
 
 mod systems;
 
-use arena::{Arena, ArenaResults, ArenaScore, ArenaWelcome, Ballistics, Motion, PlayerInput};
 use bevy_ecs::{prelude::*, schedule::Schedule};
+use game_api::{Game, Joined, Outcome, Participant, PlayerInfo, placements_by};
 use protocol::{EntityKind, EntityState, NoMessage, quantize_angle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::game::{Game, Joined, Outcome, Participant, PlayerInfo, placements_by};
+use crate::{Arena, ArenaResults, ArenaScore, ArenaWelcome, Ballistics, Motion, PlayerInput};
 
 /// Tunable rules of the arena.
 #[derive(Resource, Debug, Clone, PartialEq)]
@@ -432,7 +433,7 @@ impl Game for ArenaGame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::game::RoomClock;
+    use game_api::RoomClock;
 
     /// A player joins on `team`: its avatar and network id.
     fn join(game: &ArenaGame, world: &mut World, team: u8) -> (Entity, u32) {

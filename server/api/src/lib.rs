@@ -1,4 +1,10 @@
-//! The [`Game`] trait: what a game must provide for a room to run it.
+//! What a game implements to run on Rallypoint: the [`Game`] trait, and what its systems
+//! see of the room ([`RoomClock`], [`GameEvents`]).
+//!
+//! This crate is the API boundary between the engine (the `server` crate: rooms, nodes,
+//! supervision, migration, the network) and a game: both depend on it, neither on the other's
+//! insides. The game's wire types are declared in `protocol` ([`protocol::GameProtocol`]);
+//! this crate adds the server side, which needs bevy.
 //!
 //! A game is ECS components and systems plus lifecycle hooks and mappings: each player is an
 //! entity the game spawns when the player joins (an avatar, a seat, a hand), wire input and
@@ -6,6 +12,8 @@
 //! when the match is over and with what results. The room owns the world, the tick, the
 //! players and the network; the game never sees a socket or a clock, only [`RoomClock`], and
 //! sends its own events through [`GameEvents`].
+
+#![warn(missing_docs)]
 
 use bevy_ecs::{prelude::*, schedule::Schedule};
 use protocol::{EntityState, GameProtocol, Placement};
@@ -53,7 +61,8 @@ impl<E: Send + Sync + 'static> GameEvents<E> {
         self.pending.push((to, event));
     }
 
-    pub(crate) fn drain(&mut self) -> std::vec::Drain<'_, (Recipient, E)> {
+    /// Takes this tick's events out, oldest first (the room does, after each tick).
+    pub fn drain(&mut self) -> std::vec::Drain<'_, (Recipient, E)> {
         self.pending.drain(..)
     }
 }

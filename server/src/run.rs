@@ -1,0 +1,123 @@
+//! A game's server binary, whole: the engine's flags and the game's own, logging, the role
+//! (embedded or cluster node), signals, and draining on the way out.
+//!
+//! A studio's `main` is a few lines:
+//!
+//! ```no_run
+//! # async fn main_() -> anyhow::Result<()> {
+//! // The arena's flags (`--arena-size`, `--score-limit`) and how they make its game.
+//! server::run(|args: &arena::ArenaArgs| args.game()).await
+//! # }
+//! ```
+
+use clap::Parser;
+
+use crate::{
+    ClusterNode, EmbeddedServer,
+    config::{DrainMode, ServerArgs},
+    game::Game,
+};
+
+/// The command line: the engine's flags with the game's flattened in.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version, about)]
+struct Cli<A: clap::Args> {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    game: A,
+}
+
+/// Runs a server for the game `make_game` builds from its flags `A` (a `clap::Args` struct,
+/// flattened into the engine's; `--config FILE` and `--print-config` cover both): an
+/// embedded matchmaker and node by default, or a cluster node with `--role node`. Returns once
+/// a signal (Ctrl-C, SIGTERM) has stopped it; a node drains first, so a rolling upgrade drops
+/// no match.
+///
+/// # Errors
+/// When the server cannot start (a port taken, Redis unreachable, flags that do not add up).
+pub async fn run<A, G>(make_game: impl FnOnce(&A) -> G) -> anyhow::Result<()>
+where
+    A: clap::Args + Clone + std::fmt::Debug,
+    G: Game,
+{
+    let cli: Cli<A> = matchmaker::cli::parse();
+    let args = cli.server;
+    let game = make_game(&cli.game);
+    matchmaker::cli::init_logging(args.log_format);
+    if args.role == "node" {
+        let node = ClusterNode::start(&args, game).await?;
+        println!(
+            "rallypoint node {} listening: http://{} (rooms API for matchmakers), rooms on udp {}:{}-{}, region {}",
+            node.id,
+            node.http_addr,
+            args.udp_bind,
+            args.udp_ports.first,
+            args.udp_ports.last,
+            args.region
+        );
+        // SIGTERM or Ctrl-C: drain, so a rolling upgrade drops no match.
+        shutdown_signal().await;
+        match args.drain_mode {
+            DrainMode::Finish => tracing::info!(
+                rooms = node.node.rooms().len(),
+                "draining: no new rooms; waiting for running matches to end"
+            ),
+            DrainMode::Migrate => {
+                tracing::info!(
+                    rooms = node.node.rooms().len(),
+                    "draining: no new rooms; moving running matches to other nodes"
+                );
+                let report = node.migrate().await;
+                for (room, why) in &report.stayed {
+                    tracing::warn!(room, %why, "match stays here and plays to its end");
+                }
+                tracing::info!(
+                    moved = report.moved.len(),
+                    stayed = report.stayed.len(),
+                    "waiting for moved matches' players to leave and staying matches to end"
+                );
+            }
+        }
+        node.drain().await;
+        tracing::info!("drained; exiting");
+        node.shutdown().await;
+        return Ok(());
+    }
+    let server = EmbeddedServer::start(&args, game).await?;
+    if server.generated_key {
+        tracing::warn!(
+            "no --token-key given: generated a random connect-token key for this process (embedded dev mode)"
+        );
+    }
+    if let Some(token) = &server.generated_admin_token {
+        tracing::warn!(
+            "no --admin-token given: generated one for this process (embedded dev mode); dashboard with spectating: http://{}/dashboard#token={token}",
+            server.http_addr
+        );
+    }
+    println!(
+        "rallypoint server listening: http://{} (matchmaker, /v1/health, /v1/rooms, /metrics, /dashboard), rooms on udp {}:{}-{}, tick {} Hz, matches {:?} of {} players",
+        server.http_addr,
+        args.udp_bind,
+        args.udp_ports.first,
+        args.udp_ports.last,
+        args.tick_rate,
+        args.match_duration,
+        args.players_per_match,
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
