@@ -29,6 +29,10 @@ pub enum MatchmakerError {
     /// No such ticket (never existed, or finished long ago and was forgotten).
     #[error("no such ticket")]
     TicketNotFound,
+    /// No finished match is kept for that room (it is still playing, never was, or its record
+    /// is gone).
+    #[error("no results for room {0}: the match has not ended, or its record is no longer kept")]
+    MatchNotFound(u64),
     /// The ticket is already matched or finished.
     #[error("ticket can no longer be cancelled (it is {})", state_name(.0))]
     NotCancellable(Box<TicketView>),
@@ -56,6 +60,7 @@ impl MatchmakerError {
             Self::UnknownMode { .. } => (StatusCode::BAD_REQUEST, "unknown_mode"),
             Self::BadTicketId => (StatusCode::BAD_REQUEST, "invalid_ticket_id"),
             Self::TicketNotFound => (StatusCode::NOT_FOUND, "ticket_not_found"),
+            Self::MatchNotFound(_) => (StatusCode::NOT_FOUND, "match_not_found"),
             Self::NotCancellable(_) => (StatusCode::CONFLICT, "ticket_not_cancellable"),
             Self::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
         }

@@ -23,7 +23,8 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The tickets API: `POST /v1/tickets[?wait_ms=N]`, `GET /v1/tickets/{id}?wait_ms=N`,
-/// `DELETE /v1/tickets/{id}`. Ticket creation is limited per client IP
+/// `DELETE /v1/tickets/{id}`, and finished matches' results: `GET /v1/matches/{room_id}`
+/// (also on each of the match's tickets once it ended). Ticket creation is limited per client IP
 /// ([`MatchmakerConfig::ticket_rate_per_ip`](crate::MatchmakerConfig)) when the router is
 /// served with connect info (`into_make_service_with_connect_info::<SocketAddr>()`).
 pub fn router<S: TicketStore, A: Allocator>(mm: Matchmaker<S, A>) -> Router {
@@ -37,6 +38,7 @@ pub fn router<S: TicketStore, A: Allocator>(mm: Matchmaker<S, A>) -> Router {
     Router::new()
         .route("/v1/tickets", create)
         .route("/v1/tickets/{id}", get(read::<S, A>).delete(cancel::<S, A>))
+        .route("/v1/matches/{room_id}", get(match_results::<S, A>))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(mm)
 }
@@ -122,6 +124,22 @@ async fn read<S: TicketStore, A: Allocator>(
     };
     match mm.ticket(&id, wait).await {
         Ok(view) => Json(view).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn match_results<S: TicketStore, A: Allocator>(
+    State(mm): State<Matchmaker<S, A>>,
+    Path(room_id): Path<String>,
+) -> Response {
+    let Ok(room_id) = room_id.parse::<u64>() else {
+        return MatchmakerError::InvalidRequest(format!(
+            "room id must be a decimal number, got {room_id:?}"
+        ))
+        .into_response();
+    };
+    match mm.match_record(room_id).await {
+        Ok(record) => Json(record).into_response(),
         Err(e) => e.into_response(),
     }
 }

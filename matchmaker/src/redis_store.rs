@@ -12,6 +12,8 @@
 //! - Cluster records: node adverts (`node:{id}`), rooms and their tickets (`room:{id}`,
 //!   `node-rooms:{node}`), and copies of running rooms (`room-copy:{id}`, see
 //!   [`room_copies`]).
+//! - Finished matches: the capped stream `{prefix}matches` and `{prefix}match:{room}` (see
+//!   [`match_records`]).
 //!
 //! Every state change is one Lua script, so it is atomic on the server: a transition is a
 //! compare-and-set on `state` that moves queue membership with it, and a claim moves a whole
@@ -23,6 +25,7 @@ use std::time::Duration;
 use protocol::api::{Assignment, OpenSlot, Party, TicketStatus};
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
 
+mod match_records;
 mod room_copies;
 
 pub use room_copies::RoomCopy;

@@ -370,9 +370,12 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         // through another instance gets a channel here too, which its finish (here, or
         // another instance's through the change feed) then wakes.
         let changes = self.watch(id);
-        let view = self.read(id).await?;
+        let mut view = self.read(id).await?;
         if view.status.is_terminal() {
             self.inner.watchers.remove(&id);
+            if let TicketStatus::Assigned(assignment) = &view.status {
+                view.results = self.inner.store.match_record(assignment.room_id).await?;
+            }
             return Ok(view);
         }
         self.settle(id, view, Some(changes), wait).await
@@ -643,6 +646,11 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
             }
         }
         Ok(made)
+    }
+
+    /// The store, for the modules that add to the service (results).
+    pub(crate) fn store(&self) -> &S {
+        &self.inner.store
     }
 
     /// Records a place a running room wants filled; the next pass fills it.

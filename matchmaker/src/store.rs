@@ -15,6 +15,7 @@ use protocol::api::{Assignment, OpenSlot, TicketStatus};
 
 use crate::{
     history::TicketEvent,
+    results::{MatchLog, MatchStore},
     ticket::{StateKind, Ticket, TicketId, now_ms},
 };
 
@@ -23,8 +24,9 @@ use crate::{
 #[error("ticket store unavailable: {0}")]
 pub struct StoreError(pub String);
 
-/// Storage for tickets and per-mode queues.
-pub trait TicketStore: Send + Sync + 'static {
+/// Storage for tickets and per-mode queues (and, beside them, the results of the matches they
+/// were placed in).
+pub trait TicketStore: MatchStore + Send + Sync + 'static {
     /// Adds a new ticket; if queued, it joins its mode's queue.
     fn insert(&self, ticket: Ticket) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -121,6 +123,7 @@ pub struct TicketDepths {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    matches: Mutex<MatchLog>,
 }
 
 #[derive(Debug, Default)]
@@ -190,6 +193,11 @@ impl MemoryStore {
         // A panic while holding the lock leaves the maps consistent (every mutation above is
         // complete before anything can panic), so a poisoned lock is still safe to use.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn matches(&self) -> std::sync::MutexGuard<'_, MatchLog> {
+        // As above: an insert is complete before anything can panic.
+        self.matches.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

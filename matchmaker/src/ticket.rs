@@ -128,6 +128,7 @@ impl Ticket {
             region: self.region.clone(),
             party: self.party.clone(),
             status: self.status.clone(),
+            results: None,
         }
     }
 }

@@ -209,14 +209,21 @@ async fn malformed_requests_get_4xx_with_a_json_error_that_says_what_is_wrong() 
             "{message:?} should mention {mentions:?}"
         );
     }
-    // Ticket ids: malformed is 400, well-formed but unknown is 404.
+    // Ticket ids: malformed is 400, well-formed but unknown is 404; room ids likewise.
     for (path, status, code) in [
-        ("nope", 400, "invalid_ticket_id"),
-        (&"0".repeat(32), 404, "ticket_not_found"),
+        ("tickets/nope", 400, "invalid_ticket_id"),
+        (
+            &format!("tickets/{}", "0".repeat(32)),
+            404,
+            "ticket_not_found",
+        ),
+        ("matches/-1", 400, "invalid_request"),
+        ("matches/99999999999999999999", 400, "invalid_request"),
+        ("matches/12", 404, "match_not_found"),
     ] {
         let r = h
             .http
-            .get(format!("{}/v1/tickets/{path}", h.url))
+            .get(format!("{}/v1/{path}", h.url))
             .send()
             .await
             .unwrap();

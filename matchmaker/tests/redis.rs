@@ -15,7 +15,12 @@ use matchmaker::{
     AllocateError, Allocation, AllocationRequest, Allocator, Matchmaker, MatchmakerConfig,
     MemoryStore, ModeRules, RedisStore, RoomCopy, StateKind, Ticket, TicketId, TicketStore,
 };
-use protocol::api::{Assignment, CreateTicketRequest, OpenSlot, Party, RoomPlayer, TicketStatus};
+use protocol::{
+    EndReason, Placement,
+    api::{
+        Assignment, CreateTicketRequest, MatchRecord, OpenSlot, Party, RoomPlayer, TicketStatus,
+    },
+};
 use support::RedisServer;
 
 fn ticket(mode: &str, enqueued_ms: u64) -> Ticket {
@@ -207,6 +212,36 @@ async fn conformance(store: impl TicketStore) {
         futures_util::future::join_all((0..4).map(|_| store.take_slot("arena", "5107"))).await;
     assert_eq!(takes.iter().filter(|t| *t.as_ref().unwrap()).count(), 1);
     assert!(store.open_slots("arena").await.unwrap().is_empty());
+
+    // Finished matches: kept by room, a second report replaces the first, JSON kept as is.
+    assert_eq!(store.match_record(77).await.unwrap(), None);
+    let mut record = MatchRecord {
+        room_id: 77,
+        game: "cards".into(),
+        mode: "hearts".into(),
+        ended_ms: 1_700_000_000_000,
+        reason: EndReason::Finished,
+        ticks_played: 4321,
+        placements: vec![
+            Placement {
+                player_id: "ann".into(),
+                team: 0,
+                rank: 1,
+            },
+            Placement {
+                player_id: "bo".into(),
+                team: 1,
+                rank: 2,
+            },
+        ],
+        results: serde_json::json!({"points": [26, 0], "moon": true}),
+    };
+    store.record_match(record.clone()).await.unwrap();
+    assert_eq!(store.match_record(77).await.unwrap(), Some(record.clone()));
+    record.ticks_played = 4322;
+    store.record_match(record.clone()).await.unwrap();
+    assert_eq!(store.match_record(77).await.unwrap(), Some(record));
+    assert_eq!(store.match_record(78).await.unwrap(), None);
 }
 
 #[tokio::test]

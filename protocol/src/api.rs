@@ -115,6 +115,35 @@ pub struct TicketView {
     pub party: Option<Party>,
     /// Current state: `{"state": "queued"}`, or `{"state": "assigned", "server_addr": ...}`.
     pub status: TicketStatus,
+    /// Once the match it was assigned to has ended: its results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<MatchRecord>,
+}
+
+/// Most match records a matchmaker keeps in memory, and about how many the cluster's Redis
+/// stream keeps; the oldest go first.
+pub const MAX_MATCH_RECORDS: usize = 10_000;
+
+/// A finished match as the platform keeps it (`GET /v1/matches/{room_id}`, and on each of its
+/// tickets): the platform's placements and the game's own results, as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchRecord {
+    /// The room that played it.
+    pub room_id: u64,
+    /// The game's name.
+    pub game: String,
+    /// The mode.
+    pub mode: String,
+    /// When it ended (ms since the Unix epoch).
+    pub ended_ms: u64,
+    /// Why it ended.
+    pub reason: crate::EndReason,
+    /// Ticks played while the match ran.
+    pub ticks_played: u32,
+    /// One per player who took part, best rank first.
+    pub placements: Vec<crate::Placement>,
+    /// The game's own results (the arena's: kills and deaths per player).
+    pub results: serde_json::Value,
 }
 
 /// Every error body: `{"error": {"code": "...", "message": "..."}}`.

@@ -123,6 +123,7 @@ pub struct Snapshot {
 
 /// Why a match ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// The match clock ran out.
     TimeLimit,

@@ -9,8 +9,8 @@ use std::{
 };
 
 use crate::api::{
-    Assignment, CreateTicketRequest, ErrorBody, FaultRequest, Health, RoomSummary, TicketStatus,
-    TicketView,
+    Assignment, CreateTicketRequest, ErrorBody, FaultRequest, Health, MatchRecord, RoomSummary,
+    TicketStatus, TicketView,
 };
 
 /// Longest single long-poll the client asks for; the server caps it too.
@@ -231,6 +231,15 @@ impl MatchmakerClient {
             // The old assignment is still showing: the requeue has not landed yet.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The results of the match room `room_id` played, once it ended (`GET
+    /// /v1/matches/{room_id}`; a match still playing is a 404 `match_not_found`).
+    pub async fn match_results(&self, room_id: u64) -> Result<MatchRecord, MatchmakerError> {
+        let response = self
+            .send(|base| self.http.get(format!("{base}/v1/matches/{room_id}")))
+            .await?;
+        parse(response).await
     }
 
     /// The node's liveness and load: `GET /v1/health`.

@@ -5,7 +5,7 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use matchmaker::{RedisStore, RoomCopy, StoreError, TicketStore};
+use matchmaker::{MatchStore, RedisStore, RoomCopy, StoreError, TicketStore};
 use protocol::api::NodeAdvert;
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -128,6 +128,17 @@ impl<G: Game> ClusterNode<G> {
                                     if let Some(ids) = requeued {
                                         tracing::info!(room = f.room_id, requeued = ids.len(), reason = %f.reason, "room failed; players requeued");
                                     }
+                                });
+                            }
+                            NodeEvent::MatchEnded(record) => {
+                                // Results leave the node at once: a matchmaker shows them on
+                                // the match's tickets and at /v1/matches/{room}.
+                                let store = store.clone();
+                                tokio::spawn(async move {
+                                    retry("keep a match's results", || {
+                                        store.record_match((*record).clone())
+                                    })
+                                    .await;
                                 });
                             }
                             NodeEvent::RoomClosed { room_id } => {

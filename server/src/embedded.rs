@@ -150,6 +150,12 @@ impl<G: Game> EmbeddedServer<G> {
                             }
                         }
                     }
+                    NodeEvent::MatchEnded(record) => {
+                        let room_id = record.room_id;
+                        if let Err(e) = requeuer.record_match(*record).await {
+                            tracing::warn!(room = room_id, error = %e, "could not keep a match's results");
+                        }
+                    }
                     NodeEvent::SlotOpen {
                         room_id,
                         team,

@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use matchmaker::{AllocateError, Allocation, AllocationRequest, Allocator};
 use protocol::{
     TokenKey, TokenUserData,
-    api::{Health, OpenSlot, RoomPlayer},
+    api::{Health, MatchRecord, OpenSlot, RoomPlayer},
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -76,10 +76,12 @@ pub struct RoomFailure {
 }
 
 /// What a node reports about its rooms.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NodeEvent {
     /// A room gave up; its tickets should go back to the queue.
     RoomFailed(RoomFailure),
+    /// A match ended: its results, for the matchmaker to keep.
+    MatchEnded(Box<MatchRecord>),
     /// A room closed (finished or failed) and freed its port.
     RoomClosed {
         /// The room.
@@ -574,6 +576,11 @@ fn on_room_notice<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, e
                     left_ticket: slot.left_ticket,
                     expires_ms: (now + slot.fill_within).as_millis() as u64,
                 });
+            }
+        }
+        RoomNotice::Ended(record) => {
+            if let Some(events) = &node.events {
+                let _ = events.send(NodeEvent::MatchEnded(record));
             }
         }
         RoomNotice::Ejected { ticket } => {

@@ -89,9 +89,12 @@ async fn play_two_matches(url: String, nodes: &[&ClusterNode<ArenaGame>]) -> Vec
         Duration::from_millis(300),
     )));
     let mut most = vec![0; nodes.len()];
+    let mut rooms = std::collections::BTreeSet::new();
     while !swarm.is_finished() {
         for (i, n) in nodes.iter().enumerate() {
-            most[i] = most[i].max(n.node.rooms().len());
+            let here = n.node.rooms();
+            most[i] = most[i].max(here.len());
+            rooms.extend(here.iter().map(|r| r.id));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -99,6 +102,17 @@ async fn play_two_matches(url: String, nodes: &[&ClusterNode<ArenaGame>]) -> Vec
     assert!(report.is_clean(), "{report:#?}");
     assert_eq!(report.matches_completed, 2, "{report:#?}");
     assert_eq!(report.player_matches_completed, 20);
+    // Each node sent its match's results to Redis; the matchmaker serves them.
+    let mm = protocol::MatchmakerClient::new(&url);
+    assert_eq!(rooms.len(), 2, "{rooms:?}");
+    for room in rooms {
+        let record = support::eventually(Duration::from_secs(3), || async {
+            mm.match_results(room).await.ok()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no results for room {room}"));
+        assert_eq!(record.placements.len(), 10, "{record:?}");
+    }
     most
 }
 

@@ -212,3 +212,79 @@ async fn a_player_who_leaves_is_replaced_from_the_queue_on_the_same_team() {
     support::replace_a_leaver(&server.url()).await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_leave_the_room_for_the_ticket_and_the_matches_api() {
+    use protocol::{EndReason, GameClient, MatchmakerError, ServerEvent, api::CreateTicketRequest};
+    let server = start(&["--players-per-match", "2", "--match-duration", "2s"]).await;
+    let mm = MatchmakerClient::new(&server.url());
+    let wait = Duration::from_secs(5);
+    let a = mm
+        .create_ticket(&CreateTicketRequest::for_player("arena", "a"))
+        .await
+        .unwrap();
+    let b = mm
+        .create_ticket(&CreateTicketRequest::for_player("arena", "b"))
+        .await
+        .unwrap();
+    let at_a = mm.wait_for_assignment(&a.id, wait).await.unwrap();
+    let at_b = mm.wait_for_assignment(&b.id, wait).await.unwrap();
+    let room = at_a.room_id;
+    // While the match plays, it has no results.
+    match mm.match_results(room).await {
+        Err(MatchmakerError::Api { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (404, "match_not_found"))
+        }
+        other => panic!("results before the end: {other:?}"),
+    }
+    let (mut ca, mut cb) = (
+        GameClient::<arena::Arena>::connect(&at_a).unwrap(),
+        GameClient::<arena::Arena>::connect(&at_b).unwrap(),
+    );
+    let mut events = vec![Vec::new(), Vec::new()];
+    let ended = support::pump(
+        &mut [&mut ca, &mut cb],
+        &mut events,
+        Duration::from_secs(8),
+        |ev| {
+            ev.iter()
+                .all(|e| e.iter().any(|e| matches!(e, ServerEvent::MatchEnded(_))))
+        },
+    )
+    .await;
+    assert!(ended, "both players get the results");
+    let Some(ServerEvent::MatchEnded(sent)) = events[0]
+        .iter()
+        .find(|e| matches!(e, ServerEvent::MatchEnded(_)))
+    else {
+        unreachable!()
+    };
+
+    // The same results reach the matchmaker: at /v1/matches/{room} and on both tickets.
+    let record = support::eventually(Duration::from_secs(3), || async {
+        mm.match_results(room).await.ok()
+    })
+    .await
+    .expect("the node reports the results");
+    assert_eq!(record.room_id, room);
+    assert_eq!(
+        (record.game.as_str(), record.mode.as_str()),
+        ("arena", "arena")
+    );
+    assert_eq!(record.reason, EndReason::TimeLimit);
+    assert_eq!(record.placements, sent.placements);
+    let mut players: Vec<&str> = record
+        .placements
+        .iter()
+        .map(|p| p.player_id.as_str())
+        .collect();
+    players.sort();
+    assert_eq!(players, ["a", "b"]);
+    assert_eq!(record.results, serde_json::to_value(&sent.game).unwrap());
+    assert_eq!(record.results["scores"].as_array().map(Vec::len), Some(2));
+    for ticket in [&a.id, &b.id] {
+        let view = mm.get_ticket(ticket, Duration::ZERO).await.unwrap();
+        assert_eq!(view.results.as_ref(), Some(&record), "ticket {ticket}");
+    }
+    server.shutdown().await;
+}

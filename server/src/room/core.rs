@@ -361,6 +361,8 @@ pub struct RoomCore<G: Game> {
     out: Vec<Outbound<G::Protocol>>,
     stats: RoomStats,
     results: Option<MatchResults<ResultsOf<G>>>,
+    /// The results were handed out to be reported (they leave the room once).
+    results_reported: bool,
     /// Places opened for replacements, until the runner takes them.
     open_slots: Vec<OpenedSlot>,
     /// Tickets of ejected players, until the runner takes them.
@@ -419,6 +421,7 @@ impl<G: Game> RoomCore<G> {
             out: Vec::new(),
             stats: RoomStats::default(),
             results: None,
+            results_reported: false,
             open_slots: Vec::new(),
             ejected_tickets: Vec::new(),
             replacements_asked: 0,
@@ -1116,6 +1119,17 @@ impl<G: Game> RoomCore<G> {
     /// The results, once the match ended.
     pub fn results(&self) -> Option<&MatchResults<ResultsOf<G>>> {
         self.results.as_ref()
+    }
+
+    /// The results, the first time this is asked after the match ended: the runner reports
+    /// them to the node, which sends them on to the matchmaker.
+    pub fn take_results_to_report(&mut self) -> Option<MatchResults<ResultsOf<G>>> {
+        if self.results_reported {
+            return None;
+        }
+        let results = self.results.clone()?;
+        self.results_reported = true;
+        Some(results)
     }
 
     /// Why the room failed, if it did.

@@ -16,7 +16,10 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
-use protocol::api::RoomSummary;
+use protocol::{
+    GameProtocol, MatchResults,
+    api::{MatchRecord, RoomSummary},
+};
 
 use super::{
     core::{AddPlayerError, ExpectedPlayer, INPUT_DELAY_BUCKETS, OpenedSlot, Phase, RoomCore},
@@ -30,7 +33,10 @@ use super::{
     supervisor::{SimFactory, panic_message},
     transport::RoomTransport,
 };
-use crate::{game::Game, metrics::NodeMetrics};
+use crate::{
+    game::{Game, ResultsOf},
+    metrics::NodeMetrics,
+};
 
 /// What the rest of the node may read about a running room, updated as it ticks.
 #[derive(Debug)]
@@ -157,9 +163,11 @@ impl RoomStatus {
     }
 }
 
-/// What a room tells its node: a place to fill, or how it ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a room tells its node: a place to fill, its results, or how it ended.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RoomNotice {
+    /// The match ended with these results (the room lingers a little before it closes).
+    Ended(Box<MatchRecord>),
     /// A player left the running match; a replacement on this team is wanted.
     SlotOpen(OpenedSlot),
     /// A player was ejected for breaking the protocol; its ticket is no longer the room's.
@@ -452,6 +460,11 @@ impl<G: Game> RoomProcess<G> {
         if shell.core.current_tick().is_multiple_of(30) {
             self.status.publish_timing(&shell.timing);
         }
+        if let Some(results) = shell.core.take_results_to_report() {
+            (self.on_notice)(RoomNotice::Ended(Box::new(
+                self.record(shell.core.id(), results),
+            )));
+        }
         for ticket in shell.core.take_ejected_tickets() {
             (self.on_notice)(RoomNotice::Ejected { ticket });
         }
@@ -470,6 +483,24 @@ impl<G: Game> RoomProcess<G> {
             return false;
         }
         true
+    }
+
+    /// A finished match as the platform keeps it: the game's payload becomes JSON, which the
+    /// matchmaker stores without knowing the game.
+    fn record(&self, room_id: u64, results: MatchResults<ResultsOf<G>>) -> MatchRecord {
+        MatchRecord {
+            room_id,
+            game: <G::Protocol as GameProtocol>::NAME.into(),
+            mode: self.factory.game.mode().into(),
+            ended_ms: protocol::unix_now().as_millis() as u64,
+            reason: results.reason,
+            ticks_played: results.ticks_played,
+            placements: results.placements,
+            results: serde_json::to_value(&results.game).unwrap_or_else(|e| {
+                tracing::warn!(room = room_id, error = %e, "the game's results do not serialize to JSON");
+                serde_json::Value::Null
+            }),
+        }
     }
 
     fn report_failure(&self, core: &RoomCore<G>) {

@@ -110,9 +110,26 @@ pub fn wait_for_port(port: u16) {
     }
 }
 
+/// Asks `probe` every 20 ms until it gives a value or `limit` has passed.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    limit: Duration,
+    mut probe: impl FnMut() -> F,
+) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return Some(value);
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs the clients' frames for up to `limit`, until `done` says so; returns every event each
 /// got, in order.
-async fn pump(
+pub async fn pump(
     clients: &mut [&mut GameClient<Arena>],
     events: &mut [Vec<ServerEvent<Arena>>],
     limit: Duration,
