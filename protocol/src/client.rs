@@ -54,6 +54,9 @@ pub enum ClientError {
     /// Netcode refused to start or encrypt.
     #[error("netcode error: {0}")]
     Netcode(String),
+    /// A command was not sent: the connection is not up.
+    #[error("not connected: the command was not sent")]
+    NotConnected,
     /// A command could not be encoded.
     #[error("command does not encode: {0}")]
     Encode(#[from] codec::CodecError),
@@ -452,16 +455,19 @@ impl<G: GameProtocol> GameClient<G> {
     /// at its next tick, or drops it (and counts it) if the game's validation refuses it.
     ///
     /// # Errors
-    /// [`ClientError::Encode`] if the command does not encode within the platform's message
-    /// bound.
+    /// [`ClientError::NotConnected`] while the connection is not up (connecting, following a
+    /// migration, or closed): the command is not sent, so the game can retry it once
+    /// [`GameClient::is_connected`]; [`ClientError::Encode`] or
+    /// [`ClientError::MessageTooLarge`] if it does not encode within the platform's bounds.
     pub fn send_command(&mut self, command: G::Command) -> Result<(), ClientError> {
+        if !self.renet.is_connected() {
+            return Err(ClientError::NotConnected);
+        }
         let bytes = codec::encode(&ClientEvent::<G>::Command(command))?;
         if bytes.len() > crate::renet_wire::MAX_CLIENT_MESSAGE_BYTES {
             return Err(ClientError::MessageTooLarge(bytes.len()));
         }
-        if self.renet.is_connected() {
-            self.renet.send_message(Channel::Events, bytes);
-        }
+        self.renet.send_message(Channel::Events, bytes);
         Ok(())
     }
 
