@@ -173,6 +173,9 @@ async fn import_room<G: Game>(
         Err(e @ ImportError::Malformed(_)) => {
             error_response(StatusCode::BAD_REQUEST, "invalid_handoff", e.to_string())
         }
+        Err(e @ ImportError::OtherGame(_)) => {
+            error_response(StatusCode::BAD_REQUEST, "other_game", e.to_string())
+        }
         Err(e @ ImportError::AlreadyHere(_)) => {
             error_response(StatusCode::CONFLICT, "already_here", e.to_string())
         }

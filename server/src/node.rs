@@ -23,9 +23,9 @@ use crate::{
     game::Game,
     metrics::NodeMetrics,
     room::{
-        AddPlayerError, Backfill, ExpectedPlayer, Fault, Room, RoomHandoff, RoomNotice,
-        RoomProcess, RoomSettings, RoomStatus, RoomTransport, Scheduler, Supervision, SyncSettings,
-        Unmovable,
+        AddPlayerError, Backfill, ExpectedPlayer, Fault, HandoffDecodeError, Room, RoomHandoff,
+        RoomNotice, RoomProcess, RoomSettings, RoomStatus, RoomTransport, Scheduler, Supervision,
+        SyncSettings, Unmovable,
     },
 };
 
@@ -495,8 +495,12 @@ impl<G: Game> Node<G> {
     /// room keeps its id; it holds its clock until its players are back (at most
     /// [`RESUME_PATIENCE`]).
     pub fn import_room(&self, bytes: &[u8]) -> Result<Allocation, ImportError> {
-        let handoff =
-            RoomHandoff::<G>::decode(bytes).map_err(|e| ImportError::Malformed(e.to_string()))?;
+        let handoff = RoomHandoff::<G>::decode(bytes).map_err(|e| match e {
+            HandoffDecodeError::Malformed(why) => ImportError::Malformed(why),
+            other @ HandoffDecodeError::OtherGame { .. } => {
+                ImportError::OtherGame(other.to_string())
+            }
+        })?;
         if handoff.mode != self.inner.game.mode() {
             return Err(ImportError::Refused(AllocateError::UnknownMode(
                 handoff.mode,
@@ -559,6 +563,9 @@ pub enum ImportError {
     /// A room with that id already runs here.
     #[error("room {0} already runs on this node")]
     AlreadyHere(u64),
+    /// A room of another game, or of another version of this node's game.
+    #[error("{0}")]
+    OtherGame(String),
     /// No capacity, draining, or another mode.
     #[error(transparent)]
     Refused(AllocateError),

@@ -369,3 +369,44 @@ async fn a_game_that_is_not_the_arena_plays_end_to_end_and_its_results_leave_the
     assert_eq!(record.results, serde_json::json!([["ann", 10], ["bo", 0]]));
     server.shutdown().await;
 }
+
+#[test]
+fn a_node_refuses_a_room_of_another_game_by_name() {
+    use arena::ArenaGame;
+    use protocol::TokenUserData;
+    use server::{
+        Node,
+        room::{HandoffDecodeError, Room, RoomHandoff, RoomInput, RoomSettings},
+    };
+    // A running arena room, packed for a move.
+    let settings = RoomSettings::for_players(5, 1, 2);
+    let mut room = Room::new(ArenaGame::default(), settings.clone());
+    for (i, expected) in settings.expected.iter().enumerate() {
+        room.handle(RoomInput::Connected {
+            client: i as u64 + 1,
+            user: TokenUserData {
+                room_id: settings.room_id,
+                ticket_id: expected.ticket_id.clone(),
+                player_id: expected.player_id.clone(),
+            },
+        });
+    }
+    room.tick();
+    let blob = room.handoff("arena").unwrap().encode().unwrap();
+
+    // Read as a Tally room, it is refused by name before any of it is decoded.
+    match RoomHandoff::<TallyGame>::decode(&blob) {
+        Err(HandoffDecodeError::OtherGame { blob, node }) => {
+            assert_eq!((blob.as_str(), node.as_str()), ("arena/1", "tally/1"))
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("an arena room decoded as a tally room"),
+    }
+    // And a Tally node says so when asked to resume it.
+    let args = ServerArgs::try_parse_from(["server", "--udp-ports", "47970-47971"]).unwrap();
+    let node = Node::new(TallyGame, args.node_config([3; 32], "t".into()), None);
+    let refused = node.import_room(&blob).unwrap_err().to_string();
+    assert_eq!(refused, "a room of arena/1, and this node runs tally/1");
+    // The arena itself reads it back.
+    assert!(RoomHandoff::<ArenaGame>::decode(&blob).is_ok());
+}

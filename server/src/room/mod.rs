@@ -32,7 +32,7 @@ pub use hostile::{
 };
 pub use inbound::TransportStats;
 pub use local::Room;
-pub use migration::RoomHandoff;
+pub use migration::{HandoffDecodeError, RoomHandoff};
 pub use receive_path::{HonestClient, ReceivePath};
 pub use runner::RoomStatus;
 pub(crate) use runner::{RoomNotice, RoomProcess, Unmovable};
