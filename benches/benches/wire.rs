@@ -65,6 +65,7 @@ fn connect_tokens(c: &mut Criterion) {
         b.iter(|| {
             issue_token(
                 &[7; 32],
+                &protocol::GameId::of::<arena::Arena>(),
                 unix_now(),
                 std::time::Duration::from_secs(30),
                 1,
@@ -114,6 +115,7 @@ fn connected_pair() -> (NetcodeClient, NetcodeServer, SocketAddr) {
     let now = unix_now();
     let token = issue_token(
         &key,
+        &protocol::GameId::of::<arena::Arena>(),
         now,
         std::time::Duration::from_secs(30),
         1,
@@ -131,7 +133,7 @@ fn connected_pair() -> (NetcodeClient, NetcodeServer, SocketAddr) {
     let mut server = NetcodeServer::new(ServerConfig {
         current_time: now,
         max_clients: 16,
-        protocol_id: protocol::PROTOCOL_ID,
+        protocol_id: protocol::protocol_id::<arena::Arena>(),
         public_addresses: vec![server_addr],
         authentication: ServerAuthentication::Secure { private_key: key },
     });

@@ -5,7 +5,10 @@
 
 use std::{future::Future, net::SocketAddr};
 
-use protocol::api::{OpenSlot, RoomPlayer};
+use protocol::{
+    GameId,
+    api::{OpenSlot, RoomPlayer},
+};
 
 /// A request for one room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,12 +22,14 @@ pub struct AllocationRequest {
 }
 
 /// A room ready for its players.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allocation {
     /// The room's id.
     pub room_id: u64,
     /// The UDP address clients connect to.
     pub addr: SocketAddr,
+    /// The game the room plays: its players' tokens are for this game's version.
+    pub game: GameId,
 }
 
 /// Why no room could be had.

@@ -209,6 +209,7 @@ pub async fn read_granted(response: reqwest::Response) -> Result<Allocation, Str
     Ok(Allocation {
         room_id: granted.room_id,
         addr,
+        game: granted.game,
     })
 }
 

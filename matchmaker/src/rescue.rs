@@ -230,7 +230,7 @@ impl Rescuer {
             if old.room_id != to.room_id {
                 continue;
             }
-            let new = match assignment(&self.key, self.token_expiry, to, &ticket, old.team) {
+            let new = match assignment(&self.key, self.token_expiry, &to, &ticket, old.team) {
                 Ok(new) => new,
                 Err(e) => {
                     tracing::error!(room = to.room_id, error = %e, "could not issue a token for a resumed room");

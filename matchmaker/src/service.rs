@@ -62,7 +62,7 @@ pub(crate) async fn requeue_each<F: Future<Output = Result<Option<Ticket>, Store
 pub(crate) fn assignment(
     key: &TokenKey,
     expiry: Duration,
-    allocation: Allocation,
+    allocation: &Allocation,
     ticket: &Ticket,
     team: u8,
 ) -> Result<Assignment, AllocateError> {
@@ -73,6 +73,7 @@ pub(crate) fn assignment(
     };
     let token = issue_token(
         key,
+        &allocation.game,
         unix_now(),
         expiry,
         rand::random(),
@@ -86,6 +87,7 @@ pub(crate) fn assignment(
         room_id: allocation.room_id,
         player_id: ticket.player_id.clone(),
         team,
+        game: allocation.game.clone(),
     })
 }
 
@@ -702,7 +704,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
                 .allocation_latency
                 .observe(asked.elapsed().as_secs_f64());
             let assignment = match granted {
-                Ok(allocation) => self.assignment(allocation, &ticket, slot.team),
+                Ok(allocation) => self.assignment(&allocation, &ticket, slot.team),
                 Err(e) => Err(e),
             };
             match assignment {
@@ -776,7 +778,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
     /// A ticket's assignment to a room: its address and a fresh connect token.
     fn assignment(
         &self,
-        allocation: Allocation,
+        allocation: &Allocation,
         ticket: &Ticket,
         team: u8,
     ) -> Result<Assignment, AllocateError> {
@@ -818,7 +820,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
         self.inner.stats.matches.fetch_add(1, Ordering::Relaxed);
         let assignments = tickets
             .iter()
-            .map(|&(ticket, team)| Ok((ticket.id, self.assignment(allocation, ticket, team)?)))
+            .map(|&(ticket, team)| Ok((ticket.id, self.assignment(&allocation, ticket, team)?)))
             .collect::<Result<Vec<_>, AllocateError>>()?;
         // All of a match's assignments at once: with a networked store they share round trips.
         let store = &self.inner.store;

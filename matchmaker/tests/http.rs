@@ -13,7 +13,7 @@ use matchmaker::{
     MemoryStore, ModeRules,
 };
 use protocol::{
-    MatchmakerClient, MatchmakerError, PROTOCOL_ID,
+    GameId, MatchmakerClient, MatchmakerError,
     api::{CreateTicketRequest, ErrorBody, OpenSlot, Party, RoomPlayer, TicketStatus},
     token_from_base64,
 };
@@ -37,6 +37,10 @@ impl Allocator for TestAllocator {
         Ok(Allocation {
             room_id,
             addr: "127.0.0.1:40000".parse().unwrap(),
+            game: protocol::GameId {
+                name: "arena".into(),
+                version: 1,
+            },
         })
     }
 
@@ -52,6 +56,10 @@ impl Allocator for TestAllocator {
         Ok(Allocation {
             room_id: slot.room_id,
             addr: "127.0.0.1:40000".parse().unwrap(),
+            game: protocol::GameId {
+                name: "arena".into(),
+                version: 1,
+            },
         })
     }
 }
@@ -301,7 +309,13 @@ async fn a_long_poll_returns_the_moment_a_match_is_made() {
     assert_eq!(assignment.server_addr, "127.0.0.1:40000");
     assert_eq!(assignment.player_id, "alice");
     let token = token_from_base64(&assignment.connect_token).unwrap();
-    assert_eq!(token.protocol_id, PROTOCOL_ID);
+    // The token is for the game the room plays, as the allocator said.
+    let arena = GameId {
+        name: "arena".into(),
+        version: 1,
+    };
+    assert_eq!(token.protocol_id, arena.protocol_id());
+    assert_eq!(assignment.game, arena);
     assert!(
         token.expire_timestamp - token.create_timestamp <= 30,
         "tokens expire within 30 s"

@@ -62,6 +62,10 @@ async fn stand_in_node(store: RedisStore) {
                 Json(RoomGranted {
                     room_id: rand::random::<u64>() >> 12,
                     addr: "127.0.0.1:9".into(),
+                    game: protocol::GameId {
+                        name: "arena".into(),
+                        version: 1,
+                    },
                 }),
             ))
         }),

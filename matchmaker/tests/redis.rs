@@ -37,6 +37,13 @@ fn ticket(mode: &str, enqueued_ms: u64) -> Ticket {
     }
 }
 
+fn arena() -> protocol::GameId {
+    protocol::GameId {
+        name: "arena".into(),
+        version: 1,
+    }
+}
+
 fn assignment(room_id: u64) -> TicketStatus {
     TicketStatus::Assigned(Assignment {
         server_addr: "127.0.0.1:7400".into(),
@@ -44,6 +51,7 @@ fn assignment(room_id: u64) -> TicketStatus {
         room_id,
         player_id: "p".into(),
         team: 1,
+        game: arena(),
     })
 }
 
@@ -135,6 +143,7 @@ async fn conformance(store: impl TicketStore) {
         room_id: 7,
         player_id: "p".into(),
         team: 1,
+        game: arena(),
     };
     let elsewhere = Assignment {
         room_id: 8,
@@ -426,6 +435,10 @@ impl Allocator for Recording {
         Ok(Allocation {
             room_id: rand::random::<u64>() >> 12,
             addr: "127.0.0.1:7400".parse().unwrap(),
+            game: protocol::GameId {
+                name: "arena".into(),
+                version: 1,
+            },
         })
     }
 
@@ -438,6 +451,10 @@ impl Allocator for Recording {
         Ok(Allocation {
             room_id: slot.room_id,
             addr: "127.0.0.1:7400".parse().unwrap(),
+            game: protocol::GameId {
+                name: "arena".into(),
+                version: 1,
+            },
         })
     }
 }

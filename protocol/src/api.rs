@@ -94,6 +94,9 @@ pub struct Assignment {
     /// The player's team in that room.
     #[serde(default)]
     pub team: u8,
+    /// The game (and version) the room plays: a client of another refuses to connect, saying
+    /// so.
+    pub game: crate::GameId,
 }
 
 /// A ticket as the API shows it.
@@ -354,6 +357,8 @@ pub struct RoomGranted {
     pub room_id: u64,
     /// The room's UDP address for clients.
     pub addr: String,
+    /// The game the room plays: tokens for it are issued for this game's version.
+    pub game: crate::GameId,
 }
 
 /// A place in a running match that its room wants filled: a player left early. Rooms open

@@ -18,7 +18,7 @@ use crate::{
     api::Assignment,
     batch_io::{self, RecvBatch, SendBatch},
     bundle, codec,
-    game::{GameProtocol, WireMessage},
+    game::{GameId, GameProtocol, WireMessage, protocol_id},
     input_clock::InputClock,
     link::{Link, LinkProfile},
     message::{
@@ -26,7 +26,7 @@ use crate::{
         connection_config,
     },
     sync::{SnapshotPacket, SnapshotReceiver},
-    token::{PROTOCOL_ID, TokenError, token_from_base64, unix_now},
+    token::{TokenError, token_from_base64, unix_now},
 };
 
 /// Why a [`GameClient`] could not connect or stopped working.
@@ -35,9 +35,17 @@ pub enum ClientError {
     /// The connect token could not be read.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// The assignment is for a room of another game, or another version of this one.
+    #[error("the room plays {room}, and this client plays {client}")]
+    OtherGame {
+        /// The room's game.
+        room: GameId,
+        /// This client's game.
+        client: GameId,
+    },
     /// The token was issued for another protocol version than this client speaks.
     #[error(
-        "protocol mismatch: token is for protocol id {token:#x}, this client speaks {client:#x}; update the client"
+        "protocol mismatch: token is for protocol id {token:#x}, this client speaks {client:#x} (its game's version and the platform's); update the client"
     )]
     ProtocolMismatch {
         /// Protocol id in the token.
@@ -202,13 +210,18 @@ impl<G: GameProtocol> std::fmt::Debug for GameClient<G> {
 
 impl<G: GameProtocol> GameClient<G> {
     /// Starts connecting to the room named in a matchmaker assignment.
+    ///
+    /// # Errors
+    /// [`ClientError::OtherGame`] if the assignment is for a room of another game or version,
+    /// or as [`GameClient::connect_with_token`].
     pub fn connect(assignment: &Assignment) -> Result<Self, ClientError> {
+        same_game::<G>(assignment)?;
         Self::connect_with_token(token_from_base64(&assignment.connect_token)?)
     }
 
     /// Starts connecting with a netcode connect token.
     pub fn connect_with_token(token: ConnectToken) -> Result<Self, ClientError> {
-        let server_addr = token_server(&token)?;
+        let server_addr = token_server::<G>(&token)?;
         let bind_ip = match server_addr.ip() {
             IpAddr::V4(ip) if ip.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -245,7 +258,7 @@ impl<G: GameProtocol> GameClient<G> {
     /// newest snapshot stays readable and input sequence numbers go on, so the game's
     /// prediction carries over; the new room's first snapshot is a keyframe.
     fn migrate(&mut self, token: ConnectToken) -> Result<(), ClientError> {
-        let server_addr = token_server(&token)?;
+        let server_addr = token_server::<G>(&token)?;
         let (netcode, renet) = connection(token)?;
         self.send_netcode_disconnect();
         self.netcode = netcode;
@@ -268,6 +281,7 @@ impl<G: GameProtocol> GameClient<G> {
     /// snapshot; the room resumed from a copy a moment older than what this client last saw,
     /// so the next snapshots may step back in time.
     pub fn rejoin(&mut self, assignment: &Assignment) -> Result<(), ClientError> {
+        same_game::<G>(assignment)?;
         self.migrate(token_from_base64(&assignment.connect_token)?)
     }
 
@@ -612,15 +626,27 @@ impl<G: GameProtocol> GameClient<G> {
     }
 }
 
-/// The token's server, once the token is known to be for this protocol version.
-fn token_server(token: &ConnectToken) -> Result<SocketAddr, ClientError> {
-    if token.protocol_id != PROTOCOL_ID {
+/// The token's server, once the token is known to be for this game's version.
+fn token_server<G: GameProtocol>(token: &ConnectToken) -> Result<SocketAddr, ClientError> {
+    if token.protocol_id != protocol_id::<G>() {
         return Err(ClientError::ProtocolMismatch {
             token: token.protocol_id,
-            client: PROTOCOL_ID,
+            client: protocol_id::<G>(),
         });
     }
     token.server_addresses[0].ok_or(ClientError::NoServerAddress)
+}
+
+/// Refuses, by name, an assignment to a room of another game or version.
+fn same_game<G: GameProtocol>(assignment: &Assignment) -> Result<(), ClientError> {
+    let client = GameId::of::<G>();
+    if assignment.game != client {
+        return Err(ClientError::OtherGame {
+            room: assignment.game.clone(),
+            client,
+        });
+    }
+    Ok(())
 }
 
 /// A fresh netcode client for `token` and a renet connection waiting on it.

@@ -60,25 +60,51 @@ impl WireMessage for NoMessage {
     }
 }
 
-/// The protocol id in connect tokens and netcode packets for one game's version: the platform's
-/// wire version with the game's name and version, so netcode itself keeps clients of another
-/// game or version out (their tokens do not decrypt).
-pub fn protocol_id<G: GameProtocol>() -> u64 {
-    protocol_id_for(G::NAME, G::VERSION)
+/// A game's identity as it travels: in assignments, node adverts, room grants and room
+/// blobs. Shown as `name/version`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct GameId {
+    /// [`GameProtocol::NAME`].
+    pub name: String,
+    /// [`GameProtocol::VERSION`].
+    pub version: u16,
 }
 
-/// [`protocol_id`] from a name and version as strings carry them (an assignment, a node's
-/// advertisement).
-pub fn protocol_id_for(name: &str, version: u16) -> u64 {
-    // FNV-1a over the game's identity: stable across builds and platforms, unlike std's hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.bytes().chain(version.to_le_bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+impl GameId {
+    /// The identity of the game `G`.
+    pub fn of<G: GameProtocol>() -> Self {
+        Self {
+            name: G::NAME.into(),
+            version: G::VERSION,
+        }
     }
-    // The top 16 bits keep the platform's own wire version, so a platform change alone also
-    // refuses old clients, and ids of different platform versions never collide.
-    (u64::from(crate::PROTOCOL_VERSION) << 48) | (hash & 0x0000_ffff_ffff_ffff)
+
+    /// The netcode protocol id of this game's version: the platform's wire version with the
+    /// game's name and version folded in, so netcode itself keeps clients of another game or
+    /// version out (their tokens do not decrypt).
+    pub fn protocol_id(&self) -> u64 {
+        // FNV-1a over the game's identity: stable across builds and platforms, unlike std's
+        // hasher.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in self.name.bytes().chain(self.version.to_le_bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        // The top 16 bits keep the platform's own wire version, so a platform change alone
+        // also refuses old clients, and ids of different platform versions never collide.
+        (u64::from(crate::PROTOCOL_VERSION) << 48) | (hash & 0x0000_ffff_ffff_ffff)
+    }
+}
+
+impl std::fmt::Display for GameId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.name, self.version)
+    }
+}
+
+/// The netcode protocol id of the game `G` ([`GameId::protocol_id`]).
+pub fn protocol_id<G: GameProtocol>() -> u64 {
+    GameId::of::<G>().protocol_id()
 }
 
 #[cfg(test)]
@@ -108,10 +134,19 @@ pub(crate) mod tests {
 
     #[test]
     fn protocol_ids_differ_by_game_and_version_and_keep_the_platform_version() {
-        let a = protocol_id_for("arena", 1);
-        assert_ne!(a, protocol_id_for("arena", 2));
-        assert_ne!(a, protocol_id_for("hearts", 1));
-        assert_eq!(a, protocol_id_for("arena", 1));
+        let id = |name: &str, version| {
+            GameId {
+                name: name.into(),
+                version,
+            }
+            .protocol_id()
+        };
+        let a = id("arena", 1);
+        assert_ne!(a, id("arena", 2));
+        assert_ne!(a, id("hearts", 1));
+        assert_eq!(a, id("arena", 1));
+        assert_eq!(a, protocol_id::<Minimal>() ^ id("minimal", 1) ^ a);
         assert_eq!(a >> 48, u64::from(crate::PROTOCOL_VERSION));
+        assert_eq!(GameId::of::<Minimal>().to_string(), "minimal/1");
     }
 }

@@ -7,8 +7,8 @@
 //!   carry those types;
 //! - the messages of the two channels ([`Channel`]): reliable [`ServerEvent`] / [`ClientEvent`],
 //!   unreliable [`Snapshot`] / [`InputPacket`];
-//! - connect tokens ([`issue_token`], [`TokenUserData`]) with the protocol version inside the
-//!   netcode protocol id ([`PROTOCOL_ID`]);
+//! - connect tokens ([`issue_token`], [`TokenUserData`]) for one game's version: its
+//!   [`GameId`] and the platform's [`PROTOCOL_VERSION`] make the netcode protocol id;
 //! - the matchmaker's HTTP/JSON types ([`api`]);
 //! - datagram framing shared by both ends: [`bundle`] (several reliability-layer packets per
 //!   netcode payload) and [`batch_io`] (several datagrams per system call);
@@ -74,7 +74,7 @@ pub mod sync;
 mod token;
 
 pub use client::{ClientError, ClientStats, ConnectionState, DisconnectCause, GameClient};
-pub use game::{GameProtocol, NoMessage, WireMessage, protocol_id, protocol_id_for};
+pub use game::{GameId, GameProtocol, NoMessage, WireMessage, protocol_id};
 pub use input_clock::{InputClock, MAX_INPUTS_DUE, MAX_PACE_CHANGE, TARGET_LEAD};
 pub use interpolate::Interpolator;
 pub use message::{
@@ -87,6 +87,6 @@ pub use renetcode::{NETCODE_KEY_BYTES, NETCODE_USER_DATA_BYTES};
 pub use sync::{SnapshotPacket, SnapshotReceiver, SyncError};
 pub use token::{
     CONNECTION_TIMEOUT_SECONDS, MAX_PLAYER_ID_BYTES, MAX_TOKEN_EXPIRY, NetcodeConnectToken,
-    PROTOCOL_ID, PROTOCOL_VERSION, TokenError, TokenKey, TokenUserData, issue_token, key_from_hex,
+    PROTOCOL_VERSION, TokenError, TokenKey, TokenUserData, issue_token, key_from_hex,
     process_cpu_time, process_rss_bytes, token_from_base64, token_to_base64, unix_now,
 };

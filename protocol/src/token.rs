@@ -14,10 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 
 /// Version of this wire protocol; bump on any incompatible change.
-pub const PROTOCOL_VERSION: u16 = 3;
-
-/// The netcode protocol id: a constant tag for Rallypoint in the high bits, the version in the low.
-pub const PROTOCOL_ID: u64 = 0x5241_4c59_5054_0000 | PROTOCOL_VERSION as u64;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Longest a connect token may live. Short, so a leaked token is soon useless.
 pub const MAX_TOKEN_EXPIRY: Duration = Duration::from_secs(30);
@@ -83,12 +80,13 @@ impl TokenUserData {
     }
 }
 
-/// Issues a connect token for one client to one room server.
+/// Issues a connect token for one client to one room server of the game `game`.
 ///
 /// `now` is the time since the Unix epoch (netcode compares expiry against wall-clock seconds);
 /// `expiry` is capped at [`MAX_TOKEN_EXPIRY`].
 pub fn issue_token(
     key: &TokenKey,
+    game: &crate::GameId,
     now: Duration,
     expiry: Duration,
     client_id: u64,
@@ -98,7 +96,7 @@ pub fn issue_token(
     let expire_seconds = expiry.min(MAX_TOKEN_EXPIRY).as_secs().max(1);
     ConnectToken::generate(
         now,
-        PROTOCOL_ID,
+        game.protocol_id(),
         expire_seconds,
         client_id,
         CONNECTION_TIMEOUT_SECONDS,

@@ -282,46 +282,47 @@ fn token_user_data_round_trips_and_rejects_bad_lengths() {
 }
 
 #[test]
-fn a_token_from_another_protocol_version_is_refused_with_a_clear_error() {
+fn a_token_or_an_assignment_for_another_game_or_version_is_refused_with_a_clear_error() {
     use protocol::{
-        ClientError, GameClient, NetcodeConnectToken, PROTOCOL_ID, token_to_base64, unix_now,
+        ClientError, GameClient, GameId, NetcodeConnectToken, api::Assignment, protocol_id,
+        token_to_base64, unix_now,
     };
     let user = TokenUserData {
         room_id: 1,
         ticket_id: "t".into(),
         player_id: "p".into(),
-    }
-    .to_bytes()
-    .unwrap();
+    };
     let addr = "127.0.0.1:9".parse().unwrap();
+    let table = GameId::of::<Table>();
+    // A token of another version of the game (or of the platform): netcode's id differs.
     let old = NetcodeConnectToken::generate(
         unix_now(),
-        PROTOCOL_ID - 1,
+        protocol_id::<Table>() - 1,
         30,
         1,
         10,
         vec![addr],
-        Some(&user),
+        Some(&user.to_bytes().unwrap()),
         &[1; 32],
     )
     .unwrap();
     match GameClient::<Table>::connect_with_token(old) {
         Err(ClientError::ProtocolMismatch { token, client }) => {
-            assert_eq!((token, client), (PROTOCOL_ID - 1, PROTOCOL_ID))
+            assert_eq!(
+                (token, client),
+                (protocol_id::<Table>() - 1, protocol_id::<Table>())
+            )
         }
         other => panic!("expected a protocol mismatch, got {other:?}"),
     }
     let current = protocol::issue_token(
         &[1; 32],
+        &table,
         unix_now(),
         std::time::Duration::from_secs(60),
         1,
         addr,
-        &TokenUserData {
-            room_id: 1,
-            ticket_id: "t".into(),
-            player_id: "p".into(),
-        },
+        &user,
     )
     .unwrap();
     assert!(
@@ -332,5 +333,27 @@ fn a_token_from_another_protocol_version_is_refused_with_a_clear_error() {
     assert!(protocol::token_from_base64(&text).is_ok());
     assert!(protocol::token_from_base64("!!!").is_err());
     assert!(protocol::token_from_base64(&"A".repeat(5000)).is_err());
-    assert!(GameClient::<Table>::connect_with_token(current).is_ok());
+    // An assignment to a room of another game: refused by name before anything is sent.
+    let assignment = Assignment {
+        server_addr: addr.to_string(),
+        connect_token: text,
+        room_id: 1,
+        player_id: "p".into(),
+        team: 0,
+        game: GameId {
+            name: "arena".into(),
+            version: 1,
+        },
+    };
+    let refused = GameClient::<Table>::connect(&assignment).unwrap_err();
+    assert!(matches!(refused, ClientError::OtherGame { .. }));
+    assert_eq!(
+        refused.to_string(),
+        "the room plays arena/1, and this client plays table/1"
+    );
+    let ours = Assignment {
+        game: table,
+        ..assignment
+    };
+    assert!(GameClient::<Table>::connect(&ours).is_ok());
 }

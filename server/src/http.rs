@@ -127,6 +127,7 @@ fn granted(allocation: matchmaker::Allocation) -> Response {
         Json(RoomGranted {
             room_id: allocation.room_id,
             addr: allocation.addr.to_string(),
+            game: allocation.game,
         }),
     )
         .into_response()

@@ -14,7 +14,7 @@ use std::{
 use dashmap::DashMap;
 use matchmaker::{AllocateError, Allocation, AllocationRequest, Allocator};
 use protocol::{
-    TokenKey, TokenUserData,
+    GameId, TokenKey, TokenUserData,
     api::{Health, MatchRecord, OpenSlot, RoomPlayer},
 };
 use tokio::sync::mpsc::UnboundedSender;
@@ -285,6 +285,7 @@ impl<G: Game> Node<G> {
         Ok(Allocation {
             room_id,
             addr: room.status().addr,
+            game: Self::game_id(),
         })
     }
 
@@ -381,7 +382,7 @@ impl<G: Game> Node<G> {
         let transport =
             // Twice the players: a player who left may hold its connection until netcode times
             // it out while its replacement connects.
-            match RoomTransport::new(socket, addr, config.token_key, 2 * players) {
+            match RoomTransport::new(socket, addr, config.token_key, &Self::game_id(), 2 * players) {
                 Ok(t) => t,
                 Err(e) => {
                     self.free_ports().push_back(port);
@@ -405,7 +406,16 @@ impl<G: Game> Node<G> {
         ));
         self.inner.rooms.insert(room_id, process.clone());
         self.inner.scheduler.add(process);
-        Ok(Allocation { room_id, addr })
+        Ok(Allocation {
+            room_id,
+            addr,
+            game: Self::game_id(),
+        })
+    }
+
+    /// The game (and version) this node's rooms play.
+    pub fn game_id() -> GameId {
+        GameId::of::<G::Protocol>()
     }
 
     /// Stops a room's clock and packs it to move to another node (see
@@ -462,6 +472,7 @@ impl<G: Game> Node<G> {
     pub fn redirect_room(&self, room_id: u64, addr: SocketAddr) -> Result<usize, NoSuchRoom> {
         let room = self.process(room_id)?;
         let key = self.inner.config.token_key;
+        let game = Self::game_id();
         let now = protocol::unix_now();
         let told = room.redirect(
             |player| {
@@ -472,6 +483,7 @@ impl<G: Game> Node<G> {
                 };
                 let token = protocol::issue_token(
                     &key,
+                    &game,
                     now,
                     MIGRATION_TOKEN_EXPIRY,
                     rand::random(),

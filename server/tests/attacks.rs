@@ -15,7 +15,7 @@ use std::{
 use arena::{Arena, ArenaGame, PlayerInput};
 use clap::Parser;
 use protocol::{
-    GameClient, MatchmakerClient, PROTOCOL_ID, TokenUserData,
+    GameClient, MatchmakerClient, TokenUserData,
     api::{Assignment, CreateTicketRequest},
     issue_token, token_from_base64, unix_now,
 };
@@ -158,7 +158,7 @@ async fn tokens_that_do_not_fit_are_refused() {
             "expired",
             generate(
                 now - Duration::from_secs(120),
-                PROTOCOL_ID,
+                protocol::protocol_id::<arena::Arena>(),
                 addr(a0),
                 &user(a0),
                 &key(),
@@ -167,12 +167,24 @@ async fn tokens_that_do_not_fit_are_refused() {
         ),
         (
             "another protocol version",
-            generate(now, PROTOCOL_ID ^ 1, addr(a0), &user(a0), &key()),
+            generate(
+                now,
+                protocol::protocol_id::<arena::Arena>() ^ 1,
+                addr(a0),
+                &user(a0),
+                &key(),
+            ),
             None,
         ),
         (
             "forged (another key)",
-            generate(now, PROTOCOL_ID, addr(a0), &user(a0), &rand::random()),
+            generate(
+                now,
+                protocol::protocol_id::<arena::Arena>(),
+                addr(a0),
+                &user(a0),
+                &rand::random(),
+            ),
             None,
         ),
         (
@@ -186,6 +198,7 @@ async fn tokens_that_do_not_fit_are_refused() {
             "a player not placed in this room",
             issue_token(
                 &key(),
+                &protocol::GameId::of::<arena::Arena>(),
                 now,
                 Duration::from_secs(30),
                 rand::random(),
@@ -296,7 +309,8 @@ async fn floods_neither_stall_the_room_nor_get_answered() {
                     // nonce, then 1024 bytes that are not a valid private token.
                     datagram[0] = 0;
                     datagram[1..14].copy_from_slice(b"NETCODE 1.02\0");
-                    datagram[14..22].copy_from_slice(&PROTOCOL_ID.to_le_bytes());
+                    datagram[14..22]
+                        .copy_from_slice(&protocol::protocol_id::<arena::Arena>().to_le_bytes());
                     datagram[22..30].copy_from_slice(&(unix_now().as_secs() + 30).to_le_bytes());
                     rand::fill(&mut datagram[30..1078]);
                     1078
@@ -638,6 +652,7 @@ fn a_panic_inside_renet_costs_only_the_senders_connection() {
         };
         issue_token(
             &key(),
+            &protocol::GameId::of::<arena::Arena>(),
             unix_now(),
             Duration::from_secs(30),
             i as u64 + 1,
@@ -647,9 +662,10 @@ fn a_panic_inside_renet_costs_only_the_senders_connection() {
         .unwrap()
     };
     let (honest_token, hostile_token) = (token(0), token(1));
-    let mut transport = RoomTransport::new(socket, addr, key(), 4)
-        .unwrap()
-        .without_packet_check();
+    let mut transport =
+        RoomTransport::new(socket, addr, key(), &protocol::GameId::of::<Arena>(), 4)
+            .unwrap()
+            .without_packet_check();
     let mut room = Room::new(ArenaGame::default(), settings);
     let stop = Arc::new(AtomicBool::new(false));
     let runner = {

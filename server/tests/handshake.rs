@@ -165,6 +165,7 @@ async fn connect_through_relay(
     };
     let token = issue_token(
         &KEY,
+        &protocol::GameId::of::<arena::Arena>(),
         unix_now(),
         Duration::from_secs(30),
         1,

@@ -284,6 +284,7 @@ async fn players_follow_a_running_match_to_another_node_and_finish_it_there() {
         .map(|p| {
             let token = issue_token(
                 &KEY,
+                &protocol::GameId::of::<arena::Arena>(),
                 protocol::unix_now(),
                 Duration::from_secs(10),
                 rand::random(),

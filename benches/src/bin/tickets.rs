@@ -59,6 +59,10 @@ impl Allocator for Instant_ {
         Ok(Allocation {
             room_id: rand::random::<u64>() >> 12,
             addr: "127.0.0.1:7400".parse().unwrap(),
+            game: protocol::GameId {
+                name: "arena".into(),
+                version: 1,
+            },
         })
     }
 
@@ -66,6 +70,10 @@ impl Allocator for Instant_ {
         Ok(Allocation {
             room_id: slot.room_id,
             addr: "127.0.0.1:7400".parse().unwrap(),
+            game: protocol::GameId {
+                name: "arena".into(),
+                version: 1,
+            },
         })
     }
 }

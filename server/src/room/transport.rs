@@ -13,7 +13,7 @@ use std::{
 };
 
 use protocol::{
-    GameProtocol, TokenKey, TokenUserData,
+    GameId, GameProtocol, TokenKey, TokenUserData,
     batch_io::{RecvBatch, SendBatch},
     bundle, unix_now,
 };
@@ -75,18 +75,20 @@ struct Link {
 
 impl RoomTransport {
     /// Wraps a bound socket. `public_addr` is the address clients were given (it must match the
-    /// one in their tokens); `max_clients` bounds connections.
+    /// one in their tokens), `game` the game whose tokens it takes; `max_clients` bounds
+    /// connections.
     pub fn new(
         socket: UdpSocket,
         public_addr: SocketAddr,
         key: TokenKey,
+        game: &GameId,
         max_clients: usize,
     ) -> io::Result<Self> {
         socket.set_nonblocking(true)?;
         let netcode = NetcodeServer::new(ServerConfig {
             current_time: unix_now(),
             max_clients: max_clients.clamp(1, 1024),
-            protocol_id: protocol::PROTOCOL_ID,
+            protocol_id: game.protocol_id(),
             public_addresses: vec![public_addr],
             authentication: ServerAuthentication::Secure { private_key: key },
         });
