@@ -105,8 +105,9 @@ fn connected_room(room_id: u64, players: usize, game: ArenaGame) -> Room<ArenaGa
     let settings = RoomSettings {
         room_id,
         tick_rate: 30,
-        match_duration: std::time::Duration::from_secs(3600),
+        match_duration: Some(std::time::Duration::from_secs(3600)),
         join_timeout: std::time::Duration::from_secs(5),
+        min_players: 1,
         linger: std::time::Duration::from_secs(1),
         seed: room_id,
         expected: (0..players)

@@ -7,7 +7,7 @@ use std::{future::Future, net::SocketAddr};
 
 use protocol::{
     GameId,
-    api::{OpenSlot, RoomPlayer},
+    api::{OpenSlot, RoomPlayer, RoomRules},
 };
 
 /// A request for one room.
@@ -19,6 +19,8 @@ pub struct AllocationRequest {
     pub region: Option<String>,
     /// Everyone the match was made for.
     pub players: Vec<RoomPlayer>,
+    /// How the mode's rooms run.
+    pub rules: RoomRules,
 }
 
 /// A room ready for its players.

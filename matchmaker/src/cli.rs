@@ -174,6 +174,31 @@ pub fn load<C: CommandFactory + FromArgMatches>(
                 path: path.clone(),
                 key: key.clone(),
             };
+            // An array of tables (`[[modes]]`): one value of the flag per table, its keys as
+            // `key=value,...`.
+            if let toml::Value::Array(items) = value
+                && !items.is_empty()
+                && items.iter().all(toml::Value::is_table)
+            {
+                for item in items {
+                    let text = item
+                        .as_table()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| match v {
+                            toml::Value::String(s) if !s.contains(',') => Ok(format!("{k}={s}")),
+                            toml::Value::Integer(i) => Ok(format!("{k}={i}")),
+                            toml::Value::Float(f) => Ok(format!("{k}={f}")),
+                            toml::Value::Boolean(b) => Ok(format!("{k}={b}")),
+                            _ => Err(bad()),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                        .join(",");
+                    argv.push(format!("--{name}={text}").into());
+                }
+                from_file.insert(id.to_string());
+                continue;
+            }
             let text = match value {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Integer(i) => i.to_string(),
@@ -211,10 +236,12 @@ pub fn load<C: CommandFactory + FromArgMatches>(
         .map(|arg| {
             let id = arg.get_id().as_str();
             let value = matches.get_raw(id).map(|values| {
+                // Joined as they would be given in the environment.
+                let delimiter = arg.get_value_delimiter().unwrap_or(',').to_string();
                 let joined = values
                     .map(OsStr::to_string_lossy)
                     .collect::<Vec<_>>()
-                    .join(",");
+                    .join(&delimiter);
                 if arg.is_hide_env_values_set() {
                     "********".to_string()
                 } else {

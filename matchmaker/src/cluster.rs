@@ -223,6 +223,7 @@ impl Allocator for ClusterAllocator {
         let body = RoomRequest {
             mode: request.mode.clone(),
             players: request.players.clone(),
+            rules: request.rules,
         };
         let mut tried = Vec::new();
         while let Some((node, reservation)) = self.reserve(nodes.clone(), &request, &tried) {

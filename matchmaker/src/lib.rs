@@ -26,6 +26,7 @@ mod error;
 mod history;
 mod http;
 pub mod metrics;
+mod modes;
 mod party;
 mod rate_limit;
 mod redis_store;
@@ -42,6 +43,7 @@ pub use cluster::{ClusterAllocator, Placement, import_room, rank_nodes, read_gra
 pub use error::{MatchmakerError, error_response};
 pub use history::{HistoryCheck, TicketEvent, check as check_history};
 pub use http::{MAX_BODY_BYTES, json_rejection, router};
+pub use modes::ModeSpecError;
 pub use redis_store::{OrphanedRoom, RedisStore, RoomCopy, redis_errors};
 pub use rescue::{RescueReport, Rescuer};
 pub use results::MatchStore;

@@ -25,10 +25,19 @@ struct Args {
     /// over it, `429 rate_limited`. 0 turns the limit off (e.g. a load test from one machine).
     #[arg(long, env = "RALLYPOINT_TICKET_RATE_PER_IP", default_value = "100")]
     ticket_rate_per_ip: u32,
-    /// Players per arena match.
+    /// A game mode, e.g. `name=duel,players=2,teams=2,time-limit=3m` (repeatable; in the config
+    /// file, a `[[modes]]` table each; keys: name, players, teams, min-players, time-limit — a
+    /// duration or `none` —, join-timeout, max-wait). Without any, one mode: --mode with
+    /// --players-per-match and --teams.
+    #[arg(long, env = "RALLYPOINT_MODES", value_delimiter = ';', action = clap::ArgAction::Append)]
+    modes: Vec<matchmaker::ModeRules>,
+    /// The one mode's name when no --modes are given (the default game's).
+    #[arg(long, env = "RALLYPOINT_MODE", default_value = "arena")]
+    mode: String,
+    /// Players per match of that one mode.
     #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10")]
     players_per_match: usize,
-    /// Teams per arena match (parties play on one team); free-for-all when absent.
+    /// Teams per match of that one mode (parties play on one team); free-for-all when absent.
     #[arg(long, env = "RALLYPOINT_TEAMS")]
     teams: Option<usize>,
     /// Record every ticket state change in the Redis stream `rp:history` (one XADD each), for
@@ -65,8 +74,15 @@ async fn main() -> anyhow::Result<()> {
         http: args.http,
         cluster_secret: args.cluster_secret,
         placement: args.placement,
-        players_per_match: args.players_per_match,
-        teams: args.teams,
+        modes: if args.modes.is_empty() {
+            vec![matchmaker::ModeRules::in_teams(
+                &args.mode,
+                args.players_per_match,
+                args.teams,
+            )?]
+        } else {
+            args.modes.clone()
+        },
         record_history: args.record_history,
         node_stale_after: args.node_stale_after,
         ticket_rate_per_ip: args.ticket_rate_per_ip,

@@ -24,6 +24,8 @@ pub struct ModeRules {
     pub max_window: f64,
     /// A ticket queued longer than this expires with no match.
     pub max_wait: Duration,
+    /// How the mode's rooms run (sent with each room request).
+    pub room: protocol::api::RoomRules,
 }
 
 impl ModeRules {
@@ -38,6 +40,7 @@ impl ModeRules {
             window_growth_per_s: 60.0,
             max_window: 1000.0,
             max_wait: Duration::from_secs(120),
+            room: protocol::api::RoomRules::default(),
         }
     }
 

@@ -800,6 +800,7 @@ impl<S: TicketStore, A: Allocator> Matchmaker<S, A> {
     ) -> Result<(), AllocateError> {
         let request = AllocationRequest {
             mode: rules.name.clone(),
+            rules: rules.room,
             region,
             players: tickets
                 .iter()

@@ -24,10 +24,8 @@ pub struct StandaloneConfig {
     pub cluster_secret: String,
     /// How rooms are spread over nodes.
     pub placement: Placement,
-    /// Players per arena match.
-    pub players_per_match: usize,
-    /// Teams per arena match; free-for-all when `None`.
-    pub teams: Option<usize>,
+    /// The modes players may queue for, with their rules.
+    pub modes: Vec<ModeRules>,
     /// Record every ticket state change in Redis (`rp:history`), for audits and tests.
     pub record_history: bool,
     /// A node whose heartbeat is older than this gets no new rooms.
@@ -79,14 +77,7 @@ impl Standalone {
             config.placement,
             config.node_stale_after,
         );
-        let mut mm_config = MatchmakerConfig::new(
-            vec![ModeRules::in_teams(
-                "arena",
-                config.players_per_match,
-                config.teams,
-            )?],
-            key,
-        );
+        let mut mm_config = MatchmakerConfig::new(config.modes.clone(), key);
         // Tickets other instances finish arrive on the change feed; re-reading is the
         // fallback for what the feed misses while it reconnects.
         mm_config.reread_interval = Duration::from_secs(2);

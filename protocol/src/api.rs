@@ -348,6 +348,35 @@ pub struct RoomRequest {
     pub mode: String,
     /// Everyone the match was made for.
     pub players: Vec<RoomPlayer>,
+    /// How the mode's rooms run (what it leaves out, the node decides).
+    #[serde(default)]
+    pub rules: RoomRules,
+}
+
+/// How a mode's rooms run, as the matchmaker's mode says; a node fills in what it leaves out
+/// from its own flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRules {
+    /// The match clock, once the match starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit: Option<TimeLimit>,
+    /// How long a room waits for all its players before starting with those present (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_timeout_ms: Option<u64>,
+    /// Fewest players present for a match to start once the join timeout is over (fewer:
+    /// the room closes, abandoned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_players: Option<u16>,
+}
+
+/// A mode's match clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeLimit {
+    /// The match ends this many ms after it starts, if the game has not ended it before.
+    Ms(u64),
+    /// No clock: only the game ends the match.
+    None,
 }
 
 /// `POST /v1/internal/rooms` answer.

@@ -76,7 +76,7 @@ impl<G: Game> ClusterNode<G> {
             id: id.clone(),
             region: args.region.clone(),
             api: format!("http://{public_ip}:{}", http_addr.port()),
-            modes: vec![node.mode().to_string()],
+            modes: node.modes(),
             capacity: node.capacity(),
             rooms: 0,
             draining: false,
@@ -96,7 +96,6 @@ impl<G: Game> ClusterNode<G> {
         };
         let (tx, rx) = oneshot::channel::<()>();
         let advert_id = id.clone();
-        let mode = node.mode().to_string();
         let region = args.region.clone();
         let copier = (!args.room_copy_interval.is_zero()).then(|| Copier {
             store: store.clone(),
@@ -163,6 +162,7 @@ impl<G: Game> ClusterNode<G> {
                             }
                             NodeEvent::SlotOpen {
                                 room_id,
+                                mode,
                                 team,
                                 left_ticket,
                                 expires_ms,

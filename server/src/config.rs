@@ -74,6 +74,22 @@ impl ServerArgs {
         })
     }
 
+    /// The modes this process's matchmaker offers: `--modes`, or else one named `default`
+    /// (the game's) from `--players-per-match` and `--teams`.
+    pub fn modes_for(
+        &self,
+        default: &str,
+    ) -> Result<Vec<matchmaker::ModeRules>, matchmaker::UnevenTeams> {
+        if !self.modes.is_empty() {
+            return Ok(self.modes.clone());
+        }
+        Ok(vec![matchmaker::ModeRules::in_teams(
+            default,
+            usize::from(self.players_per_match),
+            self.teams.map(usize::from),
+        )?])
+    }
+
     /// How this process's node hosts rooms, with `token_key` for connect tokens; `node_id`
     /// names it in logs.
     pub fn node_config(&self, token_key: [u8; 32], node_id: String) -> crate::NodeConfig {
@@ -82,6 +98,7 @@ impl ServerArgs {
             udp_bind_ip: self.udp_bind,
             public_ip: self.public_ip.unwrap_or(self.udp_bind),
             udp_ports: (self.udp_ports.first, self.udp_ports.last),
+            modes: self.modes.iter().map(|m| m.name.clone()).collect(),
             max_rooms: self.max_rooms,
             tick_rate: self.tick_rate,
             match_duration: self.match_duration,
@@ -185,11 +202,18 @@ pub struct ServerArgs {
     #[arg(long, env = "RALLYPOINT_TICKET_RATE_PER_IP", default_value = "100")]
     pub ticket_rate_per_ip: u32,
 
-    /// Players per match.
+    /// A game mode, e.g. `name=duel,players=2,teams=2,time-limit=3m` (repeatable; in the config
+    /// file, a `[[modes]]` table each; keys: name, players, teams, min-players, time-limit — a
+    /// duration or `none` —, join-timeout, max-wait). Without any, one mode: the game's, with
+    /// --players-per-match and --teams. A node hosts the modes it is given (their names).
+    #[arg(long, env = "RALLYPOINT_MODES", value_delimiter = ';', action = clap::ArgAction::Append)]
+    pub modes: Vec<matchmaker::ModeRules>,
+
+    /// Players per match of the one mode, when no --modes are given.
     #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub players_per_match: u16,
 
-    /// Teams per match (parties play on one team); free-for-all when absent.
+    /// Teams per match of the one mode (parties play on one team); free-for-all when absent.
     #[arg(long, env = "RALLYPOINT_TEAMS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub teams: Option<u16>,
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use matchmaker::{Matchmaker, MatchmakerConfig, MemoryStore, ModeRules};
+use matchmaker::{Matchmaker, MatchmakerConfig, MemoryStore};
 use protocol::api::OpenSlot;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -116,19 +116,13 @@ impl<G: Game> EmbeddedServer<G> {
         });
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let token_key = args.token_key.unwrap_or_else(rand::random);
+        let modes = args.modes_for(game.mode())?;
         let node = Node::new(
             game,
             args.node_config(token_key, "embedded".into()),
             Some(events_tx),
         );
-        let mut mm_config = MatchmakerConfig::new(
-            vec![ModeRules::in_teams(
-                node.mode(),
-                usize::from(args.players_per_match),
-                args.teams.map(usize::from),
-            )?],
-            token_key,
-        );
+        let mut mm_config = MatchmakerConfig::new(modes, token_key);
         mm_config.ticket_rate_per_ip = args.ticket_rate_per_ip;
         let mm = Matchmaker::new(MemoryStore::new(), node.clone(), mm_config);
         let (listener, http_addr) = bind_http(args.http).await?;
@@ -136,7 +130,6 @@ impl<G: Game> EmbeddedServer<G> {
         // A failed room's players go back to the front of the queue; a room's open slot goes
         // to the matchmaker to fill.
         let requeuer = mm.clone();
-        let mode = node.mode().to_string();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 match event {
@@ -158,6 +151,7 @@ impl<G: Game> EmbeddedServer<G> {
                     }
                     NodeEvent::SlotOpen {
                         room_id,
+                        mode,
                         team,
                         expires_ms,
                         ..

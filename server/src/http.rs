@@ -215,6 +215,7 @@ async fn allocate_room<G: Game>(
         // The matchmaker chose this node for its region already.
         region: None,
         players: request.players,
+        rules: request.rules,
     };
     use matchmaker::{AllocateError, Allocator};
     match state.node.allocate(request).await {

@@ -61,6 +61,7 @@ impl<G: Game> Mover<G> {
     /// Moves one room; on success returns the node it went to and counts it in `nodes`, so
     /// the next room's choice sees it before the next advert does.
     async fn move_room(&self, room_id: u64, nodes: &mut [NodeAdvert]) -> Result<String, String> {
+        let mode = self.node.room_mode(room_id).map_err(|e| e.to_string())?;
         let blob = self
             .node
             .freeze_room(room_id)
@@ -68,7 +69,7 @@ impl<G: Game> Mover<G> {
             .map_err(|e| e.to_string())?;
         let ranked = rank_nodes(
             nodes,
-            self.node.mode(),
+            &mode,
             Some(&self.region),
             Placement::Spread,
             protocol::unix_now().as_millis() as u64,

@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use matchmaker::{AllocateError, Allocation, AllocationRequest, Allocator};
 use protocol::{
     GameId, TokenKey, TokenUserData,
-    api::{Health, MatchRecord, OpenSlot, RoomPlayer},
+    api::{Health, MatchRecord, OpenSlot, RoomPlayer, TimeLimit},
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -42,9 +42,12 @@ pub struct NodeConfig {
     pub udp_ports: (u16, u16),
     /// Most rooms at once.
     pub max_rooms: usize,
+    /// The modes this node hosts (a room request names one); empty: the game's own
+    /// ([`Game::mode`]).
+    pub modes: Vec<String>,
     /// Room ticks per second.
     pub tick_rate: u16,
-    /// Match length.
+    /// Match length, for a mode that does not set its own time limit.
     pub match_duration: Duration,
     /// How long a room waits for all its players before starting with those present.
     pub join_timeout: Duration,
@@ -99,6 +102,8 @@ pub enum NodeEvent {
     SlotOpen {
         /// The room.
         room_id: u64,
+        /// The room's mode.
+        mode: String,
         /// The team to fill.
         team: u8,
         /// The ticket of the player who left.
@@ -175,9 +180,19 @@ impl<G: Game> Node<G> {
         }
     }
 
-    /// The game mode this node hosts.
-    pub fn mode(&self) -> &str {
-        self.inner.game.mode()
+    /// The game modes this node hosts.
+    pub fn modes(&self) -> Vec<String> {
+        match self.inner.config.modes.as_slice() {
+            [] => vec![self.inner.game.mode().to_string()],
+            modes => modes.to_vec(),
+        }
+    }
+
+    fn hosts(&self, mode: &str) -> bool {
+        match self.inner.config.modes.as_slice() {
+            [] => mode == self.inner.game.mode(),
+            modes => modes.iter().any(|m| m == mode),
+        }
     }
 
     /// Most rooms this node hosts at once: the configured maximum, or the number of ports if
@@ -325,7 +340,7 @@ impl<G: Game> Node<G> {
 
     fn start_room(&self, request: AllocationRequest) -> Result<Allocation, AllocateError> {
         let config = &self.inner.config;
-        if request.mode != self.inner.game.mode() {
+        if !self.hosts(&request.mode) {
             return Err(AllocateError::UnknownMode(request.mode));
         }
         if request.players.is_empty() {
@@ -344,8 +359,17 @@ impl<G: Game> Node<G> {
         let settings = RoomSettings {
             room_id,
             tick_rate: config.tick_rate,
-            match_duration: config.match_duration,
-            join_timeout: config.join_timeout,
+            // The mode's rules first; what they leave out, this node's flags.
+            match_duration: match request.rules.time_limit {
+                None => Some(config.match_duration),
+                Some(TimeLimit::Ms(ms)) => Some(Duration::from_millis(ms)),
+                Some(TimeLimit::None) => None,
+            },
+            join_timeout: request
+                .rules
+                .join_timeout_ms
+                .map_or(config.join_timeout, Duration::from_millis),
+            min_players: request.rules.min_players.map_or(1, usize::from),
             linger: config.linger,
             seed: rand::random(),
             expected: request
@@ -362,7 +386,7 @@ impl<G: Game> Node<G> {
             backfill: config.backfill,
         };
         let room = Room::new(self.inner.game.clone(), settings);
-        let allocation = self.launch(room, socket, port)?;
+        let allocation = self.launch(room, socket, port, &request.mode)?;
         tracing::debug!(room = room_id, addr = %allocation.addr, players = request.players.len(), "room started");
         Ok(allocation)
     }
@@ -374,6 +398,7 @@ impl<G: Game> Node<G> {
         room: Room<G>,
         socket: UdpSocket,
         port: u16,
+        mode: &str,
     ) -> Result<Allocation, AllocateError> {
         let config = &self.inner.config;
         let settings = room.core().settings();
@@ -389,12 +414,7 @@ impl<G: Game> Node<G> {
                     return Err(AllocateError::Failed(e.to_string()));
                 }
             };
-        let status = Arc::new(RoomStatus::new(
-            room_id,
-            self.inner.game.mode().to_string(),
-            addr,
-            players,
-        ));
+        let status = Arc::new(RoomStatus::new(room_id, mode.to_string(), addr, players));
         let node = Arc::downgrade(&self.inner);
         let process = Arc::new(RoomProcess::new(
             room,
@@ -513,7 +533,7 @@ impl<G: Game> Node<G> {
                 ImportError::OtherGame(other.to_string())
             }
         })?;
-        if handoff.mode != self.inner.game.mode() {
+        if !self.hosts(&handoff.mode) {
             return Err(ImportError::Refused(AllocateError::UnknownMode(
                 handoff.mode,
             )));
@@ -523,14 +543,20 @@ impl<G: Game> Node<G> {
             return Err(ImportError::AlreadyHere(room_id));
         }
         let patience = handoff.settings.ticks(RESUME_PATIENCE);
+        let mode = handoff.mode.clone();
         let room = Room::resume(self.inner.game.clone(), handoff, patience)
             .map_err(|e| ImportError::Malformed(e.to_string()))?;
         let (socket, port) = self.bind_port().map_err(ImportError::Refused)?;
         let allocation = self
-            .launch(room, socket, port)
+            .launch(room, socket, port, &mode)
             .map_err(ImportError::Refused)?;
         tracing::info!(room = room_id, addr = %allocation.addr, "room resumed here from another node");
         Ok(allocation)
+    }
+
+    /// The mode room `room_id` plays.
+    pub fn room_mode(&self, room_id: u64) -> Result<String, NoSuchRoom> {
+        Ok(self.process(room_id)?.status().mode.clone())
     }
 
     fn process(&self, room_id: u64) -> Result<Arc<RoomProcess<G>>, NoSuchRoom> {
@@ -589,8 +615,14 @@ fn on_room_notice<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, e
         RoomNotice::SlotOpen(slot) => {
             if let Some(events) = &node.events {
                 let now = protocol::unix_now();
+                let mode = node
+                    .rooms
+                    .get(&room_id)
+                    .map(|r| r.status().mode.clone())
+                    .unwrap_or_default();
                 let _ = events.send(NodeEvent::SlotOpen {
                     room_id,
+                    mode,
                     team: slot.team,
                     left_ticket: slot.left_ticket,
                     expires_ms: (now + slot.fill_within).as_millis() as u64,

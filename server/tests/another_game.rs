@@ -228,10 +228,11 @@ async fn a_game_that_is_not_the_arena_plays_end_to_end_and_its_results_leave_the
         "127.0.0.1:0",
         "--udp-ports",
         "47960-47969",
-        "--players-per-match",
-        "2",
-        "--match-duration",
-        "60s",
+        // Two modes of the game: no match clock in either (the game ends its matches).
+        "--modes",
+        "name=tally,players=2,time-limit=none",
+        "--modes",
+        "name=tally-solo,players=1,time-limit=none,max-wait=30s",
     ])
     .unwrap();
     let server = EmbeddedServer::start(&args, TallyGame).await.unwrap();
@@ -269,12 +270,30 @@ async fn a_game_that_is_not_the_arena_plays_end_to_end_and_its_results_leave_the
                 ServerEvent::Welcome {
                     entity_id: None,
                     game: PlaysTo(TARGET),
+                    match_duration_ms: None,
                     ..
                 }
             )),
             "{h:?}"
         );
     }
+    // The other mode is matched and placed on its own terms: a room of one.
+    let solo = mm
+        .create_ticket(&CreateTicketRequest::for_player("tally-solo", "cy"))
+        .await
+        .unwrap();
+    let at_solo = mm.wait_for_assignment(&solo.id, wait).await.unwrap();
+    let rooms = mm.rooms().await.unwrap();
+    let solo_room = rooms.iter().find(|r| r.id == at_solo.room_id).unwrap();
+    assert_eq!(
+        (solo_room.mode.as_str(), solo_room.expected_players),
+        ("tally-solo", 1)
+    );
+    let tally_room = rooms.iter().find(|r| r.id == room).unwrap();
+    assert_eq!(
+        (tally_room.mode.as_str(), tally_room.expected_players),
+        ("tally", 2)
+    );
 
     // Commands are applied in order and their events reach both players; one the game
     // refuses (7 is out of range) changes nothing.

@@ -60,7 +60,10 @@ async fn matchmaker_for(
     players_per_match: usize,
 ) -> Standalone {
     Standalone::start(StandaloneConfig {
-        players_per_match,
+        modes: vec![matchmaker::ModeRules::free_for_all(
+            "arena",
+            players_per_match,
+        )],
         ..support::matchmaker_config(redis, SECRET, placement)
     })
     .await

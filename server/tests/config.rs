@@ -46,12 +46,49 @@ fn print_config_shows_each_value_and_its_source_with_secrets_masked() {
         "token-key = \"********\"  # env",
         "redis = \"redis://rp:********@127.0.0.1:6379\"  # file",
         "http = \"127.0.0.1:7350\"  # default",
+        // The game's own flags are part of the same command line.
+        "arena-size = \"100\"  # default",
     ] {
         assert!(shown.contains(line), "missing {line:?} in:\n{shown}");
     }
     assert!(
         !shown.contains("hunter2") && !shown.contains("file-secret") && !shown.contains("abab")
     );
+}
+
+#[test]
+fn modes_come_from_the_config_files_tables() {
+    let path = config_file(
+        "[[modes]]\nname = \"duel\"\nplayers = 2\nteams = 2\ntime-limit = \"90s\"\n\n[[modes]]\nname = \"marathon\"\nplayers = 4\ntime-limit = \"none\"\nmin-players = 3\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--config", path.to_str().unwrap(), "--print-config"])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("modes = "))
+        .unwrap_or_else(|| panic!("no modes in:\n{shown}"));
+    assert!(line.ends_with("# file"), "{line}");
+    for part in [
+        "name=duel",
+        "players=2",
+        "teams=2",
+        "time-limit=90s",
+        ";",
+        "name=marathon",
+        "time-limit=none",
+        "min-players=3",
+    ] {
+        assert!(line.contains(part), "{part:?} missing from {line}");
+    }
+    // A mode that does not add up is refused, saying why.
+    let (code, stderr) = refused("[[modes]]\nname = \"trio\"\nplayers = 3\nteams = 2\n");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("equal teams"), "{stderr}");
 }
 
 /// Runs the server with only a config file of `text`; returns its exit code and stderr.

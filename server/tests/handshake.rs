@@ -38,6 +38,7 @@ fn node(port: u16) -> Node<ArenaGame> {
             udp_ports: (port, port),
             max_rooms: 1,
             tick_rate: 30,
+            modes: Vec::new(),
             match_duration: Duration::from_secs(30),
             join_timeout: Duration::from_secs(20),
             linger: Duration::from_millis(200),
@@ -144,6 +145,7 @@ async fn connect_through_relay(
     let node = node(port);
     let request = AllocationRequest {
         mode: "arena".into(),
+        rules: Default::default(),
         region: None,
         players: vec![RoomPlayer {
             player_id: "p0".into(),

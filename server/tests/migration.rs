@@ -220,6 +220,7 @@ fn node(id: &str, port: u16) -> Node<ArenaGame> {
             udp_ports: (port, port + 4),
             max_rooms: 4,
             tick_rate: 30,
+            modes: Vec::new(),
             match_duration: Duration::from_secs(6),
             join_timeout: Duration::from_secs(5),
             linger: Duration::from_millis(500),
@@ -274,6 +275,7 @@ async fn players_follow_a_running_match_to_another_node_and_finish_it_there() {
     let allocation = a
         .allocate(AllocationRequest {
             mode: "arena".into(),
+            rules: Default::default(),
             region: None,
             players: players.clone(),
         })
@@ -414,6 +416,7 @@ async fn a_node_refuses_a_room_it_cannot_take() {
     let allocation = a
         .allocate(AllocationRequest {
             mode: "arena".into(),
+            rules: Default::default(),
             region: None,
             players,
         })

@@ -19,8 +19,9 @@ fn settings(players: usize, seed: u64, match_secs: u64) -> RoomSettings {
     RoomSettings {
         room_id: ROOM,
         tick_rate: 30,
-        match_duration: Duration::from_secs(match_secs),
+        match_duration: Some(Duration::from_secs(match_secs)),
         join_timeout: Duration::from_secs(2),
+        min_players: 1,
         linger: Duration::from_secs(1),
         seed,
         expected: (0..players).map(expected).collect(),
@@ -454,6 +455,69 @@ fn nobody_showing_up_closes_the_room_and_some_showing_up_starts_it() {
     );
     half.tick();
     assert_eq!(half.core().phase(), Phase::Running { started: 60 });
+
+    // A mode's minimum: with 2 of 3 needed, one player alone is an abandoned match at the
+    // join timeout, two start it.
+    for (present, started) in [(1, false), (2, true)] {
+        let mut room = Room::new(
+            ArenaGame::default(),
+            RoomSettings {
+                min_players: 2,
+                ..settings(3, 1, 10)
+            },
+        );
+        for i in 0..present {
+            room.handle(RoomInput::Connected {
+                client: client(i),
+                user: user(i),
+            });
+        }
+        for _ in 0..61 {
+            room.tick();
+        }
+        match started {
+            true => assert!(matches!(room.core().phase(), Phase::Running { .. })),
+            false => assert_eq!(
+                room.core().results().map(|r| r.reason),
+                Some(EndReason::Abandoned),
+                "{present} present"
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_match_without_a_clock_is_not_ended_by_time() {
+    let mut room = Room::new(
+        ArenaGame::default(),
+        RoomSettings {
+            match_duration: None,
+            ..settings(1, 1, 10)
+        },
+    );
+    room.handle(RoomInput::Connected {
+        client: client(0),
+        user: user(0),
+    });
+    // Twice as long as any clock in these tests: still running, and the welcome said so.
+    let mut welcome = None;
+    for _ in 0..(30 * 20) {
+        for message in room.tick().drain(..) {
+            if let Outbound::Event {
+                event:
+                    ServerEvent::Welcome {
+                        match_duration_ms, ..
+                    },
+                ..
+            } = message
+            {
+                welcome = Some(match_duration_ms);
+            }
+        }
+    }
+    assert_eq!(welcome, Some(None), "no match length in the welcome");
+    assert!(matches!(room.core().phase(), Phase::Running { .. }));
+    assert_eq!(room.core().results(), None);
 }
 
 #[test]

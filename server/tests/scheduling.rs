@@ -28,6 +28,7 @@ fn node(ports: (u16, u16)) -> Node<ArenaGame> {
             udp_ports: ports,
             max_rooms: 100,
             tick_rate: 30,
+            modes: Vec::new(),
             match_duration: Duration::from_secs(60),
             // Nobody connects; the rooms keep ticking while they wait.
             join_timeout: Duration::from_secs(60),
@@ -48,6 +49,7 @@ async fn start_rooms(node: &Node<ArenaGame>, n: usize) -> Vec<u64> {
     for i in 0..n {
         let request = AllocationRequest {
             mode: "arena".into(),
+            rules: Default::default(),
             region: None,
             players: vec![RoomPlayer {
                 player_id: format!("p{i}"),

@@ -70,8 +70,9 @@ fn user(slot: usize) -> TokenUserData {
 impl Harness {
     fn new(players: usize, size: f32, sync: SyncSettings, profile: LinkProfile, seed: u64) -> Self {
         let settings = RoomSettings {
-            match_duration: Duration::from_secs(600),
+            match_duration: Some(Duration::from_secs(600)),
             join_timeout: Duration::from_secs(5),
+            min_players: 1,
             sync,
             ..RoomSettings::for_players(ROOM, seed, players)
         };

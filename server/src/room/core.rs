@@ -93,11 +93,13 @@ pub struct RoomSettings {
     pub room_id: u64,
     /// Ticks per second.
     pub tick_rate: u16,
-    /// Length of the match once it starts.
-    pub match_duration: Duration,
+    /// Length of the match once it starts; `None`: no clock, only the game ends it.
+    pub match_duration: Option<Duration>,
     /// How long to wait for every expected player before starting with those present (or
-    /// closing if none came).
+    /// closing if fewer than `min_players` came).
     pub join_timeout: Duration,
+    /// Fewest players present for the match to start once the join timeout is over.
+    pub min_players: usize,
     /// How long the room stays open after the match ends, so results are delivered.
     pub linger: Duration,
     /// Seed for the game's random source.
@@ -120,8 +122,9 @@ impl RoomSettings {
         Self {
             room_id,
             tick_rate: 30,
-            match_duration: Duration::from_secs(60),
+            match_duration: Some(Duration::from_secs(60)),
             join_timeout: Duration::from_secs(2),
+            min_players: 1,
             linger: Duration::from_secs(1),
             seed,
             expected: (0..players)
@@ -607,9 +610,11 @@ impl<G: Game> RoomCore<G> {
                     self.out.push(Outbound::Disconnect { client });
                 }
                 // Applied at the next tick the simulation runs, in arrival order with joins and
-                // leaves.
+                // leaves; once the match is over, nothing more happens in it.
                 Ok(ClientEvent::Command(command)) if command.validate().is_ok() => {
-                    self.queued.push(SimCommand::Command(slot, command));
+                    if matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
+                        self.queued.push(SimCommand::Command(slot, command));
+                    }
                 }
                 Ok(ClientEvent::Command(_)) | Err(_) => self.stats.rejected_messages += 1,
             },
@@ -778,7 +783,10 @@ impl<G: Game> RoomCore<G> {
                     team,
                     entity_id: net_id,
                     tick_rate: self.settings.tick_rate,
-                    match_duration_ms: Some(self.settings.match_duration.as_millis() as u32),
+                    match_duration_ms: self
+                        .settings
+                        .match_duration
+                        .map(|d| d.as_millis().min(u128::from(u32::MAX)) as u32),
                     game: self.welcome.clone(),
                 },
             });
@@ -920,16 +928,24 @@ impl<G: Game> RoomCore<G> {
         else {
             return;
         };
-        let end = started + self.settings.ticks(self.settings.match_duration);
-        if end.saturating_sub(self.tick) < self.settings.ticks(backfill.min_remaining) {
-            return;
-        }
+        let min_remaining = self.settings.ticks(backfill.min_remaining);
+        // How long a replacement would still have enough of the match to play; with no clock,
+        // the match may go on as long as the game likes, so a replacement is wanted for a
+        // `min_remaining` at a time.
+        let fill_within = match self.settings.match_duration {
+            Some(length) => {
+                let end = started + self.settings.ticks(length);
+                if end.saturating_sub(self.tick) < min_remaining {
+                    return;
+                }
+                Duration::from_secs_f64(
+                    f64::from(end - self.tick - min_remaining)
+                        / f64::from(self.settings.tick_rate.max(1)),
+                )
+            }
+            None => backfill.min_remaining,
+        };
         let grace = self.settings.ticks(backfill.grace);
-        // How long a replacement would still have enough of the match to play.
-        let fill_within = Duration::from_secs_f64(
-            f64::from(end - self.tick - self.settings.ticks(backfill.min_remaining))
-                / f64::from(self.settings.tick_rate.max(1)),
-        );
         for (slot, player) in self.players.iter_mut().enumerate() {
             if player.client.is_some() || player.replaced {
                 continue;
@@ -1001,7 +1017,8 @@ impl<G: Game> RoomCore<G> {
             Phase::Waiting => {
                 let all_here = self.connected() == self.settings.expected.len();
                 let timed_out = self.tick >= self.settings.ticks(self.settings.join_timeout);
-                if all_here || (timed_out && self.connected() > 0) {
+                let enough = self.connected() >= self.settings.min_players.max(1);
+                if all_here || (timed_out && enough) {
                     self.phase = Phase::Running { started: self.tick };
                     self.broadcast_welcomed(ServerEvent::MatchStarted { tick: self.tick });
                 } else if timed_out {
@@ -1009,7 +1026,11 @@ impl<G: Game> RoomCore<G> {
                 }
             }
             Phase::Running { started } => {
-                if self.tick - started >= self.settings.ticks(self.settings.match_duration) {
+                let time_up = self
+                    .settings
+                    .match_duration
+                    .is_some_and(|d| self.tick - started >= self.settings.ticks(d));
+                if time_up {
                     self.ending = Some(EndReason::TimeLimit);
                 } else if self.connected() == 0 {
                     self.ending = Some(EndReason::Abandoned);
