@@ -374,11 +374,7 @@ async fn a_game_that_is_not_the_arena_plays_end_to_end_and_its_results_leave_the
     assert_eq!(ranks, [("ann", 1), ("bo", 2)]);
 
     // The results leave the room: the matchmaker shows them, the game's part as JSON.
-    let record = support::eventually(Duration::from_secs(3), || async {
-        mm.match_results(room).await.ok()
-    })
-    .await
-    .expect("the node reports the results");
+    let record = support::reported_results(&mm, room).await;
     assert_eq!(
         (record.game.as_str(), record.mode.as_str()),
         ("tally", "tally")

@@ -109,11 +109,7 @@ async fn play_two_matches(url: String, nodes: &[&ClusterNode<ArenaGame>]) -> Vec
     let mm = protocol::MatchmakerClient::new(&url);
     assert_eq!(rooms.len(), 2, "{rooms:?}");
     for room in rooms {
-        let record = support::eventually(Duration::from_secs(3), || async {
-            mm.match_results(room).await.ok()
-        })
-        .await
-        .unwrap_or_else(|| panic!("no results for room {room}"));
+        let record = support::reported_results(&mm, room).await;
         assert_eq!(record.placements.len(), 10, "{record:?}");
     }
     most

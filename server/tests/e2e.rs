@@ -261,11 +261,7 @@ async fn results_leave_the_room_for_the_ticket_and_the_matches_api() {
     };
 
     // The same results reach the matchmaker: at /v1/matches/{room} and on both tickets.
-    let record = support::eventually(Duration::from_secs(3), || async {
-        mm.match_results(room).await.ok()
-    })
-    .await
-    .expect("the node reports the results");
+    let record = support::reported_results(&mm, room).await;
     assert_eq!(record.room_id, room);
     assert_eq!(
         (record.game.as_str(), record.mode.as_str()),

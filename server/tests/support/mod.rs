@@ -127,6 +127,15 @@ pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
+/// The results of room `room`'s match, once its node has reported them (within 3 s).
+pub async fn reported_results(mm: &MatchmakerClient, room: u64) -> protocol::api::MatchRecord {
+    eventually(Duration::from_secs(3), || async {
+        mm.match_results(room).await.ok()
+    })
+    .await
+    .unwrap_or_else(|| panic!("no results reported for room {room}"))
+}
+
 /// Runs the clients' frames for up to `limit`, until `done` says so; returns every event each
 /// got, in order.
 pub async fn pump(
