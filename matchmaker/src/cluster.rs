@@ -304,6 +304,10 @@ mod tests {
             id: id.into(),
             region: "eu".into(),
             api: format!("http://{id}"),
+            game: protocol::GameId {
+                name: "g".into(),
+                version: 1,
+            },
             modes: vec!["arena".into()],
             capacity,
             rooms,

@@ -79,6 +79,10 @@ async fn stand_in_node(store: RedisStore) {
                 id: "stand-in".into(),
                 region: "eu".into(),
                 api: api.clone(),
+                game: protocol::GameId {
+                    name: "arena".into(),
+                    version: 1,
+                },
                 modes: vec!["arena".into()],
                 capacity: 100,
                 rooms: 0,

@@ -315,6 +315,8 @@ pub struct NodeAdvert {
     pub region: String,
     /// Base URL of the node's HTTP API, for allocation requests.
     pub api: String,
+    /// The game (and version) its rooms play.
+    pub game: crate::GameId,
     /// Game modes it hosts.
     pub modes: Vec<String>,
     /// Most rooms it hosts at once.

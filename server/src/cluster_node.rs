@@ -76,6 +76,7 @@ impl<G: Game> ClusterNode<G> {
             id: id.clone(),
             region: args.region.clone(),
             api: format!("http://{public_ip}:{}", http_addr.port()),
+            game: Node::<G>::game_id(),
             modes: node.modes(),
             capacity: node.capacity(),
             rooms: 0,
