@@ -308,7 +308,7 @@ mod tests {
                 name: "g".into(),
                 version: 1,
             },
-            modes: vec!["arena".into()],
+            modes: vec!["ffa".into()],
             capacity,
             rooms,
             draining,
@@ -328,7 +328,7 @@ mod tests {
         ];
         let stale = Duration::from_secs(3);
         let ids = |region, p| {
-            rank_nodes(&nodes, "arena", region, p, now, stale)
+            rank_nodes(&nodes, "ffa", region, p, now, stale)
                 .into_iter()
                 .map(|n| n.id)
                 .collect::<Vec<_>>()

@@ -70,7 +70,7 @@ mod tests {
     fn ticket(n: u128, party: Option<(&str, u8)>) -> Ticket {
         Ticket {
             id: TicketId(n),
-            mode: "arena".into(),
+            mode: "ffa".into(),
             player_id: format!("p{n}"),
             skill: 1000.0,
             region: None,
@@ -112,8 +112,8 @@ mod tests {
 
     #[test]
     fn parties_must_fit_a_team() {
-        let ffa = ModeRules::free_for_all("arena", 10);
-        let teams = ModeRules::free_for_all("arena", 10).with_teams(2);
+        let ffa = ModeRules::free_for_all("ffa", 10);
+        let teams = ModeRules::free_for_all("ffa", 10).with_teams(2);
         let party = |id: &str, size| Party {
             id: id.into(),
             size,

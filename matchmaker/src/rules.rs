@@ -253,7 +253,7 @@ mod tests {
     }
 
     fn rules(size: usize) -> ModeRules {
-        ModeRules::free_for_all("arena", size)
+        ModeRules::free_for_all("ffa", size)
     }
 
     #[test]
@@ -311,7 +311,7 @@ mod tests {
 
     #[test]
     fn parties_play_together_on_one_team_and_teams_fill_exactly() {
-        let r = ModeRules::free_for_all("arena", 6).with_teams(2);
+        let r = ModeRules::free_for_all("ffa", 6).with_teams(2);
         // A party of 3, a party of 2 and four solos; all near in skill.
         let cands = [
             party(1000.0, 5, 3),
@@ -346,7 +346,7 @@ mod tests {
         assert!(find_matches(&ffa, &[party(1000.0, 9, 2)]).is_empty());
         assert!(find_matches(&ffa, &[party(1000.0, 9, 2), c(1000.0, 0)]).is_empty());
         // Teams of 2: two parties of 2 make a match; a party of 2 with one solo does not.
-        let teams = ModeRules::free_for_all("arena", 4).with_teams(2);
+        let teams = ModeRules::free_for_all("ffa", 4).with_teams(2);
         assert_eq!(
             find_matches(&teams, &[party(1000.0, 1, 2), party(1000.0, 0, 2)]).len(),
             1

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicketRequest {
-    /// Game mode to queue for, e.g. `"arena"`.
+    /// Game mode to queue for, e.g. `"duel"`.
     pub mode: String,
     /// Skill rating; players are matched with others near it. Defaults to 1000.
     #[serde(default)]
@@ -145,7 +145,7 @@ pub struct MatchRecord {
     pub ticks_played: u32,
     /// One per player who took part, best rank first.
     pub placements: Vec<crate::Placement>,
-    /// The game's own results (the arena's: kills and deaths per player).
+    /// The game's own results (e.g. kills and deaths per player).
     pub results: serde_json::Value,
 }
 
@@ -475,7 +475,7 @@ pub struct SpectatorFrame {
     /// The game's name.
     pub game: String,
     /// The game's welcome for this match (its static match information), as JSON: what a
-    /// game's drawing code needs to lay out the view (the arena's `size`).
+    /// game's drawing code needs to lay out the view (e.g. a field's size).
     pub welcome: serde_json::Value,
     /// Every replicated entity.
     pub entities: Vec<SpectatorEntity>,

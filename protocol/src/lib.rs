@@ -30,7 +30,7 @@
 //! # async fn play<G: GameProtocol>() -> Result<(), Box<dyn std::error::Error>> {
 //! let mm = MatchmakerClient::new("http://127.0.0.1:7350");
 //! let ticket = mm
-//!     .create_ticket(&CreateTicketRequest::new("arena"))
+//!     .create_ticket(&CreateTicketRequest::new("duel"))
 //!     .await?;
 //! let assignment = mm.wait_for_assignment(&ticket.id, Duration::from_secs(60)).await?;
 //! // `G` is the game's declaration, e.g. `arena::Arena`.

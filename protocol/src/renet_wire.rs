@@ -364,7 +364,7 @@ mod tests {
     fn every_message_a_client_sends_fits_one_packet() {
         use crate::message::{InputFrame, InputPacket, MAX_INPUTS_PER_PACKET};
         // The platform's part of an input packet, with an empty input: a game's input adds its
-        // own encoded size to each frame (the arena's test adds its largest).
+        // own encoded size to each frame.
         let largest_input = crate::codec::encode(&InputPacket {
             ack_tick: u32::MAX,
             inputs: vec![

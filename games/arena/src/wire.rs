@@ -204,6 +204,33 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_input_packet_fits_one_client_message() {
+        use protocol::{InputFrame, InputPacket, MAX_INPUTS_PER_PACKET, codec, renet_wire};
+        let worst = PlayerInput {
+            move_x: -127,
+            move_y: -127,
+            aim: u16::MAX,
+            buttons: u8::MAX,
+        };
+        let packet = InputPacket {
+            ack_tick: u32::MAX,
+            inputs: vec![
+                InputFrame {
+                    seq: u32::MAX,
+                    tick: u32::MAX,
+                    input: worst,
+                };
+                MAX_INPUTS_PER_PACKET
+            ],
+        };
+        let bytes = codec::encode(&packet).unwrap().len();
+        assert!(
+            bytes <= renet_wire::MAX_CLIENT_MESSAGE_BYTES,
+            "{bytes} bytes"
+        );
+    }
+
+    #[test]
     fn a_late_press_is_kept_when_merged() {
         let older = PlayerInput::new(0.0, 0.0, 0.0, true);
         let mut newer = PlayerInput::new(1.0, 0.0, 0.0, false);

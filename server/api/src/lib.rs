@@ -147,7 +147,7 @@ pub trait Game: Clone + std::fmt::Debug + Send + Sync + 'static {
     fn player_joined(&self, world: &mut World, player: PlayerInfo<'_>) -> Joined;
 
     /// The player dropped and may come back to the same match: its entity stays, and the game
-    /// decides what it does meanwhile (the arena takes its avatar out of play).
+    /// decides what it does meanwhile (a shooter might take its avatar out of play).
     fn player_dropped(&self, world: &mut World, player: Entity);
 
     /// The player who dropped is back: the same entity is theirs again, state and all.

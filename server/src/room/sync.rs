@@ -98,7 +98,7 @@ impl<'a> World<'a> {
     }
 
     /// Indices of entities within `radius` (square) of (x, y), in id order. A square that
-    /// takes in every entity (in a small arena, most do) is answered from the id index, with no
+    /// takes in every entity (in a small field, most do) is answered from the id index, with no
     /// grid search and no sort.
     fn visible(&self, x: f32, y: f32, radius: f32, out: &mut Vec<usize>) {
         let (x0, y0, x1, y1) = self.bounds;
