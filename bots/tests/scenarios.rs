@@ -11,13 +11,13 @@ use arena::ArenaGame;
 use clap::Parser;
 use server::{EmbeddedServer, config::ServerArgs};
 
-async fn server(udp_ports: &str) -> EmbeddedServer<ArenaGame> {
+async fn server() -> EmbeddedServer<ArenaGame> {
     let args = ServerArgs::try_parse_from([
         "server",
         "--http",
         "127.0.0.1:0",
         "--udp-ports",
-        udp_ports,
+        "0",
         "--match-duration",
         "3s",
     ])
@@ -69,7 +69,7 @@ fn rendered_dom(page: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_smoke_scenario_passes_and_its_report_renders_in_chromium() {
-    let server = server("42000-42099").await;
+    let server = server().await;
     let (json, html) = (scratch("smoke.json"), scratch("smoke.html"));
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
     let out = bots(vec![
@@ -141,7 +141,7 @@ async fn the_smoke_scenario_passes_and_its_report_renders_in_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_threshold_fails_the_run_and_a_malformed_one_is_refused() {
-    let server = server("42100-42199").await;
+    let server = server().await;
     let base = |threshold: &str| {
         vec![
             "--matchmaker".to_string(),

@@ -31,9 +31,10 @@ struct Args {
     /// --players-per-match and --teams.
     #[arg(long, env = "RALLYPOINT_MODES", value_delimiter = ';', action = clap::ArgAction::Append)]
     modes: Vec<matchmaker::ModeRules>,
-    /// The one mode's name when no --modes are given (the default game's).
-    #[arg(long, env = "RALLYPOINT_MODE", default_value = "arena")]
-    mode: String,
+    /// The one mode's name when no --modes are given (the name a node's game hosts by
+    /// default, e.g. `arena`).
+    #[arg(long, env = "RALLYPOINT_MODE", required_unless_present = "modes")]
+    mode: Option<String>,
     /// Players per match of that one mode.
     #[arg(long, env = "RALLYPOINT_PLAYERS_PER_MATCH", default_value = "10")]
     players_per_match: usize,
@@ -74,14 +75,13 @@ async fn main() -> anyhow::Result<()> {
         http: args.http,
         cluster_secret: args.cluster_secret,
         placement: args.placement,
-        modes: if args.modes.is_empty() {
-            vec![matchmaker::ModeRules::in_teams(
-                &args.mode,
+        modes: match &args.mode {
+            Some(mode) if args.modes.is_empty() => vec![matchmaker::ModeRules::in_teams(
+                mode,
                 args.players_per_match,
                 args.teams,
-            )?]
-        } else {
-            args.modes.clone()
+            )?],
+            _ => args.modes.clone(),
         },
         record_history: args.record_history,
         node_stale_after: args.node_stale_after,

@@ -60,8 +60,21 @@ pub struct Standalone {
 }
 
 impl Standalone {
-    /// Connects to Redis (a clear error if it cannot), starts the API and the matching loop.
+    /// Connects to Redis (a clear error if it cannot), starts the API on `config.http` and the
+    /// matching loop.
     pub async fn start(config: StandaloneConfig) -> Result<Self, StandaloneError> {
+        let listener = TcpListener::bind(config.http)
+            .await
+            .map_err(|e| StandaloneError::BindHttp(config.http, e))?;
+        Self::start_on(listener, config).await
+    }
+
+    /// As [`Standalone::start`], with the API on `listener` (bound by the caller, e.g. to port
+    /// 0) instead of `config.http`.
+    pub async fn start_on(
+        listener: TcpListener,
+        config: StandaloneConfig,
+    ) -> Result<Self, StandaloneError> {
         let key =
             protocol::key_from_hex(&config.cluster_secret).map_err(StandaloneError::BadSecret)?;
         let mut store = RedisStore::connect(&config.redis, "rp:", Duration::from_secs(300))
@@ -91,9 +104,6 @@ impl Standalone {
         );
         let finished = store.finished_tickets();
         let mm = Matchmaker::new(store, allocator, mm_config);
-        let listener = TcpListener::bind(config.http)
-            .await
-            .map_err(|e| StandaloneError::BindHttp(config.http, e))?;
         let http_addr = listener
             .local_addr()
             .map_err(|e| StandaloneError::BindHttp(config.http, e))?;

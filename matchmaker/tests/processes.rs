@@ -1,8 +1,6 @@
 //! Matchmaker processes killed for real: tickets live in Redis, so when the instance a player
 //! queued with dies, another instance matches and assigns them.
 
-mod support;
-
 use std::{
     process::{Child, Command, Stdio},
     time::Duration,
@@ -14,7 +12,7 @@ use protocol::{
     MatchmakerClient,
     api::{CreateTicketRequest, NodeAdvert, RoomGranted, TicketStatus},
 };
-use support::{RedisServer, free_port, wait_for_port};
+use testkit::{RedisServer, free_port, wait_for_port};
 
 const SECRET: &str = "77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa77aa";
 
@@ -37,6 +35,8 @@ fn matchmaker_process(redis: &str, port: u16) -> Proc {
             &format!("127.0.0.1:{port}"),
             "--cluster-secret",
             SECRET,
+            "--mode",
+            "arena",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -101,7 +101,7 @@ async fn stand_in_node(store: RedisStore) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_matchmaker_process_dies_another_matches_its_tickets() {
     let redis_server = RedisServer::start();
-    let redis = redis_server.url();
+    let redis = redis_server.url.clone();
     stand_in_node(
         RedisStore::connect(&redis, "rp:", Duration::from_secs(60))
             .await
@@ -144,4 +144,16 @@ async fn when_a_matchmaker_process_dies_another_matches_its_tickets() {
     assert!(via_a.get_ticket(&tickets[0], Duration::ZERO).await.is_err());
     let view = via_b.get_ticket(&tickets[0], Duration::ZERO).await.unwrap();
     assert!(matches!(view.status, TicketStatus::Assigned(_)));
+}
+
+#[test]
+fn the_matchmaker_binary_names_no_game_of_its_own() {
+    // Without --mode or --modes it does not guess one: it says what it needs.
+    let out = Command::new(env!("CARGO_BIN_EXE_matchmaker"))
+        .args(["--redis", "redis://127.0.0.1:1", "--cluster-secret", SECRET])
+        .output()
+        .expect("the matchmaker binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--mode"), "{err}");
 }

@@ -2,11 +2,8 @@
 //! the memory store, several matchmaker instances sharing it without ever assigning a ticket
 //! twice, and Redis going away and coming back.
 
-mod support;
-
 use std::{
     collections::{HashMap, HashSet},
-    net::TcpListener,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -21,7 +18,7 @@ use protocol::{
         Assignment, CreateTicketRequest, MatchRecord, OpenSlot, Party, RoomPlayer, TicketStatus,
     },
 };
-use support::RedisServer;
+use testkit::RedisServer;
 
 fn ticket(mode: &str, enqueued_ms: u64) -> Ticket {
     Ticket {
@@ -262,7 +259,7 @@ async fn the_memory_store_keeps_the_contract() {
 async fn the_redis_store_keeps_the_contract() {
     let redis = RedisServer::start();
     conformance(
-        RedisStore::connect(&redis.url(), "t1:", Duration::from_secs(60))
+        RedisStore::connect(&redis.url, "t1:", Duration::from_secs(60))
             .await
             .unwrap(),
     )
@@ -272,7 +269,7 @@ async fn the_redis_store_keeps_the_contract() {
 #[tokio::test]
 async fn room_copies_are_kept_dropped_only_by_their_writer_and_rescued_once() {
     let redis = RedisServer::start();
-    let store = RedisStore::connect(&redis.url(), "t5:", Duration::from_secs(60))
+    let store = RedisStore::connect(&redis.url, "t5:", Duration::from_secs(60))
         .await
         .unwrap();
     let copy = |room_id, node: &str, handoff: &[u8]| RoomCopy {
@@ -356,7 +353,7 @@ async fn assigned_ticket(store: &RedisStore, room: u64) -> TicketId {
 #[tokio::test]
 async fn a_node_requeues_a_failed_room_only_while_the_room_is_recorded_on_it() {
     let redis = RedisServer::start();
-    let store = RedisStore::connect(&redis.url(), "t6:", Duration::from_secs(60))
+    let store = RedisStore::connect(&redis.url, "t6:", Duration::from_secs(60))
         .await
         .unwrap();
     let a = assigned_ticket(&store, 5).await;
@@ -385,7 +382,7 @@ async fn a_node_requeues_a_failed_room_only_while_the_room_is_recorded_on_it() {
 #[tokio::test]
 async fn finished_tickets_expire_from_redis_after_the_retention() {
     let redis = RedisServer::start();
-    let store = RedisStore::connect(&redis.url(), "t2:", Duration::from_millis(300))
+    let store = RedisStore::connect(&redis.url, "t2:", Duration::from_millis(300))
         .await
         .unwrap();
     let t = ticket("arena", 1);
@@ -402,11 +399,7 @@ async fn finished_tickets_expire_from_redis_after_the_retention() {
 
 #[tokio::test]
 async fn an_unreachable_redis_is_a_clear_error_at_start() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = testkit::free_port();
     let err = RedisStore::connect(
         &format!("redis://127.0.0.1:{port}"),
         "x:",
@@ -469,7 +462,7 @@ async fn sharing_redis(
 ) -> Vec<Matchmaker<RedisStore, Recording>> {
     let mut instances = Vec::new();
     for allocator in allocators {
-        let mut store = RedisStore::connect(&redis.url(), prefix, Duration::from_secs(60))
+        let mut store = RedisStore::connect(&redis.url, prefix, Duration::from_secs(60))
             .await
             .unwrap();
         if history {
@@ -533,7 +526,7 @@ async fn two_matchmakers_sharing_redis_never_assign_a_ticket_twice() {
     assert_eq!((total, placed.len()), (400, 400), "no ticket placed twice");
 
     // The store's own history says the same, ticket by ticket.
-    let store = RedisStore::connect(&redis.url(), "mm:", Duration::from_secs(60))
+    let store = RedisStore::connect(&redis.url, "mm:", Duration::from_secs(60))
         .await
         .unwrap();
     let history = matchmaker::check_history(&store.history().await.unwrap());
@@ -543,9 +536,8 @@ async fn two_matchmakers_sharing_redis_never_assign_a_ticket_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_down_requests_fail_cleanly_and_recover_when_it_returns() {
-    let redis = RedisServer::start();
-    let port = redis.port;
-    let store = RedisStore::connect(&redis.url(), "down:", Duration::from_secs(60))
+    let mut redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url, "down:", Duration::from_secs(60))
         .await
         .unwrap();
     let mm = Matchmaker::new(
@@ -564,7 +556,7 @@ async fn while_redis_is_down_requests_fail_cleanly_and_recover_when_it_returns()
         201
     );
 
-    drop(redis); // killed
+    redis.stop(); // killed
     let response = http.post(&url).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 503);
     let error: protocol::api::ErrorBody = response.json().await.unwrap();
@@ -575,7 +567,7 @@ async fn while_redis_is_down_requests_fail_cleanly_and_recover_when_it_returns()
         error.error.message
     );
 
-    let _back = RedisServer::start_on(port);
+    redis.restart();
     let started = Instant::now();
     loop {
         let status = http.post(&url).json(&body).send().await.unwrap().status();
@@ -594,7 +586,7 @@ async fn while_redis_is_down_requests_fail_cleanly_and_recover_when_it_returns()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_of_a_matchmaker_that_died_mid_allocation_are_released_and_assigned() {
     let redis = RedisServer::start();
-    let store = RedisStore::connect(&redis.url(), "lease:", Duration::from_secs(60))
+    let store = RedisStore::connect(&redis.url, "lease:", Duration::from_secs(60))
         .await
         .unwrap();
     // A matchmaker claimed two tickets and died before assigning them.
@@ -628,13 +620,8 @@ async fn claims_of_a_matchmaker_that_died_mid_allocation_are_released_and_assign
 async fn redis_killed_and_restarted_with_persistence_loses_no_ticket() {
     let dir = std::env::temp_dir().join(format!("rallypoint-aof-{}", TicketId::random()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let redis = RedisServer::start_persistent(port, &dir);
-    let store = RedisStore::connect(&redis.url(), "aof:", Duration::from_secs(60))
+    let mut redis = RedisServer::start_persistent(&dir);
+    let store = RedisStore::connect(&redis.url, "aof:", Duration::from_secs(60))
         .await
         .unwrap();
     let mm = Matchmaker::new(
@@ -646,12 +633,12 @@ async fn redis_killed_and_restarted_with_persistence_loses_no_ticket() {
     let request = |p: &str| CreateTicketRequest::for_player("arena", p);
     let alice = mm.create_ticket(request("alice")).await.unwrap();
 
-    drop(redis); // SIGKILL: no chance to save anything but what was already synced
+    redis.stop(); // SIGKILL: no chance to save anything but what was already synced
     assert!(
         mm.create_ticket(request("nobody")).await.is_err(),
         "no store, no ticket"
     );
-    let _back = RedisServer::start_persistent(port, &dir);
+    redis.restart();
 
     // Alice's ticket survived; once a partner arrives, both are matched.
     let started = Instant::now();
@@ -675,7 +662,7 @@ async fn redis_killed_and_restarted_with_persistence_loses_no_ticket() {
 async fn a_long_poll_hears_at_once_when_another_instance_finishes_its_ticket() {
     let redis = RedisServer::start();
     let store = || async {
-        RedisStore::connect(&redis.url(), "feed:", Duration::from_secs(60))
+        RedisStore::connect(&redis.url, "feed:", Duration::from_secs(60))
             .await
             .unwrap()
     };

@@ -7,7 +7,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 
 use matchmaker::{MatchStore, RedisStore, RoomCopy, StoreError, TicketStore};
 use protocol::api::NodeAdvert;
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
     config::ServerArgs,
@@ -49,6 +49,23 @@ impl<G: Game> ClusterNode<G> {
     /// Joins the cluster with `game`: connects to Redis (a clear error if it cannot), starts
     /// the HTTP API and the heartbeat.
     pub async fn start(args: &ServerArgs, game: G) -> Result<Self, StartError> {
+        let (listener, _) = bind_http(args.http).await?;
+        Self::start_on(listener, args, game).await
+    }
+
+    /// As [`ClusterNode::start`], with the HTTP API on `listener` (bound by the caller, e.g. to
+    /// port 0) instead of `args.http`.
+    pub async fn start_on(
+        listener: TcpListener,
+        args: &ServerArgs,
+        game: G,
+    ) -> Result<Self, StartError> {
+        let http_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::BindHttp {
+                addr: args.http,
+                source,
+            })?;
         let redis = args.redis.as_deref().ok_or(StartError::Missing {
             role: "node",
             flag: "--redis",
@@ -68,7 +85,6 @@ impl<G: Game> ClusterNode<G> {
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
         let id = format!("{}-{:08x}", args.region, rand::random::<u32>());
         let node = Node::new(game, args.node_config(key, id.clone()), Some(events_tx));
-        let (listener, http_addr) = bind_http(args.http).await?;
         let public_ip = args.public_ip.unwrap_or(args.udp_bind);
         let app = node_router(node.clone(), admin, Some(secret.clone()))
             .merge(matchmaker::metrics::router(crate::metrics::registry(&node)));

@@ -1,40 +1,8 @@
 //! Command-line and environment configuration of the `server` binary.
 
-use std::{net::SocketAddr, str::FromStr, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
-
-/// A UDP port range, `FIRST-LAST`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortRange {
-    /// First port.
-    pub first: u16,
-    /// Last port (inclusive).
-    pub last: u16,
-}
-
-impl FromStr for PortRange {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (a, b) = s
-            .split_once('-')
-            .ok_or_else(|| format!("expected FIRST-LAST, e.g. 7400-7999, got {s:?}"))?;
-        let first: u16 = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad first port {a:?}"))?;
-        let last: u16 = b
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad last port {b:?}"))?;
-        if first == 0 || last < first {
-            return Err(format!(
-                "port range must be 1..=65535 with FIRST <= LAST, got {s:?}"
-            ));
-        }
-        Ok(Self { first, last })
-    }
-}
 
 /// What a draining node does with its running matches (`--drain-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -97,7 +65,7 @@ impl ServerArgs {
             node_id,
             udp_bind_ip: self.udp_bind,
             public_ip: self.public_ip.unwrap_or(self.udp_bind),
-            udp_ports: (self.udp_ports.first, self.udp_ports.last),
+            udp_ports: self.udp_ports,
             modes: self.modes.iter().map(|m| m.name.clone()).collect(),
             max_rooms: self.max_rooms,
             tick_rate: self.tick_rate,
@@ -176,9 +144,10 @@ pub struct ServerArgs {
     #[arg(long, env = "RALLYPOINT_HTTP", default_value = "127.0.0.1:7350")]
     pub http: SocketAddr,
 
-    /// UDP ports rooms may use, FIRST-LAST; one port per room.
+    /// UDP ports rooms may use, FIRST-LAST, one port per room; or `0`: any free port the
+    /// system picks for each room (tests, hosts without firewall rules to match).
     #[arg(long, env = "RALLYPOINT_UDP_PORTS", default_value = "7400-7999")]
-    pub udp_ports: PortRange,
+    pub udp_ports: crate::UdpPorts,
 
     /// IP the room sockets bind to.
     #[arg(long, env = "RALLYPOINT_UDP_BIND", default_value = "127.0.0.1")]
@@ -303,19 +272,24 @@ pub struct ServerArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::UdpPorts;
 
     #[test]
     fn port_ranges_parse_or_say_why_not() {
         assert_eq!(
             "7400-7999".parse(),
-            Ok(PortRange {
+            Ok(UdpPorts::Range {
                 first: 7400,
                 last: 7999
             })
         );
-        assert_eq!("9-9".parse(), Ok(PortRange { first: 9, last: 9 }));
-        for bad in ["7400", "7999-7400", "0-10", "a-b", "1-70000"] {
-            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
+        assert_eq!("9-9".parse(), Ok(UdpPorts::Range { first: 9, last: 9 }));
+        assert_eq!("0".parse(), Ok(UdpPorts::Any));
+        for bad in ["7400", "7999-7400", "0-10", "a-b", "1-70000", "00"] {
+            assert!(bad.parse::<UdpPorts>().is_err(), "{bad}");
+        }
+        for ports in ["7400-7999", "9-9", "0"] {
+            assert_eq!(ports.parse::<UdpPorts>().unwrap().to_string(), ports);
         }
     }
 
@@ -325,7 +299,7 @@ mod tests {
         assert_eq!(args.http, "127.0.0.1:7350".parse().unwrap());
         assert_eq!(
             args.udp_ports,
-            PortRange {
+            UdpPorts::Range {
                 first: 7400,
                 last: 7999
             }

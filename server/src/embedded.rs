@@ -103,8 +103,25 @@ pub struct EmbeddedServer<G: Game> {
 }
 
 impl<G: Game> EmbeddedServer<G> {
-    /// Starts the matchmaker loop, the node running `game` and the HTTP API.
+    /// Starts the matchmaker loop, the node running `game` and the HTTP API on `args.http`.
     pub async fn start(args: &ServerArgs, game: G) -> Result<Self, StartError> {
+        let (listener, _) = bind_http(args.http).await?;
+        Self::start_on(listener, args, game).await
+    }
+
+    /// As [`EmbeddedServer::start`], with the HTTP API on `listener` (bound by the caller, e.g.
+    /// to port 0) instead of `args.http`.
+    pub async fn start_on(
+        listener: TcpListener,
+        args: &ServerArgs,
+        game: G,
+    ) -> Result<Self, StartError> {
+        let http_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::BindHttp {
+                addr: args.http,
+                source,
+            })?;
         let mut admin = args.admin_config()?;
         let generated_key = args.token_key.is_none();
         // Dev mode only: the dashboard's spectator view needs an admin token, so one is made
@@ -125,7 +142,6 @@ impl<G: Game> EmbeddedServer<G> {
         let mut mm_config = MatchmakerConfig::new(modes, token_key);
         mm_config.ticket_rate_per_ip = args.ticket_rate_per_ip;
         let mm = Matchmaker::new(MemoryStore::new(), node.clone(), mm_config);
-        let (listener, http_addr) = bind_http(args.http).await?;
         let app = crate::http::router(mm.clone(), node.clone(), admin, args.region.clone());
         // A failed room's players go back to the front of the queue; a room's open slot goes
         // to the matchmaker to fill.

@@ -25,6 +25,7 @@ pub mod http;
 pub mod metrics;
 pub mod migration;
 mod node;
+mod ports;
 pub mod room;
 mod run;
 mod watch;
@@ -41,4 +42,5 @@ pub use game_api::{
 pub use node::{
     ImportError, JoinError, MigrateError, NoSuchRoom, Node, NodeConfig, NodeEvent, RoomFailure,
 };
-pub use run::run;
+pub use ports::UdpPorts;
+pub use run::{run, serve};

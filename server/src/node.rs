@@ -2,7 +2,6 @@
 //! ticks them on a small worker pool.
 
 use std::{
-    collections::VecDeque,
     net::{IpAddr, SocketAddr, UdpSocket},
     sync::{
         Arc, Mutex, Weak,
@@ -22,6 +21,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::{
     game::Game,
     metrics::NodeMetrics,
+    ports::{PortPool, UdpPorts},
     room::{
         AddPlayerError, Backfill, ExpectedPlayer, Fault, HandoffDecodeError, Room, RoomHandoff,
         RoomNotice, RoomProcess, RoomSettings, RoomStatus, RoomTransport, Scheduler, Supervision,
@@ -38,8 +38,8 @@ pub struct NodeConfig {
     pub udp_bind_ip: IpAddr,
     /// IP clients are told to connect to.
     pub public_ip: IpAddr,
-    /// First and last UDP port rooms may use.
-    pub udp_ports: (u16, u16),
+    /// The UDP ports rooms may use.
+    pub udp_ports: UdpPorts,
     /// Most rooms at once.
     pub max_rooms: usize,
     /// The modes this node hosts (a room request names one); empty: the game's own
@@ -146,7 +146,10 @@ struct NodeInner<G: Game> {
     game: G,
     config: NodeConfig,
     rooms: DashMap<u64, Arc<RoomProcess<G>>>,
-    free_ports: Mutex<VecDeque<u16>>,
+    ports: PortPool,
+    /// Held from the capacity check until the new room is registered, so two rooms placed at
+    /// once cannot both take the last place.
+    placing: Mutex<()>,
     scheduler: Scheduler,
     events: Option<UnboundedSender<NodeEvent>>,
     /// Restarts of rooms that have closed (live rooms report their own).
@@ -162,11 +165,11 @@ impl<G: Game> Node<G> {
     /// A node that hosts `game` rooms. Room failures are sent to `failures`, if given, so their
     /// tickets can be requeued.
     pub fn new(game: G, config: NodeConfig, events: Option<UnboundedSender<NodeEvent>>) -> Self {
-        let (first, last) = config.udp_ports;
         Self {
             inner: Arc::new(NodeInner {
                 game,
-                free_ports: Mutex::new((first..=last).collect()),
+                ports: PortPool::new(config.udp_bind_ip, config.udp_ports),
+                placing: Mutex::new(()),
                 scheduler: Scheduler::new(config.workers, config.hang_timeout),
                 config,
                 rooms: DashMap::new(),
@@ -198,9 +201,12 @@ impl<G: Game> Node<G> {
     /// Most rooms this node hosts at once: the configured maximum, or the number of ports if
     /// that is smaller.
     pub fn capacity(&self) -> usize {
-        let (first, last) = self.inner.config.udp_ports;
-        let ports = usize::from(last.saturating_sub(first)) + 1;
-        self.inner.config.max_rooms.min(ports)
+        let max = self.inner.config.max_rooms;
+        self.inner
+            .config
+            .udp_ports
+            .count()
+            .map_or(max, |ports| max.min(ports))
     }
 
     /// The rooms running now.
@@ -311,31 +317,12 @@ impl<G: Game> Node<G> {
         Ok(())
     }
 
-    fn free_ports(&self) -> std::sync::MutexGuard<'_, VecDeque<u16>> {
-        self.inner
-            .free_ports
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes a free port from the range and binds it. A port taken by another process goes to
-    /// the back of the pool and the next is tried.
+    /// A socket for a new room, unless this node is full, draining or fenced.
     fn bind_port(&self) -> Result<(UdpSocket, u16), AllocateError> {
-        let mut free = self.free_ports();
         if self.is_draining() || self.is_fenced() || self.inner.rooms.len() >= self.capacity() {
             return Err(AllocateError::NoCapacity);
         }
-        for _ in 0..free.len() {
-            let Some(port) = free.pop_front() else { break };
-            match UdpSocket::bind(SocketAddr::new(self.inner.config.udp_bind_ip, port)) {
-                Ok(socket) => return Ok((socket, port)),
-                Err(e) => {
-                    tracing::debug!(port, error = %e, "port unavailable, trying the next");
-                    free.push_back(port);
-                }
-            }
-        }
-        Err(AllocateError::NoCapacity)
+        self.inner.ports.bind().ok_or(AllocateError::NoCapacity)
     }
 
     fn start_room(&self, request: AllocationRequest) -> Result<Allocation, AllocateError> {
@@ -348,6 +335,7 @@ impl<G: Game> Node<G> {
                 "a room needs at least one player".into(),
             ));
         }
+        let _placing = self.inner.placing.lock().unwrap_or_else(|p| p.into_inner());
         let (socket, port) = self.bind_port()?;
         // Ids stay below 2^53 so JavaScript clients read them exactly.
         let room_id = loop {
@@ -410,7 +398,7 @@ impl<G: Game> Node<G> {
             match RoomTransport::new(socket, addr, config.token_key, &Self::game_id(), 2 * players) {
                 Ok(t) => t,
                 Err(e) => {
-                    self.free_ports().push_back(port);
+                    self.inner.ports.release(port);
                     return Err(AllocateError::Failed(e.to_string()));
                 }
             };
@@ -546,6 +534,7 @@ impl<G: Game> Node<G> {
         let mode = handoff.mode.clone();
         let room = Room::resume(self.inner.game.clone(), handoff, patience)
             .map_err(|e| ImportError::Malformed(e.to_string()))?;
+        let _placing = self.inner.placing.lock().unwrap_or_else(|p| p.into_inner());
         let (socket, port) = self.bind_port().map_err(ImportError::Refused)?;
         let allocation = self
             .launch(room, socket, port, &mode)
@@ -655,10 +644,7 @@ fn on_room_notice<G: Game>(node: &Weak<NodeInner<G>>, room_id: u64, port: u16, e
                 node.closed_restarts
                     .fetch_add(room.status().restarts(), Ordering::Relaxed);
             }
-            node.free_ports
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_back(port);
+            node.ports.release(port);
             // A room that moved is recorded under its new node now.
             if let Some(events) = &node.events
                 && exit == RoomNotice::Finished

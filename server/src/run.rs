@@ -1,5 +1,6 @@
-//! A game's server binary, whole: the engine's flags and the game's own, logging, the role
-//! (embedded or cluster node), signals, and draining on the way out.
+//! A game's server binary, whole ([`run`]: the engine's flags and the game's own, logging, the
+//! role, signals, draining on the way out), and the role without the process around it
+//! ([`serve`]: a listener and a shutdown future in, as tests and embedders want).
 //!
 //! A studio's `main` is a few lines:
 //!
@@ -11,10 +12,12 @@
 //! ```
 
 use clap::Parser;
+use tokio::net::TcpListener;
 
 use crate::{
-    ClusterNode, EmbeddedServer,
+    ClusterNode, EmbeddedServer, StartError,
     config::{DrainMode, ServerArgs},
+    embedded::bind_http,
     game::Game,
 };
 
@@ -45,19 +48,31 @@ where
     let args = cli.server;
     let game = make_game(&cli.game);
     matchmaker::cli::init_logging(args.log_format);
+    let (listener, _) = bind_http(args.http).await?;
+    serve(listener, &args, game, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Runs the role `args.role` names for `game`, its HTTP API on `listener` (rooms on
+/// `args.udp_ports`; `0` lets the system pick), until `shutdown` resolves. A node then drains as
+/// `--drain-mode` says and returns once its matches have left or ended; the embedded server
+/// stops taking tickets and returns at once (running rooms end with the process).
+///
+/// # Errors
+/// When the role cannot start (Redis unreachable, flags that do not add up).
+pub async fn serve<G: Game>(
+    listener: TcpListener,
+    args: &ServerArgs,
+    game: G,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
     if args.role == "node" {
-        let node = ClusterNode::start(&args, game).await?;
+        let node = ClusterNode::start_on(listener, args, game).await?;
         println!(
-            "rallypoint node {} listening: http://{} (rooms API for matchmakers), rooms on udp {}:{}-{}, region {}",
-            node.id,
-            node.http_addr,
-            args.udp_bind,
-            args.udp_ports.first,
-            args.udp_ports.last,
-            args.region
+            "rallypoint node {} listening: http://{} (rooms API for matchmakers), rooms on udp {} ports {}, region {}",
+            node.id, node.http_addr, args.udp_bind, args.udp_ports, args.region
         );
-        // SIGTERM or Ctrl-C: drain, so a rolling upgrade drops no match.
-        shutdown_signal().await;
+        shutdown.await;
         match args.drain_mode {
             DrainMode::Finish => tracing::info!(
                 rooms = node.node.rooms().len(),
@@ -84,7 +99,7 @@ where
         node.shutdown().await;
         return Ok(());
     }
-    let server = EmbeddedServer::start(&args, game).await?;
+    let server = EmbeddedServer::start_on(listener, args, game).await?;
     if server.generated_key {
         tracing::warn!(
             "no --token-key given: generated a random connect-token key for this process (embedded dev mode)"
@@ -97,16 +112,15 @@ where
         );
     }
     println!(
-        "rallypoint server listening: http://{} (matchmaker, /v1/health, /v1/rooms, /metrics, /dashboard), rooms on udp {}:{}-{}, tick {} Hz, matches {:?} of {} players",
+        "rallypoint server listening: http://{} (matchmaker, /v1/health, /v1/rooms, /metrics, /dashboard), rooms on udp {} ports {}, tick {} Hz, matches {:?} of {} players",
         server.http_addr,
         args.udp_bind,
-        args.udp_ports.first,
-        args.udp_ports.last,
+        args.udp_ports,
         args.tick_rate,
         args.match_duration,
         args.players_per_match,
     );
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())

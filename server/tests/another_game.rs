@@ -15,8 +15,8 @@ use protocol::{
 };
 use serde::{Deserialize, Serialize};
 use server::{
-    EmbeddedServer, Game, GameEvents, Joined, Outcome, Participant, PlayerInfo, Recipient,
-    config::ServerArgs, placements_by,
+    Game, GameEvents, Joined, Outcome, Participant, PlayerInfo, Recipient, config::ServerArgs,
+    placements_by,
 };
 
 /// "Tally": each player adds to their own count by command; the first to reach the target
@@ -224,10 +224,8 @@ fn count_of(heard: &[ServerEvent<Tally>], who: &str) -> Option<u32> {
 async fn a_game_that_is_not_the_arena_plays_end_to_end_and_its_results_leave_the_room() {
     let args = ServerArgs::try_parse_from([
         "server",
-        "--http",
-        "127.0.0.1:0",
         "--udp-ports",
-        "47960-47969",
+        "0",
         // Two modes of the game: no match clock in either (the game ends its matches).
         "--modes",
         "name=tally,players=2,time-limit=none",
@@ -235,8 +233,18 @@ async fn a_game_that_is_not_the_arena_plays_end_to_end_and_its_results_leave_the
         "name=tally-solo,players=1,time-limit=none,max-wait=30s",
     ])
     .unwrap();
-    let server = EmbeddedServer::start(&args, TallyGame).await.unwrap();
-    let mm = MatchmakerClient::new(&server.url());
+    // Served the way an embedder (or mini-redis's `server::run`) would: a listener bound to
+    // port 0 and a shutdown future.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        server::serve(listener, &args, TallyGame, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let mm = MatchmakerClient::new(&url);
     let wait = Duration::from_secs(5);
     let (a, b) = (
         mm.create_ticket(&CreateTicketRequest::for_player("tally", "ann"))
@@ -382,7 +390,12 @@ async fn a_game_that_is_not_the_arena_plays_end_to_end_and_its_results_leave_the
     assert_eq!(record.reason, EndReason::Finished);
     assert_eq!(record.placements, results.placements);
     assert_eq!(record.results, serde_json::json!([["ann", 10], ["bo", 0]]));
-    server.shutdown().await;
+    stop.send(()).unwrap();
+    server.await.unwrap().expect("served until told to stop");
+    assert!(
+        reqwest::get(format!("{url}/v1/health")).await.is_err(),
+        "nothing listens once it stopped"
+    );
 }
 
 #[test]
@@ -418,7 +431,7 @@ fn a_node_refuses_a_room_of_another_game_by_name() {
         Ok(_) => panic!("an arena room decoded as a tally room"),
     }
     // And a Tally node says so when asked to resume it.
-    let args = ServerArgs::try_parse_from(["server", "--udp-ports", "47970-47971"]).unwrap();
+    let args = ServerArgs::try_parse_from(["server", "--udp-ports", "0"]).unwrap();
     let node = Node::new(TallyGame, args.node_config([3; 32], "t".into()), None);
     let refused = node.import_room(&blob).unwrap_err().to_string();
     assert_eq!(refused, "a room of arena/1, and this node runs tally/1");

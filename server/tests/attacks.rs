@@ -3,6 +3,8 @@
 //! sending inputs far faster than allowed. Nothing is ever answered with more bytes than it
 //! sent (no amplification).
 
+mod support;
+
 use std::{
     net::{SocketAddr, UdpSocket},
     sync::{
@@ -13,27 +15,21 @@ use std::{
 };
 
 use arena::{Arena, ArenaGame, PlayerInput};
-use clap::Parser;
 use protocol::{
     GameClient, MatchmakerClient, TokenUserData,
     api::{Assignment, CreateTicketRequest},
     issue_token, token_from_base64, unix_now,
 };
 use renetcode::{ConnectToken, NetcodeClient};
-use server::{EmbeddedServer, config::ServerArgs};
+use server::EmbeddedServer;
 
 /// The attacks run one at a time: each floods the two cores it shares with its room.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const KEY_HEX: &str = "a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77ac4a77a";
 
-async fn start(ports: &str, players: &str) -> EmbeddedServer<ArenaGame> {
-    let args = ServerArgs::try_parse_from([
-        "server",
-        "--http",
-        "127.0.0.1:0",
-        "--udp-ports",
-        ports,
+async fn start(players: &str) -> EmbeddedServer<ArenaGame> {
+    support::embedded(&[
         "--token-key",
         KEY_HEX,
         "--players-per-match",
@@ -41,10 +37,7 @@ async fn start(ports: &str, players: &str) -> EmbeddedServer<ArenaGame> {
         "--match-duration",
         "30s",
     ])
-    .unwrap();
-    EmbeddedServer::start(&args, ArenaGame::default())
-        .await
-        .expect("server starts")
+    .await
 }
 
 /// One match's assignments.
@@ -145,7 +138,7 @@ fn loopback_socket() -> UdpSocket {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_that_do_not_fit_are_refused() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let server = start("47960-47969", "2").await;
+    let server = start("2").await;
     let room_a = a_match(&server.url(), 2, "a").await;
     let room_b = a_match(&server.url(), 2, "b").await;
     let addr = |a: &Assignment| a.server_addr.parse::<SocketAddr>().unwrap();
@@ -281,7 +274,7 @@ async fn connect_all(clients: &mut [&mut GameClient<Arena>]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floods_neither_stall_the_room_nor_get_answered() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let server = start("47970-47979", "2").await;
+    let server = start("2").await;
     let room = a_match(&server.url(), 2, "p").await;
     let room_addr: SocketAddr = room[0].server_addr.parse().unwrap();
     let mut a = GameClient::<Arena>::connect(&room[0]).unwrap();
@@ -364,7 +357,7 @@ async fn floods_neither_stall_the_room_nor_get_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_flooding_inputs_is_disconnected_and_the_others_play_on() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let server = start("47980-47989", "3").await;
+    let server = start("3").await;
     let room = a_match(&server.url(), 3, "f").await;
     let mut a = GameClient::<Arena>::connect(&room[0]).unwrap();
     let mut b = GameClient::<Arena>::connect(&room[1]).unwrap();
@@ -533,7 +526,7 @@ async fn malformed_reliability_packets_cost_only_their_senders_connection() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let attacks = reliability_attacks();
     let players = 1 + attacks.len();
-    let server = start("47950-47959", &players.to_string()).await;
+    let server = start(&players.to_string()).await;
     let room = a_match(&server.url(), players, "r").await;
     let mut honest = GameClient::<Arena>::connect(&room[0]).unwrap();
     let mut hostile: Vec<RawClient> = room[1..]

@@ -51,6 +51,8 @@ impl MatchmakerProcess {
                 &format!("127.0.0.1:{port}"),
                 "--cluster-secret",
                 SECRET,
+                "--mode",
+                "arena",
                 "--record-history",
             ])
             .env("RUST_LOG", "warn")
@@ -92,9 +94,8 @@ async fn no_ticket_is_lost_or_assigned_twice_through_every_failure() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut redis = RedisServer::start_persistent(&dir);
     let node_flags = ["--match-duration", "4s", "--record-history"];
-    let mut nodes: Vec<Option<NodeProcess>> = ["47000-47019", "47020-47039", "47040-47059"]
-        .iter()
-        .map(|udp| Some(NodeProcess::start(&redis.url, SECRET, udp, &node_flags)))
+    let mut nodes: Vec<Option<NodeProcess>> = (0..3)
+        .map(|_| Some(NodeProcess::start(&redis.url, SECRET, &node_flags)))
         .collect();
     let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
         .await

@@ -17,13 +17,14 @@ use support::RedisServer;
 
 const SECRET: &str = "5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2";
 
-async fn node(redis: &RedisServer, ports: &str, region: &str) -> ClusterNode<ArenaGame> {
-    node_with_matches_of(redis, ports, region, "3s").await
+async fn node(redis: &RedisServer, region: &str) -> ClusterNode<ArenaGame> {
+    node_with_matches_of(redis, region, "3s").await
 }
 
+/// A node started the way an embedder would: on a listener it bound itself (port 0), rooms on
+/// whatever UDP ports the system gives.
 async fn node_with_matches_of(
     redis: &RedisServer,
-    ports: &str,
     region: &str,
     match_duration: &str,
 ) -> ClusterNode<ArenaGame> {
@@ -35,17 +36,16 @@ async fn node_with_matches_of(
         &redis.url,
         "--cluster-secret",
         SECRET,
-        "--http",
-        "127.0.0.1:0",
         "--udp-ports",
-        ports,
+        "0",
         "--match-duration",
         match_duration,
         "--region",
         region,
     ])
     .unwrap();
-    ClusterNode::start(&args, ArenaGame::default())
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ClusterNode::start_on(listener, &args, ArenaGame::default())
         .await
         .expect("node starts")
 }
@@ -118,8 +118,8 @@ async fn play_two_matches(url: String, nodes: &[&ClusterNode<ArenaGame>]) -> Vec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packed_placement_fills_one_node_and_spread_uses_both() {
     let redis = RedisServer::start();
-    let a = node(&redis, "44000-44049", "eu").await;
-    let b = node(&redis, "44050-44099", "eu").await;
+    let a = node(&redis, "eu").await;
+    let b = node(&redis, "eu").await;
     wait_for_nodes(&redis, 2).await;
 
     let packed = matchmaker(&redis, Placement::Packed).await;
@@ -142,8 +142,8 @@ async fn packed_placement_fills_one_node_and_spread_uses_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_stops_heartbeating_gets_no_new_rooms() {
     let redis = RedisServer::start();
-    let a = node(&redis, "44100-44149", "eu").await;
-    let b = node(&redis, "44150-44199", "eu").await;
+    let a = node(&redis, "eu").await;
+    let b = node(&redis, "eu").await;
     wait_for_nodes(&redis, 2).await;
     let gone = a.http_addr;
     a.shutdown().await;
@@ -164,7 +164,7 @@ async fn a_node_that_stops_heartbeating_gets_no_new_rooms() {
 #[tokio::test]
 async fn rooms_are_only_allocated_with_the_cluster_secret() {
     let redis = RedisServer::start();
-    let n = node(&redis, "44200-44209", "eu").await;
+    let n = node(&redis, "eu").await;
     let url = format!("http://{}/v1/internal/rooms", n.http_addr);
     let body =
         serde_json::json!({"mode": "arena", "players": [{"player_id": "p", "ticket_id": "t"}]});
@@ -185,7 +185,7 @@ async fn rooms_are_only_allocated_with_the_cluster_secret() {
         .unwrap();
     assert_eq!(granted.status(), 201);
     let granted: protocol::api::RoomGranted = granted.json().await.unwrap();
-    assert!(granted.addr.starts_with("127.0.0.1:442"), "{granted:?}");
+    assert!(granted.addr.starts_with("127.0.0.1:"), "{granted:?}");
     let bad = http
         .post(&url)
         .bearer_auth(SECRET)
@@ -263,7 +263,7 @@ async fn rooms_are_only_allocated_with_the_cluster_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leaver_is_replaced_through_redis_on_the_node_hosting_the_match() {
     let redis = RedisServer::start();
-    let node = node_with_matches_of(&redis, "44300-44309", "eu", "30s").await;
+    let node = node_with_matches_of(&redis, "eu", "30s").await;
     wait_for_nodes(&redis, 1).await;
     let mm = matchmaker_for(&redis, Placement::Packed, 2).await;
     support::replace_a_leaver(&format!("http://{}", mm.http_addr)).await;
@@ -274,8 +274,8 @@ async fn a_leaver_is_replaced_through_redis_on_the_node_hosting_the_match() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_matchmakers_overview_metrics_and_probes_see_the_whole_cluster() {
     let mut redis = RedisServer::start();
-    let a = node_with_matches_of(&redis, "44400-44409", "eu", "30s").await;
-    let b = node_with_matches_of(&redis, "44410-44419", "us", "30s").await;
+    let a = node_with_matches_of(&redis, "eu", "30s").await;
+    let b = node_with_matches_of(&redis, "us", "30s").await;
     let mm = matchmaker_for(&redis, Placement::Packed, 2).await;
     wait_for_nodes(&redis, 2).await;
     let url = format!("http://{}", mm.http_addr);

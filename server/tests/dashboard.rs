@@ -42,7 +42,7 @@ fn start_server(token: &str) -> Server {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["--http", &format!("127.0.0.1:{port}")])
-        .args(["--udp-ports", "47920-47949", "--admin-token", token])
+        .args(["--udp-ports", "0", "--admin-token", token])
         .args(["--match-duration", "40s"])
         .stdout(Stdio::null())
         .spawn()

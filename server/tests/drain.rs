@@ -18,18 +18,17 @@ const SECRET: &str = "d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2
 
 /// A node that writes no room copies: these tests are about what happens to players whose
 /// room is lost (`node_loss.rs` resumes rooms from their copies).
-fn node(redis: &RedisServer, udp: &str) -> NodeProcess {
+fn node(redis: &RedisServer) -> NodeProcess {
     NodeProcess::start(
         &redis.url,
         SECRET,
-        udp,
         &["--match-duration", "4s", "--room-copy-interval", "0s"],
     )
 }
 
 /// Two node processes and a matchmaker, all on one Redis.
-async fn cluster(redis: &RedisServer, ports: [&str; 2]) -> ([NodeProcess; 2], Standalone) {
-    let nodes = [node(redis, ports[0]), node(redis, ports[1])];
+async fn cluster(redis: &RedisServer) -> ([NodeProcess; 2], Standalone) {
+    let nodes = [node(redis), node(redis)];
     let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
         .await
         .unwrap();
@@ -82,7 +81,7 @@ async fn host_of_running_match(nodes: &[NodeProcess]) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_nodes_players_go_back_to_the_queue_and_play_on() {
     let redis = RedisServer::start();
-    let (nodes, mm) = cluster(&redis, ["46100-46149", "46150-46199"]).await;
+    let (nodes, mm) = cluster(&redis).await;
     let url = format!("http://{}", mm.http_addr);
     let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
         &url,
@@ -122,7 +121,7 @@ async fn a_killed_nodes_players_go_back_to_the_queue_and_play_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_told_to_stop_drains_its_match_and_exits_cleanly() {
     let redis = RedisServer::start();
-    let (mut nodes, mm) = cluster(&redis, ["46000-46049", "46050-46099"]).await;
+    let (mut nodes, mm) = cluster(&redis).await;
     let url = format!("http://{}", mm.http_addr);
     let first = tokio::spawn(run_swarm(SwarmConfig::new(
         &url,
@@ -189,7 +188,7 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhe
         "--room-copy-interval",
         "0s",
     ];
-    let cut_off = NodeProcess::start(&through_partition, SECRET, "46200-46249", &flags);
+    let cut_off = NodeProcess::start(&through_partition, SECRET, &flags);
     let mm = matchmaker(&redis, true).await;
     let url = format!("http://{}", mm.http_addr);
     let mut swarm = SwarmConfig::new(&url, 10, Duration::from_millis(300));
@@ -197,7 +196,7 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhe
     let swarm = tokio::spawn(run_swarm(swarm));
     host_of_running_match(std::slice::from_ref(&cut_off)).await;
     // A second node, reachable, for the match to move to.
-    let other = NodeProcess::start(&redis.url, SECRET, "46250-46299", &flags);
+    let other = NodeProcess::start(&redis.url, SECRET, &flags);
 
     partition.cut();
     let cut_at = Instant::now();

@@ -3,6 +3,8 @@
 //! The room binds 127.0.0.1 and tells clients 127.0.0.2 (the node's public IP); the relay
 //! listens on 127.0.0.2 and forwards both ways, so a test decides exactly which datagram is lost.
 
+mod support;
+
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
     sync::{
@@ -18,36 +20,24 @@ use matchmaker::{AllocationRequest, Allocator};
 use protocol::{
     ConnectionState, GameClient, ServerEvent, TokenUserData, api::RoomPlayer, issue_token, unix_now,
 };
-use server::{
-    Node, NodeConfig,
-    room::{Supervision, SyncSettings},
-};
+use server::{Node, NodeConfig};
 
 const KEY: [u8; 32] = [7; 32];
 const PUBLIC_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// Netcode's keep-alive packet type (low four bits of the first byte, sent in clear).
 const KEEPALIVE: u8 = 4;
 
-fn node(port: u16) -> Node<ArenaGame> {
+/// A node whose clients are told to connect to [`PUBLIC_IP`], where the relay listens on the
+/// room's port.
+fn node() -> Node<ArenaGame> {
     Node::new(
         ArenaGame::default(),
         NodeConfig {
-            node_id: "test".into(),
-            udp_bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             public_ip: IpAddr::V4(PUBLIC_IP),
-            udp_ports: (port, port),
             max_rooms: 1,
-            tick_rate: 30,
-            modes: Vec::new(),
-            match_duration: Duration::from_secs(30),
             join_timeout: Duration::from_secs(20),
             linger: Duration::from_millis(200),
-            token_key: KEY,
-            workers: 1,
-            hang_timeout: Duration::from_secs(2),
-            supervision: Supervision::default(),
-            sync: SyncSettings::default(),
-            backfill: None,
+            ..support::node_config("test", KEY)
         },
         None,
     )
@@ -136,13 +126,8 @@ struct Outcome {
 
 /// Connects one client through a relay that loses the first `lost` keep-alives; once welcomed,
 /// keeps playing for `forging` while the relay forges connection responses.
-async fn connect_through_relay(
-    port: u16,
-    lost: u32,
-    limit: Duration,
-    forging: Duration,
-) -> Outcome {
-    let node = node(port);
+async fn connect_through_relay(lost: u32, limit: Duration, forging: Duration) -> Outcome {
+    let node = node();
     let request = AllocationRequest {
         mode: "arena".into(),
         rules: Default::default(),
@@ -218,7 +203,7 @@ async fn connect_through_relay(
 async fn a_client_whose_handshake_keepalive_is_lost_still_connects() {
     // Netcode's first keep-alive completes the handshake; when it is lost the client keeps
     // sending connection responses while the room already streams snapshots at it.
-    let outcome = connect_through_relay(44400, 1, Duration::from_secs(5), Duration::ZERO).await;
+    let outcome = connect_through_relay(1, Duration::from_secs(5), Duration::ZERO).await;
     let took = outcome
         .welcomed
         .expect("client welcomed within 5 s despite a lost handshake keep-alive");
@@ -227,7 +212,7 @@ async fn a_client_whose_handshake_keepalive_is_lost_still_connects() {
 
 #[tokio::test]
 async fn a_client_connects_when_several_keepalives_in_a_row_are_lost() {
-    let outcome = connect_through_relay(44401, 3, Duration::from_secs(8), Duration::ZERO).await;
+    let outcome = connect_through_relay(3, Duration::from_secs(8), Duration::ZERO).await;
     let took = outcome
         .welcomed
         .expect("client welcomed within 8 s despite three lost keep-alives");
@@ -239,7 +224,7 @@ async fn forged_connection_responses_do_not_starve_a_connected_client() {
     // Only an authentic response (one that decrypts with the client's key) means the client is
     // stuck in the handshake; forged ones from its address must not stop its snapshots.
     let forging = Duration::from_secs(2);
-    let outcome = connect_through_relay(44402, 0, Duration::from_secs(5), forging).await;
+    let outcome = connect_through_relay(0, Duration::from_secs(5), forging).await;
     assert!(outcome.welcomed.is_some(), "client connected");
     // 30 Hz for 2 s is 60 snapshots; starved, it would get almost none.
     assert!(

@@ -1,29 +1,22 @@
 //! Abuse of the HTTP API of a running embedded server: ticket floods from one address,
 //! malformed and oversized bodies, guessed ticket ids.
 
+mod support;
+
 use std::collections::HashSet;
 
 use arena::ArenaGame;
-use clap::Parser;
-use server::{EmbeddedServer, config::ServerArgs};
+use server::EmbeddedServer;
 
 async fn start(rate: &str) -> EmbeddedServer<ArenaGame> {
-    let args = ServerArgs::try_parse_from([
-        "server",
-        "--http",
-        "127.0.0.1:0",
-        "--udp-ports",
-        "47990-47999",
+    support::embedded(&[
         "--ticket-rate-per-ip",
         rate,
         // No matches: every ticket stays queued.
         "--players-per-match",
         "100",
     ])
-    .unwrap();
-    EmbeddedServer::start(&args, ArenaGame::default())
-        .await
-        .expect("server starts")
+    .await
 }
 
 async fn post_json(http: &reqwest::Client, url: &str, body: String) -> reqwest::Response {

@@ -5,10 +5,9 @@
 //! Two nodes in one process over real UDP: real `GameClient`s follow the room, keep their
 //! avatars and scores, and the match ends by its time limit on the new node.
 
-use std::{
-    net::{IpAddr, Ipv4Addr},
-    time::{Duration, Instant},
-};
+mod support;
+
+use std::time::{Duration, Instant};
 
 use arena::{Arena, ArenaGame, PlayerInput};
 use matchmaker::{AllocationRequest, Allocator};
@@ -18,9 +17,7 @@ use protocol::{
 };
 use server::{
     Node, NodeConfig,
-    room::{
-        Phase, Room, RoomHandoff, RoomInput, RoomSettings, StepOutput, Supervision, SyncSettings,
-    },
+    room::{Phase, Room, RoomHandoff, RoomInput, RoomSettings, StepOutput},
 };
 
 const KEY: [u8; 32] = [9; 32];
@@ -210,26 +207,12 @@ fn a_handoff_is_refused_when_it_does_not_hold_together() {
     assert!(over.handoff("arena").is_none());
 }
 
-fn node(id: &str, port: u16) -> Node<ArenaGame> {
+fn node(id: &str) -> Node<ArenaGame> {
     Node::new(
         ArenaGame::default(),
         NodeConfig {
-            node_id: id.into(),
-            udp_bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            udp_ports: (port, port + 4),
-            max_rooms: 4,
-            tick_rate: 30,
-            modes: Vec::new(),
             match_duration: Duration::from_secs(6),
-            join_timeout: Duration::from_secs(5),
-            linger: Duration::from_millis(500),
-            token_key: KEY,
-            workers: 1,
-            hang_timeout: Duration::from_secs(2),
-            supervision: Supervision::default(),
-            sync: SyncSettings::default(),
-            backfill: None,
+            ..support::node_config(id, KEY)
         },
         None,
     )
@@ -264,7 +247,7 @@ fn frame(clients: &mut [GameClient<Arena>], seen: &mut [Seen], t: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_follow_a_running_match_to_another_node_and_finish_it_there() {
-    let (a, b) = (node("a", 48000), node("b", 48010));
+    let (a, b) = (node("a"), node("b"));
     let players: Vec<RoomPlayer> = (0..3)
         .map(|i| RoomPlayer {
             player_id: format!("p{i}"),
@@ -407,7 +390,7 @@ async fn players_follow_a_running_match_to_another_node_and_finish_it_there() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_refuses_a_room_it_cannot_take() {
-    let (a, b) = (node("a", 48020), node("b", 48030));
+    let (a, b) = (node("a"), node("b"));
     let players = vec![RoomPlayer {
         player_id: "solo".into(),
         ticket_id: format!("{:032x}", 1),
@@ -432,7 +415,7 @@ async fn a_node_refuses_a_room_it_cannot_take() {
     b.drain();
     assert!(b.import_room(&blob).is_err());
     // The same room twice on one node is refused.
-    let c = node("c", 48040);
+    let c = node("c");
     c.import_room(&blob).unwrap();
     let err = c.import_room(&blob).unwrap_err();
     assert!(err.to_string().contains("already runs"), "{err}");

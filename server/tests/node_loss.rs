@@ -16,11 +16,10 @@ use support::{NodeProcess, Partition, RedisServer, matchmaker_config, until_node
 
 const SECRET: &str = "d1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed";
 
-fn node(redis_url: &str, ports: &str) -> NodeProcess {
+fn node(redis_url: &str) -> NodeProcess {
     NodeProcess::start(
         redis_url,
         SECRET,
-        ports,
         &[
             "--match-duration",
             "20s",
@@ -119,8 +118,8 @@ async fn a_match_on_a_killed_node_resumes_on_another_and_every_player_finishes_i
     let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
         .await
         .unwrap();
-    let mut victim = Some(node(&redis.url, "48300-48349"));
-    let survivor = node(&redis.url, "48350-48399");
+    let mut victim = Some(node(&redis.url));
+    let survivor = node(&redis.url);
     until_nodes(&store, 2).await;
     let (mm, swarm) = matchmaker_and_bots(&redis, 20).await;
 
@@ -197,15 +196,12 @@ async fn a_match_on_a_node_cut_off_from_redis_resumes_elsewhere_and_its_players_
         .await
         .unwrap();
     let partition = Partition::start(redis.port).await;
-    let cut_off = node(
-        &format!("redis://127.0.0.1:{}", partition.port),
-        "48400-48449",
-    );
+    let cut_off = node(&format!("redis://127.0.0.1:{}", partition.port));
     until_nodes(&store, 1).await;
     let (mm, swarm) = matchmaker_and_bots(&redis, 10).await;
     let room = one_match_each(&[&cut_off], 60).await[0];
     // A second node, reachable, for the match to resume on.
-    let other = node(&redis.url, "48450-48499");
+    let other = node(&redis.url);
     until_nodes(&store, 2).await;
 
     partition.cut();

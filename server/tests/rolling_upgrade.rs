@@ -17,13 +17,10 @@ use support::{NodeProcess, RedisServer, matchmaker_config, until_nodes};
 const SECRET: &str = "a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7";
 const BOTS: usize = 300;
 const MATCHES: usize = BOTS / 10;
-const PORTS: [&str; 3] = ["48100-48149", "48150-48199", "48200-48249"];
-
-fn node(redis: &RedisServer, ports: &str) -> NodeProcess {
+fn node(redis: &RedisServer) -> NodeProcess {
     NodeProcess::start(
         &redis.url,
         SECRET,
-        ports,
         &[
             "--drain-mode",
             "migrate",
@@ -73,7 +70,7 @@ async fn a_rolling_upgrade_of_every_node_ends_no_match_and_loses_no_player() {
     let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
         .await
         .unwrap();
-    let mut nodes: Vec<NodeProcess> = PORTS.iter().map(|p| node(&redis, p)).collect();
+    let mut nodes: Vec<NodeProcess> = (0..3).map(|_| node(&redis)).collect();
     until_nodes(&store, 3).await;
     let mm = Standalone::start(matchmaker_config(&redis, SECRET, Placement::Spread))
         .await
@@ -108,7 +105,7 @@ async fn a_rolling_upgrade_of_every_node_ends_no_match_and_loses_no_player() {
         assert!(status.success(), "node {i} exited with {status}");
         let took = signalled.elapsed();
         // The upgraded binary takes the old one's place (and ports).
-        nodes[i] = node(&redis, PORTS[i]);
+        nodes[i] = node(&redis);
         until_nodes(&store, 3).await;
         let after = running(&nodes).await;
         println!("node {i}: drained in {took:?}; matches per node {before:?} -> {after:?}");

@@ -1,44 +1,31 @@
 //! The worker pool: a hung or slow room must not delay other rooms' ticks. Asserted on the tick
 //! times the rooms record themselves (lateness after each deadline), not on sleeps.
 
-use std::{
-    net::{IpAddr, Ipv4Addr},
-    time::{Duration, Instant},
-};
+mod support;
+
+use std::time::{Duration, Instant};
 
 use arena::ArenaGame;
 use matchmaker::{AllocationRequest, Allocator};
 use protocol::api::RoomPlayer;
-use server::{
-    Node, NodeConfig,
-    room::{Fault, Supervision, SyncSettings},
-};
+use server::{Node, NodeConfig, room::Fault};
 
 /// These tests measure tick timing on a 2-core machine, so they run one at a time: in parallel
 /// they would measure each other's CPU use (a slow fault spins a core), not the scheduler.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn node(ports: (u16, u16)) -> Node<ArenaGame> {
+/// A node of two workers and room for up to `max_rooms` rooms.
+fn node(max_rooms: usize) -> Node<ArenaGame> {
     Node::new(
         ArenaGame::default(),
         NodeConfig {
-            node_id: "test".into(),
-            udp_bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            udp_ports: ports,
-            max_rooms: 100,
-            tick_rate: 30,
-            modes: Vec::new(),
+            max_rooms,
             match_duration: Duration::from_secs(60),
             // Nobody connects; the rooms keep ticking while they wait.
             join_timeout: Duration::from_secs(60),
-            linger: Duration::from_millis(500),
-            token_key: [3; 32],
             workers: 2,
             hang_timeout: Duration::from_secs(1),
-            supervision: Supervision::default(),
-            sync: SyncSettings::default(),
-            backfill: None,
+            ..support::node_config("test", [3; 32])
         },
         None,
     )
@@ -81,7 +68,7 @@ fn tick_of(node: &Node<ArenaGame>, id: u64) -> u32 {
 #[tokio::test]
 async fn a_hung_room_is_released_and_the_others_keep_ticking_on_time() {
     let _serial = SERIAL.lock().await;
-    let node = node((42000, 42099));
+    let node = node(100);
     let ids = start_rooms(&node, 10).await;
     until("rooms ticking", Duration::from_secs(5), || {
         ids.iter().all(|&id| tick_of(&node, id) > 30)
@@ -139,7 +126,7 @@ async fn a_hung_room_is_released_and_the_others_keep_ticking_on_time() {
 #[tokio::test]
 async fn a_slow_room_does_not_delay_the_others() {
     let _serial = SERIAL.lock().await;
-    let node = node((42100, 42199));
+    let node = node(100);
     let ids = start_rooms(&node, 10).await;
     until("rooms ticking", Duration::from_secs(5), || {
         ids.iter().all(|&id| tick_of(&node, id) > 30)
@@ -185,7 +172,7 @@ async fn a_slow_room_does_not_delay_the_others() {
 #[tokio::test]
 async fn a_panic_in_one_room_restarts_only_that_room() {
     let _serial = SERIAL.lock().await;
-    let node = node((42200, 42299));
+    let node = node(100);
     let ids = start_rooms(&node, 3).await;
     until("rooms ticking", Duration::from_secs(5), || {
         ids.iter().all(|&id| tick_of(&node, id) > 30)
@@ -215,7 +202,7 @@ async fn a_panic_in_one_room_restarts_only_that_room() {
 #[tokio::test]
 async fn a_panic_in_the_network_path_fails_only_that_room() {
     let _serial = SERIAL.lock().await;
-    let node = node((42300, 42309));
+    let node = node(10);
     let ids = start_rooms(&node, 3).await;
     until("rooms ticking", Duration::from_secs(5), || {
         ids.iter().all(|&id| tick_of(&node, id) > 10)

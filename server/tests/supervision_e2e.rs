@@ -1,6 +1,8 @@
 //! Supervision end to end: bots over real UDP on loopback while rooms panic and hang, with
 //! faults injected through the admin API.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use arena::ArenaGame;
@@ -11,19 +13,9 @@ use protocol::{
     api::{FaultKind, FaultRequest, Health, RoomSummary},
 };
 use server::{EmbeddedServer, StartError, config::ServerArgs};
+use support::embedded;
 
 const TOKEN: &str = "test-admin-token";
-
-async fn start(ports: &str, extra: &[&str]) -> EmbeddedServer<ArenaGame> {
-    let mut argv = vec!["server", "--http", "127.0.0.1:0", "--udp-ports", ports];
-    argv.extend_from_slice(extra);
-    EmbeddedServer::start(
-        &ServerArgs::try_parse_from(argv).unwrap(),
-        ArenaGame::default(),
-    )
-    .await
-    .expect("server starts")
-}
 
 async fn running_rooms(mm: &MatchmakerClient, want: usize) -> Vec<RoomSummary> {
     let start = Instant::now();
@@ -61,16 +53,13 @@ fn fault(kind: FaultKind) -> FaultRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_stay_connected_across_restarts() {
-    let server = start(
-        "43000-43099",
-        &[
-            "--match-duration",
-            "4s",
-            "--enable-fault-injection",
-            "--admin-token",
-            TOKEN,
-        ],
-    )
+    let server = embedded(&[
+        "--match-duration",
+        "4s",
+        "--enable-fault-injection",
+        "--admin-token",
+        TOKEN,
+    ])
     .await;
     let url = server.url();
     let mm = MatchmakerClient::new(&url);
@@ -101,18 +90,15 @@ async fn clients_stay_connected_across_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_over_its_restart_limit_sends_its_players_back_to_the_queue() {
-    let server = start(
-        "43100-43199",
-        &[
-            "--match-duration",
-            "3s",
-            "--max-restarts",
-            "1",
-            "--enable-fault-injection",
-            "--admin-token",
-            TOKEN,
-        ],
-    )
+    let server = embedded(&[
+        "--match-duration",
+        "3s",
+        "--max-restarts",
+        "1",
+        "--enable-fault-injection",
+        "--admin-token",
+        TOKEN,
+    ])
     .await;
     let url = server.url();
     let mm = MatchmakerClient::new(&url);
@@ -141,18 +127,15 @@ async fn a_room_over_its_restart_limit_sends_its_players_back_to_the_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_room_releases_its_players_while_the_other_room_plays_on() {
-    let server = start(
-        "43200-43299",
-        &[
-            "--match-duration",
-            "4s",
-            "--workers",
-            "2",
-            "--enable-fault-injection",
-            "--admin-token",
-            TOKEN,
-        ],
-    )
+    let server = embedded(&[
+        "--match-duration",
+        "4s",
+        "--workers",
+        "2",
+        "--enable-fault-injection",
+        "--admin-token",
+        TOKEN,
+    ])
     .await;
     let url = server.url();
     let mm = MatchmakerClient::new(&url);
@@ -200,7 +183,7 @@ async fn a_hung_room_releases_its_players_while_the_other_room_plays_on() {
 
 #[tokio::test]
 async fn the_fault_endpoint_needs_to_be_enabled_and_the_admin_token() {
-    let off = start("43300-43309", &[]).await;
+    let off = embedded(&[]).await;
     let mm = MatchmakerClient::new(&off.url());
     match mm.inject_fault(TOKEN, 1, &fault(FaultKind::Panic)).await {
         Err(MatchmakerError::Api {
@@ -222,11 +205,7 @@ async fn the_fault_endpoint_needs_to_be_enabled_and_the_admin_token() {
         Err(StartError::AdminTokenRequired)
     ));
 
-    let on = start(
-        "43310-43319",
-        &["--enable-fault-injection", "--admin-token", TOKEN],
-    )
-    .await;
+    let on = embedded(&["--enable-fault-injection", "--admin-token", TOKEN]).await;
     let mm = MatchmakerClient::new(&on.url());
     for token in ["", "wrong", "test-admin-toke", "test-admin-token2"] {
         match mm.inject_fault(token, 1, &fault(FaultKind::Panic)).await {

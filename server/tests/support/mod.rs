@@ -1,139 +1,60 @@
-//! Shared by the integration tests: a real `redis-server`, and game-client scenarios. Each
+//! Shared by the server's integration tests: servers and nodes on ports the system picks, and
+//! game-client scenarios; the workspace's test kit ([`testkit`]) re-exported beside them. Each
 //! test binary uses a part of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod browser;
 
 use std::{
-    net::TcpListener,
+    net::{IpAddr, Ipv4Addr},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use arena::{Arena, PlayerInput};
+use arena::{Arena, ArenaGame, PlayerInput};
+use clap::Parser;
 use protocol::{
     GameClient, MatchmakerClient, ServerEvent,
     api::{CreateTicketRequest, RoomSummary},
 };
+use server::{
+    EmbeddedServer, NodeConfig, UdpPorts,
+    config::ServerArgs,
+    room::{Supervision, SyncSettings},
+};
+pub use testkit::{Partition, RedisServer, eventually, free_port, reported_results, wait_for_port};
 
-/// A `redis-server` child process on a free loopback port, killed on drop.
-pub struct RedisServer {
-    child: Child,
-    /// `redis://127.0.0.1:PORT`.
-    pub url: String,
-    pub port: u16,
-    args: Vec<String>,
+/// An embedded arena server on loopback, its HTTP API and rooms on ports the system picks,
+/// with `flags` on top of `server --http 127.0.0.1:0 --udp-ports 0`.
+pub async fn embedded(flags: &[&str]) -> EmbeddedServer<ArenaGame> {
+    let argv = ["server", "--http", "127.0.0.1:0", "--udp-ports", "0"];
+    let args = ServerArgs::try_parse_from(argv.iter().chain(flags)).expect("valid flags");
+    EmbeddedServer::start(&args, ArenaGame::default())
+        .await
+        .expect("the server starts")
 }
 
-impl RedisServer {
-    pub fn start() -> Self {
-        Self::spawn(free_port(), &["--save", "", "--appendonly", "no"])
+/// A node's configuration for in-process tests: named `id`, on loopback, rooms on any free
+/// ports, no events, one worker; tests set what they look at with `..node_config(..)`.
+pub fn node_config(id: &str, token_key: [u8; 32]) -> NodeConfig {
+    NodeConfig {
+        node_id: id.into(),
+        udp_bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        udp_ports: UdpPorts::Any,
+        max_rooms: 4,
+        tick_rate: 30,
+        modes: Vec::new(),
+        match_duration: Duration::from_secs(30),
+        join_timeout: Duration::from_secs(5),
+        linger: Duration::from_millis(500),
+        token_key,
+        workers: 1,
+        hang_timeout: Duration::from_secs(2),
+        supervision: Supervision::default(),
+        sync: SyncSettings::default(),
+        backfill: None,
     }
-
-    /// Every write synced to an append-only file in `dir` before it is acknowledged, so a
-    /// [`RedisServer::restart`] loses nothing.
-    pub fn start_persistent(dir: &std::path::Path) -> Self {
-        let dir = dir.to_str().unwrap();
-        Self::spawn(
-            free_port(),
-            &[
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                dir,
-            ],
-        )
-    }
-
-    /// Kills the process (SIGKILL); [`RedisServer::restart`] brings it back.
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Kills the process (SIGKILL) and starts it again on the same port with the same flags.
-    pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        *self = Self::spawn(
-            self.port,
-            &self.args.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
-    }
-
-    fn spawn(port: u16, extra: &[&str]) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (.ci/run installs it)");
-        wait_for_port(port);
-        Self {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-            port,
-            args: extra.iter().map(|a| a.to_string()).collect(),
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A loopback TCP port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits (bounded) until something accepts connections on the port.
-pub fn wait_for_port(port: u16) {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "nothing listened on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Asks `probe` every 20 ms until it gives a value or `limit` has passed.
-pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    limit: Duration,
-    mut probe: impl FnMut() -> F,
-) -> Option<T> {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return Some(value);
-        }
-        if started.elapsed() >= limit {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The results of room `room`'s match, once its node has reported them (within 3 s).
-pub async fn reported_results(mm: &MatchmakerClient, room: u64) -> protocol::api::MatchRecord {
-    eventually(Duration::from_secs(3), || async {
-        mm.match_results(room).await.ok()
-    })
-    .await
-    .unwrap_or_else(|| panic!("no results reported for room {room}"))
 }
 
 /// Runs the clients' frames for up to `limit`, until `done` says so; returns every event each
@@ -268,9 +189,9 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts a node on `redis` with the cluster `secret`, rooms on the `udp` port range, and
+    /// Starts a node on `redis` with the cluster `secret`, rooms on any free UDP ports, and
     /// `extra` flags.
-    pub fn start(redis: &str, secret: &str, udp: &str, extra: &[&str]) -> Self {
+    pub fn start(redis: &str, secret: &str, extra: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_server"))
             .args([
@@ -283,7 +204,7 @@ impl NodeProcess {
                 "--http",
                 &format!("127.0.0.1:{port}"),
                 "--udp-ports",
-                udp,
+                "0",
             ])
             .args(extra)
             .env("RUST_LOG", "warn")
@@ -329,75 +250,5 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A TCP proxy on loopback in front of a port that can cut every connection through it and
-/// refuse new ones (a network partition between one process and, say, Redis), then heal.
-pub struct Partition {
-    /// Where to connect instead of the target.
-    pub port: u16,
-    cut: tokio::sync::watch::Sender<bool>,
-}
-
-impl Partition {
-    /// Starts proxying to `target` (a loopback port).
-    pub async fn start(target: u16) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (cut, watch) = tokio::sync::watch::channel(false);
-        tokio::spawn(Self::serve(listener, target, watch));
-        Self { port, cut }
-    }
-
-    /// Accepts and proxies until cut; while cut, nothing listens (connections are refused);
-    /// once healed, listens on the same port again.
-    async fn serve(
-        mut listener: tokio::net::TcpListener,
-        target: u16,
-        mut watch: tokio::sync::watch::Receiver<bool>,
-    ) {
-        let port = listener.local_addr().unwrap().port();
-        let connections = watch.clone();
-        loop {
-            let cut = tokio::select! {
-                accepted = listener.accept() => {
-                    let Ok((mut inbound, _)) = accepted else { return };
-                    let mut watch = connections.clone();
-                    tokio::spawn(async move {
-                        let Ok(mut outbound) =
-                            tokio::net::TcpStream::connect(("127.0.0.1", target)).await
-                        else {
-                            return;
-                        };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            _ = watch.wait_for(|cut| *cut) => {}
-                        }
-                    });
-                    false
-                }
-                _ = watch.wait_for(|cut| *cut) => true,
-            };
-            if cut {
-                drop(listener);
-                if watch.wait_for(|cut| !*cut).await.is_err() {
-                    return;
-                }
-                listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-
-    /// Drops every connection through the proxy and refuses new ones.
-    pub fn cut(&self) {
-        self.cut.send_replace(true);
-    }
-
-    /// Lets connections through again.
-    pub fn heal(&self) {
-        self.cut.send_replace(false);
     }
 }
