@@ -14,8 +14,10 @@
 //!   netcode payload) and [`batch_io`] (several datagrams per system call);
 //! - [`renet_wire`]: renet's packet format, to check clients' packets before renet trusts
 //!   them and to build hostile ones in tests;
-//! - the client SDK: [`GameClient`] (UDP, netcode, renet; its [`InputClock`] stamps each input
-//!   with the room tick it is for), [`Interpolator`] and [`MatchmakerClient`] (HTTP).
+//! - the client SDK: [`Connection`], the protocol without I/O (netcode, renet, snapshot deltas;
+//!   its [`InputClock`] stamps each input with the room tick it is for; datagrams in and out,
+//!   time as arguments), [`GameClient`], its driver over a UDP socket and the system's clock,
+//!   [`Interpolator`] and [`MatchmakerClient`] (HTTP).
 //!
 //! What it is not: it has no game logic (a game's types and client model live in the game's
 //! crate, `games/arena` for the arena), no server, and no clock of its own; time comes in as
@@ -73,7 +75,9 @@ pub mod renet_wire;
 pub mod sync;
 mod token;
 
-pub use client::{ClientError, ClientStats, ConnectionState, DisconnectCause, GameClient};
+pub use client::{
+    ClientError, ClientStats, Connection, ConnectionState, DisconnectCause, GameClient,
+};
 pub use game::{GameId, GameProtocol, NoMessage, WireMessage, protocol_id};
 pub use input_clock::{InputClock, MAX_INPUTS_DUE, MAX_PACE_CHANGE, TARGET_LEAD};
 pub use interpolate::Interpolator;
