@@ -143,6 +143,8 @@ impl ClusterNodes {
             id: advert.id,
             api: advert.api,
             region: advert.region,
+            game: advert.game,
+            modes: advert.modes,
             draining: advert.draining,
             health: health.ok(),
             rooms: rooms.unwrap_or_default(),

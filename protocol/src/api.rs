@@ -452,6 +452,10 @@ pub struct NodeOverview {
     pub api: String,
     /// Its region.
     pub region: String,
+    /// The game (and version) its rooms play.
+    pub game: crate::GameId,
+    /// The modes it hosts.
+    pub modes: Vec<String>,
     /// Whether it drains.
     pub draining: bool,
     /// Its health, if it answered.

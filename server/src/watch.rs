@@ -156,6 +156,8 @@ impl<G: Game> NodeSource for LocalNode<G> {
             id: node.id().to_string(),
             api: String::new(),
             region: self.region.clone(),
+            game: Node::<G>::game_id(),
+            modes: node.modes(),
             draining: node.is_draining(),
             health: Some(node.health()),
             rooms: node.rooms().iter().map(|r| r.summary()).collect(),

@@ -305,6 +305,9 @@ async fn the_matchmakers_overview_metrics_and_probes_see_the_whole_cluster() {
     for n in &overview.nodes {
         assert!(n.error.is_none() && n.health.is_some(), "{n:#?}");
         assert!(n.api.starts_with("http://127.0.0.1:"), "{n:#?}");
+        // What each node plays, for the dashboard's rooms per game and mode.
+        assert_eq!(n.game, protocol::GameId::of::<arena::Arena>(), "{n:#?}");
+        assert_eq!(n.modes, ["arena"], "{n:#?}");
     }
     let hosting: Vec<_> = overview
         .nodes

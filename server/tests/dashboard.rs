@@ -110,6 +110,22 @@ async fn dashboard_shows_the_cluster_and_spectates_a_room_while_bots_play() {
             .await,
         1
     );
+    // Rooms per game and mode: the node's game, its one mode, that room and its players.
+    assert_eq!(
+        browser
+            .eval(
+                "return [...document.querySelectorAll('#modes tr')].map((tr) => \
+                 [...tr.cells].slice(0, 4).map((c) => c.textContent).join(' '))"
+            )
+            .await,
+        serde_json::json!(["arena/1 arena 1 10"])
+    );
+    assert_eq!(
+        browser
+            .eval("return document.querySelector('#rooms tr').cells[3].textContent")
+            .await,
+        "arena"
+    );
 
     // The canvas is empty until a room is watched: what counts as an entity below is drawn
     // only from the feed.
