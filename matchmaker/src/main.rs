@@ -31,8 +31,8 @@ struct Args {
     /// --players-per-match and --teams.
     #[arg(long, env = "RALLYPOINT_MODES", value_delimiter = ';', action = clap::ArgAction::Append)]
     modes: Vec<matchmaker::ModeRules>,
-    /// The one mode's name when no --modes are given (the name a node's game hosts by
-    /// default, e.g. `arena`).
+    /// The one mode's name when no --modes are given (a node's game hosts the mode its
+    /// `Game::mode` names unless told otherwise).
     #[arg(long, env = "RALLYPOINT_MODE", required_unless_present = "modes")]
     mode: Option<String>,
     /// Players per match of that one mode.

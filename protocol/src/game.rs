@@ -21,7 +21,7 @@ pub trait WireMessage:
 }
 
 /// The types a game's client and server exchange, declared once on a marker type (for example
-/// `struct Arena;`). Every message of the platform that carries game data is generic over it.
+/// `struct Hearts;`). Every message of the platform that carries game data is generic over it.
 pub trait GameProtocol: Copy + Debug + Default + PartialEq + Eq + Send + Sync + 'static {
     /// The game's name, as in connect tokens' protocol id and node-to-node blobs; a client or a
     /// blob of another game is refused.

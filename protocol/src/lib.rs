@@ -20,7 +20,7 @@
 //!   [`Interpolator`] and [`MatchmakerClient`] (HTTP).
 //!
 //! What it is not: it has no game logic (a game's types and client model live in the game's
-//! crate, `games/arena` for the arena), no server, and no clock of its own; time comes in as
+//! own crate, under `games/`), no server, and no clock of its own; time comes in as
 //! arguments. It depends on no other workspace crate.
 //!
 //! # A minimal game client
@@ -35,7 +35,7 @@
 //!     .create_ticket(&CreateTicketRequest::new("duel"))
 //!     .await?;
 //! let assignment = mm.wait_for_assignment(&ticket.id, Duration::from_secs(60)).await?;
-//! // `G` is the game's declaration, e.g. `arena::Arena`.
+//! // `G` is the game's declaration: its `GameProtocol` marker type.
 //! let mut client = GameClient::<G>::connect(&assignment)?;
 //! let frame = Duration::from_millis(33);
 //! loop {

@@ -91,9 +91,9 @@ pub enum EntityKind {
     Projectile,
 }
 
-/// One entity's replicated state. What the fields mean is the game's snapshot mapping; in the
-/// arena, a player's are its position, facing and health, and a projectile's are its launch
-/// state (see [`crate::Ballistics`]).
+/// One entity's replicated state. What the fields mean is the game's snapshot mapping (a
+/// projectile may carry its launch state in them, say). A fixed shape for now: the declared,
+/// per-game state that replaces it is the next step of the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EntityState {
     /// Network id, stable for the entity's life in the room.

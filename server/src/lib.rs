@@ -4,9 +4,10 @@
 //! What it is:
 //! - generic over a [`Game`] (from `game_api`, re-exported here): the game plugs in its
 //!   [`protocol::GameProtocol`] types, components and systems, player lifecycle, input,
-//!   command and snapshot mappings and results; the engine knows no game (the arena, in
-//!   `games/arena`, is one like any other);
+//!   command and snapshot mappings and results; the engine knows no game (each lives in its
+//!   own crate under `games/`);
 //! - [`run`]: a game's whole server binary in one call, with its flags flattened in;
+//!   [`serve`]: a role on a listener the caller bound, until a shutdown future resolves;
 //! - [`room`]: one room per match, a sans-IO [`room::RoomCore`] (shell state + the ECS
 //!   simulation) driven on a fixed tick by a UDP transport (renet over netcode, secure tokens);
 //! - [`Node`]: many rooms at once within a capacity, one UDP port each; it is the matchmaker's

@@ -2,14 +2,10 @@
 //! role, signals, draining on the way out), and the role without the process around it
 //! ([`serve`]: a listener and a shutdown future in, as tests and embedders want).
 //!
-//! A studio's `main` is a few lines:
-//!
-//! ```no_run
-//! # async fn main_() -> anyhow::Result<()> {
-//! // The arena's flags (`--arena-size`, `--score-limit`) and how they make its game.
-//! server::run(|args: &arena::ArenaArgs| args.game()).await
-//! # }
-//! ```
+//! A studio's `main` is a few lines: `server::run(|args: &MyArgs| args.game()).await`, where
+//! `MyArgs` is the game's `clap::Args` struct (its own flags, flattened into the engine's) and
+//! `game()` builds its [`Game`] value from them; `server/src/main.rs` is the one the `server`
+//! package ships.
 
 use clap::Parser;
 use tokio::net::TcpListener;

@@ -300,15 +300,15 @@ pub(super) fn notice<P: GameProtocol>(kind: HostileKind) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arena::ArenaGame;
-
-    use crate::room::RoomSettings;
+    use crate::room::{
+        RoomSettings,
+        test_game::{Idle, Still},
+    };
 
     #[test]
     fn a_client_ejected_before_the_room_heard_it_connect_still_loses_its_place() {
         let settings = RoomSettings::for_players(1, 7, 2);
-        let mut core =
-            RoomCore::<ArenaGame>::new(settings.clone(), arena::ArenaWelcome { size: 100 });
+        let mut core = RoomCore::<Idle>::new(settings.clone(), Still);
         let mut inbound = Inbound::new(true);
         // Connected at the netcode level, its first payload breaks the protocol, all in one
         // receive: the room has not been told of it yet.

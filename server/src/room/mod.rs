@@ -19,6 +19,8 @@ mod sim;
 pub mod spectate;
 mod supervisor;
 pub mod sync;
+#[cfg(test)]
+mod test_game;
 mod transport;
 
 pub use self::core::{
