@@ -6,6 +6,7 @@ use std::time::Duration;
 use matchmaker::Candidate;
 use protocol::{
     EntityKind, EntityState, Snapshot,
+    replicate::{Angle, Point, Tag, UInt},
     sync::{NetState, View},
 };
 
@@ -49,11 +50,10 @@ pub fn hundred_moving() -> (View, Vec<(u32, NetState)>) {
     let base: View = (1..=100u32)
         .map(|id| {
             let s = NetState {
-                kind: EntityKind::Player,
-                x: 1000 + id as u16 * 10,
-                y: 2000,
-                angle: 0,
-                hp: 100,
+                kind: Tag(EntityKind::Player),
+                pos: Point::from_steps([1000 + id * 10, 2000]),
+                angle: Angle::from_turn16(0),
+                hp: UInt::new(100),
             };
             (id, s)
         })
@@ -61,14 +61,12 @@ pub fn hundred_moving() -> (View, Vec<(u32, NetState)>) {
     let updated = base
         .iter()
         .map(|(&id, s)| {
-            (
-                id,
-                NetState {
-                    x: s.x + 13,
-                    y: s.y - 7,
-                    ..*s
-                },
-            )
+            let [x, y] = s.pos.steps();
+            let moved = NetState {
+                pos: Point::from_steps([x + 13, y - 7]),
+                ..*s
+            };
+            (id, moved)
         })
         .collect();
     (base, updated)

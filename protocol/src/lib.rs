@@ -72,6 +72,7 @@ pub mod link;
 mod message;
 mod mm_client;
 pub mod renet_wire;
+pub mod replicate;
 pub mod sync;
 mod token;
 

@@ -91,6 +91,23 @@ pub enum EntityKind {
     Projectile,
 }
 
+impl crate::replicate::WireEnum for EntityKind {
+    const BITS: u32 = 2;
+    fn to_bits(self) -> u32 {
+        match self {
+            Self::Player => 0,
+            Self::Projectile => 1,
+        }
+    }
+    fn from_bits(bits: u32) -> Option<Self> {
+        match bits {
+            0 => Some(Self::Player),
+            1 => Some(Self::Projectile),
+            _ => None,
+        }
+    }
+}
+
 /// One entity's replicated state. What the fields mean is the game's snapshot mapping (a
 /// projectile may carry its launch state in them, say). A fixed shape for now: the declared,
 /// per-game state that replaces it is the next step of the platform.

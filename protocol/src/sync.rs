@@ -24,65 +24,55 @@ use serde::{Deserialize, Serialize};
 use crate::{
     bits::{BitReader, BitWriter, Truncated},
     message::{EntityKind, EntityState, Snapshot},
+    replicate::{Angle, Point, Replicated, Tag, UInt},
 };
 
-/// Position quantization: steps per world unit.
-pub const POSITION_STEPS_PER_UNIT: f32 = 32.0;
-/// Largest coordinate representable, world units.
-pub const MAX_COORDINATE: f32 = 2047.0;
 /// Most entities one snapshot may remove, and most it may update.
 pub const MAX_ENTITIES_PER_SNAPSHOT: usize = 1023;
 /// How many views each end keeps; an acknowledgement older than this forces a keyframe.
 pub const VIEW_HISTORY: usize = 64;
 
 const COUNT_BITS: u32 = 10;
-const SMALL_DELTA_BITS: u32 = 7;
-const SMALL_DELTA_MAX: i32 = (1 << (SMALL_DELTA_BITS - 1)) - 1;
 
-/// An entity's state as it travels: quantized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NetState {
-    /// What it is.
-    pub kind: EntityKind,
-    /// x in 1/32 units.
-    pub x: u16,
-    /// y in 1/32 units.
-    pub y: u16,
-    /// Facing in 256ths of a turn.
-    pub angle: u8,
-    /// Health, 0..=127.
-    pub hp: u8,
+crate::replicated! {
+    /// An entity's state as it travels: quantized, declared field by field (see
+    /// [`crate::replicate`]). Positions in steps of 1/32 world unit over 0..2047 units, a move
+    /// of under 2 units per axis in 7 bits each; facing in 256 steps; health 0..127; the kind
+    /// sent once.
+    pub struct NetState {
+        #[once]
+        /// What it is.
+        pub kind: Tag<EntityKind>,
+        /// Position.
+        pub pos: Point<2, 0, 2047, 32, 7>,
+        /// Facing.
+        pub angle: Angle<8>,
+        /// Health.
+        pub hp: UInt<7>,
+    }
 }
 
 impl NetState {
     /// Quantizes an entity's state.
     pub fn quantize(e: &EntityState) -> Self {
-        let coord = |v: f32| {
-            let v = if v.is_finite() {
-                v.clamp(0.0, MAX_COORDINATE)
-            } else {
-                0.0
-            };
-            (v * POSITION_STEPS_PER_UNIT).round() as u16
-        };
         Self {
-            kind: e.kind,
-            x: coord(e.x),
-            y: coord(e.y),
-            angle: (e.angle >> 8) as u8,
-            hp: e.hp.min(127),
+            kind: Tag(e.kind),
+            pos: Point::new([e.x, e.y]),
+            angle: Angle::from_turn16(e.angle),
+            hp: UInt::new(u32::from(e.hp)),
         }
     }
 
     /// The state back in world units.
     pub fn to_entity(self, id: u32) -> EntityState {
+        let [x, y] = self.pos.get();
         EntityState {
             id,
-            kind: self.kind,
-            x: f32::from(self.x) / POSITION_STEPS_PER_UNIT,
-            y: f32::from(self.y) / POSITION_STEPS_PER_UNIT,
-            angle: u16::from(self.angle) << 8,
-            hp: self.hp,
+            kind: self.kind.0,
+            x,
+            y,
+            angle: self.angle.to_turn16(),
+            hp: self.hp.get() as u8,
         }
     }
 }
@@ -246,13 +236,6 @@ impl From<Truncated> for SyncError {
     }
 }
 
-fn kind_bits(kind: EntityKind) -> u32 {
-    match kind {
-        EntityKind::Player => 0,
-        EntityKind::Projectile => 1,
-    }
-}
-
 fn id_cost(prev: u32, id: u32) -> usize {
     match id.wrapping_sub(prev) {
         1 => 1,
@@ -289,34 +272,12 @@ fn read_id(r: &mut BitReader<'_>, prev: u32) -> Result<u32, SyncError> {
     Ok(id)
 }
 
-fn small_delta(from: u16, to: u16) -> Option<i32> {
-    let d = i32::from(to) - i32::from(from);
-    (-SMALL_DELTA_MAX - 1..=SMALL_DELTA_MAX)
-        .contains(&d)
-        .then_some(d)
-}
-
 /// Bits an update of one entity costs, excluding its id.
 pub fn update_cost_bits(base: Option<&NetState>, new: &NetState) -> usize {
-    let Some(base) = base else {
-        return 2 + 16 + 16 + 8 + 7;
-    };
-    let mut bits = 3;
-    if (base.x, base.y) != (new.x, new.y) {
-        bits += 1;
-        bits += if small_delta(base.x, new.x).is_some() && small_delta(base.y, new.y).is_some() {
-            2 * SMALL_DELTA_BITS as usize
-        } else {
-            32
-        };
+    match base {
+        None => new.full_bits(),
+        Some(base) => new.delta_bits(base),
     }
-    if base.angle != new.angle {
-        bits += 8;
-    }
-    if base.hp != new.hp {
-        bits += 7;
-    }
-    bits
 }
 
 /// Bits the whole body costs for this removal and update list (both sorted by id).
@@ -356,47 +317,11 @@ pub fn encode_body(baseline: &View, removed: &[u32], updated: &[(u32, NetState)]
         write_id(&mut w, prev, *id);
         prev = *id;
         match baseline.get(id) {
-            None => {
-                w.write(kind_bits(new.kind), 2);
-                w.write(u32::from(new.x), 16);
-                w.write(u32::from(new.y), 16);
-                w.write(u32::from(new.angle), 8);
-                w.write(u32::from(new.hp), 7);
-            }
-            Some(base) => {
-                let moved = (base.x, base.y) != (new.x, new.y);
-                w.bit(moved);
-                if moved {
-                    match (small_delta(base.x, new.x), small_delta(base.y, new.y)) {
-                        (Some(dx), Some(dy)) => {
-                            w.bit(true);
-                            w.write(dx as u32, SMALL_DELTA_BITS);
-                            w.write(dy as u32, SMALL_DELTA_BITS);
-                        }
-                        _ => {
-                            w.bit(false);
-                            w.write(u32::from(new.x), 16);
-                            w.write(u32::from(new.y), 16);
-                        }
-                    }
-                }
-                w.bit(base.angle != new.angle);
-                if base.angle != new.angle {
-                    w.write(u32::from(new.angle), 8);
-                }
-                w.bit(base.hp != new.hp);
-                if base.hp != new.hp {
-                    w.write(u32::from(new.hp), 7);
-                }
-            }
+            None => new.write_full(&mut w),
+            Some(base) => new.write_delta(base, &mut w),
         }
     }
     w.finish()
-}
-
-fn signed(v: u32, bits: u32) -> i32 {
-    let shift = 32 - bits;
-    ((v << shift) as i32) >> shift
 }
 
 /// Applies a body to `baseline`, giving the new view. Bounded: counts are capped, every read is
@@ -430,38 +355,8 @@ pub fn decode_body_into(baseline: &View, body: &[u8], view: &mut View) -> Result
         let id = read_id(&mut r, prev)?;
         prev = id;
         let state = match baseline.get(&id) {
-            None => NetState {
-                kind: match r.read(2)? {
-                    0 => EntityKind::Player,
-                    1 => EntityKind::Projectile,
-                    _ => return Err(SyncError::Malformed("unknown entity kind")),
-                },
-                x: r.read(16)? as u16,
-                y: r.read(16)? as u16,
-                angle: r.read(8)? as u8,
-                hp: r.read(7)? as u8,
-            },
-            Some(base) => {
-                let mut s = *base;
-                if r.bit()? {
-                    if r.bit()? {
-                        let dx = signed(r.read(SMALL_DELTA_BITS)?, SMALL_DELTA_BITS);
-                        let dy = signed(r.read(SMALL_DELTA_BITS)?, SMALL_DELTA_BITS);
-                        s.x = (i32::from(base.x) + dx).clamp(0, i32::from(u16::MAX)) as u16;
-                        s.y = (i32::from(base.y) + dy).clamp(0, i32::from(u16::MAX)) as u16;
-                    } else {
-                        s.x = r.read(16)? as u16;
-                        s.y = r.read(16)? as u16;
-                    }
-                }
-                if r.bit()? {
-                    s.angle = r.read(8)? as u8;
-                }
-                if r.bit()? {
-                    s.hp = r.read(7)? as u8;
-                }
-                s
-            }
+            None => NetState::read_full(&mut r)?,
+            Some(base) => NetState::read_delta(base, &mut r)?,
         };
         view.insert(id, state);
     }
@@ -571,33 +466,30 @@ impl SnapshotReceiver {
 mod tests {
     use super::*;
 
-    fn state(kind: EntityKind, x: u16, y: u16) -> NetState {
+    fn state(kind: EntityKind, x: u32, y: u32) -> NetState {
         NetState {
-            kind,
-            x,
-            y,
-            angle: 0,
-            hp: 100,
+            kind: Tag(kind),
+            pos: Point::from_steps([x, y]),
+            angle: Angle::from_turn16(0),
+            hp: UInt::new(100),
+        }
+    }
+
+    fn moved_to(s: &NetState, x: u32, y: u32) -> NetState {
+        NetState {
+            pos: Point::from_steps([x, y]),
+            ..*s
         }
     }
 
     #[test]
     fn an_xy_update_of_100_moving_entities_fits_300_bytes() {
         let base: View = (1..=100)
-            .map(|id| (id, state(EntityKind::Player, 1000 + id as u16 * 10, 2000)))
+            .map(|id| (id, state(EntityKind::Player, 1000 + id * 10, 2000)))
             .collect();
         let updated: Vec<(u32, NetState)> = base
             .iter()
-            .map(|(&id, s)| {
-                (
-                    id,
-                    NetState {
-                        x: s.x + 13,
-                        y: s.y - 7,
-                        ..*s
-                    },
-                )
-            })
+            .map(|(&id, s)| (id, moved_to(s, s.pos.steps()[0] + 13, s.pos.steps()[1] - 7)))
             .collect();
         let body = encode_body(&base, &[], &updated);
         assert_eq!(
@@ -623,11 +515,10 @@ mod tests {
             (
                 3,
                 NetState {
-                    x: 60_000,
-                    y: 5,
-                    angle: 200,
-                    hp: 0,
-                    kind: EntityKind::Player,
+                    pos: Point::from_steps([60_000, 5]),
+                    angle: Angle::from_turn16(200 << 8),
+                    hp: UInt::new(0),
+                    kind: Tag(EntityKind::Player),
                 },
             ),
             (41, state(EntityKind::Projectile, 7, 8)),
@@ -694,7 +585,7 @@ mod tests {
             body: encode_body(&View::new(), &[], &[(1, v1[&1])]),
         };
         assert_eq!(rx.receive(&p1), Ok(true));
-        let moved = NetState { x: 110, ..v1[&1] };
+        let moved = moved_to(&v1[&1], 110, v1[&1].pos.steps()[1]);
         let p3 = SnapshotPacket {
             tick: 3,
             baseline_age: 2,
@@ -728,7 +619,7 @@ mod tests {
     #[test]
     fn rebuild_matches_removing_and_inserting_one_by_one() {
         let base: View = (0..20u32)
-            .map(|i| (i * 3, state(EntityKind::Player, i as u16, 0)))
+            .map(|i| (i * 3, state(EntityKind::Player, i, 0)))
             .collect();
         let removed = [0u32, 9, 57];
         let updated = [
@@ -759,11 +650,7 @@ mod tests {
                 hp: 250,
             };
             let back = NetState::quantize(&e).to_entity(1);
-            assert!(
-                (back.x - x).abs() <= 0.5 / POSITION_STEPS_PER_UNIT,
-                "{x} -> {}",
-                back.x
-            );
+            assert!((back.x - x).abs() <= 0.5 / 32.0, "{x} -> {}", back.x);
             assert_eq!(back.hp, 127);
         }
         let e = EntityState {
@@ -775,6 +662,6 @@ mod tests {
             hp: 1,
         };
         let q = NetState::quantize(&e);
-        assert_eq!((q.x, q.y), (0, 0));
+        assert_eq!(q.pos.steps(), [0, 0]);
     }
 }
