@@ -5,6 +5,9 @@
 //! - [`GameProtocol`]: what a game declares (name, version, its input, command, event, welcome
 //!   and results types, each checked by [`WireMessage::validate`]); the platform's messages
 //!   carry those types;
+//! - [`replicate`]: replicated state as a game declares it (quantized fields, the
+//!   [`replicated!`] macro that writes its bit-packed codec), and [`sync`]: delta snapshots
+//!   of it against each client's acknowledged view;
 //! - the messages of the two channels ([`Channel`]): reliable [`ServerEvent`] / [`ClientEvent`],
 //!   unreliable [`Snapshot`] / [`InputPacket`];
 //! - connect tokens ([`issue_token`], [`TokenUserData`]) for one game's version: its

@@ -10,11 +10,10 @@
 //! acknowledges a view that has it, so structural changes arrive reliably and in tick order on
 //! the unreliable channel, without a second channel that could race it.
 //!
-//! Precision: positions in steps of 1/32 world unit (±0.016) over 0..2048 units; angles in
-//! 256 steps (1.4°); health 0..127. Body layout, per entity, little-endian bits:
-//! relative id (1 bit for "next id", 6 for up to +17, else 34) then either a full state
-//! (kind 2, x 16, y 16, angle 8, hp 7) for an entity not in the baseline, or three change
-//! flags with the changed fields only (position as a 7+7-bit signed delta when small). An
+//! Body layout, little-endian bits: a count of removals and their ids, then a count of updates,
+//! each an id and the entity's state, whole for an entity not in the baseline or as a change
+//! from it (the state's [`Replicated`] forms, written by its declaration; see
+//! [`crate::replicate`]). Ids are relative (1 bit for "next id", 6 for up to +17, else 34). An
 //! unchanged field costs one bit; an unchanged entity costs nothing.
 
 use std::collections::VecDeque;
