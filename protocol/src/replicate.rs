@@ -4,8 +4,9 @@
 //! written by the macro, not by hand.
 //!
 //! A field is one of the quantized types here ([`UInt`], [`Flag`], [`Angle`], [`Coord`],
-//! [`Point`], [`Tag`] for a game's enum) or any type implementing [`Field`] (custom
-//! serialization). An entity new to a client gets every field whole; an entity the client
+//! [`Point`], [`Tag`] for a game's enum; each numeric one stored in the smallest [`Steps`]
+//! integer the game names, checked at compile time to hold its bits) or any type implementing
+//! [`Field`] (custom serialization). An entity new to a client gets every field whole; an entity the client
 //! holds gets one change flag per field that can change and the changed fields' delta forms;
 //! fields marked `#[once]` are sent whole and never again (a projectile's launch state).
 
@@ -28,11 +29,13 @@ pub trait Field: Copy + PartialEq + Eq + Debug + Send + Sync + 'static {
     /// the field cannot hold.
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError>;
     /// Bits of `self` written as a change from `base` (called only when they differ).
+    #[inline]
     fn delta_bits(&self, base: &Self) -> usize {
         let _ = base;
         Self::FULL_BITS
     }
     /// Writes `self` as a change from `base` (called only when they differ).
+    #[inline]
     fn write_delta(&self, base: &Self, w: &mut BitWriter) {
         let _ = base;
         self.write_full(w);
@@ -41,6 +44,7 @@ pub trait Field: Copy + PartialEq + Eq + Debug + Send + Sync + 'static {
     ///
     /// # Errors
     /// As [`Field::read_full`].
+    #[inline]
     fn read_delta(base: &Self, r: &mut BitReader<'_>) -> Result<Self, SyncError> {
         let _ = base;
         Self::read_full(r)
@@ -80,36 +84,95 @@ pub const fn bits_for(max: u32) -> u32 {
     }
 }
 
-/// An unsigned integer of `BITS` bits (1 to 32); values above the largest are clamped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct UInt<const BITS: u32>(u32);
+/// The integer a quantized field is stored in (`u8`, `u16` or `u32`): a game picks the
+/// smallest that holds the field's bits, so a view of many entities stays small to copy. A
+/// field whose bits do not fit its storage does not compile:
+///
+/// ```
+/// use protocol::replicate::{Field, UInt};
+/// assert_eq!(<UInt<u8, 8> as Field>::FULL_BITS, 8); // eight bits in a u8
+/// ```
+///
+/// ```compile_fail
+/// use protocol::replicate::{Field, UInt};
+/// let _ = <UInt<u8, 9> as Field>::FULL_BITS; // nine bits in a u8
+/// ```
+pub trait Steps:
+    Copy + Eq + Ord + std::hash::Hash + Debug + Default + Send + Sync + 'static
+{
+    /// Bits it holds.
+    const BITS: u32;
+    /// `v`, which fits.
+    fn from_u32(v: u32) -> Self;
+    /// As a `u32`.
+    fn to_u32(self) -> u32;
+}
 
-impl<const BITS: u32> UInt<BITS> {
-    /// The largest value.
-    pub const MAX: u32 = if BITS >= 32 {
+macro_rules! steps {
+    ($($t:ty),*) => {$(
+        impl Steps for $t {
+            const BITS: u32 = <$t>::BITS;
+            #[inline]
+            fn from_u32(v: u32) -> Self {
+                v as $t
+            }
+            #[inline]
+            fn to_u32(self) -> u32 {
+                u32::from(self)
+            }
+        }
+    )*};
+}
+steps!(u8, u16, u32);
+
+/// The largest value of `bits` bits.
+const fn max_of(bits: u32) -> u32 {
+    if bits >= 32 {
         u32::MAX
     } else {
-        (1 << BITS) - 1
-    };
-
-    /// `value`, clamped to [`UInt::MAX`].
-    pub fn new(value: u32) -> Self {
-        Self(value.min(Self::MAX))
-    }
-
-    /// The value.
-    pub fn get(self) -> u32 {
-        self.0
+        (1 << bits) - 1
     }
 }
 
-impl<const BITS: u32> Field for UInt<BITS> {
-    const FULL_BITS: usize = BITS as usize;
-    fn write_full(&self, w: &mut BitWriter) {
-        w.write(self.0, BITS);
+/// An unsigned integer of `BITS` bits stored in `T`; values above the largest are clamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct UInt<T: Steps, const BITS: u32>(T);
+
+impl<T: Steps, const BITS: u32> UInt<T, BITS> {
+    /// The largest value.
+    pub const MAX: u32 = {
+        assert!(
+            BITS >= 1 && BITS <= T::BITS,
+            "BITS must fit the storage type"
+        );
+        max_of(BITS)
+    };
+
+    /// `value`, clamped to [`UInt::MAX`].
+    #[inline]
+    pub fn new(value: u32) -> Self {
+        Self(T::from_u32(value.min(Self::MAX)))
     }
+
+    /// The value.
+    #[inline]
+    pub fn get(self) -> u32 {
+        self.0.to_u32()
+    }
+}
+
+impl<T: Steps, const BITS: u32> Field for UInt<T, BITS> {
+    const FULL_BITS: usize = {
+        let _ = Self::MAX;
+        BITS as usize
+    };
+    #[inline]
+    fn write_full(&self, w: &mut BitWriter) {
+        w.write(self.0.to_u32(), BITS);
+    }
+    #[inline]
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError> {
-        Ok(Self(r.read(BITS)?))
+        Ok(Self(T::from_u32(r.read(BITS)?)))
     }
 }
 
@@ -119,88 +182,124 @@ pub struct Flag(pub bool);
 
 impl Field for Flag {
     const FULL_BITS: usize = 1;
+    #[inline]
     fn write_full(&self, w: &mut BitWriter) {
         w.bit(self.0);
     }
+    #[inline]
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError> {
         Ok(Self(r.bit()?))
     }
 }
 
-/// A direction in `2^BITS` steps of a turn (1 to 16 bits).
+/// A direction in `2^BITS` steps of a turn (1 to 16 bits), stored in `T`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct Angle<const BITS: u32>(u32);
+pub struct Angle<T: Steps, const BITS: u32>(T);
 
-impl<const BITS: u32> Angle<BITS> {
+impl<T: Steps, const BITS: u32> Angle<T, BITS> {
+    const FITS: () = assert!(
+        BITS >= 1 && BITS <= 16 && BITS <= T::BITS,
+        "an angle has 1 to 16 bits, within its storage type"
+    );
+
     /// From a turn quantized to 16 bits (`0..65536` is a whole turn), keeping the top `BITS`.
+    #[inline]
     pub fn from_turn16(turn: u16) -> Self {
-        Self(u32::from(turn) >> (16 - BITS))
+        let () = Self::FITS;
+        Self(T::from_u32(u32::from(turn) >> (16 - BITS)))
     }
 
     /// From radians (any value; wraps around).
+    #[inline]
     pub fn from_radians(radians: f32) -> Self {
+        let () = Self::FITS;
         let turns = if radians.is_finite() {
             (radians / std::f32::consts::TAU).rem_euclid(1.0)
         } else {
             0.0
         };
         let steps = 1u32 << BITS;
-        Self(((turns * steps as f32).round() as u32) % steps)
+        Self(T::from_u32(((turns * steps as f32).round() as u32) % steps))
     }
 
     /// As a 16-bit turn.
+    #[inline]
     pub fn to_turn16(self) -> u16 {
-        (self.0 << (16 - BITS)) as u16
+        (self.0.to_u32() << (16 - BITS)) as u16
     }
 
     /// In radians, `0..TAU`.
+    #[inline]
     pub fn to_radians(self) -> f32 {
-        self.0 as f32 / (1u32 << BITS) as f32 * std::f32::consts::TAU
+        self.0.to_u32() as f32 / (1u32 << BITS) as f32 * std::f32::consts::TAU
     }
 
     /// The quantized steps.
+    #[inline]
     pub fn steps(self) -> u32 {
-        self.0
+        self.0.to_u32()
     }
 }
 
-impl<const BITS: u32> Field for Angle<BITS> {
-    const FULL_BITS: usize = BITS as usize;
+impl<T: Steps, const BITS: u32> Field for Angle<T, BITS> {
+    const FULL_BITS: usize = {
+        let () = Self::FITS;
+        BITS as usize
+    };
+    #[inline]
     fn write_full(&self, w: &mut BitWriter) {
-        w.write(self.0, BITS);
+        w.write(self.0.to_u32(), BITS);
     }
+    #[inline]
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError> {
-        Ok(Self(r.read(BITS)?))
+        Ok(Self(T::from_u32(r.read(BITS)?)))
     }
 }
 
-/// A number in `MIN..=MAX` world units, in steps of `1 / STEPS` unit; out-of-range values
-/// are clamped, and a value that is not a number is `MIN`.
+/// A number in `MIN..=MAX` world units, in steps of `1 / STEPS` unit, stored in `T`;
+/// out-of-range values are clamped, and a value that is not a number is `MIN`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct Coord<const MIN: i32, const MAX: i32, const STEPS: u32>(u32);
+pub struct Coord<T: Steps, const MIN: i32, const MAX: i32, const STEPS: u32>(T);
 
-impl<const MIN: i32, const MAX: i32, const STEPS: u32> Coord<MIN, MAX, STEPS> {
-    /// The largest quantized value.
-    pub const LIMIT: u32 = (MAX - MIN) as u32 * STEPS;
+impl<T: Steps, const MIN: i32, const MAX: i32, const STEPS: u32> Coord<T, MIN, MAX, STEPS> {
     /// Bits of a whole value.
-    pub const BITS: u32 = bits_for(Self::LIMIT);
+    pub const BITS: u32 = range_bits(MIN, MAX, STEPS, T::BITS);
 
     /// `value`, quantized.
+    #[inline]
     pub fn new(value: f32) -> Self {
-        Self(quantize(value, MIN, MAX, STEPS))
+        let _ = Self::BITS;
+        Self(T::from_u32(quantize(value, MIN, MAX, STEPS)))
     }
 
     /// The value in world units.
+    #[inline]
     pub fn get(self) -> f32 {
-        self.0 as f32 / STEPS as f32 + MIN as f32
+        self.0.to_u32() as f32 / STEPS as f32 + MIN as f32
     }
 
     /// The quantized steps above `MIN`.
+    #[inline]
     pub fn steps(self) -> u32 {
-        self.0
+        self.0.to_u32()
     }
 }
 
+/// Bits of a quantized range, checked at compile time to fit the storage.
+const fn range_bits(min: i32, max: i32, steps: u32, storage: u32) -> u32 {
+    assert!(
+        min < max && steps > 0,
+        "a range needs MIN < MAX and STEPS > 0"
+    );
+    let bits = bits_for((max - min) as u32 * steps);
+    assert!(
+        bits <= storage,
+        "the range's steps must fit the storage type"
+    );
+    bits
+}
+
+#[inline]
 fn quantize(value: f32, min: i32, max: i32, steps: u32) -> u32 {
     let value = if value.is_finite() {
         value.clamp(min as f32, max as f32)
@@ -210,58 +309,82 @@ fn quantize(value: f32, min: i32, max: i32, steps: u32) -> u32 {
     ((value - min as f32) * steps as f32).round() as u32
 }
 
-impl<const MIN: i32, const MAX: i32, const STEPS: u32> Field for Coord<MIN, MAX, STEPS> {
+impl<T: Steps, const MIN: i32, const MAX: i32, const STEPS: u32> Field
+    for Coord<T, MIN, MAX, STEPS>
+{
     const FULL_BITS: usize = Self::BITS as usize;
+    #[inline]
     fn write_full(&self, w: &mut BitWriter) {
-        w.write(self.0, Self::BITS);
+        w.write(self.0.to_u32(), Self::BITS);
     }
+    #[inline]
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError> {
-        Ok(Self(r.read(Self::BITS)?))
+        Ok(Self(T::from_u32(r.read(Self::BITS)?)))
     }
 }
 
 /// A position of `D` coordinates (2-D or 3-D), each in `MIN..=MAX` units in steps of
-/// `1 / STEPS`; a move by less than `2^(SMALL - 1)` steps on every axis is sent as `SMALL`
-/// signed bits per axis (plus one flag bit), a bigger one whole.
+/// `1 / STEPS`, stored in `T`; a move by less than `2^(SMALL - 1)` steps on every axis is sent
+/// as `SMALL` signed bits per axis (plus one flag bit), a bigger one whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Point<const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32, const SMALL: u32>(
-    [u32; D],
-);
+pub struct Point<
+    T: Steps,
+    const D: usize,
+    const MIN: i32,
+    const MAX: i32,
+    const STEPS: u32,
+    const SMALL: u32,
+>([T; D]);
 
-impl<const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32, const SMALL: u32>
-    Point<D, MIN, MAX, STEPS, SMALL>
+impl<T: Steps, const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32, const SMALL: u32>
+    Point<T, D, MIN, MAX, STEPS, SMALL>
 {
-    const BITS: u32 = bits_for((MAX - MIN) as u32 * STEPS);
+    const BITS: u32 = {
+        let bits = range_bits(MIN, MAX, STEPS, T::BITS);
+        assert!(bits <= 31, "a position's coordinates have at most 31 bits");
+        bits
+    };
     /// The largest value a coordinate's bits can hold: a delta is clamped to it on decoding,
     /// so no sender can push a coordinate past what the field reads.
-    const CEILING: i64 = (1i64 << Self::BITS) - 1;
-    const SMALL_MAX: i64 = (1 << (SMALL - 1)) - 1;
+    const CEILING: i32 = max_of(Self::BITS) as i32;
+    const SMALL_MAX: i32 = {
+        assert!(SMALL >= 2 && SMALL < 32, "a small move has 2 to 31 bits");
+        (1 << (SMALL - 1)) - 1
+    };
 
     /// `coords`, quantized.
+    #[inline]
     pub fn new(coords: [f32; D]) -> Self {
-        Self(coords.map(|c| quantize(c, MIN, MAX, STEPS)))
+        let _ = Self::BITS;
+        Self(coords.map(|c| T::from_u32(quantize(c, MIN, MAX, STEPS))))
     }
 
     /// From quantized steps above `MIN` per axis, each clamped to what the field holds.
+    #[inline]
     pub fn from_steps(steps: [u32; D]) -> Self {
-        Self(steps.map(|s| s.min(Self::CEILING as u32)))
+        Self(steps.map(|s| T::from_u32(s.min(Self::CEILING as u32))))
     }
 
     /// The coordinates in world units.
+    #[inline]
     pub fn get(self) -> [f32; D] {
-        self.0.map(|q| q as f32 / STEPS as f32 + MIN as f32)
+        self.0
+            .map(|q| q.to_u32() as f32 / STEPS as f32 + MIN as f32)
     }
 
     /// The quantized steps above `MIN`, per axis.
+    #[inline]
     pub fn steps(self) -> [u32; D] {
-        self.0
+        self.0.map(T::to_u32)
     }
 
     /// The per-axis move from `base` in steps, if every axis fits the small form.
-    fn small_from(&self, base: &Self) -> Option<[i64; D]> {
-        let mut deltas = [0i64; D];
+    #[inline]
+    fn small_from(&self, base: &Self) -> Option<[i32; D]> {
+        let mut deltas = [0i32; D];
         for (d, (to, from)) in deltas.iter_mut().zip(self.0.iter().zip(&base.0)) {
-            *d = i64::from(*to) - i64::from(*from);
+            // Both are below 2^31 (the range's bits fit in `T` and in 31 bits of `CEILING`).
+            *d = to.to_u32() as i32 - from.to_u32() as i32;
             if !(-Self::SMALL_MAX - 1..=Self::SMALL_MAX).contains(d) {
                 return None;
             }
@@ -270,36 +393,40 @@ impl<const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32, const SMA
     }
 }
 
-impl<const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32, const SMALL: u32> Default
-    for Point<D, MIN, MAX, STEPS, SMALL>
+impl<T: Steps, const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32, const SMALL: u32>
+    Default for Point<T, D, MIN, MAX, STEPS, SMALL>
 {
     fn default() -> Self {
-        Self([0; D])
+        Self([T::default(); D])
     }
 }
 
-impl<const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32, const SMALL: u32> Field
-    for Point<D, MIN, MAX, STEPS, SMALL>
+impl<T: Steps, const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32, const SMALL: u32>
+    Field for Point<T, D, MIN, MAX, STEPS, SMALL>
 {
     const FULL_BITS: usize = D * Self::BITS as usize;
+    #[inline]
     fn write_full(&self, w: &mut BitWriter) {
         for c in self.0 {
-            w.write(c, Self::BITS);
+            w.write(c.to_u32(), Self::BITS);
         }
     }
+    #[inline]
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError> {
-        let mut coords = [0; D];
+        let mut coords = [T::default(); D];
         for c in &mut coords {
-            *c = r.read(Self::BITS)?;
+            *c = T::from_u32(r.read(Self::BITS)?);
         }
         Ok(Self(coords))
     }
+    #[inline]
     fn delta_bits(&self, base: &Self) -> usize {
         1 + match self.small_from(base) {
             Some(_) => D * SMALL as usize,
             None => Self::FULL_BITS,
         }
     }
+    #[inline]
     fn write_delta(&self, base: &Self, w: &mut BitWriter) {
         match self.small_from(base) {
             Some(deltas) => {
@@ -314,6 +441,7 @@ impl<const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32, const SMA
             }
         }
     }
+    #[inline]
     fn read_delta(base: &Self, r: &mut BitReader<'_>) -> Result<Self, SyncError> {
         if !r.bit()? {
             return Self::read_full(r);
@@ -321,13 +449,14 @@ impl<const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32, const SMA
         let mut coords = base.0;
         for c in &mut coords {
             let d = signed(r.read(SMALL)?, SMALL);
-            *c = (i64::from(*c) + i64::from(d)).clamp(0, Self::CEILING) as u32;
+            *c = T::from_u32((c.to_u32() as i32 + d).clamp(0, Self::CEILING) as u32);
         }
         Ok(Self(coords))
     }
 }
 
 /// Sign-extends the low `bits` bits of `v`.
+#[inline]
 fn signed(v: u32, bits: u32) -> i32 {
     let shift = 32 - bits;
     ((v << shift) as i32) >> shift
@@ -349,9 +478,11 @@ pub struct Tag<E: WireEnum>(pub E);
 
 impl<E: WireEnum> Field for Tag<E> {
     const FULL_BITS: usize = E::BITS as usize;
+    #[inline]
     fn write_full(&self, w: &mut BitWriter) {
         w.write(self.0.to_bits(), E::BITS);
     }
+    #[inline]
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError> {
         E::from_bits(r.read(E::BITS)?)
             .map(Self)
@@ -373,9 +504,9 @@ impl<E: WireEnum> Field for Tag<E> {
 ///     pub struct Ship {
 ///         #[once]
 ///         /// Its hull class, fixed at launch.
-///         pub hull: UInt<3>,
-///         pub at: Point<3, -4096, 4096, 16, 8>,
-///         pub yaw: Angle<10>,
+///         pub hull: UInt<u8, 3>,
+///         pub at: Point<u32, 3, -4096, 4096, 16, 8>,
+///         pub yaw: Angle<u16, 10>,
 ///         pub shield: Flag,
 ///     }
 /// }
@@ -496,10 +627,10 @@ mod tests {
         /// Every kind of field, 3-D and signed.
         struct Probe {
             #[once]
-            kind: UInt<3>,
-            at: Point<3, -100, 100, 8, 6>,
-            heading: Angle<9>,
-            speed: Coord<0, 50, 4>,
+            kind: UInt<u8, 3>,
+            at: Point<u16, 3, -100, 100, 8, 6>,
+            heading: Angle<u16, 9>,
+            speed: Coord<u8, 0, 50, 4>,
             lit: Flag,
         }
     }
@@ -553,16 +684,16 @@ mod tests {
 
     #[test]
     fn quantization_clamps_and_keeps_signed_values() {
-        let p = Point::<3, -100, 100, 8, 6>::new([-250.0, f32::NAN, 100.0]);
+        let p = Point::<u16, 3, -100, 100, 8, 6>::new([-250.0, f32::NAN, 100.0]);
         assert_eq!(p.get(), [-100.0, -100.0, 100.0]);
-        let q = Point::<3, -100, 100, 8, 6>::new([-12.3, 0.0, 12.3]);
+        let q = Point::<u16, 3, -100, 100, 8, 6>::new([-12.3, 0.0, 12.3]);
         for (got, want) in q.get().iter().zip([-12.3f32, 0.0, 12.3]) {
             assert!((got - want).abs() <= 1.0 / 16.0, "{got} vs {want}");
         }
-        assert_eq!(UInt::<3>::new(99).get(), 7);
-        let turn = Angle::<9>::from_radians(-std::f32::consts::FRAC_PI_2);
+        assert_eq!(UInt::<u8, 3>::new(99).get(), 7);
+        let turn = Angle::<u16, 9>::from_radians(-std::f32::consts::FRAC_PI_2);
         assert!((turn.to_radians() - 1.5 * std::f32::consts::PI).abs() < 0.02);
-        assert_eq!(Angle::<8>::from_turn16(0xab12).to_turn16(), 0xab00);
+        assert_eq!(Angle::<u8, 8>::from_turn16(0xab12).to_turn16(), 0xab00);
     }
 
     #[test]
@@ -583,7 +714,7 @@ mod tests {
 
     #[test]
     fn a_delta_cannot_push_a_coordinate_past_what_the_field_holds() {
-        type P = Point<1, 0, 10, 1, 4>; // 4 bits whole, values 0..=15
+        type P = Point<u8, 1, 0, 10, 1, 4>; // 4 bits whole, values 0..=15
         let top = P::read_full(&mut BitReader::new(&[0x0f])).unwrap();
         // The small flag (lowest bit) then 4 delta bits: +7 from 15, and -8 from 0: both clamp.
         let up = P::read_delta(&top, &mut BitReader::new(&[0b0_1111])).unwrap();
