@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use protocol::{
     ClientEvent, InputPacket, NETCODE_USER_DATA_BYTES, ServerEvent, SnapshotPacket,
     SnapshotReceiver, TokenUserData, bundle, codec,
-    sync::{View, decode_body},
+    sync::{NetState, View, decode_body},
     token_from_base64,
 };
 
@@ -24,14 +24,14 @@ fuzz_target!(|data: &[u8]| {
             // What a client does with a snapshot datagram: decode, then apply (the keyframe
             // first, then the same packet again as a delta against it).
             if let Ok(packet) = codec::decode::<SnapshotPacket>(rest) {
-                let mut receiver = SnapshotReceiver::default();
+                let mut receiver = SnapshotReceiver::<NetState>::default();
                 let _ = receiver.receive(&packet);
                 let _ = receiver.receive(&packet);
             }
         }
         4 => {
             // A body against the empty view, then against what it decoded to.
-            if let Ok(view) = decode_body(&View::new(), rest) {
+            if let Ok(view) = decode_body(&View::<NetState>::new(), rest) {
                 let _ = decode_body(&view, rest);
             }
         }

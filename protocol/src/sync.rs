@@ -81,10 +81,16 @@ impl NetState {
 /// A sorted vector rather than a tree: both ends make a view per snapshot by copying the
 /// baseline and applying a delta, and with tens of entities one allocation and a copy are much
 /// cheaper than a tree's node per entity.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct View(Vec<(u32, NetState)>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View<S = NetState>(Vec<(u32, S)>);
 
-impl View {
+impl<S> Default for View<S> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<S: Replicated> View<S> {
     /// An empty view.
     pub const fn new() -> Self {
         Self(Vec::new())
@@ -105,12 +111,12 @@ impl View {
     }
 
     /// An entity's state.
-    pub fn get(&self, id: &u32) -> Option<&NetState> {
+    pub fn get(&self, id: &u32) -> Option<&S> {
         self.find(*id).ok().map(|at| &self.0[at].1)
     }
 
     /// Sets an entity's state; returns the one it replaced.
-    pub fn insert(&mut self, id: u32, state: NetState) -> Option<NetState> {
+    pub fn insert(&mut self, id: u32, state: S) -> Option<S> {
         match self.find(id) {
             Ok(at) => Some(std::mem::replace(&mut self.0[at].1, state)),
             Err(at) => {
@@ -121,12 +127,12 @@ impl View {
     }
 
     /// Removes an entity; returns its state.
-    pub fn remove(&mut self, id: &u32) -> Option<NetState> {
+    pub fn remove(&mut self, id: &u32) -> Option<S> {
         self.find(*id).ok().map(|at| self.0.remove(at).1)
     }
 
     /// (id, state) pairs in id order.
-    pub fn iter(&self) -> impl Iterator<Item = (&u32, &NetState)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&u32, &S)> {
         self.0.iter().map(|(id, s)| (id, s))
     }
 
@@ -137,7 +143,7 @@ impl View {
 
     /// Makes this view `baseline` with `removed` taken out and `updated` put in (both sorted by
     /// id, as [`encode_body`] takes them), in one pass and reusing this view's buffer.
-    pub fn rebuild(&mut self, baseline: &View, removed: &[u32], updated: &[(u32, NetState)]) {
+    pub fn rebuild(&mut self, baseline: &View<S>, removed: &[u32], updated: &[(u32, S)]) {
         self.0.clear();
         self.0.reserve(baseline.len() + updated.len());
         let (mut r, mut u) = (0, 0);
@@ -162,32 +168,32 @@ impl View {
     }
 }
 
-impl Extend<(u32, NetState)> for View {
-    fn extend<I: IntoIterator<Item = (u32, NetState)>>(&mut self, iter: I) {
+impl<S: Replicated> Extend<(u32, S)> for View<S> {
+    fn extend<I: IntoIterator<Item = (u32, S)>>(&mut self, iter: I) {
         for (id, state) in iter {
             self.insert(id, state);
         }
     }
 }
 
-impl FromIterator<(u32, NetState)> for View {
-    fn from_iter<I: IntoIterator<Item = (u32, NetState)>>(iter: I) -> Self {
+impl<S: Replicated> FromIterator<(u32, S)> for View<S> {
+    fn from_iter<I: IntoIterator<Item = (u32, S)>>(iter: I) -> Self {
         let mut view = Self::new();
         view.extend(iter);
         view
     }
 }
 
-impl<const N: usize> From<[(u32, NetState); N]> for View {
-    fn from(pairs: [(u32, NetState); N]) -> Self {
+impl<S: Replicated, const N: usize> From<[(u32, S); N]> for View<S> {
+    fn from(pairs: [(u32, S); N]) -> Self {
         pairs.into_iter().collect()
     }
 }
 
-impl std::ops::Index<&u32> for View {
-    type Output = NetState;
+impl<S: Replicated> std::ops::Index<&u32> for View<S> {
+    type Output = S;
 
-    fn index(&self, id: &u32) -> &NetState {
+    fn index(&self, id: &u32) -> &S {
         self.get(id).expect("no entity with that id in the view")
     }
 }
@@ -272,7 +278,7 @@ fn read_id(r: &mut BitReader<'_>, prev: u32) -> Result<u32, SyncError> {
 }
 
 /// Bits an update of one entity costs, excluding its id.
-pub fn update_cost_bits(base: Option<&NetState>, new: &NetState) -> usize {
+pub fn update_cost_bits<S: Replicated>(base: Option<&S>, new: &S) -> usize {
     match base {
         None => new.full_bits(),
         Some(base) => new.delta_bits(base),
@@ -280,7 +286,11 @@ pub fn update_cost_bits(base: Option<&NetState>, new: &NetState) -> usize {
 }
 
 /// Bits the whole body costs for this removal and update list (both sorted by id).
-pub fn body_cost_bits(baseline: &View, removed: &[u32], updated: &[(u32, NetState)]) -> usize {
+pub fn body_cost_bits<S: Replicated>(
+    baseline: &View<S>,
+    removed: &[u32],
+    updated: &[(u32, S)],
+) -> usize {
     let mut bits = 2 * COUNT_BITS as usize;
     let mut prev = 0;
     for &id in removed {
@@ -297,7 +307,11 @@ pub fn body_cost_bits(baseline: &View, removed: &[u32], updated: &[(u32, NetStat
 
 /// Encodes the difference from `baseline`: `removed` ids (sorted, all in the baseline) and
 /// `updated` entities (sorted by id; new or changed).
-pub fn encode_body(baseline: &View, removed: &[u32], updated: &[(u32, NetState)]) -> Vec<u8> {
+pub fn encode_body<S: Replicated>(
+    baseline: &View<S>,
+    removed: &[u32],
+    updated: &[(u32, S)],
+) -> Vec<u8> {
     assert!(
         removed.len() <= MAX_ENTITIES_PER_SNAPSHOT && updated.len() <= MAX_ENTITIES_PER_SNAPSHOT
     );
@@ -325,7 +339,7 @@ pub fn encode_body(baseline: &View, removed: &[u32], updated: &[(u32, NetState)]
 
 /// Applies a body to `baseline`, giving the new view. Bounded: counts are capped, every read is
 /// checked, and ids must increase.
-pub fn decode_body(baseline: &View, body: &[u8]) -> Result<View, SyncError> {
+pub fn decode_body<S: Replicated>(baseline: &View<S>, body: &[u8]) -> Result<View<S>, SyncError> {
     let mut view = View::new();
     decode_body_into(baseline, body, &mut view)?;
     Ok(view)
@@ -333,7 +347,11 @@ pub fn decode_body(baseline: &View, body: &[u8]) -> Result<View, SyncError> {
 
 /// [`decode_body`] into a view the caller reuses (its old contents are replaced); on error
 /// `view` holds garbage.
-pub fn decode_body_into(baseline: &View, body: &[u8], view: &mut View) -> Result<(), SyncError> {
+pub fn decode_body_into<S: Replicated>(
+    baseline: &View<S>,
+    body: &[u8],
+    view: &mut View<S>,
+) -> Result<(), SyncError> {
     let mut r = BitReader::new(body);
     view.0.clear();
     view.0.extend_from_slice(&baseline.0);
@@ -354,8 +372,8 @@ pub fn decode_body_into(baseline: &View, body: &[u8], view: &mut View) -> Result
         let id = read_id(&mut r, prev)?;
         prev = id;
         let state = match baseline.get(&id) {
-            None => NetState::read_full(&mut r)?,
-            Some(base) => NetState::read_delta(base, &mut r)?,
+            None => S::read_full(&mut r)?,
+            Some(base) => S::read_delta(base, &mut r)?,
         };
         view.insert(id, state);
     }
@@ -366,17 +384,27 @@ pub fn decode_body_into(baseline: &View, body: &[u8], view: &mut View) -> Result
 }
 
 /// The client's side: the views it holds, and the newest one as a [`Snapshot`].
-#[derive(Debug, Default, Clone)]
-pub struct SnapshotReceiver {
+#[derive(Debug, Clone)]
+pub struct SnapshotReceiver<S = NetState> {
     /// Views held, in tick order.
-    views: VecDeque<(u32, View)>,
+    views: VecDeque<(u32, View<S>)>,
     /// The last evicted view, whose buffer the next decode reuses.
-    spare: View,
+    spare: View<S>,
     /// Tick and last applied input of the newest snapshot.
     newest: Option<(u32, u32)>,
 }
 
-impl SnapshotReceiver {
+impl<S> Default for SnapshotReceiver<S> {
+    fn default() -> Self {
+        Self {
+            views: VecDeque::new(),
+            spare: View::default(),
+            newest: None,
+        }
+    }
+}
+
+impl<S: Replicated> SnapshotReceiver<S> {
     /// An empty receiver (also what a reconnecting client starts from).
     pub fn new() -> Self {
         Self::default()
@@ -389,9 +417,10 @@ impl SnapshotReceiver {
         let Err(at) = self.find(packet.tick) else {
             return Ok(false); // duplicate
         };
-        const EMPTY: View = View::new();
+        // An empty view holds no allocation: a keyframe's baseline costs nothing.
+        let empty = View::new();
         let baseline = match packet.baseline() {
-            None => &EMPTY,
+            None => &empty,
             Some(b) => self
                 .find(b)
                 .map(|i| &self.views[i].1)
@@ -423,7 +452,7 @@ impl SnapshotReceiver {
     }
 
     /// The view at a tick, if held.
-    pub fn view(&self, tick: u32) -> Option<&View> {
+    pub fn view(&self, tick: u32) -> Option<&View<S>> {
         self.find(tick).ok().map(|i| &self.views[i].1)
     }
 
@@ -433,6 +462,14 @@ impl SnapshotReceiver {
         self.views.binary_search_by_key(&tick, |(t, _)| *t)
     }
 
+    /// The newest view: its tick, the last input the room had applied, and the states.
+    pub fn newest(&self) -> Option<(u32, u32, &View<S>)> {
+        let (tick, last_input_seq) = self.newest?;
+        Some((tick, last_input_seq, self.view(tick)?))
+    }
+}
+
+impl SnapshotReceiver<NetState> {
     /// The newest view as a snapshot in world units.
     pub fn snapshot(&self) -> Option<Snapshot> {
         let mut snapshot = Snapshot {
@@ -446,10 +483,7 @@ impl SnapshotReceiver {
     /// [`SnapshotReceiver::snapshot`] into one the caller reuses; `false` (and `out`
     /// untouched) if nothing was received yet.
     pub fn snapshot_into(&self, out: &mut Snapshot) -> bool {
-        let Some((tick, last_input_seq)) = self.newest else {
-            return false;
-        };
-        let Some(view) = self.view(tick) else {
+        let Some((tick, last_input_seq, view)) = self.newest() else {
             return false;
         };
         out.tick = tick;
@@ -553,7 +587,7 @@ mod tests {
         long.push(0);
         assert!(decode_body(&base, &long).is_err());
         // Removing an entity the client does not have.
-        assert!(decode_body(&View::new(), &encode_body(&base, &[5], &[])).is_err());
+        assert!(decode_body(&View::<NetState>::new(), &encode_body(&base, &[5], &[])).is_err());
         // Counts of 1023 with almost no data behind them.
         assert!(decode_body(&base, &[0xff, 0xff, 0xff]).is_err());
         assert!(decode_body(&base, &[0x00, 0xfc, 0xff]).is_err());

@@ -529,7 +529,7 @@ mod tests {
         let mut client = ClientSync::default();
         let packet = client.snapshot(&world, &settings, Some(1000), (10.0, 20.0), header);
         assert!(packet.body.len() <= 80, "{} bytes", packet.body.len());
-        let mut receiver = protocol::SnapshotReceiver::new();
+        let mut receiver: protocol::SnapshotReceiver = protocol::SnapshotReceiver::new();
         receiver.receive(&packet).unwrap();
         let sent: Vec<u32> = receiver.view(1).unwrap().keys().copied().collect();
         // The own avatar (id 1000, farthest) first, then the nearest: 100, 200, ...
