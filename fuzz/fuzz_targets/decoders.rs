@@ -1,6 +1,7 @@
 //! Every decoder of bytes from the network, picked by the first byte: game messages both ways,
 //! snapshot packets and bodies (and the client's receiver), renet bundles, token user data and
-//! base64 connect tokens. None may panic, whatever the bytes.
+//! base64 connect tokens, and the conformance checks a game runs on its own types
+//! (`protocol::conformance`) on the arena's. None may panic, whatever the bytes.
 #![no_main]
 
 use arena::{Arena, PlayerInput};
@@ -16,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 8 {
+    match which % 9 {
         0 => drop(codec::decode::<ClientEvent<Arena>>(rest)),
         1 => drop(codec::decode::<InputPacket<PlayerInput>>(rest)),
         2 => drop(codec::decode::<ServerEvent<Arena>>(rest)),
@@ -42,10 +43,13 @@ fuzz_target!(|data: &[u8]| {
             bytes[..n].copy_from_slice(&rest[..n]);
             let _ = TokenUserData::from_bytes(&bytes);
         }
-        _ => {
+        7 => {
             if let Ok(text) = std::str::from_utf8(rest) {
                 let _ = token_from_base64(text);
             }
         }
+        // The platform's checks for any game, on the arena's types: every decoder, and round
+        // trips of whatever decodes.
+        _ => protocol::conformance::decode_arbitrary::<Arena, NetState>(rest),
     }
 });

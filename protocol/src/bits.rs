@@ -38,6 +38,11 @@ impl BitWriter {
         }
     }
 
+    /// Bits written so far.
+    pub fn len_bits(&self) -> usize {
+        self.bytes.len() * 8 + self.pending as usize
+    }
+
     /// Writes one bit.
     pub fn bit(&mut self, on: bool) {
         self.write(u32::from(on), 1);

@@ -8,6 +8,8 @@
 //! - [`replicate`]: replicated state as a game declares it (quantized fields, the
 //!   [`replicated!`] macro that writes its bit-packed codec), and [`sync`]: delta snapshots
 //!   of it against each client's acknowledged view;
+//! - [`conformance`]: the checks a game runs on its own wire types in its tests and fuzz
+//!   targets (round trips, every cut, arbitrary bytes through every decoder);
 //! - the messages of the two channels ([`Channel`]): reliable [`ServerEvent`] / [`ClientEvent`],
 //!   unreliable [`Snapshot`] / [`InputPacket`];
 //! - connect tokens ([`issue_token`], [`TokenUserData`]) for one game's version: its
@@ -68,6 +70,7 @@ mod bits;
 pub mod bundle;
 mod client;
 pub mod codec;
+pub mod conformance;
 mod game;
 mod input_clock;
 mod interpolate;

@@ -73,6 +73,9 @@ pub trait Replicated: Copy + PartialEq + Eq + Debug + Send + Sync + 'static {
     /// # Errors
     /// As [`Field::read_full`].
     fn read_delta(base: &Self, r: &mut BitReader<'_>) -> Result<Self, SyncError>;
+    /// Whether `other` has the same `#[once]` fields: a change can only take an entity
+    /// between two such states (the others are another entity).
+    fn same_once(&self, other: &Self) -> bool;
 }
 
 /// Bits needed for values `0..=max`.
@@ -597,6 +600,11 @@ macro_rules! replicated {
                         $crate::replicate::Field::write_delta(&self.$field, &base.$field, w);
                     }
                 )*
+            }
+
+            #[inline]
+            fn same_once(&self, other: &Self) -> bool {
+                true $( && self.$once == other.$once )*
             }
 
             #[inline]

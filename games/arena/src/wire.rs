@@ -238,4 +238,41 @@ mod tests {
         assert!(newer.fire());
         assert_eq!(newer.move_x, 127, "the newer intent otherwise");
     }
+
+    #[test]
+    fn the_arenas_wire_types_pass_the_platforms_conformance_checks() {
+        use protocol::{
+            ClientEvent, InputFrame, InputPacket, codec, conformance::decode_arbitrary,
+            sync::NetState,
+        };
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(7);
+        // Real messages, then every prefix and a flipped byte of each, then noise.
+        let packet = InputPacket {
+            ack_tick: 9,
+            inputs: vec![InputFrame {
+                seq: 3,
+                tick: 10,
+                input: PlayerInput::new(0.5, -1.0, 2.0, true),
+            }],
+        };
+        let leave = ClientEvent::<Arena>::Leave;
+        for real in [
+            codec::encode(&packet).unwrap(),
+            codec::encode(&leave).unwrap(),
+        ] {
+            for cut in 0..=real.len() {
+                decode_arbitrary::<Arena, NetState>(&real[..cut]);
+            }
+            let mut flipped = real.clone();
+            let at = rng.random_range(0..flipped.len());
+            flipped[at] ^= 0xff;
+            decode_arbitrary::<Arena, NetState>(&flipped);
+        }
+        for _ in 0..2_000 {
+            let len = rng.random_range(0..48);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            decode_arbitrary::<Arena, NetState>(&bytes);
+        }
+    }
 }
