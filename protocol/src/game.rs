@@ -47,6 +47,20 @@ pub trait GameProtocol: Copy + Debug + Default + PartialEq + Eq + Send + Sync + 
     }
 }
 
+/// Implements [`WireMessage`] for message types with nothing to check beyond decoding (every
+/// value that decodes is valid): `protocol::always_valid!(Step, Seat);`.
+#[macro_export]
+macro_rules! always_valid {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::WireMessage for $t {
+            type Invalid = ::std::convert::Infallible;
+            fn validate(&self) -> ::std::result::Result<(), Self::Invalid> {
+                Ok(())
+            }
+        }
+    )*};
+}
+
 /// A message type with no values, for a game that has no commands or no events of its own.
 /// Nothing decodes into it, so a client that sends one is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -115,12 +129,7 @@ pub(crate) mod tests {
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub(crate) struct Minimal;
 
-    impl WireMessage for u8 {
-        type Invalid = std::convert::Infallible;
-        fn validate(&self) -> Result<(), Self::Invalid> {
-            Ok(())
-        }
-    }
+    crate::always_valid!(u8);
 
     impl GameProtocol for Minimal {
         const NAME: &'static str = "minimal";

@@ -11,7 +11,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
     config::ServerArgs,
-    embedded::{StartError, bind_http, open_slot, serve_until},
+    embedded::{StartError, bind_http, bound_addr, open_slot, serve_until},
     game::Game,
     http::node_router,
     migration::{MoveReport, Mover},
@@ -60,12 +60,7 @@ impl<G: Game> ClusterNode<G> {
         args: &ServerArgs,
         game: G,
     ) -> Result<Self, StartError> {
-        let http_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::BindHttp {
-                addr: args.http,
-                source,
-            })?;
+        let http_addr = bound_addr(&listener, args.http)?;
         let redis = args.redis.as_deref().ok_or(StartError::Missing {
             role: "node",
             flag: "--redis",

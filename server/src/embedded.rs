@@ -44,10 +44,25 @@ pub enum StartError {
 
 /// Binds the HTTP listener; returns it and the address it really got (port 0 picks one).
 pub(crate) async fn bind_http(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
-    let bind_error = |source| StartError::BindHttp { addr, source };
-    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
-    let local = listener.local_addr().map_err(bind_error)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::BindHttp { addr, source })?;
+    let local = bound_addr(&listener, addr)?;
     Ok((listener, local))
+}
+
+/// The address a listener the caller bound really got (port 0 picks one); `asked` names it in
+/// the error.
+pub(crate) fn bound_addr(
+    listener: &TcpListener,
+    asked: SocketAddr,
+) -> Result<SocketAddr, StartError> {
+    listener
+        .local_addr()
+        .map_err(|source| StartError::BindHttp {
+            addr: asked,
+            source,
+        })
 }
 
 /// Serves the HTTP API until `stop` fires (or is dropped).
@@ -116,12 +131,7 @@ impl<G: Game> EmbeddedServer<G> {
         args: &ServerArgs,
         game: G,
     ) -> Result<Self, StartError> {
-        let http_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::BindHttp {
-                addr: args.http,
-                source,
-            })?;
+        let http_addr = bound_addr(&listener, args.http)?;
         let mut admin = args.admin_config()?;
         let generated_key = args.token_key.is_none();
         // Dev mode only: the dashboard's spectator view needs an admin token, so one is made

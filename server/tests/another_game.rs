@@ -66,17 +66,7 @@ impl WireMessage for Add {
     }
 }
 
-macro_rules! always_valid {
-    ($($t:ty),*) => {$(
-        impl WireMessage for $t {
-            type Invalid = std::convert::Infallible;
-            fn validate(&self) -> Result<(), Self::Invalid> {
-                Ok(())
-            }
-        }
-    )*};
-}
-always_valid!(Idle, Counted, PlaysTo, Counts);
+protocol::always_valid!(Idle, Counted, PlaysTo, Counts);
 
 impl GameProtocol for Tally {
     const NAME: &'static str = "tally";

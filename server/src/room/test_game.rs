@@ -3,7 +3,7 @@
 //! own machinery use it so they depend on no real game.
 
 use bevy_ecs::{prelude::*, schedule::Schedule};
-use protocol::{EntityState, GameProtocol, NoMessage, WireMessage};
+use protocol::{EntityState, GameProtocol, NoMessage};
 use serde::{Deserialize, Serialize};
 
 use crate::game::{
@@ -18,12 +18,7 @@ pub(crate) struct IdleProtocol;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Still;
 
-impl WireMessage for Still {
-    type Invalid = std::convert::Infallible;
-    fn validate(&self) -> Result<(), Self::Invalid> {
-        Ok(())
-    }
-}
+protocol::always_valid!(Still);
 
 impl GameProtocol for IdleProtocol {
     const NAME: &'static str = "idle";

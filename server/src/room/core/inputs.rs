@@ -139,7 +139,7 @@ impl<P: GameProtocol> InputBuffer<P> {
 
 #[cfg(test)]
 mod tests {
-    use protocol::{GameProtocol, NoMessage, WireMessage};
+    use protocol::{GameProtocol, NoMessage};
     use serde::{Deserialize, Serialize};
 
     use super::*;
@@ -153,12 +153,7 @@ mod tests {
         fire: bool,
     }
 
-    impl WireMessage for Press {
-        type Invalid = std::convert::Infallible;
-        fn validate(&self) -> Result<(), Self::Invalid> {
-            Ok(())
-        }
-    }
+    protocol::always_valid!(Press);
 
     impl GameProtocol for Pad {
         const NAME: &'static str = "pad";
