@@ -76,6 +76,9 @@ pub trait Replicated: Copy + PartialEq + Eq + Debug + Send + Sync + 'static {
     /// Whether `other` has the same `#[once]` fields: a change can only take an entity
     /// between two such states (the others are another entity).
     fn same_once(&self, other: &Self) -> bool;
+    /// Where the entity is, for interest management: its `#[position]` field as x, y, z (z is
+    /// 0 in 2-D); `None` for a state without one.
+    fn position(&self) -> Option<[f32; 3]>;
 }
 
 /// Bits needed for values `0..=max`.
@@ -375,6 +378,17 @@ impl<T: Steps, const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32,
             .map(|q| q.to_u32() as f32 / STEPS as f32 + MIN as f32)
     }
 
+    /// The coordinates in world units as x, y, z (missing axes 0): the position interest
+    /// management reads.
+    #[inline]
+    pub fn position(self) -> [f32; 3] {
+        let mut out = [0.0; 3];
+        for (o, v) in out.iter_mut().zip(self.get()) {
+            *o = v;
+        }
+        out
+    }
+
     /// The quantized steps above `MIN`, per axis.
     #[inline]
     pub fn steps(self) -> [u32; D] {
@@ -496,7 +510,9 @@ impl<E: WireEnum> Field for Tag<E> {
 /// Declares a replicated entity state: a struct of [`Field`]s and its [`Replicated`] codec.
 /// A field marked `#[once]` (written before its other attributes) is sent whole when the
 /// entity is new to a client and never again (it must not change); every other field gets a
-/// change flag in each update. The whole form is the `#[once]` fields in the order written,
+/// change flag in each update. One [`Point`] field may be marked `#[position]` (also before its
+/// other attributes): the entity's place for interest management
+/// ([`Replicated::position`]). The whole form is the `#[once]` fields in the order written,
 /// then the others in the order written.
 ///
 /// ```
@@ -508,11 +524,21 @@ impl<E: WireEnum> Field for Tag<E> {
 ///         #[once]
 ///         /// Its hull class, fixed at launch.
 ///         pub hull: UInt<u8, 3>,
+///         #[position]
 ///         pub at: Point<u32, 3, -4096, 4096, 16, 8>,
 ///         pub yaw: Angle<u16, 10>,
 ///         pub shield: Flag,
 ///     }
 /// }
+///
+/// use protocol::replicate::Replicated;
+/// let ship = Ship {
+///     hull: UInt::new(2),
+///     at: Point::new([-10.0, 20.0, 30.5]),
+///     yaw: Angle::from_radians(0.0),
+///     shield: Flag(true),
+/// };
+/// assert_eq!(ship.position(), Some([-10.0, 20.0, 30.5]));
 /// ```
 #[macro_export]
 macro_rules! replicated {
@@ -520,26 +546,38 @@ macro_rules! replicated {
         $(#[$meta:meta])*
         $vis:vis struct $name:ident { $($body:tt)* }
     ) => {
-        $crate::replicated!(@fields [$(#[$meta])*] [$vis] [$name] once[] each[] $($body)*);
+        $crate::replicated!(
+            @fields [$(#[$meta])*] [$vis] [$name] once[] each[] position[] $($body)*
+        );
     };
     // A field sent once.
     (
-        @fields $m:tt $v:tt $n:tt once[$($o:tt)*] each[$($e:tt)*]
+        @fields $m:tt $v:tt $n:tt once[$($o:tt)*] each[$($e:tt)*] position[$($p:tt)*]
         #[once] $(#[$fm:meta])* $fv:vis $field:ident : $ty:ty $(, $($rest:tt)*)?
     ) => {
         $crate::replicated!(
             @fields $m $v $n once[$($o)* {[$(#[$fm])*] [$fv] $field [$ty]}] each[$($e)*]
-            $($($rest)*)?
+            position[$($p)*] $($($rest)*)?
+        );
+    };
+    // The position, for interest: a field that may change.
+    (
+        @fields $m:tt $v:tt $n:tt once[$($o:tt)*] each[$($e:tt)*] position[]
+        #[position] $(#[$fm:meta])* $fv:vis $field:ident : $ty:ty $(, $($rest:tt)*)?
+    ) => {
+        $crate::replicated!(
+            @fields $m $v $n once[$($o)*] each[$($e)* {[$(#[$fm])*] [$fv] $field [$ty]}]
+            position[$field] $($($rest)*)?
         );
     };
     // A field that may change.
     (
-        @fields $m:tt $v:tt $n:tt once[$($o:tt)*] each[$($e:tt)*]
+        @fields $m:tt $v:tt $n:tt once[$($o:tt)*] each[$($e:tt)*] position[$($p:tt)*]
         $(#[$fm:meta])* $fv:vis $field:ident : $ty:ty $(, $($rest:tt)*)?
     ) => {
         $crate::replicated!(
             @fields $m $v $n once[$($o)*] each[$($e)* {[$(#[$fm])*] [$fv] $field [$ty]}]
-            $($($rest)*)?
+            position[$($p)*] $($($rest)*)?
         );
     };
     // Every field read: the struct and its codec.
@@ -547,6 +585,7 @@ macro_rules! replicated {
         @fields [$(#[$meta:meta])*] [$vis:vis] [$name:ident]
         once[$({[$(#[$om:meta])*] [$ov:vis] $once:ident [$oty:ty]})*]
         each[$({[$(#[$fm:meta])*] [$fv:vis] $field:ident [$fty:ty]})*]
+        position[$($position:ident)?]
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -603,7 +642,14 @@ macro_rules! replicated {
             }
 
             #[inline]
+            fn position(&self) -> ::std::option::Option<[f32; 3]> {
+                ::std::option::Option::None
+                    $( .or(Some($crate::replicate::Point::position(self.$position))) )?
+            }
+
+            #[inline]
             fn same_once(&self, other: &Self) -> bool {
+                let _ = other; // a state without `#[once]` fields reads nothing of it
                 true $( && self.$once == other.$once )*
             }
 
@@ -636,6 +682,7 @@ mod tests {
         struct Probe {
             #[once]
             kind: UInt<u8, 3>,
+            #[position]
             at: Point<u16, 3, -100, 100, 8, 6>,
             heading: Angle<u16, 9>,
             speed: Coord<u8, 0, 50, 4>,
@@ -688,6 +735,18 @@ mod tests {
         assert_eq!(bits, 4 + 1 + 3 * 11 + 9 + 8 + 1);
         // Nothing changed: a flag per field.
         assert_eq!(round_trip_delta(&a, &a), (a, 4));
+    }
+
+    #[test]
+    fn the_position_field_is_where_the_entity_is() {
+        let p = probe(-40.0, 1.0, false);
+        assert_eq!(p.position(), Some([-40.0, 40.0, 99.875]));
+        crate::replicated! {
+            struct Nowhere {
+                lit: Flag,
+            }
+        }
+        assert_eq!(Nowhere { lit: Flag(true) }.position(), None);
     }
 
     #[test]

@@ -42,6 +42,7 @@ crate::replicated! {
         #[once]
         /// What it is.
         pub kind: Tag<EntityKind>,
+        #[position]
         /// Position.
         pub pos: Point<u16, 2, 0, 2047, 32, 7>,
         /// Facing.
