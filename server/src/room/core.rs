@@ -6,150 +6,42 @@
 //! simulation's [`StepOutput`] into messages ([`RoomCore::end_tick`]). When the simulation
 //! panics, [`RoomCore::crashed`] decides: rebuild from the checkpoint and replay, or, past the
 //! restart intensity, fail the room. It never reads a clock or a socket; time is the tick count.
+//!
+//! This file holds the shell's state and the tick; its other jobs have files of their own:
+//! `settings.rs` (how a room is set up), `clients.rs` (what arrives from outside, and the
+//! events sent back), `inputs.rs` (inputs waiting for their tick), `recovery.rs` (checkpoints
+//! and panics), `backfill.rs` (replacement players), `handoff.rs` (a room on the move).
 
-use std::{
-    collections::{BTreeMap, VecDeque},
-    time::Duration,
-};
+use std::collections::{BTreeMap, VecDeque};
 
 use protocol::{
-    Channel, ClientEvent, EndReason, GameProtocol, InputPacket, MAX_INPUTS_PER_PACKET,
-    MatchResults, ServerEvent, SnapshotPacket, TokenUserData, WireMessage,
+    Channel, EndReason, GameProtocol, MatchResults, ServerEvent, SnapshotPacket, TokenUserData,
     api::{SpectatorEntity, SpectatorFrame, SpectatorPlayer},
-    codec,
 };
 
 use super::{
     hostile::HostileKind,
     sim::{Fault, SimCheckpoint, SimCommand, Slot, StepOutput, TickBatch},
-    sync::{ClientSync, Header, SyncSettings, World},
+    sync::{ClientSync, Header, World},
 };
-use crate::game::{Game, InputOf, Outcome, ResultsOf};
+use crate::game::{Game, Outcome, ResultsOf};
 
+mod backfill;
+mod clients;
 mod handoff;
 mod inputs;
+mod recovery;
+mod settings;
 
+pub use backfill::{AddPlayerError, OpenedSlot};
 pub use handoff::{CoreHandoff, HandoffError};
 pub use inputs::INPUT_DELAY_BUCKETS;
 use inputs::InputBuffer;
+pub use recovery::Recovery;
+pub use settings::{Backfill, ExpectedPlayer, RoomSettings, Supervision};
 
 /// A netcode client id: one connection.
 pub type ClientId = u64;
-
-/// A player the match was made for.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ExpectedPlayer {
-    /// The player's id.
-    pub player_id: String,
-    /// The ticket that placed them.
-    pub ticket_id: String,
-    /// Their team.
-    pub team: u8,
-}
-
-/// When a room asks the matchmaker for a replacement player.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Backfill {
-    /// A player who dropped (rather than left) gets this long to reconnect first.
-    pub grace: Duration,
-    /// No replacement is asked for with less than this left to play.
-    pub min_remaining: Duration,
-}
-
-impl Default for Backfill {
-    fn default() -> Self {
-        Self {
-            grace: Duration::from_secs(5),
-            min_remaining: Duration::from_secs(10),
-        }
-    }
-}
-
-/// How a room is supervised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Supervision {
-    /// More than this many restarts within `window` fails the room.
-    pub max_restarts: u32,
-    /// The restart-intensity window.
-    pub window: Duration,
-    /// How often the simulation is checkpointed.
-    pub checkpoint_interval: Duration,
-}
-
-impl Default for Supervision {
-    fn default() -> Self {
-        Self {
-            max_restarts: 3,
-            window: Duration::from_secs(10),
-            checkpoint_interval: Duration::from_secs(1),
-        }
-    }
-}
-
-/// How a room runs.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct RoomSettings {
-    /// The room's id (also in every connect token for it).
-    pub room_id: u64,
-    /// Ticks per second.
-    pub tick_rate: u16,
-    /// Length of the match once it starts; `None`: no clock, only the game ends it.
-    pub match_duration: Option<Duration>,
-    /// How long to wait for every expected player before starting with those present (or
-    /// closing if fewer than `min_players` came).
-    pub join_timeout: Duration,
-    /// Fewest players present for the match to start once the join timeout is over.
-    pub min_players: usize,
-    /// How long the room stays open after the match ends, so results are delivered.
-    pub linger: Duration,
-    /// Seed for the game's random source.
-    pub seed: u64,
-    /// Everyone the match was made for; a player's index here is its [`Slot`].
-    pub expected: Vec<ExpectedPlayer>,
-    /// Restart limits and checkpoint interval.
-    pub supervision: Supervision,
-    /// Interest radius and per-client snapshot budget.
-    pub sync: SyncSettings,
-    /// Replacements for players who leave a running match; `None` plays on short-handed.
-    pub backfill: Option<Backfill>,
-}
-
-impl RoomSettings {
-    /// A match of `players` at 30 Hz with the defaults (60 s, 2 s to join, 1 s linger, no
-    /// backfill): what tests, benchmarks and fuzz targets adjust from. Player `i` is
-    /// `p{i}` on team `i` with ticket `{i:032x}`.
-    pub fn for_players(room_id: u64, seed: u64, players: usize) -> Self {
-        Self {
-            room_id,
-            tick_rate: 30,
-            match_duration: Some(Duration::from_secs(60)),
-            join_timeout: Duration::from_secs(2),
-            min_players: 1,
-            linger: Duration::from_secs(1),
-            seed,
-            expected: (0..players)
-                .map(|i| ExpectedPlayer {
-                    player_id: format!("p{i}"),
-                    ticket_id: format!("{i:032x}"),
-                    team: i as u8,
-                })
-                .collect(),
-            supervision: Supervision::default(),
-            sync: SyncSettings::default(),
-            backfill: None,
-        }
-    }
-
-    /// Ticks in `d`, rounded up.
-    pub fn ticks(&self, d: Duration) -> u32 {
-        (d.as_secs_f64() * f64::from(self.tick_rate)).ceil() as u32
-    }
-
-    /// Seconds per tick.
-    pub fn dt(&self) -> f32 {
-        1.0 / f32::from(self.tick_rate.max(1))
-    }
-}
 
 /// Something that happened to the room from outside.
 #[derive(Debug)]
@@ -209,28 +101,6 @@ pub enum Outbound<P: GameProtocol> {
     },
 }
 
-/// A place in the running match the room wants filled: a player left.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenedSlot {
-    /// The team to fill.
-    pub team: u8,
-    /// The ticket of the player who left (no longer the room's to give back).
-    pub left_ticket: String,
-    /// A replacement arriving later than this from now would play less than the minimum.
-    pub fill_within: Duration,
-}
-
-/// A replacement player could not be added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum AddPlayerError {
-    /// The match is over (ended or failed).
-    #[error("the match is over")]
-    Over,
-    /// A player with that id is already in the room.
-    #[error("that player is already in this room")]
-    AlreadyHere,
-}
-
 /// Where the match stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
@@ -287,22 +157,6 @@ pub struct RoomStats {
     pub input_delay: [u64; INPUT_DELAY_BUCKETS],
     /// Times the simulation was rebuilt after a panic.
     pub restarts: u64,
-}
-
-/// What to do after the simulation panicked.
-pub enum Recovery<G: Game> {
-    /// Rebuild from `checkpoint`, step through `replay`, then run `retry` (the crashed tick
-    /// without its inputs) and hand its output to [`RoomCore::end_tick`].
-    Restart {
-        /// The last checkpoint.
-        checkpoint: SimCheckpoint<G>,
-        /// The batches run since it, before the crashed one.
-        replay: Vec<TickBatch<G>>,
-        /// The crashed tick's batch, inputs and faults removed.
-        retry: TickBatch<G>,
-    },
-    /// The room has failed; stop simulating.
-    GiveUp,
 }
 
 #[derive(Debug)]
@@ -434,212 +288,9 @@ impl<G: Game> RoomCore<G> {
         }
     }
 
-    /// Applies one event from outside. Anything it wants sent is returned by the next
-    /// [`RoomCore::drain`].
-    pub fn handle(&mut self, input: RoomInput<'_>) {
-        match input {
-            RoomInput::Connected { client, user } => self.on_connect(client, user),
-            RoomInput::Disconnected { client } => self.on_disconnect(client),
-            RoomInput::Ejected { client, kind } => self.on_eject(client, kind),
-            RoomInput::Message {
-                client,
-                channel,
-                bytes,
-            } => self.on_message(client, channel, bytes),
-        }
-    }
-
     /// Queues a fault to fire during the next tick's simulation step.
     pub fn inject_fault(&mut self, fault: Fault) {
         self.queued.push(SimCommand::Fault(fault));
-    }
-
-    fn refuse(&mut self, client: ClientId, code: &str, message: String) {
-        self.stats.refused_connections += 1;
-        tracing::debug!(
-            room = self.settings.room_id,
-            client,
-            code,
-            "connection refused"
-        );
-        self.out.push(Outbound::Event {
-            client,
-            event: ServerEvent::Error {
-                code: code.into(),
-                message,
-            },
-        });
-        self.out.push(Outbound::Disconnect { client });
-    }
-
-    fn on_connect(&mut self, client: ClientId, user: TokenUserData) {
-        if user.room_id != self.settings.room_id {
-            return self.refuse(
-                client,
-                "wrong_room",
-                "this token is for another room".into(),
-            );
-        }
-        let slot = self
-            .settings
-            .expected
-            .iter()
-            .position(|e| e.player_id == user.player_id && e.ticket_id == user.ticket_id);
-        let Some(slot) = slot else {
-            return self.refuse(
-                client,
-                "not_expected",
-                "this player was not placed in this room".into(),
-            );
-        };
-        match self.phase {
-            Phase::Ended { .. } => {
-                return self.refuse(client, "match_over", "the match is over".into());
-            }
-            Phase::Failed { .. } => {
-                let reason = self.failure.clone().unwrap_or_default();
-                return self.refuse(client, "room_failed", reason);
-            }
-            _ => {}
-        }
-        let player = &mut self.players[slot];
-        if player.ejected {
-            return self.refuse(
-                client,
-                "ejected",
-                "you were disconnected for breaking the protocol and cannot return".into(),
-            );
-        }
-        if player.replaced {
-            return self.refuse(
-                client,
-                "replaced",
-                "you left the match and your place went to another player".into(),
-            );
-        }
-        if player.client.is_some() {
-            return self.refuse(
-                client,
-                "already_connected",
-                "this player is already connected".into(),
-            );
-        }
-        // A new connection starts a new input sequence; the avatar is spawned by the next tick.
-        player.client = Some(client);
-        player.joined = true;
-        player.away_since = None;
-        player.welcomed = false;
-        player.inputs = InputBuffer::default();
-        player.applied_seq = 0;
-        // A new connection has no views yet: its first snapshot is a keyframe.
-        player.sync = ClientSync::default();
-        self.clients.insert(client, slot as Slot);
-        let command = SimCommand::Join {
-            slot: slot as Slot,
-            team: player.team,
-            player_id: player.player_id.clone(),
-        };
-        self.queued.push(command);
-    }
-
-    fn on_disconnect(&mut self, client: ClientId) {
-        let Some(slot) = self.clients.remove(&client) else {
-            return;
-        };
-        let player = &mut self.players[slot as usize];
-        player.client = None;
-        player.welcomed = false;
-        player.in_world = false;
-        player.away_since = Some(self.tick);
-        let player_id = player.player_id.clone();
-        // One who may come back keeps its state in the game (a reconnect to this room finds
-        // it); one who said goodbye or was ejected has left.
-        self.queued.push(if player.left {
-            SimCommand::Leave(slot)
-        } else {
-            SimCommand::Drop(slot)
-        });
-        if !self.migrated && matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
-            self.broadcast_welcomed(ServerEvent::PlayerLeft { player_id });
-        }
-    }
-
-    fn on_eject(&mut self, client: ClientId, kind: HostileKind) {
-        let Some(&slot) = self.clients.get(&client) else {
-            return;
-        };
-        let player = &mut self.players[slot as usize];
-        player.ejected = true;
-        // Like a player who said goodbye: a replacement is asked for without a grace.
-        player.left = true;
-        self.ejected_tickets
-            .push(self.settings.expected[slot as usize].ticket_id.clone());
-        tracing::debug!(
-            room = self.settings.room_id,
-            client,
-            kind = kind.name(),
-            "player ejected"
-        );
-        self.on_disconnect(client);
-    }
-
-    fn on_message(&mut self, client: ClientId, channel: Channel, bytes: &[u8]) {
-        let Some(&slot) = self.clients.get(&client) else {
-            self.stats.rejected_messages += 1;
-            return;
-        };
-        let player = &mut self.players[slot as usize];
-        match channel {
-            Channel::State => {
-                let Ok(packet) = codec::decode::<InputPacket<InputOf<G>>>(bytes) else {
-                    self.stats.rejected_messages += 1;
-                    return;
-                };
-                if packet.inputs.len() > MAX_INPUTS_PER_PACKET
-                    || !packet.inputs.iter().all(|f| f.input.validate().is_ok())
-                {
-                    self.stats.rejected_messages += 1;
-                    return;
-                }
-                player.sync.ack(packet.ack_tick, self.tick);
-                player.inputs.receive(&packet.inputs, self.tick);
-            }
-            Channel::Events => match codec::decode::<ClientEvent<G::Protocol>>(bytes) {
-                Ok(ClientEvent::Leave) => {
-                    player.left = true;
-                    self.out.push(Outbound::Disconnect { client });
-                }
-                // Applied at the next tick the simulation runs, in arrival order with joins and
-                // leaves; once the match is over, nothing more happens in it.
-                Ok(ClientEvent::Command(command)) if command.validate().is_ok() => {
-                    if matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
-                        self.queued.push(SimCommand::Command(slot, command));
-                    }
-                }
-                Ok(ClientEvent::Command(_)) | Err(_) => self.stats.rejected_messages += 1,
-            },
-        }
-    }
-
-    /// Sends to clients that got their welcome (others learn the state with theirs).
-    fn broadcast_welcomed(&mut self, event: ServerEvent<G::Protocol>) {
-        for (&client, &slot) in &self.clients {
-            if self.players[slot as usize].welcomed {
-                self.out.push(Outbound::Event {
-                    client,
-                    event: event.clone(),
-                });
-            }
-        }
-    }
-
-    fn broadcast(&mut self, event: ServerEvent<G::Protocol>) {
-        for &client in self.clients.keys() {
-            self.out.push(Outbound::Event {
-                client,
-                event: event.clone(),
-            });
-        }
     }
 
     /// Starts a tick: phase changes, then the batch for the simulation (queued joins and
@@ -823,91 +474,6 @@ impl<G: Game> RoomCore<G> {
         }
     }
 
-    /// Whether a checkpoint should be taken after this tick.
-    pub fn checkpoint_due(&self) -> bool {
-        let every = self
-            .settings
-            .ticks(self.settings.supervision.checkpoint_interval)
-            .max(1);
-        self.wants_simulation() && (self.checkpoint.is_none() || self.tick.is_multiple_of(every))
-    }
-
-    /// Stores a checkpoint of the simulation as of the current tick; the replay log restarts.
-    pub fn set_checkpoint(&mut self, checkpoint: SimCheckpoint<G>) {
-        self.checkpoint = Some(checkpoint);
-        self.log.clear();
-    }
-
-    /// The simulation panicked during this tick. Counts the restart and says how to recover.
-    pub fn crashed(&mut self, message: &str) -> Recovery<G> {
-        if !self.wants_simulation() {
-            // Already failed (e.g. the watchdog gave up on a hung tick that has now unwound).
-            return Recovery::GiveUp;
-        }
-        self.stats.restarts += 1;
-        tracing::error!(
-            room = self.settings.room_id,
-            tick = self.tick,
-            panic = message,
-            "room simulation panicked"
-        );
-        let window = self.settings.ticks(self.settings.supervision.window);
-        self.recent_restarts.push_back(self.tick);
-        while self
-            .recent_restarts
-            .front()
-            .is_some_and(|&t| self.tick - t >= window)
-        {
-            self.recent_restarts.pop_front();
-        }
-        let limit = self.settings.supervision.max_restarts;
-        if self.recent_restarts.len() as u32 > limit {
-            self.fail(format!(
-                "the room crashed {} times within {:?} (limit {limit}); last: {message}",
-                self.recent_restarts.len(),
-                self.settings.supervision.window
-            ));
-            return Recovery::GiveUp;
-        }
-        let Some(checkpoint) = self.checkpoint.clone() else {
-            self.fail(format!(
-                "the room crashed before its first checkpoint: {message}"
-            ));
-            return Recovery::GiveUp;
-        };
-        let Some(crashed) = self.log.pop() else {
-            self.fail(format!("the room crashed outside a tick: {message}"));
-            return Recovery::GiveUp;
-        };
-        let retry = crashed.structural_only();
-        let replay = self.log.clone();
-        // Clients' views are not trusted across a restart: each gets a keyframe next.
-        for player in &mut self.players {
-            player.sync.force_keyframe();
-        }
-        self.log.push(retry.clone());
-        Recovery::Restart {
-            checkpoint,
-            replay,
-            retry,
-        }
-    }
-
-    /// Gives up on the room: every client gets a reliable [`ServerEvent::RoomFailed`]; the
-    /// room closes after lingering. Its tickets should go back to the matchmaker
-    /// ([`RoomCore::tickets`]).
-    pub fn fail(&mut self, reason: String) {
-        if matches!(self.phase, Phase::Failed { .. } | Phase::Ended { .. }) {
-            return;
-        }
-        tracing::warn!(room = self.settings.room_id, tick = self.tick, %reason, "room failed");
-        self.phase = Phase::Failed { at: self.tick };
-        self.broadcast(ServerEvent::RoomFailed {
-            reason: reason.clone(),
-        });
-        self.failure = Some(reason);
-    }
-
     /// Ticket ids of everyone the room holds a place for (not those whose place was given
     /// away, nor those ejected).
     pub fn tickets(&self) -> Vec<String> {
@@ -920,87 +486,10 @@ impl<G: Game> RoomCore<G> {
             .collect()
     }
 
-    /// Asks for a replacement for each player away too long from a running match (gone for
-    /// the grace, or left), while enough of the match remains; see
-    /// [`RoomCore::take_open_slots`].
-    fn open_slots_of_absent_players(&mut self) {
-        let (Some(backfill), Phase::Running { started }) = (self.settings.backfill, self.phase)
-        else {
-            return;
-        };
-        let min_remaining = self.settings.ticks(backfill.min_remaining);
-        // How long a replacement would still have enough of the match to play; with no clock,
-        // the match may go on as long as the game likes, so a replacement is wanted for a
-        // `min_remaining` at a time.
-        let fill_within = match self.settings.match_duration {
-            Some(length) => {
-                let end = started + self.settings.ticks(length);
-                if end.saturating_sub(self.tick) < min_remaining {
-                    return;
-                }
-                Duration::from_secs_f64(
-                    f64::from(end - self.tick - min_remaining)
-                        / f64::from(self.settings.tick_rate.max(1)),
-                )
-            }
-            None => backfill.min_remaining,
-        };
-        let grace = self.settings.ticks(backfill.grace);
-        for (slot, player) in self.players.iter_mut().enumerate() {
-            if player.client.is_some() || player.replaced {
-                continue;
-            }
-            // Someone who never came counts as away from the start.
-            let since = *player.away_since.get_or_insert(started);
-            if player.left || self.tick - since >= grace {
-                if self.replacements_asked >= self.max_replacements {
-                    return; // a room that keeps losing its players plays on short-handed
-                }
-                self.replacements_asked += 1;
-                player.replaced = true;
-                self.queued.push(SimCommand::Leave(slot as Slot));
-                self.open_slots.push(OpenedSlot {
-                    team: player.team,
-                    left_ticket: self.settings.expected[slot].ticket_id.clone(),
-                    fill_within,
-                });
-                tracing::debug!(room = self.settings.room_id, player = %player.player_id, "asking for a replacement");
-            }
-        }
-    }
-
     /// Tickets of players ejected since the last call: no longer the room's (should the room
     /// fail or its node die, they are not requeued or moved with it).
     pub fn take_ejected_tickets(&mut self) -> Vec<String> {
         std::mem::take(&mut self.ejected_tickets)
-    }
-
-    /// Places opened for replacements since the last call; the caller asks the matchmaker to
-    /// fill them.
-    pub fn take_open_slots(&mut self) -> Vec<OpenedSlot> {
-        std::mem::take(&mut self.open_slots)
-    }
-
-    /// Adds a replacement player to a running match, in a new slot; it connects with a token
-    /// for this room as anyone else does.
-    pub fn add_player(&mut self, expected: ExpectedPlayer) -> Result<(), AddPlayerError> {
-        if !matches!(self.phase, Phase::Waiting | Phase::Running { .. }) {
-            return Err(AddPlayerError::Over);
-        }
-        if self
-            .settings
-            .expected
-            .iter()
-            .any(|e| e.player_id == expected.player_id)
-        {
-            return Err(AddPlayerError::AlreadyHere);
-        }
-        let mut player = Player::new(&expected);
-        // Its grace to connect starts now, not when the match did.
-        player.away_since = Some(self.tick);
-        self.players.push(player);
-        self.settings.expected.push(expected);
-        Ok(())
     }
 
     /// Everything queued to send; the caller drains it.
