@@ -15,6 +15,7 @@ pub struct BitWriter {
 
 impl BitWriter {
     /// An empty writer with room for `bytes` bytes before it reallocates.
+    #[inline]
     pub fn with_capacity(bytes: usize) -> Self {
         Self {
             bytes: Vec::with_capacity(bytes),
@@ -23,6 +24,7 @@ impl BitWriter {
     }
 
     /// Writes the low `bits` bits of `value` (`bits` ≤ 32).
+    #[inline]
     pub fn write(&mut self, value: u32, bits: u32) {
         debug_assert!(bits <= 32);
         if bits == 0 {
@@ -39,16 +41,19 @@ impl BitWriter {
     }
 
     /// Bits written so far.
+    #[inline]
     pub fn len_bits(&self) -> usize {
         self.bytes.len() * 8 + self.pending as usize
     }
 
     /// Writes one bit.
+    #[inline]
     pub fn bit(&mut self, on: bool) {
         self.write(u32::from(on), 1);
     }
 
     /// The bytes, the last one zero-padded.
+    #[inline]
     pub fn finish(mut self) -> Vec<u8> {
         if self.pending > 0 {
             self.bytes.push(self.acc as u8);
@@ -66,11 +71,13 @@ pub struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     /// A reader over `bytes`.
+    #[inline]
     pub fn new(bytes: &'a [u8]) -> Self {
         Self { bytes, pos: 0 }
     }
 
     /// Reads `bits` bits (≤ 32).
+    #[inline]
     pub fn read(&mut self, bits: u32) -> Result<u32, Truncated> {
         debug_assert!(bits <= 32);
         let end = self.pos + bits as usize;
@@ -92,11 +99,13 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads one bit.
+    #[inline]
     pub fn bit(&mut self) -> Result<bool, Truncated> {
         Ok(self.read(1)? == 1)
     }
 
     /// Bits left, including the final byte's padding.
+    #[inline]
     pub fn remaining_bits(&self) -> usize {
         self.bytes.len() * 8 - self.pos
     }

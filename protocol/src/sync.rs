@@ -242,6 +242,7 @@ impl From<Truncated> for SyncError {
     }
 }
 
+#[inline]
 fn id_cost(prev: u32, id: u32) -> usize {
     match id.wrapping_sub(prev) {
         1 => 1,
@@ -250,6 +251,7 @@ fn id_cost(prev: u32, id: u32) -> usize {
     }
 }
 
+#[inline]
 fn write_id(w: &mut BitWriter, prev: u32, id: u32) {
     match id.wrapping_sub(prev) {
         1 => w.bit(true),
@@ -264,6 +266,7 @@ fn write_id(w: &mut BitWriter, prev: u32, id: u32) {
     }
 }
 
+#[inline]
 fn read_id(r: &mut BitReader<'_>, prev: u32) -> Result<u32, SyncError> {
     let id = if r.bit()? {
         prev.wrapping_add(1)
