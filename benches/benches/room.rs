@@ -7,16 +7,18 @@ use std::{
     sync::{Arc, atomic::AtomicBool},
 };
 
-use arena::{ArenaGame, PlayerInput};
+use arena::{ArenaGame, ArenaState, EntityKind, EntityState, PlayerInput};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use protocol::{
-    Channel, EntityKind, EntityState, InputFrame, InputPacket, SnapshotPacket, SnapshotReceiver,
-    TokenUserData, codec,
+    Channel, InputFrame, InputPacket, SnapshotPacket, SnapshotReceiver, TokenUserData, codec,
 };
-use server::room::{
-    ExpectedPlayer, Outbound, Room, RoomInput, RoomSettings, SimCommand, Simulation, StepOutput,
-    Supervision, SyncSettings, TickBatch,
-    sync::{ClientSync, Header, World},
+use server::{
+    Relevance, Replica,
+    room::{
+        ExpectedPlayer, Outbound, Room, RoomInput, RoomSettings, SimCommand, Simulation,
+        StepOutput, Supervision, SyncSettings, TickBatch,
+        sync::{ClientSync, Header, Viewer, World},
+    },
 };
 
 // The allocator the server binary ships with, so allocation costs here are the node's.
@@ -139,7 +141,7 @@ fn connected_room(room_id: u64, players: usize, game: ArenaGame) -> Room<ArenaGa
 /// acknowledge every snapshot (decoded by real receivers, which is part of each step).
 struct BusyRoom {
     room: Room<ArenaGame>,
-    receivers: Vec<SnapshotReceiver>,
+    receivers: Vec<SnapshotReceiver<ArenaState>>,
     seq: u32,
     fire: bool,
 }
@@ -273,15 +275,19 @@ fn snapshot_per_client(c: &mut Criterion) {
     let mut group = c.benchmark_group("snapshot_per_client");
     for n in [10usize, 50, 100, 500] {
         let size = arena_size(n);
-        let positions = |t: f32| -> Vec<EntityState> {
+        let positions = |t: f32| -> Vec<Replica<ArenaState>> {
             (0..n as u32)
-                .map(|i| EntityState {
+                .map(|i| Replica {
                     id: i + 1,
-                    kind: EntityKind::Player,
-                    x: (i as f32 * 37.1 + t).rem_euclid(size),
-                    y: (i as f32 * 53.7 + t * 0.5).rem_euclid(size),
-                    angle: (i * 1000) as u16,
-                    hp: 100,
+                    state: ArenaState::quantize(&EntityState {
+                        id: i + 1,
+                        kind: EntityKind::Player,
+                        x: (i as f32 * 37.1 + t).rem_euclid(size),
+                        y: (i as f32 * 53.7 + t * 0.5).rem_euclid(size),
+                        angle: (i * 1000) as u16,
+                        hp: 100,
+                    }),
+                    relevance: Relevance::nearby(8.0),
                 })
                 .collect()
         };
@@ -298,13 +304,18 @@ fn snapshot_per_client(c: &mut Criterion) {
             bench.iter(|| {
                 tick += 1;
                 let world = &worlds[tick as usize % 2];
-                let center = world.position(1).expect("player 1 exists");
+                let viewer = Viewer {
+                    own: Some(1),
+                    center: world.position(1).expect("player 1 exists"),
+                    entity: None,
+                    team: 0,
+                };
                 let header = Header {
                     tick,
                     last_input_seq: tick,
                     input_lead: Some(1),
                 };
-                let packet = client.snapshot(world, &settings, Some(1), center, header);
+                let packet = client.snapshot(world, &settings, &viewer, header);
                 client.ack(tick, tick);
                 bytes = packet.body.len();
                 packet

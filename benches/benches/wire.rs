@@ -3,12 +3,12 @@
 
 use std::{hint::black_box, net::SocketAddr};
 
-use benches::{arena_snapshot, hundred_moving, queue};
+use benches::{arena_entities, hundred_moving, queue};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use matchmaker::{ModeRules, find_matches};
 use protocol::{
-    Snapshot, TokenUserData, codec, issue_token,
-    sync::{decode_body, encode_body},
+    TokenUserData, issue_token,
+    sync::{View, decode_body, encode_body},
     unix_now,
 };
 use renetcode::{
@@ -16,16 +16,17 @@ use renetcode::{
     ServerResult,
 };
 
-fn snapshot_codec(c: &mut Criterion) {
-    let snapshot = arena_snapshot();
-    let bytes = codec::encode(&snapshot).unwrap();
-    let mut buf = Vec::with_capacity(2048);
-    // The decoded form a client works with (bincode), for comparison with the delta body.
-    c.bench_function("snapshot_encode_50_entities", |b| {
-        b.iter(|| codec::encode_into(black_box(&snapshot), &mut buf).unwrap())
+fn keyframe_codec(c: &mut Criterion) {
+    // A whole snapshot (a keyframe: every entity new to the client), for comparison with the
+    // delta body.
+    let entities = arena_entities();
+    let empty = View::new();
+    let body = encode_body(&empty, &[], &entities);
+    c.bench_function("keyframe_encode_50_entities", |b| {
+        b.iter(|| encode_body(black_box(&empty), &[], black_box(&entities)))
     });
-    c.bench_function("snapshot_decode_50_entities", |b| {
-        b.iter(|| codec::decode::<Snapshot>(black_box(&bytes)).unwrap())
+    c.bench_function("keyframe_decode_50_entities", |b| {
+        b.iter(|| decode_body(black_box(&empty), black_box(&body)).unwrap())
     });
 }
 
@@ -161,7 +162,7 @@ fn connected_pair() -> (NetcodeClient, NetcodeServer, SocketAddr) {
 
 criterion_group!(
     benches,
-    snapshot_codec,
+    keyframe_codec,
     delta_codec,
     match_function,
     connect_tokens,

@@ -3,20 +3,18 @@
 
 use std::time::Duration;
 
+use arena::{ArenaState, EntityKind, EntityState};
 use matchmaker::Candidate;
 use protocol::{
-    EntityKind, EntityState, Snapshot,
     replicate::{Angle, Point, Tag, UInt},
-    sync::{NetState, View},
+    sync::View,
 };
 
-/// A busy 10-player arena snapshot: 10 players and 40 projectiles.
-pub fn arena_snapshot() -> Snapshot {
-    Snapshot {
-        tick: 9000,
-        last_input_seq: 8990,
-        entities: (0..50u32)
-            .map(|i| EntityState {
+/// A busy 10-player arena: 10 players and 40 projectiles, by network id.
+pub fn arena_entities() -> Vec<(u32, ArenaState)> {
+    (0..50u32)
+        .map(|i| {
+            let e = EntityState {
                 id: i + 1,
                 kind: if i < 10 {
                     EntityKind::Player
@@ -27,9 +25,10 @@ pub fn arena_snapshot() -> Snapshot {
                 y: (i * 13 % 100) as f32 + 0.75,
                 angle: (i * 1311) as u16,
                 hp: if i < 10 { 60 } else { 1 },
-            })
-            .collect(),
-    }
+            };
+            (e.id, ArenaState::quantize(&e))
+        })
+        .collect()
 }
 
 /// `n` queued tickets with skills spread over 0..3000 and waits of 0..30 s.
@@ -46,10 +45,10 @@ pub fn queue(n: usize) -> Vec<Candidate> {
 
 /// A baseline of 100 entities and an update moving every one of them a little in x and y: the
 /// case the "100 moving entities" byte figure is about.
-pub fn hundred_moving() -> (View, Vec<(u32, NetState)>) {
-    let base: View = (1..=100u32)
+pub fn hundred_moving() -> (View<ArenaState>, Vec<(u32, ArenaState)>) {
+    let base: View<ArenaState> = (1..=100u32)
         .map(|id| {
-            let s = NetState {
+            let s = ArenaState {
                 kind: Tag(EntityKind::Player),
                 pos: Point::from_steps([1000 + id * 10, 2000]),
                 angle: Angle::from_turn16(0),
@@ -62,7 +61,7 @@ pub fn hundred_moving() -> (View, Vec<(u32, NetState)>) {
         .iter()
         .map(|(&id, s)| {
             let [x, y] = s.pos.steps();
-            let moved = NetState {
+            let moved = ArenaState {
                 pos: Point::from_steps([x + 13, y - 7]),
                 ..*s
             };

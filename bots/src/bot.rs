@@ -3,10 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use arena::{Arena, ArenaBrain, Motion, Predictor};
+use arena::{Arena, ArenaBrain, ArenaState, EntityKind, EntityState, Motion, Predictor};
 use protocol::{
-    ConnectionState, EndReason, EntityKind, GameClient, Interpolator, MatchmakerClient,
-    MatchmakerError, ServerEvent, Snapshot,
+    ConnectionState, EndReason, GameClient, Interpolator, MatchmakerClient, MatchmakerError,
+    ServerEvent, View,
     api::{Assignment, CreateTicketRequest, Party, TicketStatus},
 };
 use tokio::time::{Instant, MissedTickBehavior};
@@ -252,13 +252,10 @@ impl Bot {
         // Own avatar: predicted from inputs, reconciled with each snapshot. Others: rendered
         // two ticks in the past, interpolated.
         let mut predictor: Option<Predictor> = None;
-        let mut interpolator = Interpolator::new();
-        // What the brain sees each frame, reused.
-        let mut view = Snapshot {
-            tick: 0,
-            last_input_seq: 0,
-            entities: Vec::new(),
-        };
+        let mut interpolator = Interpolator::<ArenaState>::new();
+        // What the brain sees each frame, reused: the interpolated states, then in world units.
+        let mut sampled = View::new();
+        let mut seen: Vec<EntityState> = Vec::new();
         let mut alive_before = false;
         let mut frame = tokio::time::interval(Duration::from_millis(33));
         frame.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -392,8 +389,9 @@ impl Bot {
                             }
                             let own = snapshot
                                 .entities
-                                .iter()
-                                .find(|e| e.id == me && e.kind == EntityKind::Player);
+                                .get(&me)
+                                .map(|s| s.to_entity(me))
+                                .filter(|e| e.kind == EntityKind::Player);
                             let alive = own.is_some_and(|e| e.hp > 0);
                             if let Some(own) = own {
                                 let error =
@@ -410,18 +408,18 @@ impl Bot {
                             interpolator.push_copy(snapshot);
                         }
                         if let Some(newest) = interpolator.newest_tick() {
-                            view.tick = newest;
-                            interpolator.sample_into(newest as f32 - 2.0, &mut view.entities);
-                            if let (Some(own), Some((x, y))) = (
-                                view.entities.iter_mut().find(|e| e.id == me),
-                                predictor.position(),
-                            ) {
+                            interpolator.sample_into(newest as f32 - 2.0, &mut sampled);
+                            seen.clear();
+                            seen.extend(sampled.iter().map(|(&id, s)| s.to_entity(id)));
+                            if let (Some(own), Some((x, y))) =
+                                (seen.iter_mut().find(|e| e.id == me), predictor.position())
+                            {
                                 (own.x, own.y) = (x, y);
                             }
                             // One input per room tick (none if this frame passed no tick,
                             // two if it passed two), so the prediction steps as the room does.
                             for _ in 0..client.inputs_due() {
-                                let input = brain.think(&view, me);
+                                let input = brain.think(&seen, me);
                                 let seq = client.send_input(input);
                                 predictor.input(seq, input);
                                 if unacked.len() == 64 {

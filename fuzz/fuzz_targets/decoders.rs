@@ -4,12 +4,12 @@
 //! (`protocol::conformance`) on the arena's. None may panic, whatever the bytes.
 #![no_main]
 
-use arena::{Arena, PlayerInput};
+use arena::{Arena, ArenaState, PlayerInput};
 use libfuzzer_sys::fuzz_target;
 use protocol::{
     ClientEvent, InputPacket, NETCODE_USER_DATA_BYTES, ServerEvent, SnapshotPacket,
     SnapshotReceiver, TokenUserData, bundle, codec,
-    sync::{NetState, View, decode_body},
+    sync::{View, decode_body},
     token_from_base64,
 };
 
@@ -25,14 +25,14 @@ fuzz_target!(|data: &[u8]| {
             // What a client does with a snapshot datagram: decode, then apply (the keyframe
             // first, then the same packet again as a delta against it).
             if let Ok(packet) = codec::decode::<SnapshotPacket>(rest) {
-                let mut receiver = SnapshotReceiver::<NetState>::default();
+                let mut receiver = SnapshotReceiver::<ArenaState>::default();
                 let _ = receiver.receive(&packet);
                 let _ = receiver.receive(&packet);
             }
         }
         4 => {
             // A body against the empty view, then against what it decoded to.
-            if let Ok(view) = decode_body(&View::<NetState>::new(), rest) {
+            if let Ok(view) = decode_body(&View::<ArenaState>::new(), rest) {
                 let _ = decode_body(&view, rest);
             }
         }
@@ -50,6 +50,6 @@ fuzz_target!(|data: &[u8]| {
         }
         // The platform's checks for any game, on the arena's types: every decoder, and round
         // trips of whatever decodes.
-        _ => protocol::conformance::decode_arbitrary::<Arena, NetState>(rest),
+        _ => protocol::conformance::decode_arbitrary::<Arena>(rest),
     }
 });

@@ -487,21 +487,33 @@ pub struct SpectatorFrame {
     pub players: Vec<SpectatorPlayer>,
 }
 
-/// An entity in a [`SpectatorFrame`].
+/// An entity in a [`SpectatorFrame`], whatever the game: its declared state's fields by name
+/// ([`crate::replicate::Replicated::to_json`]) and who may see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpectatorEntity {
     /// Network id.
     pub id: u32,
-    /// What it is.
-    pub kind: crate::EntityKind,
-    /// Position, world units.
-    pub x: f32,
-    /// Position, world units.
-    pub y: f32,
-    /// Facing, radians.
-    pub angle: f32,
-    /// Health points; 0 means dead.
-    pub hp: u8,
+    /// Its place in world units (x, y, z), if its state declares one.
+    pub position: Option<[f32; 3]>,
+    /// Which players are sent it. A spectator sees every entity, as an admin would; this
+    /// marks what players do not see (another player's hand).
+    pub seen_by: SeenBy,
+    /// The state's fields by name, in world units where the field has them.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Which players are sent an entity (the room's relevance scope for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeenBy {
+    /// Players near it (within their interest radius).
+    Nearby,
+    /// Every player.
+    Everyone,
+    /// Only the player it belongs to (by player id; `None` if that player is gone).
+    Owner(Option<String>),
+    /// Only the players of a team.
+    Team(u8),
 }
 
 /// A player in a [`SpectatorFrame`].

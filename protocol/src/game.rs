@@ -39,6 +39,10 @@ pub trait GameProtocol: Copy + Debug + Default + PartialEq + Eq + Send + Sync + 
     type Welcome: WireMessage;
     /// The game's own part of a finished match's results (placements are the platform's).
     type Results: WireMessage;
+    /// One replicated entity's state, declared with [`replicated!`](crate::replicated): what
+    /// snapshots carry, delta-encoded against what each client acknowledged.
+    /// [`NoState`](crate::replicate::NoState) for a game that replicates nothing.
+    type State: crate::replicate::Replicated;
 
     /// Folds an input that arrived too late for its tick into the one applied after it, so
     /// nothing that happened once is lost (a button pressed). The default keeps `newer` as is.
@@ -139,6 +143,7 @@ pub(crate) mod tests {
         type Event = u8;
         type Welcome = u8;
         type Results = u8;
+        type State = crate::replicate::NoState;
     }
 
     #[test]

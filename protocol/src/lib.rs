@@ -11,7 +11,7 @@
 //! - [`conformance`]: the checks a game runs on its own wire types in its tests and fuzz
 //!   targets (round trips, every cut, arbitrary bytes through every decoder);
 //! - the messages of the two channels ([`Channel`]): reliable [`ServerEvent`] / [`ClientEvent`],
-//!   unreliable [`Snapshot`] / [`InputPacket`];
+//!   unreliable [`SnapshotPacket`] / [`InputPacket`];
 //! - connect tokens ([`issue_token`], [`TokenUserData`]) for one game's version: its
 //!   [`GameId`] and the platform's [`PROTOCOL_VERSION`] make the netcode protocol id;
 //! - the matchmaker's HTTP/JSON types ([`api`]);
@@ -22,7 +22,8 @@
 //! - the client SDK: [`Connection`], the protocol without I/O (netcode, renet, snapshot deltas;
 //!   its [`InputClock`] stamps each input with the room tick it is for; datagrams in and out,
 //!   time as arguments), [`GameClient`], its driver over a UDP socket and the system's clock,
-//!   [`Interpolator`] and [`MatchmakerClient`] (HTTP).
+//!   typed [`Snapshot`]s of the game's declared state, the [`Interpolator`] over the game's
+//!   [`Interpolate`] and [`MatchmakerClient`] (HTTP).
 //!
 //! What it is not: it has no game logic (a game's types and client model live in the game's
 //! own crate, under `games/`), no server, and no clock of its own; time comes in as
@@ -87,15 +88,16 @@ pub use client::{
 };
 pub use game::{GameId, GameProtocol, NoMessage, WireMessage, protocol_id};
 pub use input_clock::{InputClock, MAX_INPUTS_DUE, MAX_PACE_CHANGE, TARGET_LEAD};
-pub use interpolate::Interpolator;
+pub use interpolate::{Interpolate, Interpolator};
 pub use message::{
-    Channel, ClientEvent, EndReason, EntityKind, EntityState, INPUT_REDUNDANCY, InputFrame,
-    InputPacket, MAX_INPUTS_PER_PACKET, MatchResults, Placement, ServerEvent, Snapshot,
-    connection_config, dequantize_angle, quantize_angle,
+    Channel, ClientEvent, EndReason, INPUT_REDUNDANCY, InputFrame, InputPacket,
+    MAX_INPUTS_PER_PACKET, MatchResults, Placement, ServerEvent, connection_config,
+    dequantize_angle, quantize_angle,
 };
 pub use mm_client::{MatchmakerClient, MatchmakerError};
 pub use renetcode::{NETCODE_KEY_BYTES, NETCODE_USER_DATA_BYTES};
-pub use sync::{SnapshotPacket, SnapshotReceiver, SyncError};
+pub use replicate::{NoState, Replicated};
+pub use sync::{Snapshot, SnapshotPacket, SnapshotReceiver, SyncError, View};
 pub use token::{
     CONNECTION_TIMEOUT_SECONDS, MAX_PLAYER_ID_BYTES, MAX_TOKEN_EXPIRY, NetcodeConnectToken,
     PROTOCOL_VERSION, TokenError, TokenKey, TokenUserData, issue_token, key_from_hex,

@@ -82,62 +82,6 @@ pub enum ClientEvent<G: GameProtocol> {
     Command(G::Command),
 }
 
-/// What an entity in a snapshot is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EntityKind {
-    /// A player's avatar.
-    Player,
-    /// A projectile.
-    Projectile,
-}
-
-impl crate::replicate::WireEnum for EntityKind {
-    const BITS: u32 = 2;
-    fn to_bits(self) -> u32 {
-        match self {
-            Self::Player => 0,
-            Self::Projectile => 1,
-        }
-    }
-    fn from_bits(bits: u32) -> Option<Self> {
-        match bits {
-            0 => Some(Self::Player),
-            1 => Some(Self::Projectile),
-            _ => None,
-        }
-    }
-}
-
-/// One entity's replicated state. What the fields mean is the game's snapshot mapping (a
-/// projectile may carry its launch state in them, say). A fixed shape for now: the declared,
-/// per-game state that replaces it is the next step of the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EntityState {
-    /// Network id, stable for the entity's life in the room.
-    pub id: u32,
-    /// What the entity is.
-    pub kind: EntityKind,
-    /// Position, world units.
-    pub x: f32,
-    /// Position, world units.
-    pub y: f32,
-    /// Facing, quantized as in [`quantize_angle`].
-    pub angle: u16,
-    /// Health points; 0 means dead (waiting to respawn).
-    pub hp: u8,
-}
-
-/// Room to client, unreliable: the room's state at a tick.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// The room tick this snapshot describes.
-    pub tick: u32,
-    /// Sequence number of the newest input from this client the room has applied.
-    pub last_input_seq: u32,
-    /// Entity states.
-    pub entities: Vec<EntityState>,
-}
-
 /// Why a match ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -14,6 +14,8 @@ use std::fmt::Debug;
 
 pub use crate::bits::{BitReader, BitWriter};
 use crate::sync::SyncError;
+#[doc(hidden)]
+pub use serde_json; // for the code `replicated!` writes
 
 /// One replicated field's wire form. Decoding is bounded: it reads at most `FULL_BITS` (or the
 /// delta form's bits) and fails on a value out of range rather than producing one.
@@ -49,6 +51,11 @@ pub trait Field: Copy + PartialEq + Eq + Debug + Send + Sync + 'static {
         let _ = base;
         Self::read_full(r)
     }
+    /// The value as a spectator or a tool shows it, in world units where the field has them.
+    /// The default is the value's `Debug` form.
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(format!("{self:?}"))
+    }
 }
 
 /// One entity's replicated state, as a game declares it with
@@ -79,6 +86,9 @@ pub trait Replicated: Copy + PartialEq + Eq + Debug + Send + Sync + 'static {
     /// Where the entity is, for interest management: its `#[position]` field as x, y, z (z is
     /// 0 in 2-D); `None` for a state without one.
     fn position(&self) -> Option<[f32; 3]>;
+    /// Every field by name, as [`Field::to_json`] shows it: what a spectator sees of the
+    /// entity, whatever the game. Not on the hot path (it allocates).
+    fn to_json(&self) -> serde_json::Map<String, serde_json::Value>;
 }
 
 /// Bits needed for values `0..=max`.
@@ -180,6 +190,9 @@ impl<T: Steps, const BITS: u32> Field for UInt<T, BITS> {
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError> {
         Ok(Self(T::from_u32(r.read(BITS)?)))
     }
+    fn to_json(&self) -> serde_json::Value {
+        self.get().into()
+    }
 }
 
 /// A boolean, one bit.
@@ -195,6 +208,9 @@ impl Field for Flag {
     #[inline]
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError> {
         Ok(Self(r.bit()?))
+    }
+    fn to_json(&self) -> serde_json::Value {
+        self.0.into()
     }
 }
 
@@ -259,6 +275,10 @@ impl<T: Steps, const BITS: u32> Field for Angle<T, BITS> {
     #[inline]
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError> {
         Ok(Self(T::from_u32(r.read(BITS)?)))
+    }
+    /// Radians.
+    fn to_json(&self) -> serde_json::Value {
+        self.to_radians().into()
     }
 }
 
@@ -326,6 +346,10 @@ impl<T: Steps, const MIN: i32, const MAX: i32, const STEPS: u32> Field
     #[inline]
     fn read_full(r: &mut BitReader<'_>) -> Result<Self, SyncError> {
         Ok(Self(T::from_u32(r.read(Self::BITS)?)))
+    }
+    /// World units.
+    fn to_json(&self) -> serde_json::Value {
+        self.get().into()
     }
 }
 
@@ -470,6 +494,10 @@ impl<T: Steps, const D: usize, const MIN: i32, const MAX: i32, const STEPS: u32,
         }
         Ok(Self(coords))
     }
+    /// World units, one number per axis.
+    fn to_json(&self) -> serde_json::Value {
+        self.get().to_vec().into()
+    }
 }
 
 /// Sign-extends the low `bits` bits of `v`.
@@ -504,6 +532,10 @@ impl<E: WireEnum> Field for Tag<E> {
         E::from_bits(r.read(E::BITS)?)
             .map(Self)
             .ok_or(SyncError::Malformed("unknown enum value"))
+    }
+    /// The value's name (its `Debug` form).
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(format!("{:?}", self.0))
     }
 }
 
@@ -603,6 +635,7 @@ macro_rules! replicated {
 
             #[inline]
             fn write_full(&self, w: &mut $crate::replicate::BitWriter) {
+                let _ = &w; // a state with no fields writes nothing
                 $( $crate::replicate::Field::write_full(&self.$once, w); )*
                 $( $crate::replicate::Field::write_full(&self.$field, w); )*
             }
@@ -611,6 +644,7 @@ macro_rules! replicated {
             fn read_full(
                 r: &mut $crate::replicate::BitReader<'_>,
             ) -> ::std::result::Result<Self, $crate::sync::SyncError> {
+                let _ = &r;
                 // Struct expressions evaluate their fields in the order written: the wire order.
                 Ok(Self {
                     $( $once: <$oty as $crate::replicate::Field>::read_full(r)?, )*
@@ -620,6 +654,8 @@ macro_rules! replicated {
 
             #[inline]
             fn delta_bits(&self, base: &Self) -> usize {
+                let _ = base;
+                #[allow(unused_mut)]
                 let mut bits = 0;
                 $(
                     bits += 1;
@@ -632,6 +668,7 @@ macro_rules! replicated {
 
             #[inline]
             fn write_delta(&self, base: &Self, w: &mut $crate::replicate::BitWriter) {
+                let _ = (base, &w);
                 $(
                     let changed = self.$field != base.$field;
                     w.bit(changed);
@@ -647,6 +684,16 @@ macro_rules! replicated {
                     $( .or(Some($crate::replicate::Point::position(self.$position))) )?
             }
 
+            fn to_json(
+                &self,
+            ) -> $crate::replicate::serde_json::Map<::std::string::String, $crate::replicate::serde_json::Value> {
+                #[allow(unused_mut)] // a state with no fields
+                let mut out = $crate::replicate::serde_json::Map::new();
+                $( out.insert(stringify!($once).into(), $crate::replicate::Field::to_json(&self.$once)); )*
+                $( out.insert(stringify!($field).into(), $crate::replicate::Field::to_json(&self.$field)); )*
+                out
+            }
+
             #[inline]
             fn same_once(&self, other: &Self) -> bool {
                 let _ = other; // a state without `#[once]` fields reads nothing of it
@@ -658,6 +705,7 @@ macro_rules! replicated {
                 base: &Self,
                 r: &mut $crate::replicate::BitReader<'_>,
             ) -> ::std::result::Result<Self, $crate::sync::SyncError> {
+                let _ = (base, &r);
                 Ok(Self {
                     $( $once: base.$once, )*
                     $(
@@ -671,6 +719,12 @@ macro_rules! replicated {
             }
         }
     };
+}
+
+crate::replicated! {
+    /// The state of a game that replicates no entities (a game whose players learn everything
+    /// from events): nothing to send, nothing to decode.
+    pub struct NoState {}
 }
 
 #[cfg(test)]
@@ -747,6 +801,23 @@ mod tests {
             }
         }
         assert_eq!(Nowhere { lit: Flag(true) }.position(), None);
+    }
+
+    #[test]
+    fn a_spectator_sees_every_field_by_name_in_world_units() {
+        let json = serde_json::Value::Object(probe(-40.0, std::f32::consts::PI, true).to_json());
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "kind": 5,
+                "at": [-40.0, 40.0, 99.875],
+                "heading": std::f32::consts::PI,
+                "speed": 13.25,
+                "lit": true,
+            })
+        );
+        assert_eq!(NoState {}.to_json().len(), 0);
+        assert_eq!(NoState {}.full_bits(), 0);
     }
 
     #[test]

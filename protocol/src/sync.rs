@@ -22,8 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     bits::{BitReader, BitWriter, Truncated},
-    message::{EntityKind, EntityState, Snapshot},
-    replicate::{Angle, Point, Replicated, Tag, UInt},
+    replicate::Replicated,
 };
 
 /// Most entities one snapshot may remove, and most it may update.
@@ -33,57 +32,13 @@ pub const VIEW_HISTORY: usize = 64;
 
 const COUNT_BITS: u32 = 10;
 
-crate::replicated! {
-    /// An entity's state as it travels: quantized, declared field by field (see
-    /// [`crate::replicate`]). Positions in steps of 1/32 world unit over 0..2047 units, a move
-    /// of under 2 units per axis in 7 bits each; facing in 256 steps; health 0..127; the kind
-    /// sent once.
-    pub struct NetState {
-        #[once]
-        /// What it is.
-        pub kind: Tag<EntityKind>,
-        #[position]
-        /// Position.
-        pub pos: Point<u16, 2, 0, 2047, 32, 7>,
-        /// Facing.
-        pub angle: Angle<u8, 8>,
-        /// Health.
-        pub hp: UInt<u8, 7>,
-    }
-}
-
-impl NetState {
-    /// Quantizes an entity's state.
-    pub fn quantize(e: &EntityState) -> Self {
-        Self {
-            kind: Tag(e.kind),
-            pos: Point::new([e.x, e.y]),
-            angle: Angle::from_turn16(e.angle),
-            hp: UInt::new(u32::from(e.hp)),
-        }
-    }
-
-    /// The state back in world units.
-    pub fn to_entity(self, id: u32) -> EntityState {
-        let [x, y] = self.pos.get();
-        EntityState {
-            id,
-            kind: self.kind.0,
-            x,
-            y,
-            angle: self.angle.to_turn16(),
-            hp: self.hp.get() as u8,
-        }
-    }
-}
-
 /// The entity states a client holds at one tick, by network id, in id order.
 ///
 /// A sorted vector rather than a tree: both ends make a view per snapshot by copying the
 /// baseline and applying a delta, and with tens of entities one allocation and a copy are much
 /// cheaper than a tree's node per entity.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct View<S = NetState>(Vec<(u32, S)>);
+pub struct View<S>(pub(crate) Vec<(u32, S)>);
 
 impl<S> Default for View<S> {
     fn default() -> Self {
@@ -137,9 +92,20 @@ impl<S: Replicated> View<S> {
         self.0.iter().map(|(id, s)| (id, s))
     }
 
+    /// (id, state) pairs in id order, as a slice.
+    pub fn as_slice(&self) -> &[(u32, S)] {
+        &self.0
+    }
+
     /// Ids in order.
     pub fn keys(&self) -> impl Iterator<Item = &u32> {
         self.0.iter().map(|(id, _)| id)
+    }
+
+    /// Makes this view a copy of `other`, reusing this view's buffer.
+    pub fn copy_from(&mut self, other: &View<S>) {
+        self.0.clear();
+        self.0.extend_from_slice(&other.0);
     }
 
     /// Makes this view `baseline` with `removed` taken out and `updated` put in (both sorted by
@@ -389,7 +355,7 @@ pub fn decode_body_into<S: Replicated>(
 
 /// The client's side: the views it holds, and the newest one as a [`Snapshot`].
 #[derive(Debug, Clone)]
-pub struct SnapshotReceiver<S = NetState> {
+pub struct SnapshotReceiver<S> {
     /// Views held, in tick order.
     views: VecDeque<(u32, View<S>)>,
     /// The last evicted view, whose buffer the next decode reuses.
@@ -471,49 +437,85 @@ impl<S: Replicated> SnapshotReceiver<S> {
         let (tick, last_input_seq) = self.newest?;
         Some((tick, last_input_seq, self.view(tick)?))
     }
-}
 
-impl SnapshotReceiver<NetState> {
-    /// The newest view as a snapshot in world units.
-    pub fn snapshot(&self) -> Option<Snapshot> {
-        let mut snapshot = Snapshot {
-            tick: 0,
-            last_input_seq: 0,
-            entities: Vec::new(),
-        };
-        self.snapshot_into(&mut snapshot).then_some(snapshot)
+    /// The newest view as a [`Snapshot`] of its own (a copy; [`SnapshotReceiver::newest_into`]
+    /// reuses one instead).
+    pub fn snapshot(&self) -> Option<Snapshot<S>> {
+        let mut out = Snapshot::default();
+        self.newest_into(&mut out).then_some(out)
     }
 
-    /// [`SnapshotReceiver::snapshot`] into one the caller reuses; `false` (and `out`
-    /// untouched) if nothing was received yet.
-    pub fn snapshot_into(&self, out: &mut Snapshot) -> bool {
+    /// The newest view into a [`Snapshot`] the caller reuses (no allocation once its buffer
+    /// has grown); `false` (and `out` untouched) if nothing was received yet.
+    pub fn newest_into(&self, out: &mut Snapshot<S>) -> bool {
         let Some((tick, last_input_seq, view)) = self.newest() else {
             return false;
         };
         out.tick = tick;
         out.last_input_seq = last_input_seq;
-        out.entities.clear();
-        out.entities
-            .extend(view.iter().map(|(&id, s)| s.to_entity(id)));
+        out.entities.copy_from(view);
         true
+    }
+}
+
+/// The room's state at a tick as a client holds it: the game's declared states by network id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot<S> {
+    /// The room tick it shows.
+    pub tick: u32,
+    /// Sequence number of the newest input from this client the room had applied.
+    pub last_input_seq: u32,
+    /// Every entity the client holds, in id order.
+    pub entities: View<S>,
+}
+
+impl<S> Default for Snapshot<S> {
+    fn default() -> Self {
+        Self {
+            tick: 0,
+            last_input_seq: 0,
+            entities: View::default(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replicate::{Angle, Point, UInt};
 
-    fn state(kind: EntityKind, x: u32, y: u32) -> NetState {
-        NetState {
-            kind: Tag(kind),
+    crate::replicated! {
+        /// A state of the common shape: a kind sent once, a 2-D position (1/32 unit over
+        /// 0..2047, small moves in 7 bits per axis), a facing and a small number.
+        struct Unit {
+            #[once]
+            kind: UInt<u8, 2>,
+            #[position]
+            pos: Point<u16, 2, 0, 2047, 32, 7>,
+            angle: Angle<u8, 8>,
+            hp: UInt<u8, 7>,
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Walker,
+        Flyer,
+    }
+
+    type View = super::View<Unit>;
+
+    fn state(kind: Kind, x: u32, y: u32) -> Unit {
+        Unit {
+            kind: UInt::new(kind as u32),
             pos: Point::from_steps([x, y]),
             angle: Angle::from_turn16(0),
             hp: UInt::new(100),
         }
     }
 
-    fn moved_to(s: &NetState, x: u32, y: u32) -> NetState {
-        NetState {
+    fn moved_to(s: &Unit, x: u32, y: u32) -> Unit {
+        Unit {
             pos: Point::from_steps([x, y]),
             ..*s
         }
@@ -522,9 +524,9 @@ mod tests {
     #[test]
     fn an_xy_update_of_100_moving_entities_fits_300_bytes() {
         let base: View = (1..=100)
-            .map(|id| (id, state(EntityKind::Player, 1000 + id * 10, 2000)))
+            .map(|id| (id, state(Kind::Walker, 1000 + id * 10, 2000)))
             .collect();
-        let updated: Vec<(u32, NetState)> = base
+        let updated: Vec<(u32, Unit)> = base
             .iter()
             .map(|(&id, s)| (id, moved_to(s, s.pos.steps()[0] + 13, s.pos.steps()[1] - 7)))
             .collect();
@@ -543,23 +545,23 @@ mod tests {
     #[test]
     fn keyframes_removals_large_moves_and_every_field_round_trip() {
         let base: View = [
-            (3, state(EntityKind::Player, 10, 10)),
-            (9, state(EntityKind::Projectile, 500, 500)),
-            (40, state(EntityKind::Player, 0, 0)),
+            (3, state(Kind::Walker, 10, 10)),
+            (9, state(Kind::Flyer, 500, 500)),
+            (40, state(Kind::Walker, 0, 0)),
         ]
         .into();
         let updated = vec![
             (
                 3,
-                NetState {
+                Unit {
                     pos: Point::from_steps([60_000, 5]),
                     angle: Angle::from_turn16(200 << 8),
                     hp: UInt::new(0),
-                    kind: Tag(EntityKind::Player),
+                    kind: UInt::new(Kind::Walker as u32),
                 },
             ),
-            (41, state(EntityKind::Projectile, 7, 8)),
-            (1_000_000, state(EntityKind::Player, 1, 2)),
+            (41, state(Kind::Flyer, 7, 8)),
+            (1_000_000, state(Kind::Walker, 1, 2)),
         ];
         let view = decode_body(&base, &encode_body(&base, &[9, 40], &updated)).unwrap();
         let expected: View = updated.into_iter().collect();
@@ -575,13 +577,13 @@ mod tests {
 
     #[test]
     fn hostile_bodies_are_errors() {
-        let base: View = [(5, state(EntityKind::Player, 1, 1))].into();
+        let base: View = [(5, state(Kind::Walker, 1, 1))].into();
         let body = encode_body(
             &base,
             &[],
             &[
-                (5, state(EntityKind::Player, 2, 2)),
-                (6, state(EntityKind::Player, 3, 3)),
+                (5, state(Kind::Walker, 2, 2)),
+                (6, state(Kind::Walker, 3, 3)),
             ],
         );
         for cut in 0..body.len() {
@@ -591,7 +593,7 @@ mod tests {
         long.push(0);
         assert!(decode_body(&base, &long).is_err());
         // Removing an entity the client does not have.
-        assert!(decode_body(&View::<NetState>::new(), &encode_body(&base, &[5], &[])).is_err());
+        assert!(decode_body(&View::new(), &encode_body(&base, &[5], &[])).is_err());
         // Counts of 1023 with almost no data behind them.
         assert!(decode_body(&base, &[0xff, 0xff, 0xff]).is_err());
         assert!(decode_body(&base, &[0x00, 0xfc, 0xff]).is_err());
@@ -612,8 +614,8 @@ mod tests {
 
     #[test]
     fn a_receiver_follows_the_chain_and_refuses_unknown_baselines() {
-        let mut rx = SnapshotReceiver::new();
-        let v1: View = [(1, state(EntityKind::Player, 100, 100))].into();
+        let mut rx = SnapshotReceiver::<Unit>::new();
+        let v1: View = [(1, state(Kind::Walker, 100, 100))].into();
         let p1 = SnapshotPacket {
             tick: 1,
             baseline_age: 0,
@@ -632,7 +634,10 @@ mod tests {
         };
         assert_eq!(rx.receive(&p3), Ok(true));
         assert_eq!(rx.newest_tick(), Some(3));
-        assert_eq!(rx.snapshot().unwrap().entities[0].x, 110.0 / 32.0);
+        let mut newest = Snapshot::default();
+        assert!(rx.newest_into(&mut newest));
+        assert_eq!((newest.tick, newest.last_input_seq), (3, 7));
+        assert_eq!(newest.entities[&1].pos.get()[0], 110.0 / 32.0);
         // Tick 2 arrives late, against a baseline (tick 0) the client never had.
         let p2 = SnapshotPacket {
             tick: 2,
@@ -656,55 +661,22 @@ mod tests {
     #[test]
     fn rebuild_matches_removing_and_inserting_one_by_one() {
         let base: View = (0..20u32)
-            .map(|i| (i * 3, state(EntityKind::Player, i, 0)))
+            .map(|i| (i * 3, state(Kind::Walker, i, 0)))
             .collect();
         let removed = [0u32, 9, 57];
         let updated = [
-            (1u32, state(EntityKind::Projectile, 1, 1)),
-            (9, state(EntityKind::Player, 2, 2)),
-            (12, state(EntityKind::Player, 3, 3)),
-            (100, state(EntityKind::Player, 4, 4)),
+            (1u32, state(Kind::Flyer, 1, 1)),
+            (9, state(Kind::Walker, 2, 2)),
+            (12, state(Kind::Walker, 3, 3)),
+            (100, state(Kind::Walker, 4, 4)),
         ];
         let mut expected = base.clone();
         for id in &removed {
             expected.remove(id);
         }
         expected.extend(updated);
-        let mut rebuilt = View::from([(5, state(EntityKind::Player, 9, 9))]);
+        let mut rebuilt = View::from([(5, state(Kind::Walker, 9, 9))]);
         rebuilt.rebuild(&base, &removed, &updated);
         assert_eq!(rebuilt, expected);
-    }
-
-    #[test]
-    fn a_declared_state_is_as_small_to_copy_as_the_hand_written_one_was() {
-        // kind, x and y as u16, angle and hp as u8: views copy 8 bytes per entity.
-        assert_eq!(std::mem::size_of::<NetState>(), 8);
-    }
-
-    #[test]
-    fn quantization_is_within_half_a_step() {
-        for x in [0.0f32, 0.01, 12.345, 99.99, 2047.0] {
-            let e = EntityState {
-                id: 1,
-                kind: EntityKind::Player,
-                x,
-                y: x,
-                angle: 12345,
-                hp: 250,
-            };
-            let back = NetState::quantize(&e).to_entity(1);
-            assert!((back.x - x).abs() <= 0.5 / 32.0, "{x} -> {}", back.x);
-            assert_eq!(back.hp, 127);
-        }
-        let e = EntityState {
-            id: 1,
-            kind: EntityKind::Player,
-            x: f32::NAN,
-            y: -5.0,
-            angle: 0,
-            hp: 1,
-        };
-        let q = NetState::quantize(&e);
-        assert_eq!(q.pos.steps(), [0, 0]);
     }
 }

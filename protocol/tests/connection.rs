@@ -51,6 +51,7 @@ impl GameProtocol for Echo {
     type Event = Line;
     type Welcome = Line;
     type Results = Line;
+    type State = protocol::NoState;
 }
 
 /// A room's transport reduced to what the test needs: netcode and renet, datagrams in queues.

@@ -38,7 +38,7 @@ pub use cluster_node::{ADVERT_TTL, ClusterNode, HEARTBEAT};
 pub use embedded::{EmbeddedServer, StartError};
 pub use game_api::{
     CommandOf, EventOf, Game, GameEvents, InputOf, Joined, Outcome, Participant, PlayerInfo,
-    Recipient, ResultsOf, RoomClock, WelcomeOf, placements_by,
+    Recipient, Relevance, Replica, ResultsOf, RoomClock, Scope, StateOf, WelcomeOf, placements_by,
 };
 pub use node::{
     ImportError, JoinError, MigrateError, NoSuchRoom, Node, NodeConfig, NodeEvent, RoomFailure,

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bevy_ecs::{prelude::*, schedule::Schedule};
 use clap::Parser;
 use protocol::{
-    ClientError, EndReason, EntityState, GameClient, GameProtocol, MatchmakerClient, ServerEvent,
-    WireMessage, api::CreateTicketRequest,
+    ClientError, EndReason, GameClient, GameProtocol, MatchmakerClient, ServerEvent, WireMessage,
+    api::CreateTicketRequest,
 };
 use serde::{Deserialize, Serialize};
 use server::{
@@ -76,6 +76,7 @@ impl GameProtocol for Tally {
     type Event = Counted;
     type Welcome = PlaysTo;
     type Results = Counts;
+    type State = protocol::NoState;
 }
 
 /// A player's seat: their count, kept while they are away.
@@ -139,7 +140,7 @@ impl Game for TallyGame {
             .resource_mut::<GameEvents<Counted>>()
             .send(Recipient::All, event);
     }
-    fn write_snapshot(&self, _: &mut World, _: &mut Vec<EntityState>) {}
+    fn write_snapshot(&self, _: &mut World, _: &mut Vec<server::Replica<protocol::NoState>>) {}
     fn score(&self, world: &World, player: Entity) -> i64 {
         world.get::<Seat>(player).map_or(0, |s| i64::from(s.count))
     }

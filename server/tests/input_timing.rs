@@ -15,8 +15,8 @@ use std::{
 use arena::{Arena, ArenaGame, ArenaResults, ArenaWelcome, PlayerInput};
 use bevy_ecs::{entity::Entity, schedule::Schedule, world::World};
 use protocol::{
-    Channel, EntityState, INPUT_REDUNDANCY, InputClock, InputFrame, InputPacket, NoMessage,
-    SnapshotPacket, TokenUserData, codec,
+    Channel, INPUT_REDUNDANCY, InputClock, InputFrame, InputPacket, NoMessage, SnapshotPacket,
+    TokenUserData, codec,
     link::{Link, LinkProfile},
 };
 use server::{
@@ -67,7 +67,7 @@ impl Game for CountingPresses {
     fn apply_command(&self, world: &mut World, avatar: Entity, command: NoMessage) {
         self.arena.apply_command(world, avatar, command)
     }
-    fn write_snapshot(&self, world: &mut World, out: &mut Vec<EntityState>) {
+    fn write_snapshot(&self, world: &mut World, out: &mut Vec<server::Replica<arena::ArenaState>>) {
         self.arena.write_snapshot(world, out)
     }
     fn score(&self, world: &World, avatar: Entity) -> i64 {

@@ -2,8 +2,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use arena::ArenaBrain;
-use arena::{Arena, ArenaGame, PlayerInput};
+use arena::{Arena, ArenaBrain, ArenaGame, ArenaState, PlayerInput, in_world_units};
 use protocol::{
     Channel, ClientEvent, EndReason, InputFrame, InputPacket, ServerEvent, Snapshot,
     SnapshotReceiver, TokenUserData, codec,
@@ -54,8 +53,8 @@ fn client(i: usize) -> u64 {
 /// A client as the core sees it: its newest snapshot, its avatar, a brain, an input sequence.
 struct FakeClient {
     me: Option<u32>,
-    rx: SnapshotReceiver,
-    snapshot: Option<Snapshot>,
+    rx: SnapshotReceiver<ArenaState>,
+    snapshot: Option<Snapshot<ArenaState>>,
     brain: ArenaBrain,
     seq: u32,
     events: Vec<ServerEvent<Arena>>,
@@ -96,7 +95,7 @@ fn play(players: usize, seed: u64, ticks: u32) -> Played {
             let (Some(me), Some(snap)) = (c.me, c.snapshot.as_ref()) else {
                 continue;
             };
-            let input = c.brain.think(snap, me);
+            let input = c.brain.think(&in_world_units(&snap.entities), me);
             c.seq += 1;
             let packet = InputPacket {
                 ack_tick: snap.tick,
@@ -533,12 +532,12 @@ fn the_score_limit_ends_the_match_early() {
     });
     let mut brains = [ArenaBrain::new(1), ArenaBrain::new(2)];
     let mut me = [0u32; 2];
-    let mut snaps: [Option<Snapshot>; 2] = [None, None];
+    let mut snaps: [Option<Snapshot<ArenaState>>; 2] = [None, None];
     let mut rx = [SnapshotReceiver::new(), SnapshotReceiver::new()];
     for seq in 1..=30 * 120 {
         for i in 0..2 {
             if let Some(s) = &snaps[i] {
-                let input = brains[i].think(s, me[i]);
+                let input = brains[i].think(&in_world_units(&s.entities), me[i]);
                 send_input(&mut core, client(i), seq, s.tick, input);
             }
         }
@@ -758,7 +757,7 @@ fn a_player_who_drops_and_comes_back_keeps_its_avatar_and_score() {
     }
     let mut brains = [ArenaBrain::new(1), ArenaBrain::new(2)];
     let mut me = [0u32; 2];
-    let mut snaps: [Option<Snapshot>; 2] = [None, None];
+    let mut snaps: [Option<Snapshot<ArenaState>>; 2] = [None, None];
     let mut rx = [SnapshotReceiver::new(), SnapshotReceiver::new()];
     let mut connection = [client(0), client(1)];
     let score = |core: &Room<ArenaGame>, slot: u32| {
@@ -774,7 +773,7 @@ fn a_player_who_drops_and_comes_back_keeps_its_avatar_and_score() {
         for i in 0..2 {
             let away = i == 0 && dropped_at.is_some();
             if let (Some(s), false) = (&snaps[i], away) {
-                let input = brains[i].think(s, me[i]);
+                let input = brains[i].think(&in_world_units(&s.entities), me[i]);
                 send_input(&mut core, connection[i], seq, s.tick, input);
             }
         }
@@ -807,7 +806,7 @@ fn a_player_who_drops_and_comes_back_keeps_its_avatar_and_score() {
             }
             Some(at) if seq < at + 60 => {
                 let others_view = snaps[1].as_ref().unwrap();
-                seen_while_away += others_view.entities.iter().filter(|e| e.id == id).count();
+                seen_while_away += usize::from(others_view.entities.get(&id).is_some());
             }
             Some(at) if seq == at + 60 => {
                 connection[0] = client(5);
@@ -837,7 +836,7 @@ fn a_player_who_drops_and_comes_back_keeps_its_avatar_and_score() {
             .as_ref()
             .unwrap()
             .entities
-            .iter()
-            .any(|e| Some(e.id) == id)
+            .keys()
+            .any(|&e| Some(e) == id)
     );
 }

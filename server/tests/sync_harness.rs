@@ -4,12 +4,11 @@
 
 use std::{collections::VecDeque, time::Duration};
 
-use arena::{Arena, ArenaBrain, ArenaGame, PlayerInput};
+use arena::{Arena, ArenaBrain, ArenaGame, ArenaState, PlayerInput, in_world_units};
 use bots::link::{Link, LinkProfile};
 use protocol::{
     Channel, InputFrame, InputPacket, ServerEvent, SnapshotPacket, SnapshotReceiver, TokenUserData,
-    codec,
-    sync::{NetState, View},
+    codec, sync::View,
 };
 use server::room::{Outbound, Room, RoomInput, RoomSettings, SyncSettings};
 
@@ -33,7 +32,7 @@ fn hostile_network() -> LinkProfile {
 struct Client {
     id: u64,
     slot: usize,
-    rx: SnapshotReceiver,
+    rx: SnapshotReceiver<ArenaState>,
     down: Link<Vec<u8>>,
     up: Link<Vec<u8>>,
     brain: ArenaBrain,
@@ -179,7 +178,7 @@ impl Harness {
             let input = if self.frozen {
                 PlayerInput::default()
             } else {
-                c.brain.think(&snapshot, me)
+                c.brain.think(&in_world_units(&snapshot.entities), me)
             };
             c.seq += 1;
             if c.recent.len() == 4 {
@@ -199,16 +198,20 @@ impl Harness {
     }
 
     /// What client `c` should see now: the room's entities within its interest, quantized.
-    fn truth_for(&self, c: &Client) -> View {
+    fn truth_for(&self, c: &Client) -> View<ArenaState> {
         let entities = &self.room.last_step().entities;
         let me =
             c.me.and_then(|id| entities.iter().find(|e| e.id == id))
                 .expect("avatar");
         let r = self.sync.interest_radius;
+        let [mx, my] = me.state.pos.get();
         entities
             .iter()
-            .filter(|e| e.id == me.id || ((e.x - me.x).abs() <= r && (e.y - me.y).abs() <= r))
-            .map(|e| (e.id, NetState::quantize(e)))
+            .filter(|e| {
+                let [x, y] = e.state.pos.get();
+                e.id == me.id || ((x - mx).abs() <= r && (y - my).abs() <= r)
+            })
+            .map(|e| (e.id, e.state))
             .collect()
     }
 

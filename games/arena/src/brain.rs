@@ -1,7 +1,6 @@
 //! The arena bot's brain: approach the nearest enemy, strafe around it, shoot when in range.
 
-use crate::PlayerInput;
-use protocol::{EntityKind, Snapshot};
+use crate::{EntityKind, EntityState, PlayerInput};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 
 /// Range at which a bot stops approaching and starts circling.
@@ -34,19 +33,15 @@ impl ArenaBrain {
         self.center = size as f32 / 2.0;
     }
 
-    /// Decides this frame's input from the newest snapshot; `me` is the bot's entity id.
-    pub fn think(&mut self, snapshot: &Snapshot, me: u32) -> PlayerInput {
+    /// Decides this frame's input from what the bot sees (in world units); `me` is the bot's
+    /// entity id.
+    pub fn think(&mut self, entities: &[EntityState], me: u32) -> PlayerInput {
         self.frames_to_switch = self.frames_to_switch.saturating_sub(1);
         if self.frames_to_switch == 0 {
             self.strafe = if self.rng.random_bool(0.5) { 1.0 } else { -1.0 };
             self.frames_to_switch = self.rng.random_range(30..90);
         }
-        let players = || {
-            snapshot
-                .entities
-                .iter()
-                .filter(|e| e.kind == EntityKind::Player)
-        };
+        let players = || entities.iter().filter(|e| e.kind == EntityKind::Player);
         let Some(me) = players().find(|e| e.id == me) else {
             return PlayerInput::default();
         };
@@ -83,7 +78,6 @@ impl ArenaBrain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::EntityState;
 
     fn player(id: u32, x: f32, y: f32, hp: u8) -> EntityState {
         EntityState {
@@ -96,26 +90,12 @@ mod tests {
         }
     }
 
-    fn snap(entities: Vec<EntityState>) -> Snapshot {
-        Snapshot {
-            tick: 1,
-            last_input_seq: 0,
-            entities,
-        }
-    }
-
     #[test]
     fn approaches_a_far_enemy_without_firing_and_shoots_a_near_one() {
         let mut brain = ArenaBrain::new(1);
-        let far = brain.think(
-            &snap(vec![player(1, 10.0, 50.0, 100), player(2, 90.0, 50.0, 100)]),
-            1,
-        );
+        let far = brain.think(&[player(1, 10.0, 50.0, 100), player(2, 90.0, 50.0, 100)], 1);
         assert!(far.move_x > 100 && !far.fire(), "{far:?}");
-        let near = brain.think(
-            &snap(vec![player(1, 10.0, 50.0, 100), player(2, 30.0, 50.0, 100)]),
-            1,
-        );
+        let near = brain.think(&[player(1, 10.0, 50.0, 100), player(2, 30.0, 50.0, 100)], 1);
         assert!(near.fire(), "{near:?}");
         assert!(
             near.aim < 200 || near.aim > 65_300,
@@ -126,15 +106,9 @@ mod tests {
     #[test]
     fn ignores_dead_enemies_and_does_nothing_while_dead() {
         let mut brain = ArenaBrain::new(1);
-        let input = brain.think(
-            &snap(vec![player(1, 10.0, 50.0, 100), player(2, 20.0, 50.0, 0)]),
-            1,
-        );
+        let input = brain.think(&[player(1, 10.0, 50.0, 100), player(2, 20.0, 50.0, 0)], 1);
         assert!(!input.fire());
-        let dead = brain.think(
-            &snap(vec![player(1, 10.0, 50.0, 0), player(2, 20.0, 50.0, 100)]),
-            1,
-        );
+        let dead = brain.think(&[player(1, 10.0, 50.0, 0), player(2, 20.0, 50.0, 100)], 1);
         assert_eq!(dead, PlayerInput::default());
     }
 }

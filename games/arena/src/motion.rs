@@ -60,7 +60,7 @@ impl Ballistics {
     }
 
     /// Where a projectile described by `e` is at `tick`.
-    pub fn position(&self, e: &protocol::EntityState, tick: u32, tick_rate: u16) -> (f32, f32) {
+    pub fn position(&self, e: &crate::EntityState, tick: u32, tick_rate: u16) -> (f32, f32) {
         let age = (tick % 128 + 128 - u32::from(e.hp) % 128) % 128;
         let t = age as f32 / f32::from(tick_rate.max(1));
         let heading = protocol::dequantize_angle(e.angle);

@@ -17,6 +17,7 @@ impl GameProtocol for Arena {
     type Event = NoMessage;
     type Welcome = ArenaWelcome;
     type Results = ArenaResults;
+    type State = crate::ArenaState;
 
     /// A shot fired in an input that came too late still fires.
     fn merge_late_input(older: &PlayerInput, newer: &mut PlayerInput) {
@@ -243,7 +244,6 @@ mod tests {
     fn the_arenas_wire_types_pass_the_platforms_conformance_checks() {
         use protocol::{
             ClientEvent, InputFrame, InputPacket, codec, conformance::decode_arbitrary,
-            sync::NetState,
         };
         use rand::{Rng, SeedableRng, rngs::StdRng};
         let mut rng = StdRng::seed_from_u64(7);
@@ -262,17 +262,17 @@ mod tests {
             codec::encode(&leave).unwrap(),
         ] {
             for cut in 0..=real.len() {
-                decode_arbitrary::<Arena, NetState>(&real[..cut]);
+                decode_arbitrary::<Arena>(&real[..cut]);
             }
             let mut flipped = real.clone();
             let at = rng.random_range(0..flipped.len());
             flipped[at] ^= 0xff;
-            decode_arbitrary::<Arena, NetState>(&flipped);
+            decode_arbitrary::<Arena>(&flipped);
         }
         for _ in 0..2_000 {
             let len = rng.random_range(0..48);
             let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
-            decode_arbitrary::<Arena, NetState>(&bytes);
+            decode_arbitrary::<Arena>(&bytes);
         }
     }
 }

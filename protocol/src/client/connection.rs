@@ -16,10 +16,10 @@ use crate::{
     game::{GameProtocol, WireMessage, protocol_id},
     input_clock::InputClock,
     message::{
-        Channel, ClientEvent, INPUT_REDUNDANCY, InputFrame, InputPacket, ServerEvent, Snapshot,
+        Channel, ClientEvent, INPUT_REDUNDANCY, InputFrame, InputPacket, ServerEvent,
         connection_config,
     },
-    sync::{SnapshotPacket, SnapshotReceiver},
+    sync::{Snapshot, SnapshotPacket, SnapshotReceiver},
     token::token_from_base64,
 };
 
@@ -87,8 +87,8 @@ pub struct Connection<G: GameProtocol> {
     /// Time since the Unix epoch, the tokens' clock: moved on by each update.
     now: Duration,
     events: VecDeque<ServerEvent<G>>,
-    receiver: SnapshotReceiver,
-    snapshot: Option<Snapshot>,
+    receiver: SnapshotReceiver<G::State>,
+    snapshot: Option<Snapshot<G::State>>,
     snapshot_is_new: bool,
     next_seq: u32,
     recent_inputs: VecDeque<InputFrame<G::Input>>,
@@ -269,15 +269,8 @@ impl<G: GameProtocol> Connection<G> {
                 // but the newest is what the game sees.
                 Ok(true) => {
                     // Into the previous snapshot's buffers: no allocation per snapshot.
-                    match &mut self.snapshot {
-                        Some(snapshot) => {
-                            self.snapshot_is_new = self.receiver.snapshot_into(snapshot);
-                        }
-                        None => {
-                            self.snapshot = self.receiver.snapshot();
-                            self.snapshot_is_new = self.snapshot.is_some();
-                        }
-                    }
+                    let snapshot = self.snapshot.get_or_insert_with(Snapshot::default);
+                    self.snapshot_is_new = self.receiver.newest_into(snapshot);
                 }
                 Ok(false) => {}
                 Err(_) => self.stats.snapshots_unusable += 1,
@@ -407,7 +400,7 @@ impl<G: GameProtocol> Connection<G> {
     }
 
     /// The newest snapshot, if one arrived since the last call.
-    pub fn take_new_snapshot(&mut self) -> Option<&Snapshot> {
+    pub fn take_new_snapshot(&mut self) -> Option<&Snapshot<G::State>> {
         if std::mem::take(&mut self.snapshot_is_new) {
             self.snapshot.as_ref()
         } else {
@@ -416,7 +409,7 @@ impl<G: GameProtocol> Connection<G> {
     }
 
     /// The newest snapshot received so far.
-    pub fn latest_snapshot(&self) -> Option<&Snapshot> {
+    pub fn latest_snapshot(&self) -> Option<&Snapshot<G::State>> {
         self.snapshot.as_ref()
     }
 

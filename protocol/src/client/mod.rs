@@ -25,7 +25,8 @@ use crate::{
     batch_io::{self, RecvBatch, SendBatch},
     game::{GameId, GameProtocol},
     link::{Link, LinkProfile},
-    message::{ServerEvent, Snapshot},
+    message::ServerEvent,
+    sync::Snapshot,
     token::{token_from_base64, unix_now},
 };
 
@@ -249,12 +250,12 @@ impl<G: GameProtocol> GameClient<G> {
     }
 
     /// The newest snapshot, if one arrived since the last call.
-    pub fn take_new_snapshot(&mut self) -> Option<&Snapshot> {
+    pub fn take_new_snapshot(&mut self) -> Option<&Snapshot<G::State>> {
         self.connection.take_new_snapshot()
     }
 
     /// The newest snapshot received so far.
-    pub fn latest_snapshot(&self) -> Option<&Snapshot> {
+    pub fn latest_snapshot(&self) -> Option<&Snapshot<G::State>> {
         self.connection.latest_snapshot()
     }
 

@@ -16,7 +16,7 @@
 #![warn(missing_docs)]
 
 use bevy_ecs::{prelude::*, schedule::Schedule};
-use protocol::{EntityState, GameProtocol, Placement};
+use protocol::{GameProtocol, Placement};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The room's clock as the game's systems see it. Updated by the room before every tick.
@@ -117,6 +117,82 @@ pub type EventOf<G> = <<G as Game>::Protocol as GameProtocol>::Event;
 pub type WelcomeOf<G> = <<G as Game>::Protocol as GameProtocol>::Welcome;
 /// The game's results type.
 pub type ResultsOf<G> = <<G as Game>::Protocol as GameProtocol>::Results;
+/// The game's replicated entity state.
+pub type StateOf<G> = <<G as Game>::Protocol as GameProtocol>::State;
+
+/// Which players are sent an entity. Declared by the game with each entity it replicates,
+/// usually one per kind (`const SHOT: Relevance = Relevance::nearby(4.0);`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scope {
+    /// Players whose interest (a cube of the room's interest radius around the entity they
+    /// control) holds the entity's `#[position]`. An entity whose state declares no position
+    /// is sent to every player.
+    Nearby,
+    /// Every player (a flag, a scoreboard, the cards on the table).
+    Everyone,
+    /// Only the player whose entity this is (the one the game made in
+    /// [`Game::player_joined`]): a hand of cards.
+    Owner(Entity),
+    /// Only the players of a team: a team's fog of war.
+    Team(u8),
+}
+
+/// Who is sent an entity, and how much it matters when a client's byte budget cannot carry
+/// every change in one snapshot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Relevance {
+    /// Who is sent it. A client is never sent an entity outside its scope.
+    pub scope: Scope,
+    /// Priority weight: a changed entity's claim on the budget grows by this much per tick it
+    /// waits (less with distance from the player); the entity a player controls always comes
+    /// first.
+    pub weight: f32,
+}
+
+impl Relevance {
+    /// Sent to players near it, with this weight.
+    pub const fn nearby(weight: f32) -> Self {
+        Self {
+            scope: Scope::Nearby,
+            weight,
+        }
+    }
+
+    /// Sent to every player, with this weight.
+    pub const fn everyone(weight: f32) -> Self {
+        Self {
+            scope: Scope::Everyone,
+            weight,
+        }
+    }
+
+    /// Sent only to the player whose entity `owner` is, with this weight.
+    pub const fn owner(owner: Entity, weight: f32) -> Self {
+        Self {
+            scope: Scope::Owner(owner),
+            weight,
+        }
+    }
+
+    /// Sent only to the players of `team`, with this weight.
+    pub const fn team(team: u8, weight: f32) -> Self {
+        Self {
+            scope: Scope::Team(team),
+            weight,
+        }
+    }
+}
+
+/// One replicated entity at a tick, as the game hands it to the room.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Replica<S> {
+    /// Network id: stable for the entity's life in the room, unique among its entities.
+    pub id: u32,
+    /// Its state, quantized as the game declared it.
+    pub state: S,
+    /// Who is sent it, and its priority.
+    pub relevance: Relevance,
+}
 
 /// A game a room can run. One value per node; it is shared by all of the node's rooms, so all
 /// per-match state lives in the [`World`].
@@ -163,8 +239,9 @@ pub trait Game: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// Applies one of the player's commands (already validated), before this tick's systems.
     fn apply_command(&self, world: &mut World, player: Entity, command: CommandOf<Self>);
 
-    /// Snapshot mapping: appends the state of every replicated entity to `out`.
-    fn write_snapshot(&self, world: &mut World, out: &mut Vec<EntityState>);
+    /// Snapshot mapping: appends every replicated entity (its id, declared state and
+    /// relevance) to `out`, in any order.
+    fn write_snapshot(&self, world: &mut World, out: &mut Vec<Replica<StateOf<Self>>>);
 
     /// The player's score as it stands, for the dashboard (higher is better).
     fn score(&self, world: &World, player: Entity) -> i64;

@@ -15,16 +15,17 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use protocol::{
-    Channel, EndReason, GameProtocol, MatchResults, ServerEvent, SnapshotPacket, TokenUserData,
-    api::{SpectatorEntity, SpectatorFrame, SpectatorPlayer},
+    Channel, EndReason, GameProtocol, MatchResults, Replicated, ServerEvent, SnapshotPacket,
+    TokenUserData,
+    api::{SeenBy, SpectatorEntity, SpectatorFrame, SpectatorPlayer},
 };
 
 use super::{
     hostile::HostileKind,
     sim::{Fault, SimCheckpoint, SimCommand, Slot, StepOutput, TickBatch},
-    sync::{ClientSync, Header, World},
+    sync::{ClientSync, Header, Viewer, World},
 };
-use crate::game::{Game, Outcome, ResultsOf};
+use crate::game::{Game, Outcome, ResultsOf, Scope};
 
 mod backfill;
 mod clients;
@@ -175,6 +176,9 @@ struct Player<P: GameProtocol> {
     client: Option<ClientId>,
     /// Network id of the entity the player controls, if the game gave it one.
     net_id: Option<u32>,
+    /// The player's entity in the world, as of the last tick (a restored world renumbers
+    /// entities, so it is taken afresh every tick).
+    entity: Option<bevy_ecs::entity::Entity>,
     /// The simulation made the player's entity (it has played a tick in the world).
     in_world: bool,
     /// Whether this connection got its welcome.
@@ -188,9 +192,9 @@ struct Player<P: GameProtocol> {
     /// The score the game gave the player after the last tick it was in the world.
     score: i64,
     /// This connection's views, acknowledgement and priorities.
-    sync: ClientSync,
-    /// Where the avatar was last seen: the centre of this player's interest.
-    center: (f32, f32),
+    sync: ClientSync<P::State>,
+    /// Where the player's entity was last seen: the centre of this player's interest.
+    center: [f32; 3],
 }
 
 /// A room's shell. See the module docs.
@@ -245,6 +249,7 @@ impl<P: GameProtocol> Player<P> {
             ejected: false,
             client: None,
             net_id: None,
+            entity: None,
             in_world: false,
             welcomed: false,
             joined: false,
@@ -252,7 +257,7 @@ impl<P: GameProtocol> Player<P> {
             applied_seq: 0,
             score: 0,
             sync: ClientSync::default(),
-            center: (0.0, 0.0),
+            center: [0.0; 3],
         }
     }
 }
@@ -348,6 +353,7 @@ impl<G: Game> RoomCore<G> {
             let player = &mut self.players[standing.slot as usize];
             player.score = standing.score;
             player.net_id = standing.net_id;
+            player.entity = Some(standing.entity);
             player.in_world = true;
         }
         self.welcome_new_players();
@@ -376,11 +382,16 @@ impl<G: Game> RoomCore<G> {
             if let Some(center) = player.net_id.and_then(|id| world.position(id)) {
                 player.center = center;
             }
+            let viewer = Viewer {
+                own: player.net_id,
+                center: player.center,
+                entity: player.entity,
+                team: player.team,
+            };
             let packet = player.sync.snapshot(
                 &world,
                 &self.settings.sync,
-                player.net_id,
-                player.center,
+                &viewer,
                 Header {
                     tick: self.tick,
                     last_input_seq: player.applied_seq,
@@ -594,11 +605,19 @@ impl<G: Game> RoomCore<G> {
                 .iter()
                 .map(|e| SpectatorEntity {
                     id: e.id,
-                    kind: e.kind,
-                    x: e.x,
-                    y: e.y,
-                    angle: protocol::dequantize_angle(e.angle),
-                    hp: e.hp,
+                    position: e.state.position(),
+                    seen_by: match e.relevance.scope {
+                        Scope::Nearby => SeenBy::Nearby,
+                        Scope::Everyone => SeenBy::Everyone,
+                        Scope::Owner(owner) => SeenBy::Owner(
+                            self.players
+                                .iter()
+                                .find(|p| p.entity == Some(owner))
+                                .map(|p| p.player_id.clone()),
+                        ),
+                        Scope::Team(team) => SeenBy::Team(team),
+                    },
+                    fields: e.state.to_json(),
                 })
                 .collect(),
             players: self

@@ -15,11 +15,10 @@ use std::{
 };
 
 use bevy_ecs::{prelude::*, schedule::Schedule};
-use protocol::EntityState;
 
 use crate::game::{
     CommandOf, EventOf, Game, GameEvents, InputOf, Outcome, Participant, PlayerInfo, Recipient,
-    ResultsOf, RoomClock,
+    Replica, ResultsOf, RoomClock, StateOf,
 };
 
 /// A player's slot: its index in the room's expected-player list, stable for the match.
@@ -109,6 +108,8 @@ pub struct PlayerStanding {
     pub slot: Slot,
     /// Network id of the entity the player controls, if the game replicates one.
     pub net_id: Option<u32>,
+    /// The player's entity in the world (what an owner-only entity names as its owner).
+    pub entity: Entity,
     /// Score, as the game counts it.
     pub score: i64,
 }
@@ -118,8 +119,8 @@ pub struct PlayerStanding {
 pub struct StepOutput<G: Game> {
     /// The tick it describes.
     pub tick: u32,
-    /// Every replicated entity's state.
-    pub entities: Vec<EntityState>,
+    /// Every replicated entity: its state and who may see it.
+    pub entities: Vec<Replica<StateOf<G>>>,
     /// Every player who joined and has not left.
     pub standings: Vec<PlayerStanding>,
     /// The game's events of this tick, for one player (by slot) or for all (`None`).
@@ -321,6 +322,7 @@ impl<G: Game> Simulation<G> {
                 out.standings.push(PlayerStanding {
                     slot,
                     net_id: p.record.net_id,
+                    entity: p.entity,
                     score: self.game.score(&self.world, p.entity),
                 });
             }

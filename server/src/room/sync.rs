@@ -1,22 +1,27 @@
-//! Per-client state synchronization: what each client sees (interest), what it is sent first
+//! Per-client state synchronization: what each client may see (the game's relevance scope
+//! for each entity, and interest around the entity the player controls), what it is sent first
 //! (priority within a byte budget), and the chain of views its deltas are built on.
+//!
+//! Generic over the game's declared state (`S`, a [`Replicated`]): monomorphized per game, so
+//! the hot path is the same code a hand-written state would get.
 //!
 //! Rooms use it internally; it is public so that benchmarks and tools can build one client's
 //! snapshot on its own.
 
 use std::{cell::RefCell, collections::VecDeque};
 
+use bevy_ecs::entity::Entity;
 use protocol::{
-    EntityKind, EntityState,
-    sync::{
-        NetState, SnapshotPacket, VIEW_HISTORY, View, body_cost_bits, encode_body, update_cost_bits,
-    },
+    Replicated,
+    sync::{SnapshotPacket, VIEW_HISTORY, View, body_cost_bits, encode_body, update_cost_bits},
 };
+
+use crate::game::{Replica, Scope};
 
 /// How snapshots are built.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SyncSettings {
-    /// A client sees entities within this distance (a square) of its avatar.
+    /// A client sees nearby entities within this distance (a cube) of the entity it controls.
     pub interest_radius: f32,
     /// Most bytes of snapshot body per client per tick; the rest waits, by priority.
     pub budget_bytes: usize,
@@ -32,31 +37,76 @@ impl Default for SyncSettings {
     }
 }
 
-/// One tick's entities, quantized and indexed by a spatial grid.
-///
-/// The grid is a vector sorted by cell rather than a map of cells: built once per tick with
-/// one allocation, searched with a binary search per row of cells a client's interest square
-/// covers.
-pub struct World<'a> {
-    entities: &'a [EntityState],
-    quantized: Vec<NetState>,
-    cell: f32,
-    /// (cell, entity index), sorted.
-    cells: Vec<((i32, i32), u32)>,
-    /// (network id, entity index), sorted.
-    by_id: Vec<(u32, u32)>,
-    /// Bounding box of every entity: (min x, min y, max x, max y).
-    bounds: (f32, f32, f32, f32),
+/// Who a snapshot is for: what decides which entities it may carry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Viewer {
+    /// Network id of the entity the player controls: always sent first (if its scope lets
+    /// the player see it).
+    pub own: Option<u32>,
+    /// The centre of the player's interest (where its entity was last seen), x, y, z.
+    pub center: [f32; 3],
+    /// The player's entity in the world: the owner an owner-only entity names.
+    pub entity: Option<Entity>,
+    /// The player's team.
+    pub team: u8,
 }
 
-impl<'a> World<'a> {
+impl Viewer {
+    /// Whether the game's scope lets this player see an entity (nearby ones are then decided
+    /// by interest).
+    #[inline]
+    fn may_see(&self, scope: Scope) -> bool {
+        match scope {
+            Scope::Nearby | Scope::Everyone => true,
+            Scope::Owner(owner) => self.entity == Some(owner),
+            Scope::Team(team) => self.team == team,
+        }
+    }
+}
+
+/// One tick's replicated entities, indexed for interest: a spatial grid of the nearby ones
+/// with a position, and an id-ordered list of the ones sent by scope instead.
+///
+/// The grid is a vector sorted by cell rather than a map of cells: built once per tick with
+/// one allocation, searched with a binary search per row of cells a client's interest covers.
+/// It is 2-D (x, y); a 3-D state's height is checked per entity.
+pub struct World<'a, S> {
+    entities: &'a [Replica<S>],
+    /// Each entity's position (x, y, z; zeros for a state that declares none).
+    positions: Vec<[f32; 3]>,
+    cell: f32,
+    /// (cell, entity index) of placed entities, sorted.
+    cells: Vec<((i32, i32), u32)>,
+    /// (network id, entity index) of every entity, sorted.
+    by_id: Vec<(u32, u32)>,
+    /// Indices of entities sent by scope rather than by place, in id order. Empty for a game
+    /// whose entities are all nearby ones with a position (a shooter), so its clients' interest
+    /// is the grid alone.
+    scoped: Vec<u32>,
+    /// Bounding box of every placed entity: (min, max), x, y, z.
+    bounds: ([f32; 3], [f32; 3]),
+    /// What each client's snapshot chose, in a buffer the tick's clients share.
+    updated: RefCell<Vec<(u32, S)>>,
+}
+
+impl<'a, S: Replicated> World<'a, S> {
     /// Indexes one tick's entities on a grid of `cell`-sized squares (the interest radius).
-    pub fn new(entities: &'a [EntityState], cell: f32) -> Self {
+    pub fn new(entities: &'a [Replica<S>], cell: f32) -> Self {
         let cell = cell.max(1.0);
+        let positioned = entities
+            .first()
+            .is_some_and(|e| e.state.position().is_some());
+        let positions: Vec<[f32; 3]> = entities
+            .iter()
+            .map(|e| e.state.position().unwrap_or_default())
+            .collect();
+        let placed = |e: &Replica<S>| positioned && e.relevance.scope == Scope::Nearby;
         let mut cells: Vec<_> = entities
             .iter()
+            .zip(&positions)
             .enumerate()
-            .map(|(i, e)| (cell_of(e.x, e.y, cell), i as u32))
+            .filter(|(_, (e, _))| placed(e))
+            .map(|(i, (_, p))| (cell_of(p[0], p[1], cell), i as u32))
             .collect();
         cells.sort_unstable();
         let mut by_id: Vec<_> = entities
@@ -65,22 +115,28 @@ impl<'a> World<'a> {
             .map(|(i, e)| (e.id, i as u32))
             .collect();
         by_id.sort_unstable();
-        let bounds = entities.iter().fold(
-            (
-                f32::INFINITY,
-                f32::INFINITY,
-                f32::NEG_INFINITY,
-                f32::NEG_INFINITY,
-            ),
-            |(x0, y0, x1, y1), e| (x0.min(e.x), y0.min(e.y), x1.max(e.x), y1.max(e.y)),
-        );
+        let scoped: Vec<u32> = by_id
+            .iter()
+            .filter(|&&(_, i)| !placed(&entities[i as usize]))
+            .map(|&(_, i)| i)
+            .collect();
+        let mut bounds = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
+        for &(_, i) in &cells {
+            let p = positions[i as usize];
+            for axis in 0..3 {
+                bounds.0[axis] = bounds.0[axis].min(p[axis]);
+                bounds.1[axis] = bounds.1[axis].max(p[axis]);
+            }
+        }
         Self {
-            quantized: entities.iter().map(NetState::quantize).collect(),
             entities,
+            positions,
             cell,
             cells,
             by_id,
+            scoped,
             bounds,
+            updated: RefCell::new(Vec::with_capacity(entities.len())),
         }
     }
 
@@ -91,37 +147,54 @@ impl<'a> World<'a> {
             .map(|at| self.by_id[at].1 as usize)
     }
 
-    /// Where the entity with this network id is, if it exists this tick.
-    pub fn position(&self, id: u32) -> Option<(f32, f32)> {
-        self.index_of(id)
-            .map(|i| (self.entities[i].x, self.entities[i].y))
+    /// Where the entity with this network id is, if it exists this tick and its state
+    /// declares a position.
+    pub fn position(&self, id: u32) -> Option<[f32; 3]> {
+        let i = self.index_of(id)?;
+        self.entities[i].state.position()
     }
 
-    /// Indices of entities within `radius` (square) of (x, y), in id order. A square that
-    /// takes in every entity (in a small field, most do) is answered from the id index, with no
-    /// grid search and no sort.
-    fn visible(&self, x: f32, y: f32, radius: f32, out: &mut Vec<usize>) {
-        let (x0, y0, x1, y1) = self.bounds;
-        if x - radius <= x0 && y - radius <= y0 && x + radius >= x1 && y + radius >= y1 {
+    /// Indices of the entities `viewer` may see, in id order: placed entities within `radius`
+    /// (a cube) of its centre, and the others its scope admits. A cube that takes in every
+    /// placed entity (in a small field, most do) is answered from the id index, with no grid
+    /// search and no sort.
+    fn visible(&self, viewer: &Viewer, radius: f32, out: &mut Vec<usize>) {
+        let c = viewer.center;
+        let (lo, hi) = self.bounds;
+        let covers_all =
+            (0..3).all(|axis| c[axis] - radius <= lo[axis] && c[axis] + radius >= hi[axis]);
+        if covers_all && self.scoped.is_empty() {
             out.extend(self.by_id.iter().map(|&(_, i)| i as usize));
             return;
         }
-        self.around(x, y, radius, out);
+        if covers_all {
+            out.extend(self.cells.iter().map(|&(_, i)| i as usize));
+        } else {
+            self.around(c, radius, out);
+        }
+        for &i in &self.scoped {
+            if viewer.may_see(self.entities[i as usize].relevance.scope) {
+                out.push(i as usize);
+            }
+        }
         out.sort_unstable_by_key(|&i| self.entities[i].id);
     }
 
-    /// Indices of entities within `radius` (square) of (x, y).
-    fn around(&self, x: f32, y: f32, radius: f32, out: &mut Vec<usize>) {
-        let (lo_x, lo_y) = cell_of(x - radius, y - radius, self.cell);
-        let (hi_x, hi_y) = cell_of(x + radius, y + radius, self.cell);
+    /// Indices of placed entities within `radius` (a cube) of `c`.
+    fn around(&self, c: [f32; 3], radius: f32, out: &mut Vec<usize>) {
+        let (lo_x, lo_y) = cell_of(c[0] - radius, c[1] - radius, self.cell);
+        let (hi_x, hi_y) = cell_of(c[0] + radius, c[1] + radius, self.cell);
         for cx in lo_x..=hi_x {
-            let from = self.cells.partition_point(|&(c, _)| c < (cx, lo_y));
-            for &(c, i) in &self.cells[from..] {
-                if c > (cx, hi_y) {
+            let from = self.cells.partition_point(|&(cell, _)| cell < (cx, lo_y));
+            for &(cell, i) in &self.cells[from..] {
+                if cell > (cx, hi_y) {
                     break;
                 }
-                let e = &self.entities[i as usize];
-                if (e.x - x).abs() <= radius && (e.y - y).abs() <= radius {
+                let p = self.positions[i as usize];
+                if (p[0] - c[0]).abs() <= radius
+                    && (p[1] - c[1]).abs() <= radius
+                    && (p[2] - c[2]).abs() <= radius
+                {
                     out.push(i as usize);
                 }
             }
@@ -144,9 +217,6 @@ pub struct Header {
     pub input_lead: Option<i8>,
 }
 
-/// A keyframe's baseline.
-static EMPTY: View = View::new();
-
 /// Most views a room keeps per client: about a second at 30 Hz. A client keeps
 /// [`VIEW_HISTORY`] (the most a snapshot can refer back); the room needs only the views a
 /// client may still acknowledge, and an acknowledgement more than a second old means a
@@ -161,10 +231,10 @@ const _: () = assert!(KEPT_VIEWS <= VIEW_HISTORY);
 const SPARE_VIEWS: usize = 4;
 
 /// One connection's sync state.
-#[derive(Debug, Default)]
-pub struct ClientSync {
+#[derive(Debug)]
+pub struct ClientSync<S> {
     /// Views sent, by tick, newest last.
-    views: VecDeque<(u32, View)>,
+    views: VecDeque<(u32, View<S>)>,
     /// Newest tick the client acknowledged.
     acked: Option<u32>,
     /// Send the next snapshot against an empty view.
@@ -172,14 +242,30 @@ pub struct ClientSync {
     /// Priority accumulators of visible entities waiting to be sent, by network id, sorted.
     priority: Vec<(u32, f32)>,
     /// Views dropped from the history, whose buffers the next views reuse.
-    spares: Vec<View>,
+    spares: Vec<View<S>>,
+    /// A keyframe's baseline (empty, so it holds no allocation).
+    empty: View<S>,
+}
+
+impl<S> Default for ClientSync<S> {
+    fn default() -> Self {
+        Self {
+            views: VecDeque::new(),
+            acked: None,
+            force_keyframe: false,
+            priority: Vec::new(),
+            spares: Vec::new(),
+            empty: View::default(),
+        }
+    }
 }
 
 thread_local! {
     /// Working buffers for building a snapshot, per thread rather than per client: a node
     /// ticks hundreds of rooms, so a client's own buffers would be out of cache every time its
     /// turn came (they were a large part of the snapshot's cost), while the thread's are in
-    /// cache from the client before. Building a snapshot allocates only its body.
+    /// cache from the client before. Building a snapshot allocates only its body. (The
+    /// part typed by the game's state lives in the tick's [`World`].)
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
@@ -187,8 +273,8 @@ thread_local! {
 struct Scratch {
     /// Entity indices in the client's interest, in id order.
     visible: Vec<usize>,
-    /// For each visible entity, its state in the baseline.
-    base_states: Vec<Option<NetState>>,
+    /// For each visible entity, where it is in the baseline view, if there.
+    base_at: Vec<Option<u32>>,
     removed: Vec<u32>,
     /// (priority, position in `visible`, index into `next_priority`, estimated bits).
     candidates: Vec<Candidate>,
@@ -196,11 +282,10 @@ struct Scratch {
     chosen: Vec<usize>,
     /// For each visible entity, whether it is in this snapshot.
     picked: Vec<bool>,
-    updated: Vec<(u32, NetState)>,
     next_priority: Vec<(u32, f32)>,
 }
 
-impl ClientSync {
+impl<S: Replicated> ClientSync<S> {
     /// Records an acknowledgement (newest snapshot tick the client holds).
     pub fn ack(&mut self, tick: u32, now: u32) {
         if tick <= now && self.acked.is_none_or(|a| tick > a) {
@@ -214,28 +299,25 @@ impl ClientSync {
         self.force_keyframe = true;
     }
 
-    /// Builds this client's snapshot for `tick`: the entities around `center`, delta-encoded
+    /// Builds this client's snapshot for `tick`: the entities `viewer` may see, delta-encoded
     /// against its newest acknowledged view, most important changes first within the budget.
     pub fn snapshot(
         &mut self,
-        world: &World<'_>,
+        world: &World<'_, S>,
         settings: &SyncSettings,
-        own: Option<u32>,
-        center: (f32, f32),
+        viewer: &Viewer,
         header: Header,
     ) -> SnapshotPacket {
-        SCRATCH.with_borrow_mut(|scratch| {
-            self.snapshot_with(scratch, world, settings, own, center, header)
-        })
+        SCRATCH
+            .with_borrow_mut(|scratch| self.snapshot_with(scratch, world, settings, viewer, header))
     }
 
     fn snapshot_with(
         &mut self,
         scratch: &mut Scratch,
-        world: &World<'_>,
+        world: &World<'_, S>,
         settings: &SyncSettings,
-        own: Option<u32>,
-        center: (f32, f32),
+        viewer: &Viewer,
         header: Header,
     ) -> SnapshotPacket {
         let tick = header.tick;
@@ -245,6 +327,7 @@ impl ClientSync {
             force_keyframe,
             priority,
             spares,
+            empty,
         } = self;
         // Nothing older than the newest acknowledged view can be a baseline again.
         while views
@@ -255,22 +338,26 @@ impl ClientSync {
                 spare(spares, old);
             }
         }
-        let (age, baseline) = baseline(views, *acked, *force_keyframe, tick);
+        let (age, baseline) = baseline(views, *acked, *force_keyframe, tick, empty);
         let Scratch {
             visible,
-            base_states,
+            base_at,
             removed,
             candidates,
             chosen,
             picked,
-            updated,
             next_priority,
         } = scratch;
+        let updated = &mut *world.updated.borrow_mut();
         let id_of = |i: usize| world.entities[i].id;
+        let held = baseline.as_slice();
 
         visible.clear();
-        world.visible(center.0, center.1, settings.interest_radius, visible);
-        if let Some(i) = own.and_then(|id| world.index_of(id))
+        world.visible(viewer, settings.interest_radius, visible);
+        // The entity the player controls, even if interest missed it (its centre is where it
+        // was last seen), unless its scope hides it from the player.
+        if let Some(i) = viewer.own.and_then(|id| world.index_of(id))
+            && viewer.may_see(world.entities[i].relevance.scope)
             && let Err(at) = visible.binary_search_by_key(&id_of(i), |&v| id_of(v))
         {
             visible.insert(at, i);
@@ -279,28 +366,25 @@ impl ClientSync {
         // Both sorted by id: one merge finds what left the client's view and what each
         // visible entity looked like in the baseline.
         removed.clear();
-        base_states.clear();
-        let mut base = baseline.iter().peekable();
+        base_at.clear();
+        let mut b = 0;
         for &i in visible.iter() {
             let id = id_of(i);
-            while let Some(&(&held, _)) = base.peek()
-                && held < id
-            {
-                removed.push(held);
-                base.next();
+            while b < held.len() && held[b].0 < id {
+                removed.push(held[b].0);
+                b += 1;
             }
-            match base.peek() {
-                Some(&(&held, &state)) if held == id => {
-                    base_states.push(Some(state));
-                    base.next();
-                }
-                _ => base_states.push(None),
+            if b < held.len() && held[b].0 == id {
+                base_at.push(Some(b as u32));
+                b += 1;
+            } else {
+                base_at.push(None);
             }
         }
-        removed.extend(base.map(|(&id, _)| id));
+        removed.extend(held[b..].iter().map(|&(id, _)| id));
 
-        // Everything new or changed accrues priority; the own avatar first, then nearer and
-        // more important entities, and whatever waited long enough. Accumulators of entities
+        // Everything new or changed accrues priority; the player's own entity first, then nearer
+        // entities and those the game weighs more, and whatever waited long enough. Accumulators of entities
         // no longer visible are dropped; those of unchanged visible ones are kept.
         candidates.clear();
         next_priority.clear();
@@ -310,24 +394,30 @@ impl ClientSync {
             while p < priority.len() && priority[p].0 < e.id {
                 p += 1;
             }
-            let held = (p < priority.len() && priority[p].0 == e.id).then(|| priority[p].1);
-            if base_states[at] == Some(world.quantized[i]) {
-                if let Some(acc) = held {
+            let waited = (p < priority.len() && priority[p].0 == e.id).then(|| priority[p].1);
+            let base = base_at[at].map(|b| &held[b as usize].1);
+            if base == Some(&e.state) {
+                if let Some(acc) = waited {
                     next_priority.push((e.id, acc));
                 }
                 continue;
             }
-            let (dx, dy) = (e.x - center.0, e.y - center.1);
-            let distance = (dx * dx + dy * dy).sqrt();
-            let importance = match (Some(e.id) == own, e.kind) {
-                (true, _) => 1000.0,
-                (false, EntityKind::Player) => 8.0,
-                (false, EntityKind::Projectile) => 4.0,
+            let position = world.positions[i];
+            let (dx, dy, dz) = (
+                position[0] - viewer.center[0],
+                position[1] - viewer.center[1],
+                position[2] - viewer.center[2],
+            );
+            let distance = (dx * dx + dy * dy + dz * dz).sqrt();
+            let importance = if Some(e.id) == viewer.own {
+                1000.0
+            } else {
+                e.relevance.weight
             };
-            let acc = held.unwrap_or(0.0) + importance / (1.0 + distance / 10.0);
+            let acc = waited.unwrap_or(0.0) + importance / (1.0 + distance / 10.0);
             // 6 bits covers a relative id within 17 of the previous; rare larger gaps are
             // caught by the exact check.
-            let cost = 6 + update_cost_bits(base_states[at].as_ref(), &world.quantized[i]);
+            let cost = 6 + update_cost_bits(base, &e.state);
             candidates.push((acc, at, next_priority.len(), cost));
             next_priority.push((e.id, acc));
         }
@@ -362,7 +452,7 @@ impl ClientSync {
                     .iter()
                     .zip(picked.iter())
                     .filter(|&(_, &picked)| picked)
-                    .map(|(&i, _)| (id_of(i), world.quantized[i])),
+                    .map(|(&i, _)| (id_of(i), world.entities[i].state)),
             );
             if body_cost_bits(baseline, removed, updated) <= budget_bits {
                 break;
@@ -438,7 +528,7 @@ fn choose(
 }
 
 /// Keeps a dropped view's buffer for reuse, up to [`SPARE_VIEWS`].
-fn spare(spares: &mut Vec<View>, view: View) {
+fn spare<S>(spares: &mut Vec<View<S>>, view: View<S>) {
     if spares.len() < SPARE_VIEWS {
         spares.push(view);
     }
@@ -446,12 +536,13 @@ fn spare(spares: &mut Vec<View>, view: View) {
 
 /// The view to encode against and its age in ticks (0 and empty for a keyframe): the newest
 /// acknowledged view, if it is still held.
-fn baseline(
-    views: &VecDeque<(u32, View)>,
+fn baseline<'v, S: Replicated>(
+    views: &'v VecDeque<(u32, View<S>)>,
     acked: Option<u32>,
     force_keyframe: bool,
     tick: u32,
-) -> (u8, &View) {
+    empty: &'v View<S>,
+) -> (u8, &'v View<S>) {
     let found = acked.filter(|_| !force_keyframe).and_then(|acked| {
         // Views are kept one per tick, in order, so the acknowledged one is found by
         // arithmetic rather than by a scan (which touched every kept view each tick); a gap in
@@ -464,27 +555,57 @@ fn baseline(
         let age = u8::try_from(tick - acked).ok().filter(|&age| age > 0)?;
         Some((age, &views[at].1))
     });
-    found.unwrap_or((0, &EMPTY))
+    found.unwrap_or((0, empty))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use protocol::replicate::{Angle, Point, UInt};
 
-    fn players(n: u32, t: f32) -> Vec<EntityState> {
+    use super::*;
+    use crate::game::Relevance;
+
+    protocol::replicated! {
+        /// A body in the plane: a kind, a place, a facing, health (49 bits whole).
+        struct Body {
+            #[once]
+            kind: UInt<u8, 2>,
+            #[position]
+            pos: Point<u16, 2, 0, 2047, 32, 7>,
+            facing: Angle<u8, 8>,
+            hp: UInt<u8, 7>,
+        }
+    }
+
+    fn body(id: u32, x: f32, y: f32, relevance: Relevance) -> Replica<Body> {
+        Replica {
+            id,
+            state: Body {
+                kind: UInt::new(0),
+                pos: Point::new([x, y]),
+                facing: Angle::from_turn16(0),
+                hp: UInt::new(100),
+            },
+            relevance,
+        }
+    }
+
+    fn players(n: u32, t: f32) -> Vec<Replica<Body>> {
         (1..=n)
-            .map(|id| EntityState {
-                id,
-                kind: EntityKind::Player,
-                x: 10.0 + id as f32 + t,
-                y: 20.0,
-                angle: 0,
-                hp: 100,
-            })
+            .map(|id| body(id, 10.0 + id as f32 + t, 20.0, Relevance::nearby(8.0)))
             .collect()
     }
 
-    fn snapshot_at(client: &mut ClientSync, tick: u32) -> SnapshotPacket {
+    fn viewer(own: Option<u32>, center: (f32, f32)) -> Viewer {
+        Viewer {
+            own,
+            center: [center.0, center.1, 0.0],
+            entity: None,
+            team: 0,
+        }
+    }
+
+    fn snapshot_at(client: &mut ClientSync<Body>, tick: u32) -> SnapshotPacket {
         let entities = players(5, tick as f32 * 0.1);
         let world = World::new(&entities, 60.0);
         let header = Header {
@@ -495,8 +616,7 @@ mod tests {
         client.snapshot(
             &world,
             &SyncSettings::default(),
-            Some(1),
-            (10.0, 20.0),
+            &viewer(Some(1), (10.0, 20.0)),
             header,
         )
     }
@@ -505,16 +625,9 @@ mod tests {
     fn when_the_estimate_is_short_the_snapshot_keeps_the_most_important_within_budget() {
         // Ids 100 apart cost 34 bits each, not the 6 the estimate assumes: ten new players
         // are estimated to fit 80 bytes and do not, so the ranked fallback decides.
-        let entities: Vec<EntityState> = (1..=10u32)
+        let entities: Vec<Replica<Body>> = (1..=10u32)
             .rev()
-            .map(|k| EntityState {
-                id: k * 100,
-                kind: EntityKind::Player,
-                x: 10.0 + k as f32 * 3.0,
-                y: 20.0,
-                angle: 0,
-                hp: 100,
-            })
+            .map(|k| body(k * 100, 10.0 + k as f32 * 3.0, 20.0, Relevance::nearby(8.0)))
             .collect();
         let world = World::new(&entities, 60.0);
         let settings = SyncSettings {
@@ -527,9 +640,9 @@ mod tests {
             input_lead: None,
         };
         let mut client = ClientSync::default();
-        let packet = client.snapshot(&world, &settings, Some(1000), (10.0, 20.0), header);
+        let packet = client.snapshot(&world, &settings, &viewer(Some(1000), (10.0, 20.0)), header);
         assert!(packet.body.len() <= 80, "{} bytes", packet.body.len());
-        let mut receiver: protocol::SnapshotReceiver = protocol::SnapshotReceiver::new();
+        let mut receiver = protocol::SnapshotReceiver::<Body>::new();
         receiver.receive(&packet).unwrap();
         let sent: Vec<u32> = receiver.view(1).unwrap().keys().copied().collect();
         // The own avatar (id 1000, farthest) first, then the nearest: 100, 200, ...
@@ -538,26 +651,23 @@ mod tests {
 
     #[test]
     fn the_whole_arena_shortcut_sees_what_the_grid_search_sees() {
-        let entities: Vec<EntityState> = (1..=40u32)
-            .map(|id| EntityState {
-                id: 41 - id, // not in id order, as the world hands them over
-                kind: EntityKind::Projectile,
-                x: (id * 37 % 100) as f32,
-                y: (id * 53 % 100) as f32,
-                angle: 0,
-                hp: 1,
+        let entities: Vec<Replica<Body>> = (1..=40u32)
+            .map(|id| {
+                // Not in id order, as the world hands them over.
+                let (x, y) = ((id * 37 % 100) as f32, (id * 53 % 100) as f32);
+                body(41 - id, x, y, Relevance::nearby(4.0))
             })
             .collect();
         let world = World::new(&entities, 60.0);
         let mut shortcut_taken = 0;
         for (x, y, radius) in [(50.0, 50.0, 60.0), (10.0, 90.0, 60.0), (50.0, 50.0, 200.0)] {
             let mut fast = Vec::new();
-            world.visible(x, y, radius, &mut fast);
+            world.visible(&viewer(None, (x, y)), radius, &mut fast);
             let mut slow = Vec::new();
-            world.around(x, y, radius, &mut slow);
+            world.around([x, y, 0.0], radius, &mut slow);
             slow.sort_unstable_by_key(|&i| entities[i].id);
             assert_eq!(fast, slow, "square at ({x}, {y}) of {radius}");
-            let (x0, y0, x1, y1) = world.bounds;
+            let ([x0, y0, _], [x1, y1, _]) = world.bounds;
             if x - radius <= x0 && y - radius <= y0 && x + radius >= x1 && y + radius >= y1 {
                 shortcut_taken += 1;
             }
@@ -606,5 +716,54 @@ mod tests {
         // A newer acknowledgement brings deltas back.
         client.ack(tick, tick);
         assert_eq!(snapshot_at(&mut client, tick + 1).baseline_age, 1);
+    }
+
+    #[test]
+    fn a_client_is_sent_only_what_its_scope_and_interest_admit() {
+        let mut ecs = bevy_ecs::world::World::new();
+        let (alice, bob) = (ecs.spawn_empty().id(), ecs.spawn_empty().id());
+        let entities = vec![
+            body(1, 10.0, 20.0, Relevance::nearby(8.0)),
+            body(2, 500.0, 500.0, Relevance::nearby(8.0)),
+            body(3, 900.0, 900.0, Relevance::everyone(1.0)),
+            body(4, 10.0, 20.0, Relevance::owner(alice, 1.0)),
+            body(5, 10.0, 20.0, Relevance::owner(bob, 1.0)),
+            body(6, 10.0, 20.0, Relevance::team(1, 1.0)),
+            body(7, 10.0, 20.0, Relevance::team(2, 1.0)),
+        ];
+        let world = World::new(&entities, 60.0);
+        let header = Header {
+            tick: 1,
+            last_input_seq: 0,
+            input_lead: None,
+        };
+        let sent = |viewer: Viewer| -> Vec<u32> {
+            let packet =
+                ClientSync::default().snapshot(&world, &SyncSettings::default(), &viewer, header);
+            let mut receiver = protocol::SnapshotReceiver::<Body>::new();
+            receiver.receive(&packet).unwrap();
+            receiver.view(1).unwrap().keys().copied().collect()
+        };
+        let near_the_start = Viewer {
+            entity: Some(alice),
+            team: 1,
+            ..viewer(Some(1), (10.0, 20.0))
+        };
+        assert_eq!(sent(near_the_start), [1, 3, 4, 6]);
+        // Bob stands by entity 2 and is sent neither Alice's own entity 4 nor team 1's
+        // entity 6, and not entity 1 either (out of his interest).
+        let far_away = Viewer {
+            entity: Some(bob),
+            team: 2,
+            ..viewer(Some(2), (500.0, 500.0))
+        };
+        assert_eq!(sent(far_away), [2, 3, 5, 7]);
+        // The entity a player controls is no exception to its scope.
+        let hidden_own = Viewer {
+            entity: Some(bob),
+            team: 2,
+            ..viewer(Some(6), (10.0, 20.0))
+        };
+        assert_eq!(sent(hidden_own), [1, 3, 5, 7]);
     }
 }

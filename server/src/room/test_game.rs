@@ -3,11 +3,11 @@
 //! own machinery use it so they depend on no real game.
 
 use bevy_ecs::{prelude::*, schedule::Schedule};
-use protocol::{EntityState, GameProtocol, NoMessage};
+use protocol::{GameProtocol, NoMessage, NoState};
 use serde::{Deserialize, Serialize};
 
 use crate::game::{
-    CommandOf, Game, InputOf, Joined, Outcome, Participant, PlayerInfo, placements_by,
+    CommandOf, Game, InputOf, Joined, Outcome, Participant, PlayerInfo, Replica, placements_by,
 };
 
 /// The protocol of [`Idle`].
@@ -28,6 +28,7 @@ impl GameProtocol for IdleProtocol {
     type Event = NoMessage;
     type Welcome = Still;
     type Results = Still;
+    type State = NoState;
 }
 
 /// The game.
@@ -60,7 +61,7 @@ impl Game for Idle {
     fn apply_command(&self, _: &mut World, _: Entity, command: CommandOf<Self>) {
         match command {}
     }
-    fn write_snapshot(&self, _: &mut World, _: &mut Vec<EntityState>) {}
+    fn write_snapshot(&self, _: &mut World, _: &mut Vec<Replica<NoState>>) {}
     fn score(&self, _: &World, _: Entity) -> i64 {
         0
     }

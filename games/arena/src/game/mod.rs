@@ -5,13 +5,19 @@
 mod systems;
 
 use bevy_ecs::{prelude::*, schedule::Schedule};
-use game_api::{Game, Joined, Outcome, Participant, PlayerInfo, placements_by};
-use protocol::{EntityKind, EntityState, NoMessage, quantize_angle};
+use game_api::{Game, Joined, Outcome, Participant, PlayerInfo, Relevance, Replica, placements_by};
+use protocol::{
+    NoMessage, quantize_angle,
+    replicate::{Angle, Point, Tag, UInt},
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{Arena, ArenaResults, ArenaScore, ArenaWelcome, Ballistics, Motion, PlayerInput};
+use crate::{
+    Arena, ArenaResults, ArenaScore, ArenaState, ArenaWelcome, Ballistics, EntityKind, Motion,
+    PlayerInput,
+};
 
 /// Tunable rules of the arena.
 #[derive(Resource, Debug, Clone, PartialEq)]
@@ -153,30 +159,39 @@ pub struct ArenaCheckpoint {
     players: Vec<u32>,
 }
 
-/// Every replicated entity's state, avatars first.
-fn write_entities(world: &World, queries: &mut Queries, out: &mut Vec<EntityState>) {
+/// Avatars: sent to players near them, before projectiles when a client's budget is short.
+const AVATAR: Relevance = Relevance::nearby(8.0);
+/// Projectiles: sent to players near them.
+const PROJECTILE: Relevance = Relevance::nearby(4.0);
+
+/// Every replicated entity, avatars first.
+fn write_entities(world: &World, queries: &mut Queries, out: &mut Vec<Replica<ArenaState>>) {
     for (id, pos, avatar) in queries.avatars.iter(world) {
         if avatar.away {
             continue;
         }
-        out.push(EntityState {
+        out.push(Replica {
             id: id.0,
-            kind: EntityKind::Player,
-            x: pos.x,
-            y: pos.y,
-            angle: quantize_angle(avatar.facing),
-            hp: avatar.health,
+            state: ArenaState {
+                kind: Tag(EntityKind::Player),
+                pos: Point::new([pos.x, pos.y]),
+                angle: Angle::from_turn16(quantize_angle(avatar.facing)),
+                hp: UInt::new(u32::from(avatar.health)),
+            },
+            relevance: AVATAR,
         });
     }
     // Projectiles are sent by launch state, which never changes: one update each.
     for (id, p) in queries.projectiles.iter(world) {
-        out.push(EntityState {
+        out.push(Replica {
             id: id.0,
-            kind: EntityKind::Projectile,
-            x: p.launch.0,
-            y: p.launch.1,
-            angle: p.heading,
-            hp: Ballistics::tag(p.launch_tick),
+            state: ArenaState {
+                kind: Tag(EntityKind::Projectile),
+                pos: Point::new([p.launch.0, p.launch.1]),
+                angle: Angle::from_turn16(p.heading),
+                hp: UInt::new(u32::from(Ballistics::tag(p.launch_tick))),
+            },
+            relevance: PROJECTILE,
         });
     }
 }
@@ -331,7 +346,7 @@ impl Game for ArenaGame {
         match command {}
     }
 
-    fn write_snapshot(&self, world: &mut World, out: &mut Vec<EntityState>) {
+    fn write_snapshot(&self, world: &mut World, out: &mut Vec<Replica<ArenaState>>) {
         world.resource_scope(|world, mut queries: Mut<Queries>| {
             write_entities(world, &mut queries, out);
         });
@@ -480,7 +495,7 @@ mod tests {
             for (id, pos, _) in actual.iter(&world) {
                 let e = sent.iter().find(|e| e.id == id.0).expect("replicated");
                 // What a client computes from the (quantized) launch state.
-                let q = protocol::sync::NetState::quantize(e).to_entity(e.id);
+                let q = e.state.to_entity(e.id);
                 let (x, y) = Ballistics::ARENA.position(&q, tick, 30);
                 assert!(
                     (x - pos.x).abs() < 0.05 && (y - pos.y).abs() < 0.05,

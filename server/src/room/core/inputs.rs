@@ -163,6 +163,7 @@ mod tests {
         type Event = NoMessage;
         type Welcome = NoMessage;
         type Results = NoMessage;
+        type State = protocol::NoState;
 
         fn merge_late_input(older: &Press, newer: &mut Press) {
             newer.fire |= older.fire;

@@ -1,19 +1,17 @@
 //! Parity gate for declared replication: the snapshot body encoder as it was written by hand
 //! for the arena's entity state (kind, x, y, angle, hp) is kept here, frozen, and the
-//! platform's encoder, now generated from the state's declaration, must produce the same bytes
-//! for the same views, and decode them to the same states, over thousands of random baselines
-//! and updates (new entities, small and large moves, turns, damage, removals).
+//! platform's encoder, generated from the arena's declaration ([`ArenaState`]), must produce
+//! the same bytes for the same views, and decode them to the same states, over thousands of
+//! random baselines and updates (new entities, small and large moves, turns, damage, removals).
 
-use protocol::{
-    EntityKind, EntityState,
-    sync::{NetState, View, body_cost_bits, decode_body, encode_body},
-};
+use arena::{ArenaState, EntityKind, EntityState};
+use protocol::sync::{View, body_cost_bits, decode_body, encode_body};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// The hand-written encoder, as it was (a bit writer of its own so nothing here is shared with
 /// the code under test).
 mod frozen {
-    use protocol::{EntityKind, EntityState};
+    use arena::{EntityKind, EntityState};
 
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
     pub struct Old {
@@ -238,13 +236,13 @@ fn the_declared_state_encodes_exactly_as_the_hand_written_codec_did() {
             .collect();
         let want = frozen::encode(&old_base, &removed, &old_updated);
 
-        let base: View = baseline
+        let base: View<ArenaState> = baseline
             .iter()
-            .map(|e| (e.id, NetState::quantize(e)))
+            .map(|e| (e.id, ArenaState::quantize(e)))
             .collect();
-        let new_updated: Vec<(u32, NetState)> = updated
+        let new_updated: Vec<(u32, ArenaState)> = updated
             .iter()
-            .map(|e| (e.id, NetState::quantize(e)))
+            .map(|e| (e.id, ArenaState::quantize(e)))
             .collect();
         let got = encode_body(&base, &removed, &new_updated);
         assert_eq!(got, want, "round {round}: bytes differ");
