@@ -3,7 +3,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use arena::{Arena, ArenaBrain, ArenaState, EntityKind, EntityState, Motion, Predictor};
+use arena::{
+    Arena, ArenaBrain, ArenaState, AvatarMotion, EntityKind, EntityState, Motion, Predictor,
+};
 use protocol::{
     ConnectionState, EndReason, GameClient, Interpolator, MatchmakerClient, MatchmakerError,
     ServerEvent, View,
@@ -297,8 +299,10 @@ impl Bot {
                         me = entity_id;
                         tick_interval = Duration::from_secs_f64(1.0 / f64::from(tick_rate.max(1)));
                         brain.set_arena_size(game.size);
-                        predictor =
-                            Some(Predictor::new(Motion::arena(game.size as f32), tick_rate));
+                        predictor = Some(Predictor::new(AvatarMotion::new(
+                            Motion::arena(game.size as f32),
+                            tick_rate,
+                        )));
                     }
                     ServerEvent::MatchEnded(results) => {
                         if results.reason == EndReason::Abandoned {
@@ -412,7 +416,7 @@ impl Bot {
                             seen.clear();
                             seen.extend(sampled.iter().map(|(&id, s)| s.to_entity(id)));
                             if let (Some(own), Some((x, y))) =
-                                (seen.iter_mut().find(|e| e.id == me), predictor.position())
+                                (seen.iter_mut().find(|e| e.id == me), predictor.state())
                             {
                                 (own.x, own.y) = (x, y);
                             }

@@ -23,7 +23,8 @@
 //!   its [`InputClock`] stamps each input with the room tick it is for; datagrams in and out,
 //!   time as arguments), [`GameClient`], its driver over a UDP socket and the system's clock,
 //!   typed [`Snapshot`]s of the game's declared state, the [`Interpolator`] over the game's
-//!   [`Interpolate`] and [`MatchmakerClient`] (HTTP).
+//!   [`Interpolate`], the [`Predictor`] over the game's [`Predict`] and [`MatchmakerClient`]
+//!   (HTTP).
 //!
 //! What it is not: it has no game logic (a game's types and client model live in the game's
 //! own crate, under `games/`), no server, and no clock of its own; time comes in as
@@ -78,6 +79,7 @@ mod interpolate;
 pub mod link;
 mod message;
 mod mm_client;
+mod predict;
 pub mod renet_wire;
 pub mod replicate;
 pub mod sync;
@@ -95,6 +97,7 @@ pub use message::{
     dequantize_angle, quantize_angle,
 };
 pub use mm_client::{MatchmakerClient, MatchmakerError};
+pub use predict::{Predict, Predictor};
 pub use renetcode::{NETCODE_KEY_BYTES, NETCODE_USER_DATA_BYTES};
 pub use replicate::{NoState, Replicated};
 pub use sync::{Snapshot, SnapshotPacket, SnapshotReceiver, SyncError, View};

@@ -9,7 +9,8 @@
 //!   systems (move → fire → fly → hit → respawn), lifecycle, results, checkpoints;
 //! - [`Motion`] and [`Ballistics`]: how avatars and projectiles move, shared by the room and
 //!   clients so predictions match;
-//! - [`Predictor`]: the client's prediction of its own avatar;
+//! - [`AvatarMotion`]: the movement rule as the platform's `protocol::Predict`, and
+//!   [`Predictor`], the client's prediction of its own avatar by it;
 //! - [`ArenaBrain`]: the bots' player;
 //! - [`ArenaArgs`]: its flags on the server's command line.
 #![warn(missing_docs)]
@@ -26,7 +27,7 @@ pub use args::ArenaArgs;
 pub use brain::ArenaBrain;
 pub use game::{ArenaGame, ArenaRules};
 pub use motion::{Ballistics, Motion};
-pub use predict::Predictor;
+pub use predict::{AvatarMotion, Predictor};
 pub use state::{ArenaState, EntityKind, EntityState, in_world_units};
 pub use wire::{
     Arena, ArenaResults, ArenaScore, ArenaWelcome, InvalidArenaMessage, InvalidInput,

@@ -1,75 +1,44 @@
-//! Client-side prediction of the player's own avatar, with reconciliation to the room's state.
+//! Client-side prediction of the player's own avatar: the arena's movement rule as the
+//! platform's [`Predict`], so `protocol::Predictor` replays it exactly as the room moves.
 
-use std::collections::VecDeque;
+use protocol::Predict;
 
 use crate::{PlayerInput, motion::Motion};
 
-/// Inputs kept for replay; older unacknowledged inputs are dropped.
-const MAX_PENDING: usize = 128;
-
-/// Predicts the client's own avatar: applies each input locally as it is sent, and when a
-/// snapshot says which input the room applied last, restarts from the room's position and
-/// replays the inputs the room has not applied yet.
-#[derive(Debug, Clone)]
-pub struct Predictor {
+/// The arena's rule for predicting an avatar's position, one tick at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct AvatarMotion {
     motion: Motion,
     dt: f32,
-    /// Inputs sent, with the predicted position after each.
-    pending: VecDeque<(u32, PlayerInput, (f32, f32))>,
-    position: Option<(f32, f32)>,
 }
 
-impl Predictor {
-    /// A predictor for `motion` at `tick_rate` ticks per second.
+impl AvatarMotion {
+    /// The rule of `motion` at `tick_rate` ticks per second.
     pub fn new(motion: Motion, tick_rate: u16) -> Self {
         Self {
             motion,
             dt: 1.0 / f32::from(tick_rate.max(1)),
-            pending: VecDeque::new(),
-            position: None,
         }
-    }
-
-    /// Records an input just sent (sequence `seq`) and advances the prediction.
-    pub fn input(&mut self, seq: u32, input: PlayerInput) {
-        let Some((x, y)) = self.position else { return };
-        let next = self.motion.step(x, y, &input, self.dt);
-        self.position = Some(next);
-        if self.pending.len() == MAX_PENDING {
-            self.pending.pop_front();
-        }
-        self.pending.push_back((seq, input, next));
-    }
-
-    /// Reconciles with the room's state of the avatar after input `last_input_seq`. Returns the
-    /// prediction error: how far the prediction for that input was from the room's answer.
-    pub fn reconcile(&mut self, server: (f32, f32), last_input_seq: u32) -> Option<f32> {
-        let error = self
-            .pending
-            .iter()
-            .find(|(seq, _, _)| *seq == last_input_seq)
-            .map(|(_, _, (px, py))| (px - server.0).hypot(py - server.1));
-        while self
-            .pending
-            .front()
-            .is_some_and(|(seq, _, _)| *seq <= last_input_seq)
-        {
-            self.pending.pop_front();
-        }
-        let (mut x, mut y) = server;
-        for (_, input, predicted) in self.pending.iter_mut() {
-            (x, y) = self.motion.step(x, y, input, self.dt);
-            *predicted = (x, y);
-        }
-        self.position = Some((x, y));
-        error
-    }
-
-    /// The predicted position, once the first snapshot gave a starting point.
-    pub fn position(&self) -> Option<(f32, f32)> {
-        self.position
     }
 }
+
+impl Predict for AvatarMotion {
+    type Input = PlayerInput;
+    /// The avatar's position.
+    type State = (f32, f32);
+
+    fn step(&self, &(x, y): &(f32, f32), input: &PlayerInput) -> (f32, f32) {
+        self.motion.step(x, y, input, self.dt)
+    }
+
+    /// The distance between the two positions.
+    fn error(&self, predicted: &(f32, f32), actual: &(f32, f32)) -> f32 {
+        (predicted.0 - actual.0).hypot(predicted.1 - actual.1)
+    }
+}
+
+/// The arena client's predictor of its own avatar.
+pub type Predictor = protocol::Predictor<AvatarMotion>;
 
 #[cfg(test)]
 mod tests {
@@ -78,7 +47,7 @@ mod tests {
     #[test]
     fn prediction_matches_the_room_when_it_applies_the_same_inputs() {
         let motion = Motion::arena(100.0);
-        let mut p = Predictor::new(motion, 30);
+        let mut p = Predictor::new(AvatarMotion::new(motion, 30));
         p.reconcile((50.0, 50.0), 0);
         let inputs: Vec<PlayerInput> = (0..10)
             .map(|i| PlayerInput::new(1.0, (i as f32 * 0.3).sin(), 0.0, false))
@@ -97,7 +66,7 @@ mod tests {
             all = motion.step(all.0, all.1, input, 1.0 / 30.0);
         }
         assert_eq!(
-            p.position(),
+            p.state(),
             Some(all),
             "unacknowledged inputs replayed on top"
         );
