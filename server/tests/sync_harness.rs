@@ -2,15 +2,17 @@
 //! and a link conditioner (latency, jitter, loss, duplication, reordering) each way, all on a
 //! virtual clock. Properties are checked over many seeds.
 
-use std::{collections::VecDeque, time::Duration};
+mod support;
+
+use std::time::Duration;
 
 use arena::{Arena, ArenaBrain, ArenaGame, ArenaState, PlayerInput, in_world_units};
 use bots::link::{Link, LinkProfile};
 use protocol::{
-    Channel, InputFrame, InputPacket, ServerEvent, SnapshotPacket, SnapshotReceiver, TokenUserData,
-    codec, sync::View,
+    Channel, ServerEvent, SnapshotPacket, SnapshotReceiver, TokenUserData, codec, sync::View,
 };
 use server::room::{Outbound, Room, RoomInput, RoomSettings, SyncSettings};
+use support::inputs::InputWindow;
 
 const ROOM: u64 = 9;
 
@@ -37,8 +39,7 @@ struct Client {
     up: Link<Vec<u8>>,
     brain: ArenaBrain,
     me: Option<u32>,
-    seq: u32,
-    recent: VecDeque<InputFrame<PlayerInput>>,
+    inputs: InputWindow<PlayerInput>,
     keyframes: u32,
     /// Tick of the newest keyframe received.
     last_keyframe: u32,
@@ -106,8 +107,7 @@ impl Harness {
             up: Link::new(self.profile, seed + 500),
             brain: ArenaBrain::new(seed),
             me: None,
-            seq: 0,
-            recent: VecDeque::new(),
+            inputs: InputWindow::default(),
             keyframes: 0,
             last_keyframe: 0,
             unusable: 0,
@@ -180,19 +180,7 @@ impl Harness {
             } else {
                 c.brain.think(&in_world_units(&snapshot.entities), me)
             };
-            c.seq += 1;
-            if c.recent.len() == 4 {
-                c.recent.pop_front();
-            }
-            c.recent.push_back(InputFrame {
-                seq: c.seq,
-                tick: 0,
-                input,
-            });
-            let packet = InputPacket {
-                ack_tick: c.rx.newest_tick().unwrap_or(0),
-                inputs: c.recent.iter().copied().collect(),
-            };
+            let packet = c.inputs.packet(input, c.rx.newest_tick().unwrap_or(0));
             c.up.send(self.now, codec::encode(&packet).unwrap());
         }
     }

@@ -4,13 +4,15 @@
 //! converges to what the room says the client may see: the entities within the interest cube
 //! around its drone, height included.
 
-use std::{collections::VecDeque, time::Duration};
+mod support;
+
+use std::time::Duration;
 
 use bevy_ecs::{prelude::*, schedule::Schedule};
 use bots::link::{Link, LinkProfile};
 use protocol::{
-    Channel, GameProtocol, InputFrame, InputPacket, NoMessage, ServerEvent, SnapshotPacket,
-    SnapshotReceiver, TokenUserData, codec,
+    Channel, GameProtocol, NoMessage, ServerEvent, SnapshotPacket, SnapshotReceiver, TokenUserData,
+    codec,
     replicate::{Angle, Point, UInt},
     sync::View,
 };
@@ -20,6 +22,7 @@ use server::{
     Game, Joined, Outcome, Participant, PlayerInfo, Relevance, Replica, RoomClock,
     room::{Outbound, Room, RoomInput, RoomSettings, SyncSettings},
 };
+use support::inputs::InputWindow;
 
 const ROOM: u64 = 33;
 const TICK: Duration = Duration::from_nanos(33_333_333);
@@ -230,8 +233,7 @@ struct Client {
     up: Link<Vec<u8>>,
     rng: StdRng,
     me: Option<u32>,
-    seq: u32,
-    recent: VecDeque<InputFrame<Steer>>,
+    inputs: InputWindow<Steer>,
     unusable: u32,
 }
 
@@ -272,8 +274,7 @@ impl Harness {
                     up: Link::new(profile, seed + 500),
                     rng: StdRng::seed_from_u64(seed),
                     me: None,
-                    seq: 0,
-                    recent: VecDeque::new(),
+                    inputs: InputWindow::default(),
                     unusable: 0,
                 }
             })
@@ -332,19 +333,7 @@ impl Harness {
                     pitch: axis(),
                 }
             };
-            c.seq += 1;
-            if c.recent.len() == 4 {
-                c.recent.pop_front();
-            }
-            c.recent.push_back(InputFrame {
-                seq: c.seq,
-                tick: 0,
-                input,
-            });
-            let packet = InputPacket {
-                ack_tick: c.rx.newest_tick().unwrap_or(0),
-                inputs: c.recent.iter().copied().collect(),
-            };
+            let packet = c.inputs.packet(input, c.rx.newest_tick().unwrap_or(0));
             c.up.send(self.now, codec::encode(&packet).unwrap());
         }
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod browser;
+pub mod inputs;
 
 use std::{
     net::{IpAddr, Ipv4Addr},
