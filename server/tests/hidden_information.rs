@@ -203,9 +203,9 @@ fn a_client_never_holds_an_entity_outside_its_scope_even_across_a_restart() {
         if tick == 40 {
             room.inject_fault(Fault::Panic);
         }
-        for slot in 0..teams.len() {
+        for (slot, receiver) in receivers.iter().enumerate() {
             let packet = InputPacket {
-                ack_tick: receivers[slot].newest_tick().unwrap_or(0),
+                ack_tick: receiver.newest_tick().unwrap_or(0),
                 inputs: vec![InputFrame {
                     seq: tick,
                     tick: 0,
@@ -247,9 +247,9 @@ fn a_client_never_holds_an_entity_outside_its_scope_even_across_a_restart() {
         "the room was restored once"
     );
     assert!(snapshots > 300, "{snapshots} snapshots");
-    for slot in 0..teams.len() {
+    for (slot, receiver) in receivers.iter().enumerate() {
         assert_eq!(welcomed[slot], Some(hand(slot)), "p{slot}'s own entity");
-        let (_, _, view) = receivers[slot].newest().unwrap();
+        let (_, _, view) = receiver.newest().unwrap();
         let held: BTreeSet<u32> = view.keys().copied().collect();
         assert_eq!(held, allowed(slot), "p{slot} holds all it may");
         // Its own hand as the room has it: slot + 1 cards drawn per tick.

@@ -122,10 +122,9 @@ impl<'a, S: Replicated> World<'a, S> {
             .collect();
         let mut bounds = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
         for &(_, i) in &cells {
-            let p = positions[i as usize];
-            for axis in 0..3 {
-                bounds.0[axis] = bounds.0[axis].min(p[axis]);
-                bounds.1[axis] = bounds.1[axis].max(p[axis]);
+            for (axis, &v) in positions[i as usize].iter().enumerate() {
+                bounds.0[axis] = bounds.0[axis].min(v);
+                bounds.1[axis] = bounds.1[axis].max(v);
             }
         }
         Self {
