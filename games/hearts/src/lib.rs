@@ -3,7 +3,16 @@
 //! public API, as the arena is.
 //!
 //! - [`rules`]: the game itself, with no platform in it: cards, hands, legal plays, tricks,
-//!   points and the end of the game.
+//!   points and the end of the game;
+//! - [`Hearts`]: its messages and the state it replicates ([`HeartsState`]: the table and the
+//!   seats for everyone, each hand for its owner alone), with fields of its own for a set of
+//!   cards ([`CardSet`]) and a trick ([`Trick`]).
 #![warn(missing_docs)]
 
 pub mod rules;
+mod wire;
+
+pub use wire::{
+    CardSet, Hearts, HeartsEvent, HeartsResults, HeartsState, HeartsWelcome, Idle,
+    InvalidHeartsMessage, Kind, Play, Trick,
+};
