@@ -6,11 +6,16 @@
 //!   points and the end of the game;
 //! - [`Hearts`]: its messages and the state it replicates ([`HeartsState`]: the table and the
 //!   seats for everyone, each hand for its owner alone), with fields of its own for a set of
-//!   cards ([`CardSet`]) and a trick ([`Trick`]).
+//!   cards ([`CardSet`]) and a trick ([`Trick`]);
+//! - [`HeartsGame`]: its server side for the engine (`game_api::Game`): seats, plays checked
+//!   by the rules, a turn timer that plays for an absent or slow player, checkpoints.
 #![warn(missing_docs)]
 
+mod game;
 pub mod rules;
 mod wire;
+
+pub use game::{HeartsCheckpoint, HeartsGame};
 
 pub use wire::{
     CardSet, Hearts, HeartsEvent, HeartsResults, HeartsState, HeartsWelcome, Idle,

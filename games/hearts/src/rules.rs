@@ -207,6 +207,42 @@ pub enum Played {
     },
 }
 
+/// The cards of `hand` that may be played to a trick led with `led` (`None`: this player
+/// leads), as much as a player knows: whether hearts are broken and whether this is the
+/// hand's first trick. What [`Table::legal`] answers, and what a client or a bot can work out
+/// from its own hand and the table.
+pub fn legal_plays(
+    hand: Cards,
+    led: Option<Card>,
+    hearts_broken: bool,
+    first_trick: bool,
+) -> Cards {
+    let Some(led) = led else {
+        if first_trick && hand.contains(Card::TWO_OF_CLUBS) {
+            return Cards::EMPTY.with(Card::TWO_OF_CLUBS);
+        }
+        let not_hearts = Cards(hand.0 & !hand.of_suit(Suit::Hearts).0);
+        return if hearts_broken || not_hearts.is_empty() {
+            hand
+        } else {
+            not_hearts
+        };
+    };
+    let following = hand.of_suit(led.suit());
+    if !following.is_empty() {
+        return following;
+    }
+    if first_trick {
+        let pointless = Cards::from_bits(
+            hand.0 & !hand.of_suit(Suit::Hearts).0 & !(1 << Card::QUEEN_OF_SPADES.0),
+        );
+        if !pointless.is_empty() {
+            return pointless;
+        }
+    }
+    hand
+}
+
 /// A table of Hearts: the hands, the trick on the table, the scores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
@@ -316,32 +352,12 @@ impl Table {
         if self.over || seat != self.turn() {
             return Cards::EMPTY;
         }
-        let hand = self.hands[seat];
-        let first_trick = self.tricks == 0;
-        let Some(&led) = self.trick.first() else {
-            if first_trick {
-                return Cards::EMPTY.with(Card::TWO_OF_CLUBS);
-            }
-            let not_hearts = Cards(hand.0 & !hand.of_suit(Suit::Hearts).0);
-            return if self.hearts_broken || not_hearts.is_empty() {
-                hand
-            } else {
-                not_hearts
-            };
-        };
-        let following = hand.of_suit(led.suit());
-        if !following.is_empty() {
-            return following;
-        }
-        if first_trick {
-            let pointless = Cards::from_bits(
-                hand.0 & !hand.of_suit(Suit::Hearts).0 & !(1 << Card::QUEEN_OF_SPADES.0),
-            );
-            if !pointless.is_empty() {
-                return pointless;
-            }
-        }
-        hand
+        legal_plays(
+            self.hands[seat],
+            self.trick.first().copied(),
+            self.hearts_broken,
+            self.tricks == 0,
+        )
     }
 
     /// `seat` plays `card`.
