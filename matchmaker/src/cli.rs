@@ -83,6 +83,9 @@ pub enum ConfigError {
     /// The flags themselves are wrong (clap's own message, usage included).
     #[error("{0}")]
     Flags(#[from] clap::Error),
+    /// A default given by the program (a game's) names no flag.
+    #[error("a default for {0:?}, which is no flag")]
+    UnknownDefault(String),
 }
 
 /// The parsed flags and where each value came from.
@@ -111,7 +114,17 @@ pub struct Setting {
 /// effective configuration and exits with `--print-config`; prints the error and exits with
 /// status 2 on bad configuration.
 pub fn parse<C: CommandFactory + FromArgMatches>() -> C {
-    match load::<C>(std::env::args_os().collect()) {
+    parse_with_defaults::<C>(&[])
+}
+
+/// [`parse`], with `defaults` in place of the flags' own defaults: `(long name, value)`
+/// pairs, below the command line, the environment and the file (a game's server binary sets
+/// its number of players or its tick rate this way). `--print-config` shows them as
+/// `default`.
+pub fn parse_with_defaults<C: CommandFactory + FromArgMatches>(
+    defaults: &[(&str, &'static str)],
+) -> C {
+    match load_with_defaults::<C>(std::env::args_os().collect(), defaults) {
         Ok(loaded) if loaded.print => {
             print!("{}", render(&loaded.effective));
             let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -130,7 +143,23 @@ pub fn parse<C: CommandFactory + FromArgMatches>() -> C {
 pub fn load<C: CommandFactory + FromArgMatches>(
     argv: Vec<OsString>,
 ) -> Result<Loaded<C>, ConfigError> {
-    let command = C::command();
+    load_with_defaults(argv, &[])
+}
+
+/// [`parse_with_defaults`] without touching the process.
+pub fn load_with_defaults<C: CommandFactory + FromArgMatches>(
+    argv: Vec<OsString>,
+    defaults: &[(&str, &'static str)],
+) -> Result<Loaded<C>, ConfigError> {
+    let mut command = C::command();
+    for &(long, value) in defaults {
+        let id = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .map(|a| a.get_id().clone())
+            .ok_or_else(|| ConfigError::UnknownDefault(long.to_owned()))?;
+        command = command.mut_arg(id, |arg| arg.default_value(value));
+    }
     // What the command line itself sets (errors such as a missing required flag are left for
     // the final parse, where the file may have supplied it).
     let first = command
@@ -442,5 +471,37 @@ mod tests {
         // A value the flag's parser refuses, from the file, is refused too.
         let f = file("redis = \"x\"\nwait = \"soon\"\n");
         assert!(load::<Flags>(argv(&["--config", f.0.to_str().unwrap()])).is_err());
+    }
+
+    #[test]
+    fn a_programs_defaults_stand_below_the_command_line() {
+        let argv = |args: &[&str]| -> Vec<OsString> {
+            ["prog", "--redis", "r"]
+                .iter()
+                .chain(args)
+                .map(OsString::from)
+                .collect()
+        };
+        let defaults = [("players", "4"), ("wait", "1s")];
+        let loaded = load_with_defaults::<Flags>(argv(&[]), &defaults).unwrap();
+        assert_eq!(
+            (loaded.args.players, loaded.args.wait),
+            (4, Duration::from_secs(1))
+        );
+        let players = loaded
+            .effective
+            .iter()
+            .find(|s| s.key == "players")
+            .unwrap();
+        assert_eq!(
+            (players.value.as_deref(), players.source),
+            (Some("4"), "default")
+        );
+        let loaded = load_with_defaults::<Flags>(argv(&["--players", "6"]), &defaults).unwrap();
+        assert_eq!(loaded.args.players, 6, "the command line wins");
+        assert!(matches!(
+            load_with_defaults::<Flags>(argv(&[]), &[("seats", "4")]),
+            Err(ConfigError::UnknownDefault(key)) if key == "seats"
+        ));
     }
 }

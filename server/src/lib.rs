@@ -44,4 +44,4 @@ pub use node::{
     ImportError, JoinError, MigrateError, NoSuchRoom, Node, NodeConfig, NodeEvent, RoomFailure,
 };
 pub use ports::UdpPorts;
-pub use run::{run, serve};
+pub use run::{run, run_with_defaults, serve};

@@ -40,7 +40,24 @@ where
     A: clap::Args + Clone + std::fmt::Debug,
     G: Game,
 {
-    let cli: Cli<A> = matchmaker::cli::parse();
+    run_with_defaults(&[], make_game).await
+}
+
+/// [`run`], with the game's own defaults for the engine's flags: `(long name, value)` pairs
+/// such as `("tick-rate", "10")` or `("modes", "name=hearts,players=4,time-limit=none")`, which
+/// the command line, the environment and a `--config` file still override.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_defaults<A, G>(
+    defaults: &[(&str, &'static str)],
+    make_game: impl FnOnce(&A) -> G,
+) -> anyhow::Result<()>
+where
+    A: clap::Args + Clone + std::fmt::Debug,
+    G: Game,
+{
+    let cli: Cli<A> = matchmaker::cli::parse_with_defaults(defaults);
     let args = cli.server;
     let game = make_game(&cli.game);
     matchmaker::cli::init_logging(args.log_format);
