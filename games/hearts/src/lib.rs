@@ -8,9 +8,11 @@
 //!   seats for everyone, each hand for its owner alone), with fields of its own for a set of
 //!   cards ([`CardSet`]) and a trick ([`Trick`]);
 //! - [`HeartsGame`]: its server side for the engine (`game_api::Game`): seats, plays checked
-//!   by the rules, a turn timer that plays for an absent or slow player, checkpoints.
+//!   by the rules, a turn timer that plays for an absent or slow player, checkpoints;
+//! - [`brain`]: a player for bots and tests (its lowest legal card, from what a client sees).
 #![warn(missing_docs)]
 
+pub mod brain;
 mod game;
 pub mod rules;
 mod wire;

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use hearts::{
-    Hearts, HeartsEvent, HeartsGame, HeartsState, Kind, Play,
-    rules::{Card, Cards, SEATS, legal_plays},
+    Hearts, HeartsEvent, HeartsGame, HeartsState, Kind, Play, brain,
+    rules::{Card, Cards, SEATS},
 };
 use protocol::{
     Channel, ClientEvent, EndReason, MatchResults, ServerEvent, SnapshotReceiver, TokenUserData,
@@ -35,30 +35,8 @@ impl Player {
 
     /// The card it plays now, if it is its turn: the lowest legal one, as a bot would.
     fn choose(&self) -> Option<Card> {
-        let held = self.held();
-        let hand = held.values().find(|s| s.kind.0 == Kind::Hand)?;
-        let table = held.values().find(|s| s.kind.0 == Kind::Table)?;
-        let seat = hand.seat.get() as usize;
-        if table.turn.get() as usize != seat || table.trick.0[seat].is_some() {
-            return None;
-        }
-        // The first trick: every card of the hand is in someone's hand or on the table.
-        let cards_left: u32 = held
-            .values()
-            .filter(|s| s.kind.0 == Kind::Seat)
-            .map(|s| s.cards_left.get())
-            .sum();
-        let on_table = table.trick.0.iter().flatten().count() as u32;
-        let first_trick = cards_left + on_table == 52;
-        // The card led: the first one clockwise after the empty seats before this one.
-        let led = (1..SEATS)
-            .map(|back| (seat + SEATS - back) % SEATS)
-            .take_while(|&s| table.trick.0[s].is_some())
-            .last()
-            .and_then(|s| table.trick.0[s]);
-        legal_plays(hand.cards.0, led, table.hearts_broken.0, first_trick)
-            .iter()
-            .next()
+        let (_, _, view) = self.rx.newest()?;
+        brain::lowest_legal(view)
     }
 }
 
