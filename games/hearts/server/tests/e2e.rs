@@ -59,7 +59,7 @@ async fn four_clients_play_hearts_to_the_end_over_udp() {
     }
 
     let mut heard: Vec<Vec<ServerEvent<Hearts>>> = vec![Vec::new(); 4];
-    let mut sent = vec![None; 4];
+    let mut sent = [None; 4];
     let frame = Duration::from_millis(10);
     let mut ended = false;
     for _ in 0..6_000 {
