@@ -106,11 +106,14 @@ fn play(
                 points: points as u8,
             },
         ),
-        Played::Hand { winner, scored } => {
-            let points: u32 = scored.iter().sum::<u32>().min(26);
+        Played::Hand {
+            winner,
+            points,
+            scored,
+        } => {
             let trick = HeartsEvent::Trick {
                 seat: winner as u8,
-                points: points.min(26) as u8,
+                points: points as u8,
             };
             events.send(Recipient::All, trick);
             events.send(

@@ -202,6 +202,8 @@ pub enum Played {
     Hand {
         /// Who took the last trick.
         winner: usize,
+        /// Points in the last trick.
+        points: u32,
         /// What each seat scored in the hand.
         scored: [u32; SEATS],
     },
@@ -430,7 +432,11 @@ impl Table {
         } else {
             self.deal();
         }
-        Ok(Played::Hand { winner, scored })
+        Ok(Played::Hand {
+            winner,
+            points,
+            scored,
+        })
     }
 
     /// Seats ranked by score, lowest first, with their rank (ties share one: 1, 1, 3, ...).
@@ -636,6 +642,7 @@ mod tests {
             t.play(3, card("4C")),
             Ok(Played::Hand {
                 winner: 0,
+                points: 1,
                 scored: [0, 26, 26, 26]
             })
         );

@@ -163,6 +163,21 @@ fn four_players_play_a_whole_game_and_each_sees_only_its_own_hand() {
     let plays = played(&m.players[0].events);
     assert!(plays.len() >= 52, "at least a hand: {}", plays.len());
     assert!(plays.iter().all(|&(_, _, for_absent)| !for_absent));
+    // The tricks of each hand carry its 26 points between them.
+    let mut in_hand = 0;
+    let mut hands = 0;
+    for event in &m.players[0].events {
+        match event {
+            ServerEvent::Game(HeartsEvent::Trick { points, .. }) => in_hand += u32::from(*points),
+            ServerEvent::Game(HeartsEvent::HandScored { .. }) => {
+                assert_eq!(in_hand, 26, "hand {hands}");
+                in_hand = 0;
+                hands += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(hands >= 1);
     // Every player heard the same plays and the end.
     for player in &m.players {
         assert_eq!(played(&player.events), plays);
