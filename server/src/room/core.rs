@@ -23,7 +23,7 @@ use protocol::{
 use super::{
     hostile::HostileKind,
     sim::{Fault, SimCheckpoint, SimCommand, Slot, StepOutput, TickBatch},
-    sync::{ClientSync, Header, Viewer, World},
+    sync::{ClientSync, Header, Viewer, World, WorldBuffers},
 };
 use crate::game::{Game, Outcome, ResultsOf, Scope};
 
@@ -236,6 +236,8 @@ pub struct RoomCore<G: Game> {
     resume: Option<handoff::Resume>,
     /// The room told its clients to follow it to another node.
     migrated: bool,
+    /// Where each tick's interest index is built: the last tick's, reused.
+    world_buffers: WorldBuffers<<G::Protocol as GameProtocol>::State>,
 }
 
 impl<P: GameProtocol> Player<P> {
@@ -290,6 +292,7 @@ impl<G: Game> RoomCore<G> {
             max_replacements,
             resume: None,
             migrated: false,
+            world_buffers: WorldBuffers::default(),
         }
     }
 
@@ -373,7 +376,8 @@ impl<G: Game> RoomCore<G> {
                 )),
             }
         }
-        let world = World::new(&step.entities, self.settings.sync.interest_radius);
+        let buffers = std::mem::take(&mut self.world_buffers);
+        let world = World::build(&step.entities, self.settings.sync.interest_radius, buffers);
         for (&client, &slot) in &self.clients {
             let player = &mut self.players[slot as usize];
             if !player.welcomed {
@@ -400,6 +404,7 @@ impl<G: Game> RoomCore<G> {
             );
             self.out.push(Outbound::Snapshot { client, packet });
         }
+        self.world_buffers = world.into_buffers();
     }
 
     /// Sends the game's events of the tick to welcomed players (one not yet welcomed learns

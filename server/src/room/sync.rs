@@ -67,14 +67,26 @@ impl Viewer {
 /// One tick's replicated entities, indexed for interest: a spatial grid of the nearby ones
 /// with a position, and an id-ordered list of the ones sent by scope instead.
 ///
-/// The grid is a vector sorted by cell rather than a map of cells: built once per tick with
-/// one allocation, searched with a binary search per row of cells a client's interest covers.
-/// It is 2-D (x, y); a 3-D state's height is checked per entity.
+/// The grid is a vector sorted by cell rather than a map of cells: built once per tick,
+/// searched with a binary search per row of cells a client's interest covers. It is 2-D
+/// (x, y); a 3-D state's height is checked per entity. A room builds each tick's world in the
+/// buffers of the one before ([`World::build`], [`World::into_buffers`]), so it allocates
+/// nothing once they have grown.
 pub struct World<'a, S> {
     entities: &'a [Replica<S>],
+    cell: f32,
+    /// Bounding box of every placed entity: (min, max), x, y, z.
+    bounds: ([f32; 3], [f32; 3]),
+    index: WorldBuffers<S>,
+    /// What each client's snapshot chose, in a buffer the tick's clients share.
+    updated: RefCell<Vec<(u32, S)>>,
+}
+
+/// The buffers a [`World`] is built in, kept from one tick to the next.
+#[derive(Debug)]
+pub struct WorldBuffers<S> {
     /// Each entity's position (x, y, z; zeros for a state that declares none).
     positions: Vec<[f32; 3]>,
-    cell: f32,
     /// (cell, entity index) of placed entities, sorted.
     cells: Vec<((i32, i32), u32)>,
     /// (network id, entity index) of every entity, sorted.
@@ -83,43 +95,67 @@ pub struct World<'a, S> {
     /// whose entities are all nearby ones with a position (a shooter), so its clients' interest
     /// is the grid alone.
     scoped: Vec<u32>,
-    /// Bounding box of every placed entity: (min, max), x, y, z.
-    bounds: ([f32; 3], [f32; 3]),
-    /// What each client's snapshot chose, in a buffer the tick's clients share.
-    updated: RefCell<Vec<(u32, S)>>,
+    updated: Vec<(u32, S)>,
+}
+
+impl<S> Default for WorldBuffers<S> {
+    fn default() -> Self {
+        Self {
+            positions: Vec::new(),
+            cells: Vec::new(),
+            by_id: Vec::new(),
+            scoped: Vec::new(),
+            updated: Vec::new(),
+        }
+    }
 }
 
 impl<'a, S: Replicated> World<'a, S> {
     /// Indexes one tick's entities on a grid of `cell`-sized squares (the interest radius).
     pub fn new(entities: &'a [Replica<S>], cell: f32) -> Self {
+        Self::build(entities, cell, WorldBuffers::default())
+    }
+
+    /// [`World::new`] in the buffers of an earlier world.
+    pub fn build(entities: &'a [Replica<S>], cell: f32, buffers: WorldBuffers<S>) -> Self {
         let cell = cell.max(1.0);
+        let WorldBuffers {
+            mut positions,
+            mut cells,
+            mut by_id,
+            mut scoped,
+            mut updated,
+        } = buffers;
         let positioned = entities
             .first()
             .is_some_and(|e| e.state.position().is_some());
-        let positions: Vec<[f32; 3]> = entities
-            .iter()
-            .map(|e| e.state.position().unwrap_or_default())
-            .collect();
+        positions.clear();
+        positions.extend(
+            entities
+                .iter()
+                .map(|e| e.state.position().unwrap_or_default()),
+        );
         let placed = |e: &Replica<S>| positioned && e.relevance.scope == Scope::Nearby;
-        let mut cells: Vec<_> = entities
-            .iter()
-            .zip(&positions)
-            .enumerate()
-            .filter(|(_, (e, _))| placed(e))
-            .map(|(i, (_, p))| (cell_of(p[0], p[1], cell), i as u32))
-            .collect();
+        cells.clear();
+        cells.extend(
+            entities
+                .iter()
+                .zip(&positions)
+                .enumerate()
+                .filter(|(_, (e, _))| placed(e))
+                .map(|(i, (_, p))| (cell_of(p[0], p[1], cell), i as u32)),
+        );
         cells.sort_unstable();
-        let mut by_id: Vec<_> = entities
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.id, i as u32))
-            .collect();
+        by_id.clear();
+        by_id.extend(entities.iter().enumerate().map(|(i, e)| (e.id, i as u32)));
         by_id.sort_unstable();
-        let scoped: Vec<u32> = by_id
-            .iter()
-            .filter(|&&(_, i)| !placed(&entities[i as usize]))
-            .map(|&(_, i)| i)
-            .collect();
+        scoped.clear();
+        scoped.extend(
+            by_id
+                .iter()
+                .filter(|&&(_, i)| !placed(&entities[i as usize]))
+                .map(|&(_, i)| i),
+        );
         let mut bounds = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
         for &(_, i) in &cells {
             for (axis, &v) in positions[i as usize].iter().enumerate() {
@@ -127,23 +163,37 @@ impl<'a, S: Replicated> World<'a, S> {
                 bounds.1[axis] = bounds.1[axis].max(v);
             }
         }
+        updated.clear();
+        updated.reserve(entities.len());
         Self {
             entities,
-            positions,
             cell,
-            cells,
-            by_id,
-            scoped,
             bounds,
-            updated: RefCell::new(Vec::with_capacity(entities.len())),
+            index: WorldBuffers {
+                positions,
+                cells,
+                by_id,
+                scoped,
+                updated: Vec::new(),
+            },
+            updated: RefCell::new(updated),
+        }
+    }
+
+    /// The buffers, for the next tick's world.
+    pub fn into_buffers(self) -> WorldBuffers<S> {
+        WorldBuffers {
+            updated: self.updated.into_inner(),
+            ..self.index
         }
     }
 
     fn index_of(&self, id: u32) -> Option<usize> {
-        self.by_id
+        self.index
+            .by_id
             .binary_search_by_key(&id, |&(id, _)| id)
             .ok()
-            .map(|at| self.by_id[at].1 as usize)
+            .map(|at| self.index.by_id[at].1 as usize)
     }
 
     /// Where the entity with this network id is, if it exists this tick and its state
@@ -162,16 +212,16 @@ impl<'a, S: Replicated> World<'a, S> {
         let (lo, hi) = self.bounds;
         let covers_all =
             (0..3).all(|axis| c[axis] - radius <= lo[axis] && c[axis] + radius >= hi[axis]);
-        if covers_all && self.scoped.is_empty() {
-            out.extend(self.by_id.iter().map(|&(_, i)| i as usize));
+        if covers_all && self.index.scoped.is_empty() {
+            out.extend(self.index.by_id.iter().map(|&(_, i)| i as usize));
             return;
         }
         if covers_all {
-            out.extend(self.cells.iter().map(|&(_, i)| i as usize));
+            out.extend(self.index.cells.iter().map(|&(_, i)| i as usize));
         } else {
             self.around(c, radius, out);
         }
-        for &i in &self.scoped {
+        for &i in &self.index.scoped {
             if viewer.may_see(self.entities[i as usize].relevance.scope) {
                 out.push(i as usize);
             }
@@ -184,12 +234,15 @@ impl<'a, S: Replicated> World<'a, S> {
         let (lo_x, lo_y) = cell_of(c[0] - radius, c[1] - radius, self.cell);
         let (hi_x, hi_y) = cell_of(c[0] + radius, c[1] + radius, self.cell);
         for cx in lo_x..=hi_x {
-            let from = self.cells.partition_point(|&(cell, _)| cell < (cx, lo_y));
-            for &(cell, i) in &self.cells[from..] {
+            let from = self
+                .index
+                .cells
+                .partition_point(|&(cell, _)| cell < (cx, lo_y));
+            for &(cell, i) in &self.index.cells[from..] {
                 if cell > (cx, hi_y) {
                     break;
                 }
-                let p = self.positions[i as usize];
+                let p = self.index.positions[i as usize];
                 if (p[0] - c[0]).abs() <= radius
                     && (p[1] - c[1]).abs() <= radius
                     && (p[2] - c[2]).abs() <= radius
@@ -404,7 +457,7 @@ impl<S: Replicated> ClientSync<S> {
                 }
                 continue;
             }
-            let position = world.positions[i];
+            let position = world.index.positions[i];
             let (dx, dy, dz) = (
                 position[0] - viewer.center[0],
                 position[1] - viewer.center[1],
