@@ -12,7 +12,7 @@ use protocol::{
     Channel, ClientEvent, EndReason, MatchResults, ServerEvent, SnapshotReceiver, TokenUserData,
     codec,
 };
-use server::room::{Fault, Outbound, Room, RoomInput, RoomSettings};
+use server::room::{Fault, Outbound, Room, RoomHandoff, RoomInput, RoomSettings};
 
 const ROOM: u64 = 52;
 
@@ -299,4 +299,53 @@ fn a_crash_mid_trick_is_restored_and_the_game_plays_on_exactly() {
         played(&steady.players[1].events)
     );
     assert_eq!(crashed.players[1].held(), steady.players[1].held());
+}
+
+#[test]
+fn a_match_moved_to_another_node_mid_hand_loses_no_card_and_plays_none_twice() {
+    let mut stays = Match::new(21, 40);
+    let mut moving = Match::new(21, 40);
+    for _ in 0..60 {
+        stays.tick();
+        moving.tick();
+    }
+    assert!(!played(&moving.players[0].events).is_empty(), "mid-game");
+    // Packed through the bytes another node would receive, and resumed there.
+    let blob = moving
+        .room
+        .handoff("hearts")
+        .expect("a running room moves")
+        .encode()
+        .unwrap();
+    let handoff = RoomHandoff::<HeartsGame>::decode(&blob).unwrap();
+    let mut moved = Match {
+        room: Room::resume(HeartsGame::new("hearts", 40, 20), handoff, 60).unwrap(),
+        players: Vec::new(),
+    };
+    // Every player reconnects to it, with what it had heard so far.
+    for (slot, player) in moving.players.drain(..).enumerate() {
+        moved.room.handle(RoomInput::Connected {
+            client: slot as u64,
+            user: user(slot),
+        });
+        moved.players.push(Player {
+            rx: SnapshotReceiver::new(),
+            events: player.events,
+            here: true,
+        });
+    }
+    let mut ticks = 0;
+    while stays.results().is_none() || moved.results().is_none() {
+        stays.tick();
+        moved.tick();
+        ticks += 1;
+        assert!(ticks < 20_000, "both games end");
+    }
+    // The same cards in the same order, each once, and the same results.
+    let (here, there) = (
+        played(&stays.players[0].events),
+        played(&moved.players[0].events),
+    );
+    assert_eq!(there, here);
+    assert_eq!(moved.results().unwrap().game, stays.results().unwrap().game);
 }
