@@ -378,16 +378,11 @@ impl Table {
             return Err(IllegalPlay::NotInHand(card));
         }
         if !self.legal(seat).contains(card) {
+            // A card in hand that may not be played: off the suit led while holding it, points
+            // on the first trick while holding something else, or a lead the rules forbid.
             return Err(match self.trick.first() {
-                Some(led) if card.suit() != led.suit() && self.tricks > 0 => {
-                    IllegalPlay::MustFollow(led.suit())
-                }
-                Some(led) if card.suit() != led.suit() => {
-                    if self.hands[seat].of_suit(led.suit()).is_empty() {
-                        IllegalPlay::NoPointsOnFirstTrick
-                    } else {
-                        IllegalPlay::MustFollow(led.suit())
-                    }
+                Some(led) if self.hands[seat].of_suit(led.suit()).is_empty() => {
+                    IllegalPlay::NoPointsOnFirstTrick
                 }
                 Some(led) => IllegalPlay::MustFollow(led.suit()),
                 None if self.tricks == 0 => IllegalPlay::TwoOfClubsLeads,
