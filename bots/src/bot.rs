@@ -3,18 +3,15 @@
 
 use std::{sync::Arc, time::Duration};
 
-use arena::{
-    Arena, ArenaBrain, ArenaState, AvatarMotion, EntityKind, EntityState, Motion, Predictor,
-};
 use protocol::{
-    ConnectionState, EndReason, GameClient, Interpolator, MatchmakerClient, MatchmakerError,
-    ServerEvent, View,
+    ConnectionState, EndReason, GameClient, MatchmakerClient, MatchmakerError, ServerEvent,
     api::{Assignment, CreateTicketRequest, Party, TicketStatus},
 };
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::{
-    Activity, Control, SwarmConfig,
+    Activity, Brain, Control, SwarmConfig,
+    brain::{FRAME, Play, Welcome, acknowledge},
     report::{MatchStats, Recorder},
     scenario::{Group, Slot},
 };
@@ -38,13 +35,14 @@ enum Gap {
     Rejoin { since: Instant, last_tick: u32 },
 }
 
-pub(crate) struct Bot {
+pub(crate) struct Bot<B> {
     pub(crate) index: usize,
     pub(crate) slot: Slot,
     pub(crate) config: Arc<SwarmConfig>,
     pub(crate) mm: MatchmakerClient,
     pub(crate) recorder: Arc<Recorder>,
     pub(crate) control: Arc<Control>,
+    pub(crate) brain: std::marker::PhantomData<fn() -> B>,
 }
 
 enum Queued {
@@ -54,7 +52,7 @@ enum Queued {
     Failed,
 }
 
-impl Bot {
+impl<B: Brain> Bot<B> {
     fn group(&self) -> &Group {
         &self.config.scenario.groups[self.slot.group]
     }
@@ -139,7 +137,7 @@ impl Bot {
     async fn queue(&self, round: u64) -> Queued {
         let group = self.group();
         let request = CreateTicketRequest {
-            mode: group.mode.clone(),
+            mode: group.mode.clone().unwrap_or_else(|| B::MODE.to_string()),
             skill: Some(self.skill()),
             player_id: Some(format!(
                 "{}-{}-{round}",
@@ -233,7 +231,7 @@ impl Bot {
     /// Plays the match of `assignment`; if the match resumes on another node meanwhile, the
     /// assignment is updated to the one the bot rejoined with.
     async fn play(&self, assignment: &mut Assignment, ticket: &str, hard_stop: Instant) -> Played {
-        let mut client = match GameClient::<Arena>::connect(assignment) {
+        let mut client = match GameClient::<B::Game>::connect(assignment) {
             Ok(client) => client,
             Err(e) => {
                 tracing::warn!(bot = self.index, error = %e, "connect failed");
@@ -245,21 +243,13 @@ impl Bot {
             client.condition(network, self.index as u64 ^ assignment.room_id);
         }
         let mut stats = MatchStats::default();
-        let mut brain = ArenaBrain::new(self.index as u64 ^ assignment.room_id);
-        let mut me = None;
-        let mut tick_interval = Duration::from_millis(33);
+        let mut brain = B::new(self.index as u64 ^ assignment.room_id);
+        let mut welcomed = false;
+        let mut tick_interval = FRAME;
         let mut last_snapshot_at: Option<Instant> = None;
         // Inputs sent and not yet acknowledged by a snapshot, oldest first.
-        let mut unacked: std::collections::VecDeque<(u32, Instant)> = Default::default();
-        // Own avatar: predicted from inputs, reconciled with each snapshot. Others: rendered
-        // two ticks in the past, interpolated.
-        let mut predictor: Option<Predictor> = None;
-        let mut interpolator = Interpolator::<ArenaState>::new();
-        // What the brain sees each frame, reused: the interpolated states, then in world units.
-        let mut sampled = View::new();
-        let mut seen: Vec<EntityState> = Vec::new();
-        let mut alive_before = false;
-        let mut frame = tokio::time::interval(Duration::from_millis(33));
+        let mut unacked = std::collections::VecDeque::new();
+        let mut frame = tokio::time::interval(FRAME);
         frame.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let started = Instant::now();
         // When the current connection attempt began (the assignment, or a migration).
@@ -289,21 +279,24 @@ impl Bot {
                 match event {
                     ServerEvent::Welcome {
                         entity_id,
+                        team,
                         game,
                         tick_rate,
                         ..
                     } => {
-                        if me.is_none() {
+                        if !welcomed {
                             self.recorder.connected(now - started);
                         }
-                        me = entity_id;
+                        welcomed = true;
                         tick_interval = Duration::from_secs_f64(1.0 / f64::from(tick_rate.max(1)));
-                        brain.set_arena_size(game.size);
-                        predictor = Some(Predictor::new(AvatarMotion::new(
-                            Motion::arena(game.size as f32),
+                        brain.welcome(&Welcome {
+                            entity: entity_id,
+                            team,
                             tick_rate,
-                        )));
+                            game: &game,
+                        });
                     }
+                    ServerEvent::Game(event) => brain.event(&event, &mut stats),
                     ServerEvent::MatchEnded(results) => {
                         if results.reason == EndReason::Abandoned {
                             self.recorder.match_ended_early();
@@ -351,7 +344,7 @@ impl Bot {
                 }
                 ConnectionState::Connected => {
                     connected_at.get_or_insert(now);
-                    if me.is_none() && now - started > CONNECT_TIMEOUT {
+                    if !welcomed && now - started > CONNECT_TIMEOUT {
                         break Outcome::Error("no_welcome");
                     }
                     if now >= next_rtt_sample {
@@ -359,7 +352,7 @@ impl Bot {
                         self.recorder.merge(&mut stats);
                         next_rtt_sample = now + Duration::from_secs(1);
                     }
-                    if let (Some(me), Some(predictor)) = (me, predictor.as_mut()) {
+                    if welcomed {
                         if let Some(snapshot) = client.take_new_snapshot() {
                             heard_at = now;
                             match gap.take() {
@@ -367,6 +360,7 @@ impl Bot {
                                     self.recorder.migrated(assignment.room_id, now - since);
                                     // The gap is the migration's, not jitter.
                                     last_snapshot_at = None;
+                                    brain.resumed();
                                 }
                                 Some(Gap::Rejoin { since, last_tick }) => {
                                     // The room resumed from a copy: the ticks between it and
@@ -376,6 +370,7 @@ impl Bot {
                                         last_tick.saturating_sub(snapshot.tick),
                                     );
                                     last_snapshot_at = None;
+                                    brain.resumed();
                                 }
                                 None => {}
                             }
@@ -384,54 +379,15 @@ impl Bot {
                                 let gap = now - previous;
                                 stats.snapshot_jitter(gap.abs_diff(tick_interval));
                             }
-                            while unacked
-                                .front()
-                                .is_some_and(|&(seq, _)| seq <= snapshot.last_input_seq)
-                            {
-                                let (_, sent) = unacked.pop_front().expect("checked");
-                                stats.input_ack(now - sent);
-                            }
-                            let own = snapshot
-                                .entities
-                                .get(&me)
-                                .map(|s| s.to_entity(me))
-                                .filter(|e| e.kind == EntityKind::Player);
-                            let alive = own.is_some_and(|e| e.hp > 0);
-                            if let Some(own) = own {
-                                let error =
-                                    predictor.reconcile((own.x, own.y), snapshot.last_input_seq);
-                                // Deaths and respawns are teleports, not prediction errors.
-                                if alive
-                                    && alive_before
-                                    && let Some(error) = error
-                                {
-                                    stats.prediction_error(error);
-                                }
-                            }
-                            alive_before = alive;
-                            interpolator.push_copy(snapshot);
+                            acknowledge(&mut unacked, snapshot.last_input_seq, now, &mut stats);
+                            brain.snapshot(snapshot, &mut stats);
                         }
-                        if let Some(newest) = interpolator.newest_tick() {
-                            interpolator.sample_into(newest as f32 - 2.0, &mut sampled);
-                            seen.clear();
-                            seen.extend(sampled.iter().map(|(&id, s)| s.to_entity(id)));
-                            if let (Some(own), Some((x, y))) =
-                                (seen.iter_mut().find(|e| e.id == me), predictor.state())
-                            {
-                                (own.x, own.y) = (x, y);
-                            }
-                            // One input per room tick (none if this frame passed no tick,
-                            // two if it passed two), so the prediction steps as the room does.
-                            for _ in 0..client.inputs_due() {
-                                let input = brain.think(&seen, me);
-                                let seq = client.send_input(input);
-                                predictor.input(seq, input);
-                                if unacked.len() == 64 {
-                                    unacked.pop_front(); // never acknowledged: lost
-                                }
-                                unacked.push_back((seq, now));
-                            }
-                        }
+                        brain.act(&mut Play {
+                            client: &mut client,
+                            unacked: &mut unacked,
+                            stats: &mut stats,
+                            now,
+                        });
                     }
                 }
             }
@@ -467,7 +423,7 @@ impl Bot {
                 client.leave();
                 break Outcome::Error("match_overran_run");
             }
-            if me.is_some() && self.control.take_churn(self.index) {
+            if welcomed && self.control.take_churn(self.index) {
                 // Say goodbye reliably: a few more frames for the event to get through.
                 client.leave();
                 for _ in 0..3 {

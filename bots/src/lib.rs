@@ -1,16 +1,22 @@
-//! Rallypoint's bot swarm: headless arena players for load tests.
+//! Rallypoint's bot swarm: headless players of any game, for load tests.
 //!
 //! Each bot queues through the matchmaker's HTTP API, connects to its room over UDP with the
 //! `protocol` crate's [`protocol::GameClient`] exactly as a game client would (through a link
-//! conditioner if its group has a network profile), plays with a simple brain (approach,
-//! strafe, shoot) until the match ends, and queues again while the [`scenario`] wants it
-//! playing. [`run_swarm`] drives the scenario's stages, churn and faults, samples the run every
-//! second (and the server's own view of it), and returns a [`Report`]; [`html`] renders one.
+//! conditioner if its group has a network profile), plays with its game's [`Brain`] until the
+//! match ends, and queues again while the [`scenario`] wants it playing. [`run_swarm`] drives
+//! the scenario's stages, churn and faults, samples the run every second (and the server's own
+//! view of it), and returns a [`Report`]; [`html`] renders one. [`cli`] is the whole tool on a
+//! command line, for any brain; [`games`] holds the brains of the games that ship with the
+//! platform (the `bots` binary plays them, `--game`).
 //!
-//! What it is not: it knows nothing of the server's internals; it depends on `protocol` only.
+//! What it is not: it knows nothing of the server's internals; it speaks the public protocol
+//! and HTTP API only.
 #![warn(missing_docs)]
 
 mod bot;
+mod brain;
+pub mod cli;
+pub mod games;
 pub mod scenario;
 pub mod threshold;
 pub use protocol::link;
@@ -26,8 +32,9 @@ use std::{
     time::Duration,
 };
 
+pub use brain::{Brain, Play, Welcome};
 use protocol::{MatchmakerClient, api::FaultRequest};
-pub use report::{Percentiles, Recorder, Report, Sample, ServerSample};
+pub use report::{MatchStats, Percentiles, Recorder, Report, Sample, ServerSample};
 use scenario::{Scenario, Slot};
 use threshold::Threshold;
 use tokio::{sync::watch, time::Instant};
@@ -68,7 +75,7 @@ pub struct Chaos {
 }
 
 impl SwarmConfig {
-    /// `players` arena bots against `matchmaker`, all at once, for `duration`; then they
+    /// `players` bots against `matchmaker`, all at once, for `duration`; then they
     /// finish their matches (within a 120 s grace).
     pub fn new(matchmaker: &str, players: usize, duration: Duration) -> Self {
         Self::from_scenario(matchmaker, Scenario::steady(players, duration))
@@ -138,8 +145,8 @@ impl Control {
     }
 }
 
-/// Runs the swarm to the end and reports.
-pub async fn run_swarm(config: SwarmConfig) -> Report {
+/// Runs the swarm of `B`'s players to the end and reports.
+pub async fn run_swarm<B: Brain>(config: SwarmConfig) -> Report {
     let config = Arc::new(config);
     let recorder = Arc::new(Recorder::default());
     let mm = MatchmakerClient::new(&config.matchmaker);
@@ -186,13 +193,14 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
         for index in 0..target {
             if !running[index] {
                 running[index] = true;
-                let bot = bot::Bot {
+                let bot = bot::Bot::<B> {
                     index,
                     slot: slots[index],
                     config: config.clone(),
                     mm: mm.clone(),
                     recorder: recorder.clone(),
                     control: control.clone(),
+                    brain: std::marker::PhantomData,
                 };
                 bots.spawn(async move {
                     bot.run(hard_stop).await;

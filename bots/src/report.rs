@@ -231,12 +231,13 @@ impl Report {
 
 /// A bot's per-frame measurements, buffered and handed to the recorder about once a second:
 /// a swarm's bots must not queue on one lock every frame, and a histogram per bot would cost
-/// hundreds of kilobytes each.
+/// hundreds of kilobytes each. A [`Brain`](crate::Brain) records its game's own here.
 #[derive(Debug, Default)]
-pub(crate) struct MatchStats {
+pub struct MatchStats {
     snapshot_jitter: Vec<u64>,
     input_ack: Vec<u64>,
     prediction_error: Vec<u64>,
+    errors: Vec<&'static str>,
 }
 
 impl MatchStats {
@@ -248,10 +249,18 @@ impl MatchStats {
         self.input_ack.push(micros(d));
     }
 
-    pub(crate) fn prediction_error(&mut self, units: f32) {
+    /// How far the bot's prediction of its own entity was from the room's, in world units
+    /// (the report's `prediction_error`).
+    pub fn prediction_error(&mut self, units: f32) {
         let milli = (f64::from(units.max(0.0)) * 1000.0).round() as u64;
         // Recorded as value + 1 so an exact prediction (0) fits the histogram's lower bound.
         self.prediction_error.push(milli + 1);
+    }
+
+    /// Something went wrong that a correct bot never sees (the report's `errors`, by class;
+    /// any error fails a run).
+    pub fn error(&mut self, class: &'static str) {
+        self.errors.push(class);
     }
 }
 
@@ -476,6 +485,9 @@ impl Recorder {
                 }
             }
         });
+        for class in stats.errors.drain(..) {
+            self.error(class);
+        }
     }
 
     /// Closes a second of the timeline: fills in the recorder's own figures (matches, errors,

@@ -90,9 +90,9 @@ pub struct Group {
     /// `international-p95`, `unplayable`.
     #[serde(default = "default_network")]
     pub network: String,
-    /// Game mode to queue for.
-    #[serde(default = "default_mode")]
-    pub mode: String,
+    /// Game mode to queue for; absent, the game's own ([`Brain::MODE`](crate::Brain::MODE)).
+    #[serde(default)]
+    pub mode: Option<String>,
     /// Bots queue in parties of this many (the mode must have teams this large).
     #[serde(default = "one_usize")]
     pub party_size: usize,
@@ -110,7 +110,7 @@ impl Default for Group {
             name: default_group_name(),
             weight: 1,
             network: default_network(),
-            mode: default_mode(),
+            mode: None,
             party_size: 1,
             region: None,
             skill_spread: 0.0,
@@ -341,9 +341,6 @@ fn default_group_name() -> String {
 }
 fn default_network() -> String {
     "perfect".into()
-}
-fn default_mode() -> String {
-    "arena".into()
 }
 fn default_grace() -> Duration {
     Duration::from_secs(120)

@@ -16,7 +16,7 @@ use prometheus_client::{
     encoding::{DescriptorEncoder, NoLabelSet},
     metrics::MetricType,
 };
-use protocol::api::Bucket;
+use protocol::{GameProtocol, api::Bucket};
 
 use crate::{
     game::Game,
@@ -228,6 +228,19 @@ impl<G: Game> fmt::Debug for NodeCollector<G> {
 impl<G: Game> Collector for NodeCollector<G> {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let node = &self.node;
+        let version = <G::Protocol as GameProtocol>::VERSION.to_string();
+        gauge_family(
+            &mut encoder,
+            "rallypoint_node_info",
+            "The game this node plays and its wire version (always 1)",
+            &[(
+                &[
+                    ("game", <G::Protocol as GameProtocol>::NAME),
+                    ("version", &version),
+                ],
+                1,
+            )],
+        )?;
         let rooms = node.rooms();
         let in_phase = |phase: &str| rooms.iter().filter(|r| r.phase() == phase).count() as i64;
         gauge_family(

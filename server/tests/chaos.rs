@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bots::{SwarmConfig, run_swarm};
+use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use matchmaker::RedisStore;
 use support::{NodeProcess, RedisServer, free_port, wait_for_port};
 
@@ -126,7 +126,7 @@ async fn no_ticket_is_lost_or_assigned_twice_through_every_failure() {
         let mut config = SwarmConfig::new(&urls(first), 20, Duration::from_secs(20));
         config.scenario.grace = Duration::from_secs(60);
         config.player_prefix = prefix.into();
-        swarms.push(tokio::spawn(run_swarm(config)));
+        swarms.push(tokio::spawn(run_swarm::<ArenaBot>(config)));
     }
 
     // 1. A node dies mid-match, and so does a matchmaker.

@@ -9,7 +9,7 @@ use std::{
 };
 
 use arena::ArenaGame;
-use bots::{SwarmConfig, run_swarm};
+use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use clap::Parser;
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
 use server::{ClusterNode, config::ServerArgs};
@@ -86,7 +86,7 @@ async fn wait_for_nodes(redis: &RedisServer, n: usize) {
 
 /// Runs 20 bots (two matches) and returns the most rooms seen at once on each node.
 async fn play_two_matches(url: String, nodes: &[&ClusterNode<ArenaGame>]) -> Vec<usize> {
-    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+    let swarm = tokio::spawn(run_swarm::<ArenaBot>(SwarmConfig::new(
         &url,
         20,
         Duration::from_millis(300),

@@ -197,7 +197,7 @@ async fn room_log_lines_carry_the_node_and_the_room() {
         std::time::Duration::from_millis(300),
     );
     swarm.scenario.grace = std::time::Duration::from_secs(20);
-    let report = bots::run_swarm(swarm).await;
+    let report = bots::run_swarm::<bots::games::ArenaBot>(swarm).await;
     assert_eq!(report.matches_completed, 1, "{report:#?}");
 
     // The room logs its closing from inside its tick, so inside its span.

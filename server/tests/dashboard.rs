@@ -81,11 +81,9 @@ async fn handshake_status(url: &str, room: u64, token: &str) -> u16 {
 async fn dashboard_shows_the_cluster_and_spectates_a_room_while_bots_play() {
     let token = "dashboard-test-token";
     let server = start_server(token);
-    let swarm = tokio::spawn(bots::run_swarm(bots::SwarmConfig::new(
-        &server.url,
-        10,
-        Duration::from_secs(25),
-    )));
+    let swarm = tokio::spawn(bots::run_swarm::<bots::games::ArenaBot>(
+        bots::SwarmConfig::new(&server.url, 10, Duration::from_secs(25)),
+    ));
 
     let browser = Browser::start().await;
     browser

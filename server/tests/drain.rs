@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bots::{SwarmConfig, run_swarm};
+use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
 use support::{NodeProcess, Partition, RedisServer, matchmaker_config, until_nodes};
 
@@ -83,7 +83,7 @@ async fn a_killed_nodes_players_go_back_to_the_queue_and_play_on() {
     let redis = RedisServer::start();
     let (nodes, mm) = cluster(&redis).await;
     let url = format!("http://{}", mm.http_addr);
-    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+    let swarm = tokio::spawn(run_swarm::<ArenaBot>(SwarmConfig::new(
         &url,
         10,
         Duration::from_millis(300),
@@ -123,7 +123,7 @@ async fn a_node_told_to_stop_drains_its_match_and_exits_cleanly() {
     let redis = RedisServer::start();
     let (mut nodes, mm) = cluster(&redis).await;
     let url = format!("http://{}", mm.http_addr);
-    let first = tokio::spawn(run_swarm(SwarmConfig::new(
+    let first = tokio::spawn(run_swarm::<ArenaBot>(SwarmConfig::new(
         &url,
         10,
         Duration::from_millis(300),
@@ -143,7 +143,7 @@ async fn a_node_told_to_stop_drains_its_match_and_exits_cleanly() {
     // A new match arrives while the first is still running: it must go to the other node.
     let mut late = SwarmConfig::new(&url, 10, Duration::from_millis(300));
     late.player_prefix = "late".into();
-    let second = tokio::spawn(run_swarm(late));
+    let second = tokio::spawn(run_swarm::<ArenaBot>(late));
     let mut other_got_it = false;
     while !second.is_finished() {
         assert!(
@@ -193,7 +193,7 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhe
     let url = format!("http://{}", mm.http_addr);
     let mut swarm = SwarmConfig::new(&url, 10, Duration::from_millis(300));
     swarm.scenario.grace = Duration::from_secs(40);
-    let swarm = tokio::spawn(run_swarm(swarm));
+    let swarm = tokio::spawn(run_swarm::<ArenaBot>(swarm));
     host_of_running_match(std::slice::from_ref(&cut_off)).await;
     // A second node, reachable, for the match to move to.
     let other = NodeProcess::start(&redis.url, SECRET, &flags);

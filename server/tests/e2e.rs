@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use arena::ArenaGame;
-use bots::{SwarmConfig, run_swarm};
+use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use clap::Parser;
 use protocol::MatchmakerClient;
 use server::{EmbeddedServer, config::ServerArgs};
@@ -42,7 +42,7 @@ async fn twenty_bots_play_two_ten_player_matches_to_the_end() {
     // A short run: every bot queues once, then finishes its match.
     let mut swarm = SwarmConfig::new(&url, 20, Duration::from_millis(300));
     swarm.scenario.grace = Duration::from_secs(30);
-    let report = run_swarm(swarm).await;
+    let report = run_swarm::<ArenaBot>(swarm).await;
 
     assert_eq!(
         watcher.await.unwrap(),
@@ -127,7 +127,7 @@ async fn a_full_node_keeps_players_queued_until_a_room_frees_up() {
     });
     let mut swarm = SwarmConfig::new(&server.url(), 20, Duration::from_secs(5));
     swarm.scenario.grace = Duration::from_secs(30);
-    let report = run_swarm(swarm).await;
+    let report = run_swarm::<ArenaBot>(swarm).await;
     let (most_at_once, rooms) = watcher.await.unwrap();
     assert_eq!(most_at_once, 1, "one port, one room at a time");
     assert!(rooms >= 2, "{rooms} rooms");
@@ -166,7 +166,7 @@ async fn parties_play_together_on_one_team() {
     let mut swarm = SwarmConfig::new(&server.url(), 20, Duration::from_millis(300));
     swarm.scenario.grace = Duration::from_secs(30);
     swarm.scenario.groups[0].party_size = 5;
-    let report = run_swarm(swarm).await;
+    let report = run_swarm::<ArenaBot>(swarm).await;
     assert!(report.is_clean(), "{report:#?}");
     assert_eq!(report.tickets_assigned, 20, "{report:#?}");
     assert_eq!(report.matches_completed, 2, "{report:#?}");

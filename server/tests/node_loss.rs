@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bots::{SwarmConfig, run_swarm};
+use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
 use support::{NodeProcess, Partition, RedisServer, matchmaker_config, until_nodes};
 
@@ -68,7 +68,7 @@ async fn matchmaker_and_bots(
     })
     .await
     .unwrap();
-    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+    let swarm = tokio::spawn(run_swarm::<ArenaBot>(SwarmConfig::new(
         &format!("http://{}", mm.http_addr),
         bots,
         Duration::from_millis(500),

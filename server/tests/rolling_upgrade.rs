@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bots::{SwarmConfig, run_swarm};
+use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone};
 use support::{NodeProcess, RedisServer, matchmaker_config, until_nodes};
 
@@ -76,7 +76,7 @@ async fn a_rolling_upgrade_of_every_node_ends_no_match_and_loses_no_player() {
         .await
         .unwrap();
     let url = format!("http://{}", mm.http_addr);
-    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+    let swarm = tokio::spawn(run_swarm::<ArenaBot>(SwarmConfig::new(
         &url,
         BOTS,
         Duration::from_millis(500),

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use arena::ArenaGame;
-use bots::{SwarmConfig, run_swarm};
+use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use clap::Parser;
 use protocol::{
     MatchmakerClient, MatchmakerError,
@@ -63,7 +63,7 @@ async fn clients_stay_connected_across_restarts() {
     .await;
     let url = server.url();
     let mm = MatchmakerClient::new(&url);
-    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+    let swarm = tokio::spawn(run_swarm::<ArenaBot>(SwarmConfig::new(
         &url,
         10,
         Duration::from_millis(300),
@@ -102,7 +102,7 @@ async fn a_room_over_its_restart_limit_sends_its_players_back_to_the_queue() {
     .await;
     let url = server.url();
     let mm = MatchmakerClient::new(&url);
-    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+    let swarm = tokio::spawn(run_swarm::<ArenaBot>(SwarmConfig::new(
         &url,
         10,
         Duration::from_millis(300),
@@ -139,7 +139,7 @@ async fn a_hung_room_releases_its_players_while_the_other_room_plays_on() {
     .await;
     let url = server.url();
     let mm = MatchmakerClient::new(&url);
-    let swarm = tokio::spawn(run_swarm(SwarmConfig::new(
+    let swarm = tokio::spawn(run_swarm::<ArenaBot>(SwarmConfig::new(
         &url,
         20,
         Duration::from_millis(300),

@@ -32,7 +32,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bots::{SwarmConfig, run_swarm, scenario::Scenario, scenario::Stage};
+use bots::{SwarmConfig, games::ArenaBot, run_swarm, scenario::Scenario, scenario::Stage};
 use clap::{Parser, Subcommand};
 use protocol::{
     MatchmakerClient,
@@ -349,7 +349,7 @@ async fn ramp(args: &Args, baseline_us: f64) -> Summary {
     let mut config = SwarmConfig::from_scenario(&url, scenario);
     config.threads = args.bot_threads.max(1);
     config.player_prefix = format!("cap{}", std::process::id());
-    let swarm = tokio::spawn(run_swarm(config));
+    let swarm = tokio::spawn(run_swarm::<ArenaBot>(config));
 
     let started = Instant::now();
     let mut steps = Vec::new();
