@@ -237,12 +237,15 @@ fn print_summary(report: &Report) {
         p("snapshot jitter", &report.snapshot_jitter_ms),
         p("input ack", &report.input_ack_ms),
     );
+    if report.prediction_error.count > 0 {
+        println!(
+            "prediction error (units): p50 {:.3} p99 {:.3}",
+            report.prediction_error.p50, report.prediction_error.p99,
+        );
+    }
     println!(
-        "prediction error (units): p50 {:.3} p99 {:.3} | {:.0} B/s received per player, {:.0} B/s sent",
-        report.prediction_error.p50,
-        report.prediction_error.p99,
-        report.bytes_received_per_player_per_s,
-        report.bytes_sent_per_player_per_s,
+        "bytes per player-second: {:.0} received, {:.0} sent",
+        report.bytes_received_per_player_per_s, report.bytes_sent_per_player_per_s,
     );
     println!(
         "unexpected disconnects: {} | rooms failed: {} | tickets lost: {} | tickets reassigned: {} | faults injected: {} | errors: {:?}",
