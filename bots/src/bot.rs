@@ -11,7 +11,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::{
     Activity, Brain, Control, SwarmConfig,
-    brain::{FRAME, Play, Welcome, acknowledge},
+    brain::{FRAME, Play, Resumed, Welcome, acknowledge},
     report::{MatchStats, Recorder},
     scenario::{Group, Slot},
 };
@@ -360,7 +360,7 @@ impl<B: Brain> Bot<B> {
                                     self.recorder.migrated(assignment.room_id, now - since);
                                     // The gap is the migration's, not jitter.
                                     last_snapshot_at = None;
-                                    brain.resumed();
+                                    brain.resumed(Resumed::Moved);
                                 }
                                 Some(Gap::Rejoin { since, last_tick }) => {
                                     // The room resumed from a copy: the ticks between it and
@@ -370,7 +370,7 @@ impl<B: Brain> Bot<B> {
                                         last_tick.saturating_sub(snapshot.tick),
                                     );
                                     last_snapshot_at = None;
-                                    brain.resumed();
+                                    brain.resumed(Resumed::FromCopy);
                                 }
                                 None => {}
                             }

@@ -38,15 +38,26 @@ pub trait Brain: Send + 'static {
         let _ = (event, stats);
     }
 
-    /// The match carries on after a gap: it moved to another node, or resumed from its copy
-    /// after its node was lost (then it may be a little behind what the bot last saw, and a
-    /// command the bot sent may not have been applied).
-    fn resumed(&mut self) {}
+    /// The match carries on after a gap (the first snapshot after it is next).
+    fn resumed(&mut self, how: Resumed) {
+        let _ = how;
+    }
 
     /// Each frame once welcomed: send what the bot does now. A client acknowledges snapshots
     /// with its inputs, so a brain sends [`Play::inputs_due`] inputs every frame, even a game's
     /// empty one.
     fn act(&mut self, play: &mut Play<'_, Self::Game>);
+}
+
+/// How a match carried on after snapshots stopped for a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// It moved to another node whole (live migration): nothing it did was lost, and what
+    /// the bot sent arrives once.
+    Moved,
+    /// Its node was lost and it resumed elsewhere from its last copy: it may be a little
+    /// behind what the bot last saw, and what the bot sent since may not have been applied.
+    FromCopy,
 }
 
 /// The room's welcome, as a brain needs it.

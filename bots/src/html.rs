@@ -175,6 +175,7 @@ for (const [k, v] of Object.entries(report)) {
   if (typeof v === "number") summary.append(row([k, "", "", "", v]));
 }
 for (const [k, v] of Object.entries(report.errors)) summary.append(row([`errors.${k}`, "", "", "", v]));
+for (const [k, v] of Object.entries(report.game_counts || {})) summary.append(row([`game_counts.${k}`, "", "", "", v]));
 document.getElementById("summary").append(summary);
 </script>
 </body>

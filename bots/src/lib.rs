@@ -32,7 +32,7 @@ use std::{
     time::Duration,
 };
 
-pub use brain::{Brain, Play, Welcome};
+pub use brain::{Brain, Play, Resumed, Welcome};
 use protocol::{MatchmakerClient, api::FaultRequest};
 pub use report::{MatchStats, Percentiles, Recorder, Report, Sample, ServerSample};
 use scenario::{Scenario, Slot};

@@ -194,6 +194,10 @@ pub struct Report {
     pub faults_injected: u64,
     /// Errors by class.
     pub errors: BTreeMap<String, u64>,
+    /// The game's own counts, by name, as its brain recorded them
+    /// ([`MatchStats::count`]).
+    #[serde(default)]
+    pub game_counts: BTreeMap<String, u64>,
     /// UDP bytes received per connected bot per second.
     pub bytes_received_per_player_per_s: f64,
     /// UDP bytes sent per connected bot per second.
@@ -238,6 +242,7 @@ pub struct MatchStats {
     input_ack: Vec<u64>,
     prediction_error: Vec<u64>,
     errors: Vec<&'static str>,
+    counts: Vec<&'static str>,
 }
 
 impl MatchStats {
@@ -255,6 +260,11 @@ impl MatchStats {
         let milli = (f64::from(units.max(0.0)) * 1000.0).round() as u64;
         // Recorded as value + 1 so an exact prediction (0) fits the histogram's lower bound.
         self.prediction_error.push(milli + 1);
+    }
+
+    /// One more of something the game counts (the report's `game_counts`).
+    pub fn count(&mut self, name: &'static str) {
+        self.counts.push(name);
     }
 
     /// Something went wrong that a correct bot never sees (the report's `errors`, by class;
@@ -308,6 +318,7 @@ struct Inner {
     timeline: Vec<Sample>,
     faults_injected: u64,
     errors: BTreeMap<String, u64>,
+    game_counts: BTreeMap<String, u64>,
     bytes_received: u64,
     bytes_sent: u64,
     connected_time: Duration,
@@ -367,6 +378,7 @@ impl Default for Recorder {
                 timeline: Vec::new(),
                 faults_injected: 0,
                 errors: BTreeMap::new(),
+                game_counts: BTreeMap::new(),
                 bytes_received: 0,
                 bytes_sent: 0,
                 connected_time: Duration::ZERO,
@@ -488,6 +500,13 @@ impl Recorder {
         for class in stats.errors.drain(..) {
             self.error(class);
         }
+        if !stats.counts.is_empty() {
+            self.with(|i| {
+                for name in stats.counts.drain(..) {
+                    *i.game_counts.entry(name.to_string()).or_default() += 1;
+                }
+            });
+        }
     }
 
     /// Closes a second of the timeline: fills in the recorder's own figures (matches, errors,
@@ -574,6 +593,7 @@ impl Recorder {
                     .count() as u64,
                 faults_injected: i.faults_injected,
                 errors: i.errors.clone(),
+                game_counts: i.game_counts.clone(),
                 bytes_received_per_player_per_s: if i.connected_time.is_zero() {
                     0.0
                 } else {

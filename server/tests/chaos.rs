@@ -14,7 +14,7 @@ use std::{
 
 use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use matchmaker::RedisStore;
-use support::{NodeProcess, RedisServer, free_port, wait_for_port};
+use support::{NodeProcess, RedisServer, free_port, node_process, wait_for_port};
 
 const SECRET: &str = "c4a05c4a05c4a05c4a05c4a05c4a05c4a05c4a05c4a05c4a05c4a05c4a05c4a0";
 
@@ -95,7 +95,7 @@ async fn no_ticket_is_lost_or_assigned_twice_through_every_failure() {
     let mut redis = RedisServer::start_persistent(&dir);
     let node_flags = ["--match-duration", "4s", "--record-history"];
     let mut nodes: Vec<Option<NodeProcess>> = (0..3)
-        .map(|_| Some(NodeProcess::start(&redis.url, SECRET, &node_flags)))
+        .map(|_| Some(node_process(&redis.url, SECRET, &node_flags)))
         .collect();
     let store = RedisStore::connect(&redis.url, "rp:", Duration::from_secs(60))
         .await

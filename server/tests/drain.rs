@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
-use support::{NodeProcess, Partition, RedisServer, matchmaker_config, until_nodes};
+use support::{NodeProcess, Partition, RedisServer, matchmaker_config, node_process, until_nodes};
 
 const SECRET: &str = "d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1d2a1";
 
 /// A node that writes no room copies: these tests are about what happens to players whose
 /// room is lost (`node_loss.rs` resumes rooms from their copies).
 fn node(redis: &RedisServer) -> NodeProcess {
-    NodeProcess::start(
+    node_process(
         &redis.url,
         SECRET,
         &["--match-duration", "4s", "--room-copy-interval", "0s"],
@@ -188,7 +188,7 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhe
         "--room-copy-interval",
         "0s",
     ];
-    let cut_off = NodeProcess::start(&through_partition, SECRET, &flags);
+    let cut_off = node_process(&through_partition, SECRET, &flags);
     let mm = matchmaker(&redis, true).await;
     let url = format!("http://{}", mm.http_addr);
     let mut swarm = SwarmConfig::new(&url, 10, Duration::from_millis(300));
@@ -196,7 +196,7 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_players_play_on_elsewhe
     let swarm = tokio::spawn(run_swarm::<ArenaBot>(swarm));
     host_of_running_match(std::slice::from_ref(&cut_off)).await;
     // A second node, reachable, for the match to move to.
-    let other = NodeProcess::start(&redis.url, SECRET, &flags);
+    let other = node_process(&redis.url, SECRET, &flags);
 
     partition.cut();
     let cut_at = Instant::now();

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone, StandaloneConfig};
-use support::{NodeProcess, Partition, RedisServer, matchmaker_config, until_nodes};
+use support::{NodeProcess, Partition, RedisServer, matchmaker_config, node_process, until_nodes};
 
 const SECRET: &str = "d1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed1ed";
 
 fn node(redis_url: &str) -> NodeProcess {
-    NodeProcess::start(
+    node_process(
         redis_url,
         SECRET,
         &[

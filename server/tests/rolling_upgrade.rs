@@ -12,13 +12,13 @@ use std::{
 
 use bots::{SwarmConfig, games::ArenaBot, run_swarm};
 use matchmaker::{Placement, RedisStore, Standalone};
-use support::{NodeProcess, RedisServer, matchmaker_config, until_nodes};
+use support::{NodeProcess, RedisServer, matchmaker_config, node_process, until_nodes};
 
 const SECRET: &str = "a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7";
 const BOTS: usize = 300;
 const MATCHES: usize = BOTS / 10;
 fn node(redis: &RedisServer) -> NodeProcess {
-    NodeProcess::start(
+    node_process(
         &redis.url,
         SECRET,
         &[

@@ -23,7 +23,9 @@ use server::{
     config::ServerArgs,
     room::{Supervision, SyncSettings},
 };
-pub use testkit::{Partition, RedisServer, eventually, free_port, reported_results, wait_for_port};
+pub use testkit::{
+    NodeProcess, Partition, RedisServer, eventually, free_port, reported_results, wait_for_port,
+};
 
 /// An embedded arena server on loopback, its HTTP API and rooms on ports the system picks,
 /// with `flags` on top of `server --http 127.0.0.1:0 --udp-ports 0`.
@@ -182,74 +184,8 @@ pub async fn until_nodes(store: &matchmaker::RedisStore, count: usize) {
     }
 }
 
-/// A `server --role node` child process, killed on drop.
-pub struct NodeProcess {
-    pub child: Child,
-    /// Its HTTP API.
-    pub url: String,
-}
-
-impl NodeProcess {
-    /// Starts a node on `redis` with the cluster `secret`, rooms on any free UDP ports, and
-    /// `extra` flags.
-    pub fn start(redis: &str, secret: &str, extra: &[&str]) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args([
-                "--role",
-                "node",
-                "--redis",
-                redis,
-                "--cluster-secret",
-                secret,
-                "--http",
-                &format!("127.0.0.1:{port}"),
-                "--udp-ports",
-                "0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the server binary runs");
-        wait_for_port(port);
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    pub async fn rooms(&self) -> Vec<RoomSummary> {
-        match reqwest::get(format!("{}/v1/rooms", self.url)).await {
-            Ok(r) => r.json().await.unwrap_or_default(),
-            Err(_) => Vec::new(), // stopped
-        }
-    }
-
-    /// Waits (bounded by `limit`) until its `/v1/ready` answers 200.
-    pub async fn until_ready(&self, limit: Duration) {
-        let started = Instant::now();
-        while reqwest::get(format!("{}/v1/ready", self.url))
-            .await
-            .map_or(true, |r| r.status() != 200)
-        {
-            assert!(started.elapsed() < limit, "never ready within {limit:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `server --role node` child process (the arena's), killed on drop: see
+/// [`NodeProcess::start`].
+pub fn node_process(redis: &str, secret: &str, extra: &[&str]) -> NodeProcess {
+    NodeProcess::start(env!("CARGO_BIN_EXE_server"), redis, secret, extra)
 }

@@ -16,32 +16,50 @@ use server::config::ServerArgs;
 
 const TOKEN: &str = "hearts-chaos-token";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_card_bots_play_on_while_a_room_panics_every_two_seconds() {
-    let args = ServerArgs::try_parse_from([
-        "server",
-        "--udp-ports",
-        "0",
-        "--modes",
-        "name=hearts,players=4,time-limit=none",
-        "--tick-rate",
-        "10",
-        "--enable-fault-injection",
-        "--admin-token",
-        TOKEN,
-    ])
-    .unwrap();
+/// The engine serving Hearts in this process with `flags` besides Hearts' own, until the
+/// returned sender is used; games to `target` points.
+async fn hearts_server(
+    flags: &[&str],
+    target: u16,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), server::StartError>>,
+) {
+    let mut argv = vec!["server", "--udp-ports", "0", "--tick-rate", "10"];
+    argv.extend_from_slice(flags);
+    let args = ServerArgs::try_parse_from(argv).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        // A short game (to 26 points) so tables finish and the bots queue again within the run.
-        server::serve(listener, &args, HeartsGame::new("hearts", 26, 20), async {
-            let _ = stopped.await;
-        })
+        server::serve(
+            listener,
+            &args,
+            HeartsGame::new("hearts", target, 20),
+            async {
+                let _ = stopped.await;
+            },
+        )
         .await
     });
+    (url, stop, server)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_card_bots_play_on_while_a_room_panics_every_two_seconds() {
+    // A short game (to 26 points) so tables finish and the bots queue again within the run.
+    let (url, stop, server) = hearts_server(
+        &[
+            "--modes",
+            "name=hearts,players=4,time-limit=none",
+            "--enable-fault-injection",
+            "--admin-token",
+            TOKEN,
+        ],
+        26,
+    )
+    .await;
     let mut config = SwarmConfig::new(&url, 100, Duration::from_secs(20));
     config.chaos = Some(Chaos {
         every: Duration::from_secs(2),
@@ -79,6 +97,31 @@ async fn a_hundred_card_bots_play_on_while_a_room_panics_every_two_seconds() {
         metrics.contains("rallypoint_node_info{game=\"hearts\",version=\"1\"} 1"),
         "{metrics}"
     );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+/// Friends queue together: parties of two in a mode of two teams of two sit at the same table
+/// (Hearts scores each seat alone; the teams only seat the party together).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parties_of_two_sit_at_the_same_table() {
+    let (url, stop, server) = hearts_server(
+        &[
+            "--modes",
+            "name=hearts-friends,players=4,teams=2,time-limit=none",
+        ],
+        10,
+    )
+    .await;
+    let mut config = SwarmConfig::new(&url, 16, Duration::from_millis(500));
+    let group = &mut config.scenario.groups[0];
+    group.mode = Some("hearts-friends".into());
+    group.party_size = 2;
+    let report = run_swarm::<HeartsBot>(config).await;
+    assert!(report.is_clean(), "{report:#?}");
+    assert_eq!(report.matches_completed, 4, "{report:#?}");
+    assert_eq!(report.parties_placed, 8, "{report:#?}");
+    assert_eq!(report.parties_split, 0);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
