@@ -421,6 +421,11 @@ impl<G: Game> Node<G> {
         })
     }
 
+    /// The game this node's rooms play.
+    pub fn game(&self) -> &G {
+        &self.inner.game
+    }
+
     /// The game (and version) this node's rooms play.
     pub fn game_id() -> GameId {
         GameId::of::<G::Protocol>()

@@ -1,5 +1,6 @@
 //! What operators watch on a node: the spectator WebSocket
-//! (`GET /v1/rooms/{id}/spectate?token=ADMIN_TOKEN`) and this node's entry on the dashboard.
+//! (`GET /v1/rooms/{id}/spectate?token=ADMIN_TOKEN`), the game's drawing for it
+//! (`GET /v1/game/view.js`, [`Game::spectator_view`]) and this node's entry on the dashboard.
 //!
 //! A spectator sees every entity, so the feed needs the admin token (browsers cannot put
 //! headers on a WebSocket, hence the query parameter). It sends the room's latest
@@ -14,8 +15,8 @@ use axum::{
         Path, Query, State,
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
     },
-    http::StatusCode,
-    response::Response,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use matchmaker::{
@@ -51,7 +52,28 @@ struct TokenQuery {
 pub fn router<G: Game>(node: Node<G>, admin_token: Option<String>) -> Router {
     Router::new()
         .route("/v1/rooms/{id}/spectate", get(spectate::<G>))
+        .route("/v1/game/view.js", get(view::<G>))
         .with_state(WatchState { node, admin_token })
+}
+
+/// The game's drawing code, if it ships one. Code, not data: no token, and any origin may
+/// read it (the dashboard of a standalone matchmaker is served from another origin).
+async fn view<G: Game>(State(state): State<WatchState<G>>) -> Response {
+    match state.node.game().spectator_view() {
+        Some(script) => (
+            [
+                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            ],
+            script,
+        )
+            .into_response(),
+        None => error_response(
+            StatusCode::NOT_FOUND,
+            "no_view",
+            "this game ships no drawing of its own: the dashboard draws it generically",
+        ),
+    }
 }
 
 async fn spectate<G: Game>(

@@ -236,6 +236,12 @@ async fn a_game_that_is_not_the_arena_plays_end_to_end_and_its_results_leave_the
         .await
     });
     let mm = MatchmakerClient::new(&url);
+    // Tally ships no drawing of its own: the dashboard draws it generically.
+    let view = reqwest::get(format!("{url}/v1/game/view.js"))
+        .await
+        .unwrap();
+    assert_eq!(view.status(), 404);
+    assert!(view.text().await.unwrap().contains("no_view"));
     let wait = Duration::from_secs(5);
     let (a, b) = (
         mm.create_ticket(&CreateTicketRequest::for_player("tally", "ann"))

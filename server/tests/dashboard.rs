@@ -181,6 +181,13 @@ async fn dashboard_shows_the_cluster_and_spectates_a_room_while_bots_play() {
         .await;
     assert!(tick_of(later.as_str().unwrap()) > first, "{later}");
 
+    // The arena's own drawing, loaded from the node (`/v1/game/view.js`), draws the room.
+    browser
+        .wait_for(
+            "return document.getElementById('spectator').dataset.view === 'arena'",
+            Duration::from_secs(5),
+        )
+        .await;
     let drawn = browser.screenshot(&canvas).await;
     assert_eq!((drawn.width, drawn.height), (512, 512));
     // Ten avatars of at least 6 px radius: well over a thousand pixels in team colours.
@@ -191,6 +198,21 @@ async fn dashboard_shows_the_cluster_and_spectates_a_room_while_bots_play() {
             .eval("return document.querySelectorAll('#scoreboard tr').length")
             .await,
         10
+    );
+    // Every entity is listed with its fields by name; the arena hides none from players.
+    let listed = browser
+        .eval(
+            "return [...document.querySelectorAll('#entities tr')].map((tr) => \
+             [tr.cells[1].textContent, JSON.parse(tr.cells[2].textContent)])",
+        )
+        .await;
+    let listed = listed.as_array().unwrap();
+    assert!(listed.len() >= 10, "{listed:?}");
+    assert!(
+        listed.iter().all(|e| e[0] == "players nearby"
+            && e[1]["kind"].is_string()
+            && e[1]["hp"].is_number()),
+        "{listed:?}"
     );
     // The tick chart has plotted its lines: once they span a few seconds (one point a
     // second), they are long enough to count.

@@ -1,12 +1,13 @@
 //! The workspace's test kit: what the integration tests of `matchmaker`, `server`, `bots` and
 //! the games share. Real parts only: a real `redis-server` child process on a port the system
-//! gave, a game's server binary as a node process, a TCP proxy that can cut a connection for
+//! gave, a game's server binary as a node process, headless Chromium driven over WebDriver, a TCP proxy that can cut a connection for
 //! real, and [`eventually`] to wait on a condition with
 //! a bound rather than sleep and hope.
 //!
 //! Not a test framework and not for production code: helpers panic with a reason when the
 //! machine cannot give them what a test needs (no `redis-server`, no free port).
 
+pub mod browser;
 mod node;
 mod partition;
 mod redis;

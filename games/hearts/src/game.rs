@@ -393,4 +393,10 @@ impl Game for HeartsGame {
         world.insert_resource(seated);
         entities
     }
+
+    /// The table from above with every hand face up, each marked hidden but from its owner
+    /// (`view.js`).
+    fn spectator_view(&self) -> Option<&'static str> {
+        Some(include_str!("view.js"))
+    }
 }

@@ -260,6 +260,17 @@ pub trait Game: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// Fills a fresh world (already [`Game::setup`]) from a checkpoint. Returns the new entity
     /// of each player given to [`Game::checkpoint`], in the same order.
     fn restore(&self, world: &mut World, checkpoint: &Self::Checkpoint) -> Vec<Entity>;
+
+    /// The game's own drawing for the dashboard's spectator view, as JavaScript: the node
+    /// serves it at `GET /v1/game/view.js` and the page runs it, so it is code of the
+    /// operator's own, like the node. It registers a function that draws a
+    /// `protocol::api::SpectatorFrame` (as JSON) on a canvas:
+    /// `rallypoint.view("arena", (canvas, frame, teamColor) => { ... })`, under the game's
+    /// `GameProtocol::NAME`. `None` (the default): the page draws any game's placed entities
+    /// generically, and lists every entity's fields either way.
+    fn spectator_view(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Ranks players by a key, best first; players with equal keys share a rank (1, 1, 3, ...).

@@ -3,7 +3,6 @@
 //! test binary uses a part of it.
 #![allow(dead_code, unused_imports)]
 
-pub mod browser;
 pub mod inputs;
 
 use std::{
@@ -24,7 +23,8 @@ use server::{
     room::{Supervision, SyncSettings},
 };
 pub use testkit::{
-    NodeProcess, Partition, RedisServer, eventually, free_port, reported_results, wait_for_port,
+    NodeProcess, Partition, RedisServer, browser, eventually, free_port, reported_results,
+    wait_for_port,
 };
 
 /// An embedded arena server on loopback, its HTTP API and rooms on ports the system picks,

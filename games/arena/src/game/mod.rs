@@ -443,6 +443,12 @@ impl Game for ArenaGame {
             .map(|&id| entity_of(id).unwrap_or(Entity::PLACEHOLDER))
             .collect()
     }
+
+    /// The field from above: avatars in team colours facing their aim, grey while dead;
+    /// projectiles small (`view.js`).
+    fn spectator_view(&self) -> Option<&'static str> {
+        Some(include_str!("../view.js"))
+    }
 }
 
 #[cfg(test)]

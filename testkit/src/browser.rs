@@ -9,7 +9,7 @@ use std::{
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{free_port, wait_for_port};
+use crate::{free_port, wait_for_port};
 
 /// The W3C key naming an element in WebDriver answers.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
