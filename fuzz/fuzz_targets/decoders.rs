@@ -1,7 +1,8 @@
 //! Every decoder of bytes from the network, picked by the first byte: game messages both ways,
 //! snapshot packets and bodies (and the client's receiver), renet bundles, token user data and
 //! base64 connect tokens, and the conformance checks a game runs on its own types
-//! (`protocol::conformance`) on the arena's. None may panic, whatever the bytes.
+//! (`protocol::conformance`) on every shipped game's: the arena's, Hearts' and the template's
+//! (a game of your own adds its line here). None may panic, whatever the bytes.
 #![no_main]
 
 use arena::{Arena, ArenaState, PlayerInput};
@@ -17,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 9 {
+    match which % 11 {
         0 => drop(codec::decode::<ClientEvent<Arena>>(rest)),
         1 => drop(codec::decode::<InputPacket<PlayerInput>>(rest)),
         2 => drop(codec::decode::<ServerEvent<Arena>>(rest)),
@@ -48,8 +49,10 @@ fuzz_target!(|data: &[u8]| {
                 let _ = token_from_base64(text);
             }
         }
-        // The platform's checks for any game, on the arena's types: every decoder, and round
+        // The platform's checks for any game, on each game's types: every decoder, and round
         // trips of whatever decodes.
-        _ => protocol::conformance::decode_arbitrary::<Arena>(rest),
+        8 => protocol::conformance::decode_arbitrary::<Arena>(rest),
+        9 => protocol::conformance::decode_arbitrary::<hearts::Hearts>(rest),
+        _ => protocol::conformance::decode_arbitrary::<template::Coins>(rest),
     }
 });

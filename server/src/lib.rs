@@ -13,7 +13,8 @@
 //! - [`Node`]: many rooms at once within a capacity, one UDP port each; it is the matchmaker's
 //!   [`matchmaker::Allocator`];
 //! - [`http::router`]: the HTTP API (with `/metrics`, the dashboard and the spectator feed);
-//!   [`EmbeddedServer`]: everything in one process.
+//!   [`EmbeddedServer`]: everything in one process;
+//! - [`testing::TestRoom`]: a game's room and players with no network, for its own tests.
 //!
 //! What it is not: it defines no wire format (that is `protocol`) and no match rules (that is
 //! `matchmaker`).
@@ -29,6 +30,7 @@ mod node;
 mod ports;
 pub mod room;
 mod run;
+pub mod testing;
 mod watch;
 
 // The game-facing API, under the path the engine's modules use for it.
