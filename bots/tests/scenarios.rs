@@ -170,3 +170,79 @@ async fn a_broken_threshold_fails_the_run_and_a_malformed_one_is_refused() {
     assert!(String::from_utf8_lossy(&malformed.stderr).contains("bad threshold"));
     server.shutdown().await;
 }
+
+/// The same tool for the second game: `--game hearts` runs the shipped smoke scenario (ramp,
+/// hold, churn, a conditioned network) against a Hearts server, with a threshold on the
+/// game's own count, and writes both reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smoke_scenario_plays_hearts_with_its_own_thresholds() {
+    let args = ServerArgs::try_parse_from([
+        "server",
+        "--udp-ports",
+        "0",
+        "--modes",
+        "name=hearts,players=4,time-limit=none",
+        "--tick-rate",
+        "10",
+    ])
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Games to 10 points: one hand or two, so every table finishes within the grace.
+    let server = tokio::spawn(async move {
+        server::serve(
+            listener,
+            &args,
+            hearts::HeartsGame::new("hearts", 10, 20),
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+    });
+    let (json, html) = (scratch("hearts.json"), scratch("hearts.html"));
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
+    let out = bots(vec![
+        "--game".into(),
+        "hearts".into(),
+        "--matchmaker".into(),
+        url,
+        "--scenario".into(),
+        scenario.display().to_string(),
+        "--threshold".into(),
+        "game_counts.hearts_cards_played > 100".into(),
+        "--report-json".into(),
+        json.display().to_string(),
+        "--report-html".into(),
+        html.display().to_string(),
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["matches_completed"].as_u64() >= Some(4), "{stdout}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{stdout}");
+    let thresholds = report["thresholds"].as_array().unwrap();
+    assert_eq!(thresholds.len(), 6);
+    assert!(
+        thresholds.iter().all(|t| t["passed"] == true),
+        "{thresholds:?}"
+    );
+    assert!(
+        report["rtt_ms"]["max"].as_f64() > Some(60.0),
+        "the broadband group's link"
+    );
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("hearts_cards_played")
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
