@@ -8,23 +8,10 @@ use std::{
 };
 
 use arena::ArenaGame;
-use clap::Parser;
-use server::{EmbeddedServer, config::ServerArgs};
+use server::EmbeddedServer;
 
 async fn server() -> EmbeddedServer<ArenaGame> {
-    let args = ServerArgs::try_parse_from([
-        "server",
-        "--http",
-        "127.0.0.1:0",
-        "--udp-ports",
-        "0",
-        "--match-duration",
-        "3s",
-    ])
-    .unwrap();
-    EmbeddedServer::start(&args, ArenaGame::default())
-        .await
-        .expect("server starts")
+    server::testing::embedded(ArenaGame::default(), &["--match-duration", "3s"]).await
 }
 
 /// Runs the bots binary to completion (off the test's runtime threads).
@@ -176,38 +163,24 @@ async fn a_broken_threshold_fails_the_run_and_a_malformed_one_is_refused() {
 /// game's own count, and writes both reports.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_smoke_scenario_plays_hearts_with_its_own_thresholds() {
-    let args = ServerArgs::try_parse_from([
-        "server",
-        "--udp-ports",
-        "0",
-        "--modes",
-        "name=hearts,players=4,time-limit=none",
-        "--tick-rate",
-        "10",
-    ])
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     // Games to 10 points: one hand or two, so every table finishes within the grace.
-    let server = tokio::spawn(async move {
-        server::serve(
-            listener,
-            &args,
-            hearts::HeartsGame::new("hearts", 10, 20),
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-    });
+    let server = server::testing::embedded(
+        hearts::HeartsGame::new("hearts", 10, 20),
+        &[
+            "--modes",
+            "name=hearts,players=4,time-limit=none",
+            "--tick-rate",
+            "10",
+        ],
+    )
+    .await;
     let (json, html) = (scratch("hearts.json"), scratch("hearts.html"));
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
     let out = bots(vec![
         "--game".into(),
         "hearts".into(),
         "--matchmaker".into(),
-        url,
+        server.url(),
         "--scenario".into(),
         scenario.display().to_string(),
         "--threshold".into(),
@@ -243,6 +216,5 @@ async fn the_smoke_scenario_plays_hearts_with_its_own_thresholds() {
             .unwrap()
             .contains("hearts_cards_played")
     );
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.shutdown().await;
 }

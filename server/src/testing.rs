@@ -1,4 +1,5 @@
-//! A game's room and its players with no network: [`TestRoom`], for a game's own tests.
+//! What a game's own tests need from the engine: [`TestRoom`], a room and its players with no
+//! network, and [`embedded`], the whole server on loopback for tests over real UDP.
 //!
 //! Each player is a client as far as the room can tell: it joins with a token's user data,
 //! sends real input and command bytes on the room's channels, and decodes the real snapshot
@@ -8,15 +9,37 @@
 //! every time for the same seed. What it leaves out is the network (loss, reordering, the
 //! netcode handshake); the bots over real UDP cover that.
 
+use clap::Parser;
 use protocol::{
     Channel, ClientEvent, GameProtocol, INPUT_REDUNDANCY, InputFrame, InputPacket, MatchResults,
     ServerEvent, SnapshotReceiver, TokenUserData, View, api::SpectatorFrame, codec,
 };
 
 use crate::{
-    Game,
+    EmbeddedServer, Game,
+    config::ServerArgs,
     room::{Fault, Outbound, Room, RoomInput, RoomSettings},
 };
+
+/// The embedded server (matchmaker and node in this process) playing `game`, its HTTP API and
+/// rooms on ports the system picks: `server --http 127.0.0.1:0 --udp-ports 0` and `flags`
+/// (`--modes`, `--tick-rate`, `--admin-token`...). Stop it with
+/// [`EmbeddedServer::shutdown`].
+///
+/// # Panics
+///
+/// When `flags` are not the server's, or it cannot start: a test cannot go on either way.
+pub async fn embedded<G: Game>(game: G, flags: &[&str]) -> EmbeddedServer<G> {
+    let argv = ["server", "--http", "127.0.0.1:0", "--udp-ports", "0"];
+    let args = match ServerArgs::try_parse_from(argv.iter().chain(flags)) {
+        Ok(args) => args,
+        Err(e) => panic!("not the server's flags {flags:?}: {e}"),
+    };
+    match EmbeddedServer::start(&args, game).await {
+        Ok(server) => server,
+        Err(e) => panic!("the embedded server did not start: {e}"),
+    }
+}
 
 type P<G> = <G as Game>::Protocol;
 

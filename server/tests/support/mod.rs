@@ -30,11 +30,7 @@ pub use testkit::{
 /// An embedded arena server on loopback, its HTTP API and rooms on ports the system picks,
 /// with `flags` on top of `server --http 127.0.0.1:0 --udp-ports 0`.
 pub async fn embedded(flags: &[&str]) -> EmbeddedServer<ArenaGame> {
-    let argv = ["server", "--http", "127.0.0.1:0", "--udp-ports", "0"];
-    let args = ServerArgs::try_parse_from(argv.iter().chain(flags)).expect("valid flags");
-    EmbeddedServer::start(&args, ArenaGame::default())
-        .await
-        .expect("the server starts")
+    server::testing::embedded(ArenaGame::default(), flags).await
 }
 
 /// A node's configuration for in-process tests: named `id`, on loopback, rooms on any free

@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use bots::{SwarmConfig, games::HeartsBot, run_swarm};
-use clap::Parser;
 use hearts::HeartsGame;
-use server::config::ServerArgs;
 use testkit::browser::Browser;
 
 const TOKEN: &str = "hearts-dashboard-token";
@@ -18,27 +16,19 @@ const TRAY: [u8; 3] = [0xd2, 0xa8, 0xff];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_draws_a_hearts_table_with_every_hand_marked_hidden() {
-    let args = ServerArgs::try_parse_from([
-        "server",
-        "--udp-ports",
-        "0",
-        "--modes",
-        "name=hearts,players=4,time-limit=none",
-        "--tick-rate",
-        "10",
-        "--admin-token",
-        TOKEN,
-    ])
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        server::serve(listener, &args, HeartsGame::new("hearts", 100, 20), async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let server = server::testing::embedded(
+        HeartsGame::new("hearts", 100, 20),
+        &[
+            "--modes",
+            "name=hearts,players=4,time-limit=none",
+            "--tick-rate",
+            "10",
+            "--admin-token",
+            TOKEN,
+        ],
+    )
+    .await;
+    let url = server.url();
     // Four bots at one table, playing on while the page watches (a game to 100 points lasts
     // a minute and more).
     let swarm = tokio::spawn(run_swarm::<HeartsBot>(SwarmConfig::new(
@@ -141,6 +131,5 @@ async fn the_dashboard_draws_a_hearts_table_with_every_hand_marked_hidden() {
 
     drop(browser);
     swarm.abort();
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.shutdown().await;
 }

@@ -4,34 +4,24 @@
 
 use std::time::Duration;
 
-use clap::Parser;
 use hearts::{Hearts, HeartsEvent, HeartsGame, brain};
 use protocol::{
     ClientError, EndReason, GameClient, MatchmakerClient, ServerEvent, api::CreateTicketRequest,
 };
-use server::config::ServerArgs;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_clients_play_hearts_to_the_end_over_udp() {
-    let args = ServerArgs::try_parse_from([
-        "server",
-        "--udp-ports",
-        "0",
-        "--modes",
-        "name=hearts,players=4,time-limit=none",
-        "--tick-rate",
-        "30",
-    ])
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        server::serve(listener, &args, HeartsGame::new("hearts", 20, 20), async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let server = server::testing::embedded(
+        HeartsGame::new("hearts", 20, 20),
+        &[
+            "--modes",
+            "name=hearts,players=4,time-limit=none",
+            "--tick-rate",
+            "30",
+        ],
+    )
+    .await;
+    let url = server.url();
     let mm = MatchmakerClient::new(&url);
     let mut assignments = Vec::new();
     for name in ["ann", "bo", "cy", "di"] {
@@ -127,8 +117,7 @@ async fn four_clients_play_hearts_to_the_end_over_udp() {
     // The match's record reached the matchmaker.
     let record = mm.match_results(results_room(&heard[0])).await.unwrap();
     assert_eq!(record.placements, results.placements);
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.shutdown().await;
 }
 
 /// The room the events came from (its welcome names it).

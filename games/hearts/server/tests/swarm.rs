@@ -6,50 +6,27 @@
 use std::time::Duration;
 
 use bots::{Chaos, SwarmConfig, games::HeartsBot, run_swarm};
-use clap::Parser;
 use hearts::HeartsGame;
 use protocol::{
     MatchmakerClient,
     api::{FaultKind, FaultRequest},
 };
-use server::config::ServerArgs;
+use server::EmbeddedServer;
 
 const TOKEN: &str = "hearts-chaos-token";
 
-/// The engine serving Hearts in this process with `flags` besides Hearts' own, until the
-/// returned sender is used; games to `target` points.
-async fn hearts_server(
-    flags: &[&str],
-    target: u16,
-) -> (
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), server::StartError>>,
-) {
-    let mut argv = vec!["server", "--udp-ports", "0", "--tick-rate", "10"];
-    argv.extend_from_slice(flags);
-    let args = ServerArgs::try_parse_from(argv).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        server::serve(
-            listener,
-            &args,
-            HeartsGame::new("hearts", target, 20),
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-    });
-    (url, stop, server)
+/// The engine serving Hearts in this process at 10 Hz with `flags` besides; games to
+/// `target` points.
+async fn hearts_server(flags: &[&str], target: u16) -> EmbeddedServer<HeartsGame> {
+    let mut all = vec!["--tick-rate", "10"];
+    all.extend_from_slice(flags);
+    server::testing::embedded(HeartsGame::new("hearts", target, 20), &all).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_card_bots_play_on_while_a_room_panics_every_two_seconds() {
     // A short game (to 26 points) so tables finish and the bots queue again within the run.
-    let (url, stop, server) = hearts_server(
+    let server = hearts_server(
         &[
             "--modes",
             "name=hearts,players=4,time-limit=none",
@@ -60,6 +37,7 @@ async fn a_hundred_card_bots_play_on_while_a_room_panics_every_two_seconds() {
         26,
     )
     .await;
+    let url = server.url();
     let mut config = SwarmConfig::new(&url, 100, Duration::from_secs(20));
     config.chaos = Some(Chaos {
         every: Duration::from_secs(2),
@@ -97,15 +75,14 @@ async fn a_hundred_card_bots_play_on_while_a_room_panics_every_two_seconds() {
         metrics.contains("rallypoint_node_info{game=\"hearts\",version=\"1\"} 1"),
         "{metrics}"
     );
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.shutdown().await;
 }
 
 /// Friends queue together: parties of two in a mode of two teams of two sit at the same table
 /// (Hearts scores each seat alone; the teams only seat the party together).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parties_of_two_sit_at_the_same_table() {
-    let (url, stop, server) = hearts_server(
+    let server = hearts_server(
         &[
             "--modes",
             "name=hearts-friends,players=4,teams=2,time-limit=none",
@@ -113,6 +90,7 @@ async fn parties_of_two_sit_at_the_same_table() {
         10,
     )
     .await;
+    let url = server.url();
     let mut config = SwarmConfig::new(&url, 16, Duration::from_millis(500));
     let group = &mut config.scenario.groups[0];
     group.mode = Some("hearts-friends".into());
@@ -122,6 +100,5 @@ async fn parties_of_two_sit_at_the_same_table() {
     assert_eq!(report.matches_completed, 4, "{report:#?}");
     assert_eq!(report.parties_placed, 8, "{report:#?}");
     assert_eq!(report.parties_split, 0);
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.shutdown().await;
 }
