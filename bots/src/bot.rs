@@ -289,6 +289,11 @@ impl<B: Brain> Bot<B> {
                         }
                         welcomed = true;
                         tick_interval = Duration::from_secs_f64(1.0 / f64::from(tick_rate.max(1)));
+                        let period = frame_period(tick_interval);
+                        if frame.period() != period {
+                            frame = tokio::time::interval(period);
+                            frame.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                        }
                         brain.welcome(&Welcome {
                             entity: entity_id,
                             team,
@@ -458,6 +463,16 @@ impl<B: Brain> Bot<B> {
     }
 }
 
+/// The bot's frame for a room of this tick: the longest that divides the tick and is at most
+/// [`FRAME`] (give or take 5 %: a 33.3 ms tick is one frame), so every snapshot is seen the
+/// same number of frames after it was sent and the snapshot jitter measured is the network's,
+/// not the beat of two clocks (a 33 ms frame against a 50 ms tick reads 17 ms of jitter on a
+/// perfect link).
+fn frame_period(tick: Duration) -> Duration {
+    let frames_per_tick = tick.as_secs_f64() / FRAME.as_secs_f64();
+    tick.div_f64((frames_per_tick - 0.05).ceil().max(1.0))
+}
+
 enum Outcome {
     Completed,
     RoomFailed,
@@ -477,4 +492,19 @@ enum Played {
     Requeued,
     /// Left the match on purpose (churn).
     Left,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_divides_the_tick_and_is_at_most_33_ms() {
+        let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+        // 30 Hz: one frame a tick; 20 Hz: two of 25 ms; 10 Hz: three of 33.33 ms; 60 Hz: one.
+        assert_eq!(ms(frame_period(Duration::from_secs_f64(1.0 / 30.0))), 33.33);
+        assert_eq!(ms(frame_period(Duration::from_millis(50))), 25.0);
+        assert_eq!(ms(frame_period(Duration::from_millis(100))), 33.33);
+        assert_eq!(ms(frame_period(Duration::from_secs_f64(1.0 / 60.0))), 16.67);
+    }
 }
