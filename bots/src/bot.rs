@@ -11,10 +11,13 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::{
     Activity, Brain, Control, SwarmConfig,
-    brain::{FRAME, Play, Resumed, Welcome, acknowledge},
+    brain::{Play, Resumed, Welcome, acknowledge},
     report::{MatchStats, Recorder},
     scenario::{Group, Slot},
 };
+
+/// The longest a bot's frame lasts (see [`frame_period`]).
+const FRAME: Duration = Duration::from_millis(33);
 
 /// How long a bot waits for the netcode handshake and the room's welcome.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

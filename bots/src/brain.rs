@@ -5,7 +5,7 @@
 //! bot's client sees (the welcome, each new snapshot, the game's events) and decides what it
 //! sends ([`Brain::act`]): one input per room tick and any commands.
 
-use std::{collections::VecDeque, time::Duration};
+use std::collections::VecDeque;
 
 use protocol::{GameClient, GameProtocol, Snapshot};
 use tokio::time::Instant;
@@ -140,6 +140,3 @@ pub(crate) fn acknowledge(
         stats.input_ack(now - sent);
     }
 }
-
-/// How long the swarm lets a frame last.
-pub(crate) const FRAME: Duration = Duration::from_millis(33);
