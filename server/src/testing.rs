@@ -18,7 +18,7 @@ use protocol::{
 use crate::{
     EmbeddedServer, Game,
     config::ServerArgs,
-    room::{Fault, Outbound, Room, RoomInput, RoomSettings},
+    room::{Fault, Outbound, Room, RoomHandoff, RoomInput, RoomSettings},
 };
 
 /// The embedded server (matchmaker and node in this process) playing `game`, its HTTP API and
@@ -79,6 +79,7 @@ impl<G: Game> TestClient<G> {
 
 /// A room of game `G` and its players, driven tick by tick by a test. See the module docs.
 pub struct TestRoom<G: Game> {
+    game: G,
     room: Room<G>,
     clients: Vec<TestClient<G>>,
 }
@@ -94,7 +95,8 @@ impl<G: Game> TestRoom<G> {
     /// A room with these settings (tick rate, match duration, join timeout, sync...).
     pub fn with_settings(game: G, settings: RoomSettings) -> Self {
         Self {
-            room: Room::new(game, settings),
+            room: Room::new(game.clone(), settings),
+            game,
             clients: Vec::new(),
         }
     }
@@ -249,6 +251,40 @@ impl<G: Game> TestRoom<G> {
     /// its last checkpoint and replays the ticks since, as on a node.
     pub fn inject_fault(&mut self, fault: Fault) {
         self.room.inject_fault(fault);
+    }
+
+    /// Moves the match to another node as a rolling upgrade does: the room's handoff is encoded
+    /// to the bytes a node sends, decoded, and resumed in a new room, and every connected
+    /// player reconnects to it with its token (what each heard so far is kept). The new room
+    /// holds its clock until they are back, for at most two seconds of ticks.
+    ///
+    /// # Panics
+    ///
+    /// When the room cannot move (its match is not running) or the handoff does not survive
+    /// its own bytes: either fails the test.
+    pub fn migrate(&mut self) {
+        let mode = self.game.mode().to_owned();
+        let Some(handoff) = self.room.handoff(&mode) else {
+            panic!("only a running match moves");
+        };
+        let bytes = match handoff.encode() {
+            Ok(bytes) => bytes,
+            Err(e) => panic!("the handoff encodes: {e}"),
+        };
+        let handoff = match RoomHandoff::<G>::decode(&bytes) {
+            Ok(handoff) => handoff,
+            Err(e) => panic!("the handoff decodes: {e}"),
+        };
+        let patience = 2 * u32::from(self.room.core().settings().tick_rate);
+        self.room = match Room::resume(self.game.clone(), handoff, patience) {
+            Ok(room) => room,
+            Err(e) => panic!("the handoff resumes: {e}"),
+        };
+        for index in 0..self.clients.len() {
+            if self.clients[index].connected {
+                self.reconnect(index);
+            }
+        }
     }
 
     /// The room itself (its core, handoffs for migration).
