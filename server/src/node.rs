@@ -481,7 +481,7 @@ impl<G: Game> Node<G> {
 
     /// Tells a frozen room's clients that the room now runs at `addr`: each gets a connect
     /// token for it on the reliable channel, and the room here closes once they have left (at
-    /// most [`MIGRATION_LINGER`] later). Returns how many clients were told.
+    /// most `MIGRATION_LINGER` later). Returns how many clients were told.
     pub fn redirect_room(&self, room_id: u64, addr: SocketAddr) -> Result<usize, NoSuchRoom> {
         let room = self.process(room_id)?;
         let key = self.inner.config.token_key;
@@ -518,7 +518,7 @@ impl<G: Game> Node<G> {
 
     /// Resumes a room another node packed ([`Node::freeze_room`]) on a free port here. The
     /// room keeps its id; it holds its clock until its players are back (at most
-    /// [`RESUME_PATIENCE`]).
+    /// `RESUME_PATIENCE`).
     pub fn import_room(&self, bytes: &[u8]) -> Result<Allocation, ImportError> {
         let handoff = RoomHandoff::<G>::decode(bytes).map_err(|e| match e {
             HandoffDecodeError::Malformed(why) => ImportError::Malformed(why),

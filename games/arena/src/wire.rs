@@ -27,7 +27,7 @@ impl GameProtocol for Arena {
 
 /// One tick's worth of player intent for a top-down game: a movement stick, an aim angle and
 /// buttons. Quantized on the wire, so no value can be NaN or infinite; the few out-of-range
-/// encodings left are refused ([`PlayerInput::is_valid`]).
+/// encodings left are refused (its [`WireMessage::validate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PlayerInput {
     /// Horizontal movement, -127 (left) to 127 (right).

@@ -72,7 +72,7 @@ pub struct RoomSettings {
     pub linger: Duration,
     /// Seed for the game's random source.
     pub seed: u64,
-    /// Everyone the match was made for; a player's index here is its [`Slot`].
+    /// Everyone the match was made for; a player's index here is its [`Slot`](crate::room::Slot).
     pub expected: Vec<ExpectedPlayer>,
     /// Restart limits and checkpoint interval.
     pub supervision: Supervision,
