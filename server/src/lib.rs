@@ -14,7 +14,8 @@
 //!   [`matchmaker::Allocator`];
 //! - [`http::router`]: the HTTP API (with `/metrics`, the dashboard and the spectator feed);
 //!   [`EmbeddedServer`]: everything in one process;
-//! - [`testing::TestRoom`]: a game's room and players with no network, for its own tests.
+//! - [`testing`]: for a game's own tests, its room and players with no network
+//!   ([`testing::TestRoom`]) and the whole server on loopback ([`testing::embedded`]).
 //!
 //! What it is not: it defines no wire format (that is `protocol`) and no match rules (that is
 //! `matchmaker`).

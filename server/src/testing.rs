@@ -58,7 +58,7 @@ pub struct TestClient<G: Game> {
 }
 
 impl<G: Game> TestClient<G> {
-    /// The entities it holds now, by network id (empty before its first snapshot).
+    /// The entities it holds now, by network id (`None` before its first snapshot).
     pub fn view(&self) -> Option<&View<<P<G> as GameProtocol>::State>> {
         self.snapshots.newest().map(|(_, _, view)| view)
     }
