@@ -54,30 +54,41 @@ fn rendered_dom(page: &Path) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_smoke_scenario_passes_and_its_report_renders_in_chromium() {
-    let server = server().await;
-    let (json, html) = (scratch("smoke.json"), scratch("smoke.html"));
+/// Runs the shipped smoke scenario against `url` with `extra` flags, writing both reports
+/// under `name`; the run must succeed. Returns what it printed, the JSON report and the HTML
+/// report's path.
+async fn smoke(url: String, name: &str, extra: &[&str]) -> (String, serde_json::Value, PathBuf) {
+    let (json, html) = (
+        scratch(&format!("{name}.json")),
+        scratch(&format!("{name}.html")),
+    );
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
-    let out = bots(vec![
+    let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+    args.extend([
         "--matchmaker".into(),
-        server.url(),
+        url,
         "--scenario".into(),
         scenario.display().to_string(),
         "--report-json".into(),
         json.display().to_string(),
         "--report-html".into(),
         html.display().to_string(),
-    ])
-    .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    ]);
+    let out = bots(args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (stdout, report, html)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smoke_scenario_passes_and_its_report_renders_in_chromium() {
+    let server = server().await;
+    let (stdout, report, html) = smoke(server.url(), "smoke", &[]).await;
     assert_eq!(report["scenario"], "smoke");
     assert!(
         report["matches_completed"].as_u64().unwrap() >= 2,
@@ -174,31 +185,17 @@ async fn the_smoke_scenario_plays_hearts_with_its_own_thresholds() {
         ],
     )
     .await;
-    let (json, html) = (scratch("hearts.json"), scratch("hearts.html"));
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
-    let out = bots(vec![
-        "--game".into(),
-        "hearts".into(),
-        "--matchmaker".into(),
+    let (stdout, report, html) = smoke(
         server.url(),
-        "--scenario".into(),
-        scenario.display().to_string(),
-        "--threshold".into(),
-        "game_counts.hearts_cards_played > 100".into(),
-        "--report-json".into(),
-        json.display().to_string(),
-        "--report-html".into(),
-        html.display().to_string(),
-    ])
+        "hearts",
+        &[
+            "--game",
+            "hearts",
+            "--threshold",
+            "game_counts.hearts_cards_played > 100",
+        ],
+    )
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(report["matches_completed"].as_u64() >= Some(4), "{stdout}");
     assert_eq!(report["errors"], serde_json::json!({}), "{stdout}");
     let thresholds = report["thresholds"].as_array().unwrap();
