@@ -110,12 +110,7 @@ async fn dashboard_shows_the_cluster_and_spectates_a_room_while_bots_play() {
     );
     // Rooms per game and mode: the node's game, its one mode, that room and its players.
     assert_eq!(
-        browser
-            .eval(
-                "return [...document.querySelectorAll('#modes tr')].map((tr) => \
-                 [...tr.cells].slice(0, 4).map((c) => c.textContent).join(' '))"
-            )
-            .await,
+        browser.row_texts("#modes tr", 4).await,
         serde_json::json!(["arena/1 arena 1 10"])
     );
     assert_eq!(

@@ -146,6 +146,16 @@ impl Browser {
         .await
     }
 
+    /// The rows of the table body matched by `rows` (a CSS selector such as `#modes tr`), each
+    /// as the text of its first `cells` cells joined by spaces.
+    pub async fn row_texts(&self, rows: &str, cells: usize) -> Value {
+        self.eval(&format!(
+            "return [...document.querySelectorAll({rows:?})].map((tr) => \
+             [...tr.cells].slice(0, {cells}).map((c) => c.textContent).join(' '))"
+        ))
+        .await
+    }
+
     /// Evaluates `script` every 100 ms until it returns something truthy (returned), for at
     /// most `limit`.
     pub async fn wait_for(&self, script: &str, limit: Duration) -> Value {

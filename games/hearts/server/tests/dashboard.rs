@@ -61,12 +61,7 @@ async fn the_dashboard_draws_a_hearts_table_with_every_hand_marked_hidden() {
         )
         .await;
     assert_eq!(
-        browser
-            .eval(
-                "return [...document.querySelectorAll('#modes tr')].map((tr) => \
-                 [...tr.cells].slice(0, 4).map((c) => c.textContent).join(' '))"
-            )
-            .await,
+        browser.row_texts("#modes tr", 4).await,
         serde_json::json!(["hearts/1 hearts 1 4"])
     );
 
